@@ -1,0 +1,28 @@
+import { init as jaxInit, defaultDevice, type Device } from "@jax-js/jax";
+import { requestedThreads } from "./node-threads.js";
+
+export interface InitOptions {
+  /** Force a device. Default: "webgpu" when a browser offers it, else "wasm". */
+  device?: "wasm" | "webgpu" | "cpu";
+}
+
+export interface EngineInfo {
+  device: Device;
+  /** Wasm threads in use (1 = single-threaded; set RANKWISE_THREADS before import in Node). */
+  threads: number;
+}
+
+const hasWebGpu = () =>
+  typeof navigator !== "undefined" && (navigator as { gpu?: unknown }).gpu !== undefined;
+
+/** Start jax-js and select its default device. Safe to call more than once. */
+export async function init(options: InitOptions = {}): Promise<EngineInfo> {
+  const wanted = options.device ?? (hasWebGpu() ? "webgpu" : "wasm");
+  const available = await jaxInit(wanted);
+  const device = available.includes(wanted) ? wanted : "wasm";
+  if (options.device !== undefined && device !== options.device) {
+    throw new Error(`device "${options.device}" is not available here (available: ${available})`);
+  }
+  defaultDevice(device);
+  return { device, threads: device === "wasm" ? requestedThreads : 1 };
+}

@@ -1,0 +1,96 @@
+/**
+ * Side-effect module, imported before jax-js: in Node it gives jax-js what it looks for to start
+ * its wasm thread pool. jax-js builds its wasm backend when it is first imported, and the pool only
+ * exists if a global `Worker` (and SharedArrayBuffer) is there at that moment, so this must run
+ * first. It must not import jax-js itself.
+ *
+ * The pool size comes from `RANKWISE_THREADS` (default 1). With more than one thread, kernels run
+ * asynchronously: read arrays with `await a.data()` rather than `dataSync()`.
+ * Measured in bench/matmul.ts (docs/benchmarks.md).
+ */
+
+type WorkerThreads = typeof import("node:worker_threads");
+type NodeBuffer = typeof import("node:buffer");
+
+const proc = (globalThis as { process?: NodeJS.Process }).process;
+const isNode = proc?.versions?.node !== undefined;
+
+/** Number of wasm threads requested for this process (1 outside Node). */
+export const requestedThreads = isNode ? parseThreads(proc!.env.RANKWISE_THREADS) : 1;
+
+function parseThreads(value: string | undefined): number {
+  if (value === undefined || value === "") return 1;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 256) {
+    throw new RangeError(`RANKWISE_THREADS must be an integer from 1 to 256, got "${value}"`);
+  }
+  return n;
+}
+
+// Code run inside each worker thread: it provides the Web Worker globals jax-js's worker source
+// expects (self, onmessage, postMessage), then evaluates that source once it arrives.
+const BOOTSTRAP = `
+const { parentPort } = require("node:worker_threads");
+globalThis.self = globalThis;
+globalThis.postMessage = (message) => parentPort.postMessage(message);
+let early = [];
+parentPort.on("message", (message) => {
+  if (early === null) return self.onmessage({ data: message });
+  if (message && typeof message.__rankwiseWorkerSource === "string") {
+    (0, eval)(message.__rankwiseWorkerSource);
+    const queued = early;
+    early = null;
+    for (const data of queued) self.onmessage({ data });
+  } else early.push(message);
+});
+`;
+
+function installWorkerShim(threads: number): void {
+  const getBuiltin = proc!.getBuiltinModule?.bind(proc);
+  if (!getBuiltin) return; // Node < 20.16: stay single-threaded.
+  const { Worker: NodeWorker } = getBuiltin("node:worker_threads") as WorkerThreads;
+  const { resolveObjectURL } = getBuiltin("node:buffer") as NodeBuffer;
+
+  /** The subset of the Web Worker API that jax-js uses, over worker_threads. */
+  class WorkerShim {
+    onmessage: ((event: { data: unknown }) => void) | null = null;
+    onerror: ((error: Error) => void) | null = null;
+    readonly #worker: InstanceType<WorkerThreads["Worker"]>;
+    #awaitingReplies = 0;
+
+    constructor(url: string | URL) {
+      this.#worker = new NodeWorker(BOOTSTRAP, { eval: true });
+      // Each message jax-js sends gets exactly one reply. The thread keeps the process alive only
+      // while a reply is owed, so an idle pool never blocks exit and a pending one is never dropped.
+      this.#worker.unref();
+      this.#worker.on("message", (data) => {
+        if (--this.#awaitingReplies === 0) this.#worker.unref();
+        this.onmessage?.({ data });
+      });
+      this.#worker.on("error", (error) => this.onerror?.(error));
+      const blob = resolveObjectURL(String(url));
+      if (!blob) throw new Error(`WorkerShim: cannot resolve ${String(url)}`);
+      // jax-js hands its worker code over as a Blob URL, whose text is only readable async;
+      // the bootstrap queues messages until it has arrived.
+      void blob.text().then((source) => this.#worker.postMessage({ __rankwiseWorkerSource: source }));
+    }
+
+    postMessage(message: unknown): void {
+      if (this.#awaitingReplies++ === 0) this.#worker.ref();
+      this.#worker.postMessage(message);
+    }
+
+    terminate(): void {
+      void this.#worker.terminate();
+    }
+  }
+
+  (globalThis as { Worker?: unknown }).Worker = WorkerShim;
+}
+
+if (isNode) {
+  const g = globalThis as { navigator?: { hardwareConcurrency?: number }; Worker?: unknown };
+  // Node 20 has no navigator: jax-js reads its thread count (and WebGPU) there.
+  if (g.navigator === undefined) g.navigator = { hardwareConcurrency: requestedThreads };
+  if (requestedThreads > 1 && g.Worker === undefined) installWorkerShim(requestedThreads);
+}
