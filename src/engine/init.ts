@@ -1,4 +1,4 @@
-import { init as jaxInit, defaultDevice, type Device } from "@jax-js/jax";
+import { type Device, defaultDevice, init as jaxInit } from "@jax-js/jax";
 import { requestedThreads } from "./node-threads.js";
 
 export interface InitOptions {

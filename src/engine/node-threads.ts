@@ -72,7 +72,9 @@ function installWorkerShim(threads: number): void {
       if (!blob) throw new Error(`WorkerShim: cannot resolve ${String(url)}`);
       // jax-js hands its worker code over as a Blob URL, whose text is only readable async;
       // the bootstrap queues messages until it has arrived.
-      void blob.text().then((source) => this.#worker.postMessage({ __rankwiseWorkerSource: source }));
+      void blob
+        .text()
+        .then((source) => this.#worker.postMessage({ __rankwiseWorkerSource: source }));
     }
 
     postMessage(message: unknown): void {

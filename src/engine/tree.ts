@@ -92,6 +92,11 @@ export function ref<T extends Tree<any>>(tree: T): T {
   return tree;
 }
 
+/** A new tree of the same structure holding one more reference to each array (a shared copy). */
+export function share<T extends Tree<any>>(t: T): T {
+  return map((leaf: unknown) => (isArray(leaf) ? leaf.ref : leaf), t as Tree<unknown>) as T;
+}
+
 /** Release one reference to every array in the tree. */
 export function dispose(tree: Tree<any>): void {
   walk(tree as Tree<unknown>, (leaf) => {

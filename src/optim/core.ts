@@ -6,8 +6,8 @@
  * `params`. A caller that keeps an array passes `tree.ref(...)`.
  */
 import type { numpy as np } from "@jax-js/jax";
-import * as tree from "../engine/tree.js";
 import type { Params, Tree } from "../engine/tree.js";
+import * as tree from "../engine/tree.js";
 
 export type State = Tree<any>;
 
@@ -33,7 +33,8 @@ export function stateless(
       return {};
     },
     update(updates, state, params) {
-      if (params === undefined) return [tree.map((u: np.Array, p) => fn(u, undefined, p), updates), state];
+      if (params === undefined)
+        return [tree.map((u: np.Array, p) => fn(u, undefined, p), updates), state];
       return [tree.map((u: np.Array, p, w: np.Array) => fn(u, w, p), updates, params), state];
     },
   };
@@ -42,7 +43,9 @@ export function stateless(
 export const identity = (): GradientTransformation<Record<string, never>> => stateless((u) => u);
 
 /** Apply transformations in sequence; the state is the list of their states. */
-export function chain(...transforms: GradientTransformation<any>[]): GradientTransformation<State[]> {
+export function chain(
+  ...transforms: GradientTransformation<any>[]
+): GradientTransformation<State[]> {
   return {
     init(params) {
       const states = transforms.map((t) => t.init(tree.ref(params)));
@@ -52,7 +55,11 @@ export function chain(...transforms: GradientTransformation<any>[]): GradientTra
     update(updates, states, params) {
       const next: State[] = [];
       transforms.forEach((t, i) => {
-        const [u, s] = t.update(updates, states[i], params === undefined ? undefined : tree.ref(params));
+        const [u, s] = t.update(
+          updates,
+          states[i],
+          params === undefined ? undefined : tree.ref(params),
+        );
         updates = u;
         next.push(s);
       });
@@ -127,7 +134,8 @@ export function partition(
     init(params) {
       const groups = groupsOf(params);
       const state: Record<string, State> = {};
-      for (const [label, idx] of groups) state[label] = transforms[label].init(tree.ref(select(params, idx)));
+      for (const [label, idx] of groups)
+        state[label] = transforms[label].init(tree.ref(select(params, idx)));
       tree.dispose(params);
       return state;
     },

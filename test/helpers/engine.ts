@@ -3,7 +3,7 @@
  */
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { numpy as np } from "@jax-js/jax";
+import type { numpy as np } from "@jax-js/jax";
 import { init } from "../../src/engine/init.js";
 
 export async function setup(): Promise<void> {
@@ -77,7 +77,8 @@ export function closeness(
   for (let i = 0; i < expected.length; i++) {
     const err = Math.abs(actual[i] - expected[i]);
     const ratio = err / (rtol * Math.abs(expected[i]) + atol);
-    if (!(ratio <= worst.ratio)) worst = { ratio: Number.isNaN(ratio) ? Infinity : ratio, index: i };
+    if (!(ratio <= worst.ratio))
+      worst = { ratio: Number.isNaN(ratio) ? Infinity : ratio, index: i };
   }
   return worst;
 }

@@ -1,0 +1,56 @@
+/**
+ * adamax — Adam with the infinity norm (Kingma & Ba 2015, §7; torch.optim.Adamax):
+ *   g ← g + λ·p;  m ← β1·m + (1−β1)·g;  u ← max(β2·u, |g| + ε);  p ← p − η/(1−β1ᵗ) · m/u
+ * Checked against torch.optim.Adamax. ε sits inside the max, as in PyTorch.
+ */
+import { numpy as np } from "@jax-js/jax";
+import type { Params } from "../../engine/tree.js";
+import * as tree from "../../engine/tree.js";
+import { chain, type GradientTransformation } from "../core.js";
+import { biasCorrection, ema } from "../transforms/moments.js";
+import { scaleByLearningRate } from "../transforms/scale.js";
+import { addDecayedWeights } from "../transforms/weight-decay.js";
+import * as check from "../validate.js";
+import { type AdamOptions, adamOptions } from "./adam.js";
+
+interface AdamaxState {
+  count: number;
+  mu: Params;
+  inf: Params;
+}
+
+function scaleByAdamax(b1: number, b2: number, eps: number): GradientTransformation<AdamaxState> {
+  return {
+    init(params) {
+      const state = { count: 0, mu: tree.zerosLike(params), inf: tree.zerosLike(params) };
+      tree.dispose(params);
+      return state;
+    },
+    update(updates, state, params) {
+      if (params !== undefined) tree.dispose(params);
+      const t = state.count + 1;
+      const mu = tree.map((g: np.Array, _p, m: np.Array) => ema(m, g.ref, b1), updates, state.mu);
+      const inf = tree.map(
+        (g: np.Array, _p, u: np.Array) => np.maximum(u.mul(b2), np.abs(g).add(eps)),
+        updates,
+        state.inf,
+      );
+      const out = tree.map(
+        (m: np.Array, _p, u: np.Array) => m.ref.div(u.ref).div(biasCorrection(b1, t)),
+        mu,
+        inf,
+      );
+      return [out, { count: t, mu, inf }];
+    },
+  };
+}
+
+export function adamax(options: Omit<AdamOptions, "amsgrad"> = {}) {
+  const o = adamOptions("adamax", { learningRate: 2e-3, ...options });
+  const weightDecay = check.nonNegative("weightDecay", options.weightDecay ?? 0);
+  return chain(
+    ...(weightDecay > 0 ? [addDecayedWeights(weightDecay)] : []),
+    scaleByAdamax(o.b1, o.b2, o.eps),
+    scaleByLearningRate(o.learningRate),
+  );
+}

@@ -1,0 +1,53 @@
+/**
+ * lion — EvoLved Sign Momentum (Chen et al. 2023), the authors' update:
+ *   d = sign(β1·m + (1−β1)·g);  m ← β2·m + (1−β2)·g;  p ← p − η(d + λ·p)   (decoupled decay)
+ * Checked against a reference written from google/automl lion_pytorch.py (tools/fixtures).
+ */
+import { numpy as np } from "@jax-js/jax";
+import type { Params } from "../../engine/tree.js";
+import * as tree from "../../engine/tree.js";
+import { chain, type GradientTransformation, type ScalarOrSchedule } from "../core.js";
+import { ema } from "../transforms/moments.js";
+import { scaleByLearningRate } from "../transforms/scale.js";
+import { addDecayedWeights } from "../transforms/weight-decay.js";
+import * as check from "../validate.js";
+
+export interface LionOptions {
+  learningRate?: ScalarOrSchedule;
+  b1?: number;
+  b2?: number;
+  weightDecay?: number;
+}
+
+export function scaleByLion(b1: number, b2: number): GradientTransformation<{ mu: Params }> {
+  return {
+    init(params) {
+      const mu = tree.zerosLike(params);
+      tree.dispose(params);
+      return { mu };
+    },
+    update(updates, state, params) {
+      if (params !== undefined) tree.dispose(params);
+      const out = tree.map(
+        (g: np.Array, _p, m: np.Array) => np.sign(ema(m.ref, g.ref, b1)),
+        updates,
+        state.mu,
+      );
+      const mu = tree.map((g: np.Array, _p, m: np.Array) => ema(m, g, b2), updates, state.mu);
+      return [out, { mu }];
+    },
+  };
+}
+
+export function lion(options: LionOptions = {}) {
+  check.knownOptions("lion", options, ["learningRate", "b1", "b2", "weightDecay"]);
+  const lr = check.learningRate(options.learningRate ?? 1e-4);
+  const b1 = check.unitInterval("b1", options.b1 ?? 0.9);
+  const b2 = check.unitInterval("b2", options.b2 ?? 0.99);
+  const weightDecay = check.nonNegative("weightDecay", options.weightDecay ?? 0);
+  return chain(
+    scaleByLion(b1, b2),
+    ...(weightDecay > 0 ? [addDecayedWeights(weightDecay)] : []),
+    scaleByLearningRate(lr),
+  );
+}

@@ -1,0 +1,80 @@
+/**
+ * nadam — Adam with Nesterov momentum (Dozat 2016), torch.optim.NAdam's momentum-decay form:
+ *   μₜ = β1(1 − ½·0.96^(t·ψ)),  Πₜ = ∏ μᵢ,  g ← g + λ·p,  m, v as Adam,  d = sqrt(v/(1−β2ᵗ)) + ε
+ *   p ← p − η(1−μₜ)/(1−Πₜ) · g/d − η·μₜ₊₁/(1−Πₜ·μₜ₊₁) · m/d
+ * Checked against torch.optim.NAdam (1.13). Πₜ is kept in the state as a plain number.
+ */
+import { numpy as np } from "@jax-js/jax";
+import type { Params } from "../../engine/tree.js";
+import * as tree from "../../engine/tree.js";
+import { chain, type GradientTransformation } from "../core.js";
+import { biasCorrection, ema, emaSquare } from "../transforms/moments.js";
+import { scaleByLearningRate } from "../transforms/scale.js";
+import { addDecayedWeights } from "../transforms/weight-decay.js";
+import * as check from "../validate.js";
+import { type AdamOptions, adamOptions } from "./adam.js";
+
+interface NadamState {
+  count: number;
+  muProduct: number;
+  mu: Params;
+  nu: Params;
+}
+
+function scaleByNadam(
+  b1: number,
+  b2: number,
+  eps: number,
+  momentumDecay: number,
+): GradientTransformation<NadamState> {
+  const momentumAt = (t: number) => b1 * (1 - 0.5 * 0.96 ** (t * momentumDecay));
+  return {
+    init(params) {
+      const state = {
+        count: 0,
+        muProduct: 1,
+        mu: tree.zerosLike(params),
+        nu: tree.zerosLike(params),
+      };
+      tree.dispose(params);
+      return state;
+    },
+    update(updates, state, params) {
+      if (params !== undefined) tree.dispose(params);
+      const t = state.count + 1;
+      const muT = momentumAt(t);
+      const muNext = momentumAt(t + 1);
+      const muProduct = state.muProduct * muT;
+      const gradCoef = (1 - muT) / (1 - muProduct);
+      const momentumCoef = muNext / (1 - muProduct * muNext);
+      const mu = tree.map((g: np.Array, _p, m: np.Array) => ema(m, g.ref, b1), updates, state.mu);
+      const nu = tree.map(
+        (g: np.Array, _p, v: np.Array) => emaSquare(v, g.ref, b2),
+        updates,
+        state.nu,
+      );
+      const out = tree.map(
+        (g: np.Array, _p, m: np.Array, v: np.Array) => {
+          const denom = np.sqrt(v.ref.div(biasCorrection(b2, t))).add(eps);
+          return g.mul(gradCoef).add(m.ref.mul(momentumCoef)).div(denom);
+        },
+        updates,
+        mu,
+        nu,
+      );
+      return [out, { count: t, muProduct, mu, nu }];
+    },
+  };
+}
+
+export function nadam(options: Omit<AdamOptions, "amsgrad"> & { momentumDecay?: number } = {}) {
+  const { momentumDecay = 4e-3, ...rest } = options;
+  const o = adamOptions("nadam", { learningRate: 2e-3, ...rest });
+  check.nonNegative("momentumDecay", momentumDecay);
+  const weightDecay = check.nonNegative("weightDecay", options.weightDecay ?? 0);
+  return chain(
+    ...(weightDecay > 0 ? [addDecayedWeights(weightDecay)] : []),
+    scaleByNadam(o.b1, o.b2, o.eps, momentumDecay),
+    scaleByLearningRate(o.learningRate),
+  );
+}

@@ -1,0 +1,93 @@
+/**
+ * novograd — layer-wise adaptive moments (Ginsburg et al. 2019, Algorithm 1; NVIDIA apex
+ * FusedNovoGrad semantics): one second moment per tensor,
+ *   v₁ = ‖g₁‖²,  vₜ = β2·vₜ₋₁ + (1−β2)·‖gₜ‖²
+ *   m ← β1·m + k·(g/(sqrt(vₜ) + ε) + λ·p),  k = 1−β1 with gradAveraging else 1;  m₀ = 0
+ *   p ← p − η·m
+ * Checked against a reference written from the paper/apex (tools/fixtures/classic_optimizers.py).
+ */
+import { numpy as np } from "@jax-js/jax";
+import type { Params } from "../../engine/tree.js";
+import * as tree from "../../engine/tree.js";
+import { chain, type GradientTransformation, type ScalarOrSchedule } from "../core.js";
+import { scaleByLearningRate } from "../transforms/scale.js";
+import * as check from "../validate.js";
+
+interface NovogradState {
+  count: number;
+  mu: Params;
+  /** One scalar array per leaf: the layer's second moment. */
+  nu: Params;
+}
+
+function scaleByNovograd(o: {
+  b1: number;
+  b2: number;
+  eps: number;
+  weightDecay: number;
+  gradAveraging: boolean;
+}): GradientTransformation<NovogradState> {
+  const k = o.gradAveraging ? 1 - o.b1 : 1;
+  return {
+    init(params) {
+      const state = {
+        count: 0,
+        mu: tree.zerosLike(params),
+        nu: tree.map(() => np.zeros([]), params),
+      };
+      tree.dispose(params);
+      return state;
+    },
+    update(updates, state, params) {
+      if (params === undefined) throw new Error("novograd needs params in update()");
+      const first = state.count === 0;
+      const nu = tree.map(
+        (g: np.Array, _p, v: np.Array) => {
+          const sq = g.ref.mul(g.ref).sum();
+          return first ? (v.dispose(), sq) : v.mul(o.b2).add(sq.mul(1 - o.b2));
+        },
+        updates,
+        state.nu,
+      );
+      const mu = tree.map(
+        (g: np.Array, _p, v: np.Array, m: np.Array, w: np.Array) => {
+          const normalised = g.div(np.sqrt(v.ref).add(o.eps)).add(w.mul(o.weightDecay));
+          return m.mul(o.b1).add(normalised.mul(k));
+        },
+        updates,
+        nu,
+        state.mu,
+        params,
+      );
+      return [tree.share(mu), { count: state.count + 1, mu, nu }];
+    },
+  };
+}
+
+export function novograd(options: {
+  learningRate?: ScalarOrSchedule;
+  b1?: number;
+  b2?: number;
+  eps?: number;
+  weightDecay?: number;
+  gradAveraging?: boolean;
+}) {
+  check.knownOptions("novograd", options, [
+    "learningRate",
+    "b1",
+    "b2",
+    "eps",
+    "weightDecay",
+    "gradAveraging",
+  ]);
+  return chain(
+    scaleByNovograd({
+      b1: check.unitInterval("b1", options.b1 ?? 0.95),
+      b2: check.unitInterval("b2", options.b2 ?? 0.98),
+      eps: check.nonNegative("eps", options.eps ?? 1e-8),
+      weightDecay: check.nonNegative("weightDecay", options.weightDecay ?? 0),
+      gradAveraging: check.boolean("gradAveraging", options.gradAveraging ?? false),
+    }),
+    scaleByLearningRate(check.learningRate(options.learningRate ?? 1e-3)),
+  );
+}

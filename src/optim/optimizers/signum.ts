@@ -1,0 +1,53 @@
+/**
+ * signum and signSgd (Bernstein et al. 2018, signSGD with majority vote):
+ *   signSgd: p ← p − η·sign(g)
+ *   signum:  g ← g + λ·p;  m ← μ·m + (1−μ)·g;  p ← p − η·sign(m)
+ * Checked against a reference written from the paper (tools/fixtures/classic_optimizers.py).
+ */
+import type { numpy as np } from "@jax-js/jax";
+import type { Params } from "../../engine/tree.js";
+import * as tree from "../../engine/tree.js";
+import { chain, type GradientTransformation, type ScalarOrSchedule } from "../core.js";
+import { ema } from "../transforms/moments.js";
+import { scaleByLearningRate } from "../transforms/scale.js";
+import { scaleBySign } from "../transforms/sign.js";
+import { addDecayedWeights } from "../transforms/weight-decay.js";
+import * as check from "../validate.js";
+
+/** m ← μ·m + (1−μ)·g, emitted as the update (an EMA of the updates, zero-initialised). */
+export function emaTrace(decay: number): GradientTransformation<{ mu: Params }> {
+  return {
+    init(params) {
+      const mu = tree.zerosLike(params);
+      tree.dispose(params);
+      return { mu };
+    },
+    update(updates, state, params) {
+      if (params !== undefined) tree.dispose(params);
+      const mu = tree.map((g: np.Array, _p, m: np.Array) => ema(m, g, decay), updates, state.mu);
+      return [tree.share(mu), { mu }];
+    },
+  };
+}
+
+export function signum(options: {
+  learningRate: ScalarOrSchedule;
+  momentum?: number;
+  weightDecay?: number;
+}) {
+  check.knownOptions("signum", options, ["learningRate", "momentum", "weightDecay"]);
+  const lr = check.learningRate(options.learningRate);
+  const momentum = check.unitInterval("momentum", options.momentum ?? 0.9);
+  const weightDecay = check.nonNegative("weightDecay", options.weightDecay ?? 0);
+  return chain(
+    ...(weightDecay > 0 ? [addDecayedWeights(weightDecay)] : []),
+    ...(momentum > 0 ? [emaTrace(momentum)] : []),
+    scaleBySign(),
+    scaleByLearningRate(lr),
+  );
+}
+
+export function signSgd(options: { learningRate: ScalarOrSchedule }) {
+  check.knownOptions("signSgd", options, ["learningRate"]);
+  return chain(scaleBySign(), scaleByLearningRate(check.learningRate(options.learningRate)));
+}

@@ -1,0 +1,5 @@
+/** scaleBySign — u = sign(u), the direction of signSGD and Lion. */
+import { numpy as np } from "@jax-js/jax";
+import { stateless } from "../core.js";
+
+export const scaleBySign = () => stateless((u) => np.sign(u));

@@ -1,0 +1,42 @@
+/**
+ * trace — heavy-ball momentum as in torch.optim.SGD:
+ *   b ← g at the first step, then b ← μ·b + (1−dampening)·g;   u = g + μ·b (Nesterov) or u = b.
+ * PyTorch starts the buffer at the first gradient (not at zero), which matters with dampening.
+ */
+import type { numpy as np } from "@jax-js/jax";
+import type { Params } from "../../engine/tree.js";
+import * as tree from "../../engine/tree.js";
+import type { GradientTransformation } from "../core.js";
+
+export interface TraceState {
+  trace: Params | null;
+}
+
+export function trace(o: {
+  decay: number;
+  nesterov?: boolean;
+  dampening?: number;
+}): GradientTransformation<TraceState> {
+  const { decay, nesterov = false, dampening = 0 } = o;
+  return {
+    init(params) {
+      tree.dispose(params);
+      return { trace: null };
+    },
+    update(updates, state, params) {
+      if (params !== undefined) tree.dispose(params);
+      const next =
+        state.trace === null
+          ? tree.share(updates)
+          : tree.map(
+              (g: np.Array, _p, b: np.Array) => b.mul(decay).add(g.ref.mul(1 - dampening)),
+              updates,
+              state.trace,
+            );
+      const out = nesterov
+        ? tree.map((g: np.Array, _p, b: np.Array) => g.add(b.ref.mul(decay)), updates, next)
+        : (tree.dispose(updates), tree.ref(next));
+      return [out, { trace: next }];
+    },
+  };
+}
