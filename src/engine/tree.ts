@@ -19,7 +19,9 @@ const isNode = (x: unknown): x is object =>
 /** Visit leaves in order with their paths. */
 export function walk<T>(tree: Tree<T>, visit: (leaf: T, path: string) => void, prefix = ""): void {
   if (Array.isArray(tree)) {
-    tree.forEach((child, i) => walk(child, visit, prefix ? `${prefix}.${i}` : String(i)));
+    tree.forEach((child, i) => {
+      walk(child, visit, prefix ? `${prefix}.${i}` : String(i));
+    });
   } else if (isNode(tree)) {
     for (const [key, child] of Object.entries(tree)) {
       walk(child as Tree<T>, visit, prefix ? `${prefix}.${key}` : key);
