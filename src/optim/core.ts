@@ -23,9 +23,9 @@ export type ScalarOrSchedule = number | Schedule;
 export const evaluate = (value: ScalarOrSchedule, step: number): number =>
   typeof value === "function" ? value(step) : value;
 
-/** Transformation with no state that maps each leaf. `fn` owns its arguments. */
+/** Transformation with no state that maps each update leaf; `fn` owns its argument. */
 export function stateless(
-  fn: (update: np.Array, param: np.Array | undefined, path: string) => np.Array,
+  fn: (update: np.Array, path: string) => np.Array,
 ): GradientTransformation<Record<string, never>> {
   return {
     init(params) {
@@ -33,8 +33,24 @@ export function stateless(
       return {};
     },
     update(updates, state, params) {
-      if (params === undefined)
-        return [tree.map((u: np.Array, p) => fn(u, undefined, p), updates), state];
+      if (params !== undefined) tree.dispose(params);
+      return [tree.map((u: np.Array, p) => fn(u, p), updates), state];
+    },
+  };
+}
+
+/** Like `stateless`, for maps that also read the parameter; `fn` owns both arrays. */
+export function statelessWithParams(
+  name: string,
+  fn: (update: np.Array, param: np.Array, path: string) => np.Array,
+): GradientTransformation<Record<string, never>> {
+  return {
+    init(params) {
+      tree.dispose(params);
+      return {};
+    },
+    update(updates, state, params) {
+      if (params === undefined) throw new Error(`${name} needs params in update()`);
       return [tree.map((u: np.Array, p, w: np.Array) => fn(u, w, p), updates, params), state];
     },
   };

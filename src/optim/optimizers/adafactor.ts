@@ -71,6 +71,9 @@ export function adafactor(options: AdafactorOptions = {}): GradientTransformatio
   if (!relativeStep && options.learningRate === undefined) {
     throw new RangeError("learningRate is required when relativeStep is false");
   }
+  if (options.warmupInit && !relativeStep) {
+    throw new RangeError("warmupInit requires relativeStep: true");
+  }
   const lr = relativeStep ? 0 : check.learningRate(options.learningRate);
   const eps1 = check.nonNegative("eps1", options.eps1 ?? 1e-30);
   const eps2 = check.nonNegative("eps2", options.eps2 ?? 1e-3);

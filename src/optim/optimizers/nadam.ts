@@ -2,7 +2,8 @@
  * nadam — Adam with Nesterov momentum (Dozat 2016), torch.optim.NAdam's momentum-decay form:
  *   μₜ = β1(1 − ½·0.96^(t·ψ)),  Πₜ = ∏ μᵢ,  g ← g + λ·p,  m, v as Adam,  d = sqrt(v/(1−β2ᵗ)) + ε
  *   p ← p − η(1−μₜ)/(1−Πₜ) · g/d − η·μₜ₊₁/(1−Πₜ·μₜ₊₁) · m/d
- * Checked against torch.optim.NAdam (1.13). Πₜ is kept in the state as a plain number.
+ * Checked against torch.optim.NAdam (1.13, foreach path; its single-tensor path counts μₜ twice in
+ * Πₜ₊₁, fixed in torch 2.0 — pytorch/pytorch#92699). Πₜ is kept in the state as a plain number.
  */
 import { numpy as np } from "@jax-js/jax";
 import type { Params } from "../../engine/tree.js";

@@ -6,7 +6,7 @@
  * ours follow PyTorch's [out, in] layout, so a unit is a row (reduce over every axis but the first).
  */
 import { numpy as np } from "@jax-js/jax";
-import { type GradientTransformation, stateless } from "../core.js";
+import { type GradientTransformation, statelessWithParams } from "../core.js";
 
 function unitNorm(x: np.Array): np.Array {
   if (x.ndim <= 1) return np.sqrt(x.ref.mul(x).sum()).reshape([]);
@@ -15,8 +15,7 @@ function unitNorm(x: np.Array): np.Array {
 }
 
 export function adaptiveGradClip(clipping: number, eps = 1e-3): GradientTransformation<any> {
-  return stateless((g, p) => {
-    if (p === undefined) throw new Error("adaptiveGradClip needs params in update()");
+  return statelessWithParams("adaptiveGradClip", (g, p) => {
     const maxNorm = np.maximum(unitNorm(p), eps).mul(clipping);
     const gNorm = unitNorm(g.ref);
     const factor = np.where(

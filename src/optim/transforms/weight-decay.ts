@@ -4,16 +4,20 @@
  * `mask` restricts it to some leaves (e.g. matrices only).
  */
 import type { numpy as np } from "@jax-js/jax";
-import { type GradientTransformation, type LeafSpec, masked, stateless } from "../core.js";
+import {
+  type GradientTransformation,
+  type LeafSpec,
+  masked,
+  statelessWithParams,
+} from "../core.js";
 
 export function addDecayedWeights(
   weightDecay: number,
   mask?: LeafSpec<boolean>,
 ): GradientTransformation<any> {
-  const inner = stateless((u, p) => {
-    if (p === undefined) throw new Error("addDecayedWeights needs params in update()");
-    return weightDecay === 0 ? (p.dispose(), u) : u.add(p.mul(weightDecay));
-  });
+  const inner = statelessWithParams("addDecayedWeights", (u, p) =>
+    weightDecay === 0 ? (p.dispose(), u) : u.add(p.mul(weightDecay)),
+  );
   return mask === undefined ? inner : masked(inner, mask);
 }
 
