@@ -1,0 +1,253 @@
+/**
+ * LLaMA-style decoder with Hugging Face LlamaForCausalLM parameter names and layouts, so that
+ * weights move between Rankwise and transformers unchanged.
+ *
+ *   x = embed[tokens]
+ *   per layer:  x += o_proj(attn(rope(q_proj(n1(x))), rope(k_proj(n1(x))), v_proj(n1(x))))
+ *               x += down_proj(silu(gate_proj(n2(x))) * up_proj(n2(x)))
+ *   logits = norm(x) @ lm_headᵀ            (lm_head = embed when tie_word_embeddings)
+ *
+ *   RMSNorm:  w * x / sqrt(mean(x²) + eps)
+ *   RoPE:     x * cos + rotate_half(x) * sin, rotate_half([a, b]) = [-b, a], angles
+ *             position * theta^(-2i/head_dim) repeated over both halves (HF's convention)
+ *   attention: causal softmax(q kᵀ / sqrt(head_dim)) v; key/value head j serves query heads
+ *             j·g … j·g+g-1 with g = num_attention_heads / num_key_value_heads (HF repeat_kv)
+ *
+ * Linear weights are stored [out, in] (y = x Wᵀ), no biases. Paper: Touvron et al. 2023,
+ * "LLaMA: Open and Efficient Foundation Language Models"; Su et al. 2021 (RoPE); Shazeer 2020
+ * (SwiGLU); Ainslie et al. 2023 (GQA). Checked against an independent PyTorch implementation of
+ * transformers' modeling_llama (tools/fixtures/llama_reference.py): logits, loss, every gradient.
+ *
+ * Deviations: no KV cache, dropout or rope_scaling; the embedding lookup is a one-hot matmul
+ * (see `embed` below); the loss takes already-shifted targets (HF shifts labels itself).
+ */
+import { jit, nn, numpy as np, random, valueAndGrad } from "@jax-js/jax";
+import type { LlamaConfig } from "./llama-config.js";
+import { crossEntropy, type LossAndGrad } from "./loss.js";
+
+/** Flat record of parameters keyed by Hugging Face names. */
+export type LlamaParams = Record<string, np.Array>;
+
+/** Parameter names and shapes, in Hugging Face's order. No lm_head.weight when tied. */
+export function llamaParamShapes(config: LlamaConfig): Record<string, number[]> {
+  const { hidden_size: d, intermediate_size: f, vocab_size: v, head_dim: hd } = config;
+  const q = config.num_attention_heads * hd;
+  const kv = config.num_key_value_heads * hd;
+  const shapes: Record<string, number[]> = { "model.embed_tokens.weight": [v, d] };
+  for (let i = 0; i < config.num_hidden_layers; i++) {
+    const p = `model.layers.${i}.`;
+    shapes[`${p}self_attn.q_proj.weight`] = [q, d];
+    shapes[`${p}self_attn.k_proj.weight`] = [kv, d];
+    shapes[`${p}self_attn.v_proj.weight`] = [kv, d];
+    shapes[`${p}self_attn.o_proj.weight`] = [d, q];
+    shapes[`${p}mlp.gate_proj.weight`] = [f, d];
+    shapes[`${p}mlp.up_proj.weight`] = [f, d];
+    shapes[`${p}mlp.down_proj.weight`] = [d, f];
+    shapes[`${p}input_layernorm.weight`] = [d];
+    shapes[`${p}post_attention_layernorm.weight`] = [d];
+  }
+  shapes["model.norm.weight"] = [d];
+  if (!config.tie_word_embeddings) shapes["lm_head.weight"] = [v, d];
+  return shapes;
+}
+
+/** Number of parameters (tied embeddings counted once). */
+export function llamaParamCount(config: LlamaConfig): number {
+  let total = 0;
+  for (const shape of Object.values(llamaParamShapes(config))) {
+    total += shape.reduce((a, b) => a * b, 1);
+  }
+  return total;
+}
+
+/**
+ * Fresh parameters with Hugging Face's init: normal(0, initializer_range) for linear and
+ * embedding weights, ones for RMSNorm weights. `seed` is a number or a PRNG key (consumed).
+ */
+export function initLlama(config: LlamaConfig, seed: number | np.Array = 0): LlamaParams {
+  const shapes = llamaParamShapes(config);
+  const names = Object.keys(shapes);
+  const keys = random.split(typeof seed === "number" ? random.key(seed) : seed, names.length);
+  const params: LlamaParams = {};
+  names.forEach((name, i) => {
+    const shape = shapes[name];
+    params[name] =
+      shape.length === 1
+        ? np.ones(shape, { dtype: np.float32 })
+        : random.normal(keys.ref.slice(i), shape).mul(config.initializer_range);
+  });
+  keys.dispose();
+  return params;
+}
+
+/** Check names and shapes; throws naming the first mismatch. Borrows. */
+export function checkLlamaParams(params: LlamaParams, config: LlamaConfig): void {
+  const shapes = llamaParamShapes(config);
+  for (const [name, shape] of Object.entries(shapes)) {
+    const p = params[name];
+    if (p === undefined) throw new TypeError(`parameter ${name} is missing`);
+    if (p.shape.length !== shape.length || p.shape.some((s, i) => s !== shape[i])) {
+      throw new RangeError(`parameter ${name} has shape [${p.shape}], expected [${shape}]`);
+    }
+  }
+  for (const name of Object.keys(params)) {
+    if (!(name in shapes)) {
+      const hint = name === "lm_head.weight" ? " (tie_word_embeddings is true)" : "";
+      throw new TypeError(`unexpected parameter ${name}${hint}`);
+    }
+  }
+}
+
+function checkTokens(tokens: np.Array, config: LlamaConfig): void {
+  if (tokens.ndim !== 2) throw new RangeError(`tokens must be [batch, seq], got [${tokens.shape}]`);
+  if (tokens.dtype !== np.int32 && tokens.dtype !== np.uint32) {
+    throw new TypeError(`tokens must be int32 token ids, got ${tokens.dtype}`);
+  }
+  const t = tokens.shape[1];
+  if (t > config.max_position_embeddings) {
+    throw new RangeError(
+      `sequence length ${t} exceeds max_position_embeddings (${config.max_position_embeddings})`,
+    );
+  }
+}
+
+/** y = x Wᵀ over the last axis, W stored [out, in]. Consumes both. */
+function linear(x: np.Array, w: np.Array): np.Array {
+  const [out, inp] = w.shape;
+  const lead = x.shape.slice(0, -1);
+  return np.matmul(x.reshape([-1, inp]), w.transpose()).reshape([...lead, out]);
+}
+
+function rmsNorm(x: np.Array, w: np.Array, eps: number): np.Array {
+  const meanSquare = np.square(x.ref).mean(-1, { keepdims: true });
+  return x.div(np.sqrt(meanSquare.add(eps))).mul(w);
+}
+
+/**
+ * cos and sin tables [T, 1, head_dim] as HF computes them: inverse frequencies and angles in
+ * float32, each half of the head sharing the same angles.
+ */
+function ropeTables(seqLen: number, headDim: number, theta: number): [np.Array, np.Array] {
+  const half = headDim / 2;
+  const cos = new Float32Array(seqLen * headDim);
+  const sin = new Float32Array(seqLen * headDim);
+  for (let i = 0; i < half; i++) {
+    const invFreq = Math.fround(1 / Math.fround(theta ** Math.fround((2 * i) / headDim)));
+    for (let t = 0; t < seqLen; t++) {
+      const angle = Math.fround(t * invFreq);
+      for (const j of [i, i + half]) {
+        cos[t * headDim + j] = Math.cos(angle);
+        sin[t * headDim + j] = Math.sin(angle);
+      }
+    }
+  }
+  const shape = [seqLen, 1, headDim];
+  return [np.array(cos).reshape(shape), np.array(sin).reshape(shape)];
+}
+
+/** x [B, T, H, hd] → x·cos + rotate_half(x)·sin. Consumes all three. */
+function rope(x: np.Array, cos: np.Array, sin: np.Array): np.Array {
+  const hd = x.shape[3];
+  const first = x.ref.slice([], [], [], [0, hd / 2]);
+  const second = x.ref.slice([], [], [], [hd / 2, hd]);
+  const rotated = np.concatenate([second.neg(), first], -1);
+  return x.mul(cos).add(rotated.mul(sin));
+}
+
+/**
+ * Embedding lookup as onehot(tokens) @ E. jax-js 0.1.25's jit cannot always place the scatter
+ * that a gather's gradient needs; the matmul costs as much as the lm_head, which is small here.
+ */
+function embed(table: np.Array, tokens: np.Array): np.Array {
+  const [vocab, hidden] = table.shape;
+  const [b, t] = tokens.shape;
+  const onehot = nn.oneHot(tokens.reshape([-1]), vocab);
+  return np.matmul(onehot, table).reshape([b, t, hidden]);
+}
+
+/**
+ * Token ids [B, T] (int32) → logits [B, T, vocab]. Consumes `params` and `tokens`; callers that
+ * keep them pass `tree.ref(params)` / `tokens.ref`.
+ */
+export function llamaForward(params: LlamaParams, tokens: np.Array, config: LlamaConfig): np.Array {
+  try {
+    checkLlamaParams(params, config);
+    checkTokens(tokens, config);
+  } catch (error) {
+    // Arguments are consumed even when rejected, as jax-js functions do.
+    for (const p of Object.values(params)) p.dispose();
+    tokens.dispose();
+    throw error;
+  }
+  const [b, t] = tokens.shape;
+  const { head_dim: hd, rms_norm_eps: eps } = config;
+  const heads = config.num_attention_heads;
+  const kvHeads = config.num_key_value_heads;
+  const group = heads / kvHeads;
+  const tied = config.tie_word_embeddings;
+
+  const table = params["model.embed_tokens.weight"];
+  let x = embed(tied ? table.ref : table, tokens);
+  const [cos, sin] = ropeTables(t, hd, config.rope_theta);
+  const causal = np.tri(t, t, 0, { dtype: np.bool }).reshape([1, 1, 1, t, t]);
+
+  for (let i = 0; i < config.num_hidden_layers; i++) {
+    const w = (name: string) => params[`model.layers.${i}.${name}`];
+    const h = rmsNorm(x.ref, w("input_layernorm.weight"), eps);
+    const q = rope(
+      linear(h.ref, w("self_attn.q_proj.weight")).reshape([b, t, heads, hd]),
+      cos.ref,
+      sin.ref,
+    );
+    const k = rope(
+      linear(h.ref, w("self_attn.k_proj.weight")).reshape([b, t, kvHeads, hd]),
+      cos.ref,
+      sin.ref,
+    );
+    const v = linear(h, w("self_attn.v_proj.weight")).reshape([b, t, kvHeads, hd]);
+    // Query heads grouped under their key/value head: [B, kv, g·T, hd] against [B, kv, T, hd].
+    const qg = q
+      .reshape([b, t, kvHeads, group, hd])
+      .transpose([0, 2, 3, 1, 4])
+      .reshape([b, kvHeads, group * t, hd]);
+    const scores = np
+      .matmul(qg, k.transpose([0, 2, 3, 1]))
+      .mul(1 / Math.sqrt(hd))
+      .reshape([b, kvHeads, group, t, t]);
+    const probs = nn.softmax(np.where(causal.ref, scores, -Infinity), -1);
+    const attn = np
+      .matmul(probs.reshape([b, kvHeads, group * t, t]), v.transpose([0, 2, 1, 3]))
+      .reshape([b, kvHeads, group, t, hd])
+      .transpose([0, 3, 1, 2, 4])
+      .reshape([b, t, heads * hd]);
+    x = x.add(linear(attn, w("self_attn.o_proj.weight")));
+
+    const h2 = rmsNorm(x.ref, w("post_attention_layernorm.weight"), eps);
+    const gate = nn.silu(linear(h2.ref, w("mlp.gate_proj.weight")));
+    const up = linear(h2, w("mlp.up_proj.weight"));
+    x = x.add(linear(gate.mul(up), w("mlp.down_proj.weight")));
+  }
+  cos.dispose();
+  sin.dispose();
+  causal.dispose();
+
+  x = rmsNorm(x, params["model.norm.weight"], eps);
+  return linear(x, tied ? table : params["lm_head.weight"]);
+}
+
+/** Mean next-token cross-entropy; `targets` [B, T] are already shifted. Consumes all arrays. */
+export function llamaLoss(
+  params: LlamaParams,
+  inputs: np.Array,
+  targets: np.Array,
+  config: LlamaConfig,
+): np.Array {
+  return crossEntropy(llamaForward(params, inputs, config), targets);
+}
+
+/** Jit-compiled loss and gradient of the decoder (compiled once per input shape). */
+export function makeLossAndGrad(config: LlamaConfig): LossAndGrad<LlamaParams> {
+  const loss = (params: LlamaParams, inputs: np.Array, targets: np.Array) =>
+    llamaLoss(params, inputs, targets, config);
+  return jit(valueAndGrad(loss)) as unknown as LossAndGrad<LlamaParams>;
+}

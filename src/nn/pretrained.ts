@@ -1,0 +1,158 @@
+/**
+ * Models as folders, laid out as Hugging Face's `save_pretrained` does:
+ *
+ *   <dir>/config.json          the model's configuration (HF LlamaConfig fields for "llama")
+ *   <dir>/model.safetensors    parameters by HF name, metadata {"format": "pt"}
+ *
+ * so `LlamaForCausalLM.from_pretrained(dir)` reads what `saveModel` writes, and `loadModel`
+ * reads a (float) LLaMA checkpoint from the Hub, sharded ones (model.safetensors.index.json)
+ * included. Tied checkpoints that still carry lm_head.weight load without it. Non-float32
+ * weights (bf16, f16, f64) are converted to float32. Both files are written atomically, weights
+ * first, so an interrupted save never leaves a config.json that points at missing weights.
+ *
+ * The MLP classifier (no HF equivalent) uses the same layout with config.json
+ * {"model_type": "mlp", "sizes": [...], "activation": ...} and nn.Sequential names.
+ */
+import { mkdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { numpy as np } from "@jax-js/jax";
+import { writeFileAtomic } from "../io/atomic.js";
+import { loadSafetensors, saveSafetensors } from "../io/safetensors.js";
+import { checkLlamaParams, type LlamaParams, llamaParamShapes } from "./llama.js";
+import { fromHfConfig, type LlamaConfig, toHfConfig } from "./llama-config.js";
+import { checkMlpParams, type MlpConfig, mlpConfig, mlpParamShapes } from "./mlp.js";
+
+export type ModelConfig = LlamaConfig | MlpConfig;
+
+export interface Pretrained<C extends ModelConfig = ModelConfig> {
+  config: C;
+  params: Record<string, np.Array>;
+}
+
+export const CONFIG_FILE = "config.json";
+export const WEIGHTS_FILE = "model.safetensors";
+export const WEIGHTS_INDEX_FILE = "model.safetensors.index.json";
+
+/** The JSON object written as config.json. */
+export function configToJson(config: ModelConfig): Record<string, unknown> {
+  if (config.model_type === "llama") return toHfConfig(config);
+  if (config.model_type === "mlp") {
+    const { sizes, activation } = mlpConfig(config);
+    return { activation, model_type: "mlp", sizes };
+  }
+  throw new RangeError(
+    `config.model_type must be "llama" or "mlp", got ${JSON.stringify((config as any).model_type)}`,
+  );
+}
+
+/** Read a parsed config.json of either model type. */
+export function configFromJson(json: unknown): ModelConfig {
+  const type = (json as { model_type?: unknown } | null)?.model_type;
+  if (type === "mlp") {
+    const { sizes, activation } = json as MlpConfig;
+    return mlpConfig({ sizes, activation });
+  }
+  if (type === "llama") return fromHfConfig(json);
+  throw new RangeError(
+    `config.json: model_type must be "llama" or "mlp", got ${JSON.stringify(type)}`,
+  );
+}
+
+const shapesOf = (config: ModelConfig) =>
+  config.model_type === "llama" ? llamaParamShapes(config) : mlpParamShapes(config);
+
+function checkParams(params: Record<string, np.Array>, config: ModelConfig): void {
+  if (config.model_type === "llama") checkLlamaParams(params as LlamaParams, config);
+  else checkMlpParams(params, config);
+}
+
+/**
+ * Write `config.json` and `model.safetensors` into `dir` (created if needed). Borrows the
+ * parameters (the caller still owns them).
+ */
+export async function saveModel(dir: string, model: Pretrained): Promise<void> {
+  const json = `${JSON.stringify(configToJson(model.config), null, 2)}\n`;
+  checkParams(model.params, model.config);
+  // Exactly the model's parameters (the writer orders them as the reference writer does).
+  const ordered: Record<string, np.Array> = {};
+  for (const name of Object.keys(shapesOf(model.config))) ordered[name] = model.params[name];
+  await mkdir(dir, { recursive: true });
+  await saveSafetensors(join(dir, WEIGHTS_FILE), ordered, { format: "pt" });
+  await writeFileAtomic(join(dir, CONFIG_FILE), json);
+}
+
+async function readText(path: string, what: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw new Error(`cannot read ${what} ${path}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+function parseJson(text: string, path: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new SyntaxError(`${path} is not valid JSON: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** The weight files of a folder: model.safetensors, or the shards its index lists. */
+async function weightFiles(dir: string): Promise<string[]> {
+  const indexPath = join(dir, WEIGHTS_INDEX_FILE);
+  const index = await readText(indexPath, "weights index");
+  if (index === undefined) return [join(dir, WEIGHTS_FILE)];
+  const weightMap = (parseJson(index, indexPath) as { weight_map?: unknown }).weight_map;
+  if (typeof weightMap !== "object" || weightMap === null) {
+    throw new TypeError(`${indexPath}: weight_map is missing`);
+  }
+  const shards = new Set(Object.values(weightMap as Record<string, unknown>));
+  return [...shards].map((shard) => {
+    if (typeof shard !== "string" || shard.includes("/") || shard.includes("\\")) {
+      throw new TypeError(`${indexPath}: bad shard name ${JSON.stringify(shard)}`);
+    }
+    return join(dir, shard);
+  });
+}
+
+/** Read a model folder. The caller owns the returned parameters. */
+export async function loadModel(dir: string): Promise<Pretrained> {
+  const configPath = join(dir, CONFIG_FILE);
+  const text = await readText(configPath, "model config");
+  if (text === undefined) throw new Error(`no ${CONFIG_FILE} in ${dir}`);
+  const config = configFromJson(parseJson(text, configPath));
+  const shapes = shapesOf(config);
+
+  const loaded: Record<string, np.Array> = {};
+  const disposeAll = () => {
+    for (const a of Object.values(loaded)) a.dispose();
+  };
+  try {
+    for (const file of await weightFiles(dir)) {
+      const { tensors } = await loadSafetensors(file);
+      Object.assign(loaded, tensors);
+    }
+  } catch (err) {
+    disposeAll();
+    throw err;
+  }
+  // Tied checkpoints may still carry a copy of the embeddings as lm_head.
+  if (config.model_type === "llama" && config.tie_word_embeddings && "lm_head.weight" in loaded) {
+    loaded["lm_head.weight"].dispose();
+    delete loaded["lm_head.weight"];
+  }
+  try {
+    checkParams(loaded, config);
+  } catch (err) {
+    disposeAll();
+    if (err instanceof Error) err.message = `${dir}: ${err.message}`;
+    throw err;
+  }
+  const params: Record<string, np.Array> = {};
+  for (const name of Object.keys(shapes)) {
+    const a = loaded[name];
+    params[name] = a.dtype === np.float32 ? a : a.astype(np.float32);
+  }
+  return { config, params };
+}
