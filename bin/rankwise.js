@@ -1,0 +1,6 @@
+#!/usr/bin/env node
+// Entry point of the `rankwise` command. The wasm thread count must be set before jax-js loads
+// (see src/engine/node-threads.ts); RANKWISE_THREADS overrides the default chosen here.
+process.env.RANKWISE_THREADS ??= "1";
+const { main } = await import("../dist/cli/main.js");
+process.exitCode = await main(process.argv);

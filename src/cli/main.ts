@@ -1,0 +1,106 @@
+/**
+ * The `rankwise` command line: a thin layer over the library (train, compare, generate, inspect,
+ * optimizers). Bad input: one line and exit code 2 (see errors.ts).
+ */
+import { readFileSync } from "node:fs";
+import { Command, CommanderError } from "commander";
+import { init } from "../engine/init.js";
+import { compareCommand } from "./compare.js";
+import { action, reportError } from "./errors.js";
+import { generateCommand } from "./generate.js";
+import { inspectCommand } from "./inspect.js";
+import { optimizersCommand } from "./optimizers.js";
+import { trainCommand } from "./train.js";
+import { addTrainFlags } from "./train-flags.js";
+
+const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+  version: string;
+};
+
+export function buildProgram(): Command {
+  const program = new Command("rankwise")
+    .description("Train and fine-tune neural networks in TypeScript with matrix-aware optimizers.")
+    .version(pkg.version)
+    .option("--debug", "print stack traces on errors")
+    .showHelpAfterError(false)
+    .exitOverride()
+    .configureOutput({
+      writeErr: (text) => process.stderr.write(text.startsWith("error:") ? "" : text),
+    });
+
+  addTrainFlags(
+    program
+      .command("train")
+      .description(
+        "train a LLaMA-style model on a corpus (defaults: Moby Dick, a few minutes on 2 cores)",
+      )
+      .option("--optimizer <name>", "optimizer (see `rankwise optimizers`)")
+      .option("--out <dir>", "run folder (default: runs/<time>-<optimizer>)")
+      .option("--resume <dir>", "continue the run in <dir> from its checkpoint")
+      .option("--quiet", "no progress output"),
+  ).action(action(trainCommand));
+
+  addTrainFlags(
+    program
+      .command("compare")
+      .description(
+        "train several optimizers on the same model, data, seed and steps; one combined report",
+      )
+      .requiredOption(
+        "--optimizers <specs...>",
+        "optimizers, each name[:key=value,...] (e.g. adamw lion:b2=0.98)",
+      )
+      .option("--out <dir>", "comparison folder (default: runs/compare-<time>)")
+      .option("--quiet", "no progress output"),
+  ).action(action(compareCommand));
+
+  program
+    .command("generate")
+    .description("sample text from a run's checkpoint")
+    .argument("<run>", "run folder holding a checkpoint")
+    .option("--prompt <text>", "text to continue", "")
+    .option("--length <n>", "characters/tokens to generate", "200")
+    .option("--temperature <t>", "sampling temperature (0 = greedy)", "0.8")
+    .option("--top-k <k>", "sample among the k most likely tokens (0 = all)", "20")
+    .option("--seed <n>", "random seed", "0")
+    .action(action(generateCommand));
+
+  program
+    .command("inspect")
+    .description("summarise a run folder, a model folder or a .safetensors file")
+    .argument("<path>", "run folder, model folder or .safetensors file")
+    .option("--json", "machine-readable output")
+    .action(action(inspectCommand));
+
+  program
+    .command("optimizers")
+    .description("list every registered optimizer with its options and defaults")
+    .option("--json", "machine-readable output")
+    .action(action(optimizersCommand));
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  // `rankwise optimizers | head` closes stdout early: that is not an error.
+  process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code === "EPIPE") process.exit(0);
+    throw error;
+  });
+  const program = buildProgram();
+  const needsEngine = !argv.some((a) =>
+    ["--help", "-h", "--version", "-V", "help", "optimizers"].includes(a),
+  );
+  try {
+    if (needsEngine) await init();
+    await program.parseAsync(argv);
+    return typeof process.exitCode === "number" ? process.exitCode : 0;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      if (error.exitCode === 0) return 0; // --help, --version
+      process.stderr.write(`rankwise: ${error.message.replace(/^error: /, "")}\n`);
+      return 2;
+    }
+    return reportError(error);
+  }
+}

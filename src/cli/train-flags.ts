@@ -1,0 +1,52 @@
+/** The training flags shared by `train` and `compare`, and their mapping to a TrainConfig. */
+import type { Command } from "commander";
+import { readConfigFile, type TrainConfig, UsageError } from "../train/config.js";
+
+/** Flag → config key. Values stay strings here; validateConfig parses and checks them. */
+const FLAGS: [string, keyof TrainConfig, string][] = [
+  ["--model <preset>", "model", "model preset: tiny, small, default, medium"],
+  ["--data <corpus|file>", "data", "moby-dick, sotu, or a UTF-8 text file"],
+  ["--tokenizer <type>", "tokenizer", "char or byte"],
+  ["--lr <rate>", "lr", "peak learning rate (default: the optimizer's)"],
+  ["--schedule <name>", "schedule", "constant, cosine, linear or wsd"],
+  ["--warmup <steps>", "warmup", "linear warm-up steps"],
+  ["--steps <n>", "steps", "optimizer steps to train (the target step when resuming)"],
+  ["--batch-size <n>", "batchSize", "sequences per step"],
+  ["--seq-len <n>", "seqLen", "tokens per sequence"],
+  ["--seed <n>", "seed", "random seed (init, batches, sampling)"],
+  ["--eval-every <n>", "evalEvery", "validate every n steps (0 = only at the end)"],
+  ["--log-every <n>", "logEvery", "write a metrics row every n steps"],
+  ["--checkpoint-every <n>", "checkpointEvery", "checkpoint every n steps (0 = only at the end)"],
+  ["--clip-norm <x>", "clipNorm", "clip the gradient's global norm (0 = off)"],
+  ["--accumulate <k>", "accumulate", "micro-batches per optimizer step"],
+  ["--sample-length <n>", "sampleLength", "characters generated at the end"],
+];
+
+export function addTrainFlags(cmd: Command): Command {
+  cmd.option("--config <file>", "JSON or YAML file of options (flags override it)");
+  for (const [flag, , help] of FLAGS) cmd.option(flag, help);
+  cmd.option(
+    "--opt <key=value>",
+    "optimizer option, repeatable (e.g. --opt b2=0.95 --opt weightDecay=0.1)",
+    (value: string, previous: string[] = []) => [...previous, value],
+  );
+  return cmd;
+}
+
+/** Config values from --config and the flags the user actually gave (file < flags). */
+export function configFromFlags(opts: Record<string, unknown>): Record<string, unknown> {
+  const config: Record<string, unknown> = opts.config ? readConfigFile(String(opts.config)) : {};
+  for (const [, key] of FLAGS) {
+    if (opts[key] !== undefined) config[key] = opts[key];
+  }
+  if (opts.opt) {
+    const options = { ...((config.optimizerOptions as Record<string, unknown>) ?? {}) };
+    for (const pair of opts.opt as string[]) {
+      const eq = pair.indexOf("=");
+      if (eq <= 0) throw new UsageError(`--opt must look like key=value, got "${pair}"`);
+      options[pair.slice(0, eq)] = pair.slice(eq + 1);
+    }
+    config.optimizerOptions = options;
+  }
+  return config;
+}

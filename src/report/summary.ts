@@ -1,0 +1,64 @@
+/**
+ * Per-run summary numbers for the report's table (and for `compare`): final and best losses,
+ * throughput, optimizer memory and wall time, computed from the metric rows.
+ */
+import type { EvalRow, MetricRow, RunData, TrainRow } from "./types.js";
+
+export interface RunSummary {
+  steps?: number;
+  finalTrainLoss?: number;
+  finalValLoss?: number;
+  bestValLoss?: number;
+  finalBitsPerChar?: number;
+  /** Median over the logged steps: robust to the slow first (compiling) steps. */
+  tokensPerSec?: number;
+  /** Largest optimizer-state size logged. */
+  stateBytes?: number;
+  /** Seconds from start to the last logged row. */
+  wallTime?: number;
+}
+
+const isNum = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v);
+
+const rowsOf = <T extends MetricRow>(metrics: MetricRow[], type: T["type"]): T[] =>
+  metrics.filter((r) => r.type === type) as T[];
+
+function median(values: number[]): number | undefined {
+  if (values.length === 0) return undefined;
+  const s = [...values].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid] : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+const last = <T>(xs: T[]): T | undefined => xs[xs.length - 1];
+// reduce, not Math.max(...xs): long runs can exceed the engine's argument-count limit.
+const max = (xs: number[]) => (xs.length ? xs.reduce((a, b) => Math.max(a, b)) : undefined);
+const min = (xs: number[]) => (xs.length ? xs.reduce((a, b) => Math.min(a, b)) : undefined);
+
+export function summarizeRun(metrics: MetricRow[]): RunSummary {
+  const train = rowsOf<TrainRow>(metrics, "train");
+  const evals = rowsOf<EvalRow>(metrics, "eval");
+  const values = <R>(rows: R[], key: keyof R) => rows.map((r) => r[key]).filter(isNum) as number[];
+  const valLosses = values(evals, "valLoss");
+  const steps = metrics.map((r) => (r as { step?: unknown }).step).filter(isNum);
+  const elapsed = metrics.map((r) => (r as { elapsed?: unknown }).elapsed).filter(isNum);
+  const summary: RunSummary = {
+    steps: max(steps),
+    finalTrainLoss: last(values(train, "loss")),
+    finalValLoss: last(valLosses),
+    bestValLoss: min(valLosses),
+    finalBitsPerChar: last(values(evals, "bitsPerChar")),
+    tokensPerSec: median(values(train, "tokensPerSec")),
+    stateBytes: max(values(train, "stateBytes")),
+    wallTime: max(elapsed),
+  };
+  for (const key of Object.keys(summary) as (keyof RunSummary)[]) {
+    if (summary[key] === undefined) delete summary[key];
+  }
+  return summary;
+}
+
+/** The computed summary with the run's own `summary` entries laid over it. */
+export function runSummary(run: RunData): Record<string, number | string> {
+  return { ...summarizeRun(run.metrics), ...(run.summary ?? {}) };
+}

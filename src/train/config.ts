@@ -1,0 +1,201 @@
+/**
+ * The training run's configuration: defaults, validation with one-line errors, and loading from
+ * a JSON or YAML file. CLI flags override the file, which overrides the defaults.
+ */
+import { readFileSync } from "node:fs";
+import { parse as parseYaml } from "yaml";
+import { CORPORA } from "../data/corpus.js";
+import { TOKENIZER_TYPES } from "../data/tokenizer.js";
+import { LLAMA_PRESETS } from "../nn/llama-config.js";
+import { getOptimizer, parseOptimizerOptions } from "./registry.js";
+
+export const SCHEDULES = ["constant", "cosine", "linear", "wsd"] as const;
+export type ScheduleName = (typeof SCHEDULES)[number];
+
+export interface TrainConfig {
+  /** Model preset. */
+  model: string;
+  /** Corpus name or a path to a UTF-8 text file. */
+  data: string;
+  tokenizer: "char" | "byte";
+  optimizer: string;
+  /** Options of the optimizer besides the learning rate. */
+  optimizerOptions: Record<string, unknown>;
+  /** Peak learning rate; default: the optimizer's. */
+  lr?: number;
+  /** Learning-rate shape. "constant" (after warm-up) does not depend on `steps`, so resumed runs
+   *  with a different target step reproduce an uninterrupted run exactly. */
+  schedule: ScheduleName;
+  warmup: number;
+  /** Horizon of decaying schedules; defaults to `steps` of the run that started it. */
+  decaySteps?: number;
+  steps: number;
+  batchSize: number;
+  seqLen: number;
+  seed: number;
+  evalEvery: number;
+  evalBatches: number;
+  logEvery: number;
+  checkpointEvery: number;
+  /** Clip the gradient's global norm (0 = off). */
+  clipNorm: number;
+  /** Micro-batches accumulated per optimizer step. */
+  accumulate: number;
+  valFraction: number;
+  sampleLength: number;
+  temperature: number;
+  topK: number;
+  out?: string;
+}
+
+export const DEFAULT_CONFIG: TrainConfig = {
+  model: "default",
+  data: "moby-dick",
+  tokenizer: "char",
+  optimizer: "adamw",
+  optimizerOptions: {},
+  schedule: "constant",
+  warmup: 20,
+  steps: 600,
+  batchSize: 16,
+  seqLen: 64,
+  seed: 0,
+  evalEvery: 100,
+  evalBatches: 8,
+  logEvery: 10,
+  checkpointEvery: 200,
+  clipNorm: 1,
+  accumulate: 1,
+  valFraction: 0.1,
+  sampleLength: 200,
+  temperature: 0.8,
+  topK: 20,
+};
+
+/** Error for bad user input: the CLI prints its message alone and exits with code 2. */
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+const KEYS = Object.keys(DEFAULT_CONFIG).concat(["lr", "decaySteps", "out"]);
+
+function int(name: string, v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const n = typeof v === "string" && v.trim() !== "" ? Number(v) : v;
+  if (typeof n !== "number" || !Number.isInteger(n) || n < min || n > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `≥ ${min}` : `from ${min} to ${max}`;
+    throw new UsageError(`--${flag(name)} must be an integer ${range}, got "${String(v)}"`);
+  }
+  return n;
+}
+
+function real(
+  name: string,
+  v: unknown,
+  min: number,
+  max = Number.POSITIVE_INFINITY,
+  open = false,
+): number {
+  const n = typeof v === "string" && v.trim() !== "" ? Number(v) : v;
+  if (typeof n !== "number" || !Number.isFinite(n) || n < min || n > max || (open && n === min)) {
+    throw new UsageError(
+      `--${flag(name)} must be a number ${open ? ">" : "≥"} ${min}${max < Infinity ? ` and ≤ ${max}` : ""}, got "${String(v)}"`,
+    );
+  }
+  return n;
+}
+
+function choice<T extends string>(name: string, v: unknown, allowed: readonly T[]): T {
+  if (!allowed.includes(v as T)) {
+    throw new UsageError(
+      `--${flag(name)} must be one of ${allowed.join(", ")}; got "${String(v)}"`,
+    );
+  }
+  return v as T;
+}
+
+/** camelCase option → kebab-case flag, for messages. */
+const flag = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+
+/** Validate and normalise a full configuration (numbers from strings, known names). */
+export function validateConfig(input: Record<string, unknown>): TrainConfig {
+  for (const key of Object.keys(input)) {
+    if (!KEYS.includes(key))
+      throw new UsageError(`unknown configuration key "${key}" (accepted: ${KEYS.join(", ")})`);
+  }
+  const c = { ...DEFAULT_CONFIG, ...input } as Record<string, unknown>;
+  const model = choice("model", c.model, LLAMA_PRESETS);
+  if (typeof c.data !== "string" || c.data === "") {
+    throw new UsageError(
+      `--data must be a corpus (${CORPORA.map((x) => x.name).join(", ")}) or a file path`,
+    );
+  }
+  const optimizer = getOptimizerOrUsage(String(c.optimizer));
+  let optimizerOptions: Record<string, unknown>;
+  try {
+    optimizerOptions = parseOptimizerOptions(
+      optimizer,
+      (c.optimizerOptions ?? {}) as Record<string, unknown>,
+    );
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const config: TrainConfig = {
+    model,
+    data: c.data,
+    tokenizer: choice("tokenizer", c.tokenizer, TOKENIZER_TYPES),
+    optimizer: optimizer.name,
+    optimizerOptions,
+    schedule: choice("schedule", c.schedule, SCHEDULES),
+    warmup: int("warmup", c.warmup, 0),
+    steps: int("steps", c.steps, 1),
+    batchSize: int("batchSize", c.batchSize, 1, 4096),
+    seqLen: int("seqLen", c.seqLen, 2, 8192),
+    seed: int("seed", c.seed, 0, 2 ** 31 - 1),
+    evalEvery: int("evalEvery", c.evalEvery, 0),
+    evalBatches: int("evalBatches", c.evalBatches, 1),
+    logEvery: int("logEvery", c.logEvery, 1),
+    checkpointEvery: int("checkpointEvery", c.checkpointEvery, 0),
+    clipNorm: real("clipNorm", c.clipNorm, 0),
+    accumulate: int("accumulate", c.accumulate, 1, 1024),
+    valFraction: real("valFraction", c.valFraction, 0, 0.5, true),
+    sampleLength: int("sampleLength", c.sampleLength, 0),
+    temperature: real("temperature", c.temperature, 0),
+    topK: int("topK", c.topK, 0),
+  };
+  if (c.lr !== undefined) config.lr = real("lr", c.lr, 0, 10, true);
+  if (c.decaySteps !== undefined) config.decaySteps = int("decaySteps", c.decaySteps, 1);
+  if (c.out !== undefined) config.out = String(c.out);
+  return config;
+}
+
+function getOptimizerOrUsage(name: string) {
+  try {
+    return getOptimizer(name);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}
+
+/** Read a JSON or YAML configuration file (by extension; YAML is a superset of JSON otherwise). */
+export function readConfigFile(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (error) {
+    throw new UsageError(
+      `cannot read config file ${path}: ${(error as NodeJS.ErrnoException).code ?? error}`,
+    );
+  }
+  let value: unknown;
+  try {
+    value = path.endsWith(".json") ? JSON.parse(text) : parseYaml(text);
+  } catch (error) {
+    throw new UsageError(
+      `config file ${path} is not valid ${path.endsWith(".json") ? "JSON" : "YAML"}: ${(error as Error).message.split("\n")[0]}`,
+    );
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new UsageError(`config file ${path} must hold a mapping of options`);
+  }
+  return value as Record<string, unknown>;
+}
