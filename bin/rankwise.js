@@ -2,5 +2,6 @@
 // Entry point of the `rankwise` command. The wasm thread count must be set before jax-js loads
 // (see src/engine/node-threads.ts); RANKWISE_THREADS overrides the default chosen here.
 process.env.RANKWISE_THREADS ??= "1";
+await import("../dist/engine/node-threads.js"); // before anything loads jax-js
 const { main } = await import("../dist/cli/main.js");
 process.exitCode = await main(process.argv);

@@ -1,3 +1,5 @@
+// Side-effect import first: it must run before jax-js loads (it sets up the wasm thread pool).
+import "./node-threads.js";
 import { type Device, defaultDevice, init as jaxInit } from "@jax-js/jax";
 import { requestedThreads } from "./node-threads.js";
 
