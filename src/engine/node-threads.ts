@@ -27,10 +27,11 @@ function parseThreads(value: string | undefined): number {
   return n;
 }
 
-// Code run inside each worker thread: it provides the Web Worker globals jax-js's worker source
+// Code run inside each worker thread (as CommonJS or ESM, depending on how the parent was started,
+// hence getBuiltinModule rather than require/import): it provides the Web Worker globals jax-js's worker source
 // expects (self, onmessage, postMessage), then evaluates that source once it arrives.
 const BOOTSTRAP = `
-const { parentPort } = require("node:worker_threads");
+const { parentPort } = process.getBuiltinModule("node:worker_threads");
 globalThis.self = globalThis;
 globalThis.postMessage = (message) => parentPort.postMessage(message);
 let early = [];

@@ -1,0 +1,49 @@
+/**
+ * The worker_threads shim: with RANKWISE_THREADS=2 jax-js gets its wasm thread pool, computes the
+ * same bits as one thread, and the process still exits on its own (idle workers hold nothing).
+ * Runs the built package in child processes, since the thread count is fixed at import time.
+ */
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { expect, test } from "vitest";
+
+const SCRIPT = `
+await import("./dist/engine/node-threads.js");
+const { numpy: np, random, jit, init } = await import("@jax-js/jax");
+await init("wasm");
+const x = random.normal(random.key(0), [192, 160]);
+const f = jit((a) => np.tanh(np.matmul(a.ref, a.ref.transpose())).add(np.exp(a.sum(1, { keepdims: true }).mul(0.01))));
+const data = await f(x).data();
+let h = 0;
+for (const v of new Uint32Array(data.buffer)) h = (Math.imul(h, 31) + v) >>> 0;
+console.log(JSON.stringify({ shim: globalThis.Worker?.name ?? null, hash: h, n: data.length }));
+`;
+
+function run(threads: string) {
+  const result = spawnSync(process.execPath, ["--input-type=module", "-e", SCRIPT], {
+    env: { ...process.env, RANKWISE_THREADS: threads },
+    encoding: "utf8",
+    timeout: 60_000,
+  });
+  expect(result.status, result.stderr).toBe(0);
+  return JSON.parse(result.stdout.trim().split("\n").at(-1)!);
+}
+
+test("two wasm threads compute the same bits as one, and exit cleanly", () => {
+  if (!existsSync("dist/engine/node-threads.js")) throw new Error("run `npm run build` first");
+  const one = run("1");
+  const two = run("2");
+  expect(one.shim).toBe(null);
+  expect(two.shim).toBe("WorkerShim");
+  expect(two.n).toBe(192 * 192);
+  expect(two.hash).toBe(one.hash);
+});
+
+test("a bad RANKWISE_THREADS is refused with a message naming it", () => {
+  const result = spawnSync(process.execPath, ["--input-type=module", "-e", SCRIPT], {
+    env: { ...process.env, RANKWISE_THREADS: "many" },
+    encoding: "utf8",
+  });
+  expect(result.status).not.toBe(0);
+  expect(result.stderr).toMatch(/RANKWISE_THREADS must be an integer/);
+});
