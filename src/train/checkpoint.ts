@@ -9,7 +9,16 @@
  * Written atomically: the new folder is built beside the old one and swapped in with renames, so
  * an interrupted save leaves the previous checkpoint intact.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import type { numpy as np } from "@jax-js/jax";
 import type { SamplerState } from "../data/sampler.js";
@@ -29,7 +38,9 @@ export interface TrainerMeta {
   config: TrainConfig;
   tokenizer: TokenizerJSON;
   sampler: SamplerState;
-  /** Seed of the sampling RNG for the next text sample. */
+  /** Gradient-spike monitor state (see monitors/spike-monitor.ts). */
+  spikes?: Record<string, number | null>;
+  /** Training seconds so far (a resumed run keeps counting from here). */
   elapsed: number;
 }
 
@@ -48,17 +59,49 @@ export async function saveCheckpoint(out: string, c: Checkpoint): Promise<void> 
   const tmp = `${final}.tmp-${process.pid}`;
   const old = `${final}.old-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp, { recursive: true });
-  await saveModel(tmp, { config: c.modelConfig, params: c.params });
-  await saveTree(join(tmp, "optimizer.safetensors"), c.optState);
-  writeFileSync(join(tmp, "trainer.json"), `${JSON.stringify(c.meta, null, 2)}\n`);
+  try {
+    mkdirSync(tmp, { recursive: true });
+    await saveModel(tmp, { config: c.modelConfig, params: c.params });
+    await saveTree(join(tmp, "optimizer.safetensors"), c.optState);
+    // Last: a folder with trainer.json is complete (see recoverInterruptedSave).
+    writeFileSync(join(tmp, "trainer.json"), `${JSON.stringify(c.meta, null, 2)}\n`);
+  } catch (error) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw error;
+  }
   if (existsSync(final)) renameSync(final, old);
   renameSync(tmp, final);
   rmSync(old, { recursive: true, force: true });
 }
 
+/**
+ * Whether `out` holds a checkpoint. A crash between saveCheckpoint's two renames leaves no
+ * `checkpoint` folder but complete `checkpoint.tmp-<pid>` (new) and `checkpoint.old-<pid>` (old)
+ * folders; the newest of these is first moved back into place.
+ */
 export function hasCheckpoint(out: string): boolean {
+  recoverInterruptedSave(out);
   return existsSync(join(checkpointPath(out), "trainer.json"));
+}
+
+function recoverInterruptedSave(out: string): void {
+  const final = checkpointPath(out);
+  if (existsSync(final) || !existsSync(out) || !statSync(out).isDirectory()) return;
+  const pattern = new RegExp(`^${CHECKPOINT_DIR}\\.(tmp|old)-\\d+$`);
+  let best: { dir: string; step: number } | undefined;
+  for (const name of readdirSync(out)) {
+    if (!pattern.test(name)) continue;
+    const dir = join(out, name);
+    let step: unknown;
+    try {
+      step = JSON.parse(readFileSync(join(dir, "trainer.json"), "utf8")).step;
+    } catch {
+      continue; // not finished: trainer.json is written last
+    }
+    if (Number.isInteger(step) && (best === undefined || (step as number) > best.step))
+      best = { dir, step: step as number };
+  }
+  if (best) renameSync(best.dir, final);
 }
 
 /** Load a checkpoint; any damage is reported as one line naming the file. */

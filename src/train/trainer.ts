@@ -25,6 +25,7 @@ import { type TrainConfig, UsageError } from "./config.js";
 import { sampleText } from "./generate.js";
 import { learningRateSchedule } from "./lr.js";
 import { MetricsLog } from "./metrics.js";
+import { GradientSpikeMonitor } from "./monitors/spike-monitor.js";
 import { Progress } from "./progress.js";
 import { getOptimizer } from "./registry.js";
 
@@ -60,6 +61,7 @@ export function buildOptimizer(config: TrainConfig): GradientTransformation<any>
   const entry = getOptimizer(config.optimizer);
   const peak = config.lr ?? entry.defaultLearningRate;
   let opt: GradientTransformation<any>;
+  const spikes = new GradientSpikeMonitor();
   try {
     opt = entry.create({
       ...config.optimizerOptions,
@@ -70,6 +72,12 @@ export function buildOptimizer(config: TrainConfig): GradientTransformation<any>
   }
   if (config.clipNorm > 0) opt = chain(clipByGlobalNorm(config.clipNorm), opt);
   return config.accumulate > 1 ? accumulateGradients(opt, config.accumulate) : opt;
+}
+
+/** The registry optimizer's own state inside the wrappers `buildOptimizer` adds. */
+function ownState(config: TrainConfig, state: any): unknown {
+  const unwrapped = config.accumulate > 1 ? state.inner : state;
+  return config.clipNorm > 0 ? unwrapped[1] : unwrapped;
 }
 
 export const peakLearningRate = (config: TrainConfig) =>
@@ -172,7 +180,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const progress = new Progress(process.stderr, o.quiet);
   const metrics = new MetricsLog(join(out, "metrics.jsonl"));
 
-  const config = o.config;
+  let config = o.config;
   let step = 0;
   let elapsedBefore = 0;
   let params: LlamaParams;
@@ -182,10 +190,14 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   let data: Data;
   const optimizer = (c: TrainConfig) => buildOptimizer(c);
   let opt: GradientTransformation<any>;
+  const spikes = new GradientSpikeMonitor();
 
   if (o.resume) {
     const ck = await loadCheckpoint(out);
     step = ck.meta.step;
+    // Keep the decay horizon the run started with (a new --steps only moves the target).
+    if (config.decaySteps === undefined && ck.meta.config.decaySteps !== undefined)
+      config = { ...config, decaySteps: ck.meta.config.decaySteps };
     checkResumable(ck.meta.config, config, step);
     data = loadData(config, ck.meta.tokenizer);
     modelConfig = ck.modelConfig;
@@ -201,9 +213,14 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       ck.meta.sampler,
     );
     elapsedBefore = ck.meta.elapsed;
+    if (ck.meta.spikes) spikes.restore(ck.meta.spikes);
     metrics.truncateAfter(step);
     progress.log(`resuming ${out} at step ${step} → ${config.steps}`);
   } else {
+    // Pin a decaying schedule's horizon in the saved configuration, so that resuming with a
+    // larger --steps continues this schedule instead of stretching it mid-run.
+    if (config.schedule !== "constant" && config.decaySteps === undefined)
+      config = { ...config, decaySteps: config.steps };
     data = loadData(config);
     modelConfig = llamaPreset(config.model as LlamaPreset, data.tokenizer.vocabSize, {
       max_position_embeddings: Math.max(256, config.seqLen),
@@ -224,6 +241,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     llamaLoss(p, x, y, modelConfig),
   );
   const schedule = learningRateSchedule(config, peakLearningRate(config));
+  const entry = getOptimizer(config.optimizer);
   const tokensPerStep = config.batchSize * config.seqLen * config.accumulate;
   const start = performance.now();
   const seconds = () => elapsedBefore + (performance.now() - start) / 1000;
@@ -240,6 +258,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         config,
         tokenizer: data.tokenizer.toJSON(),
         sampler: sampler.state(),
+        spikes: spikes.state(),
         elapsed: seconds(),
       }),
       modelConfig,
@@ -267,7 +286,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       for (let micro = 0; micro < config.accumulate; micro++) {
         const batch = sampler.next();
         const [loss, grads] = lossAndGrad(tree.share(params), batch.inputs, batch.targets);
-        if (log && micro === config.accumulate - 1) gradNorm = await scalar(globalNorm(grads));
+        if (micro === config.accumulate - 1) gradNorm = await scalar(globalNorm(grads));
         const [updates, next] = opt.update(grads, optState, tree.share(params));
         optState = next;
         params = tree.map(
@@ -279,6 +298,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       }
       step++;
       trainLoss = lossSum / config.accumulate;
+      if (spikes.observe(gradNorm, step))
+        progress.log(`step ${step}: gradient spike (norm ${gradNorm.toPrecision(3)})`);
       if (!Number.isFinite(trainLoss)) progress.log(`step ${step}: loss is ${trainLoss}`);
       if (log) {
         const now = seconds();
@@ -292,6 +313,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
             ((step - lastLog.step) * tokensPerStep) / Math.max(now - lastLog.time, 1e-9),
           elapsed: now,
           stateBytes: tree.stateBytes(optState),
+          gradSpikes: spikes.metrics().spikes,
+          ...(entry.metrics ? entry.metrics(ownState(config, optState)) : {}),
         });
         lastLog = { step, time: now };
       }

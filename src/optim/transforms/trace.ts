@@ -9,7 +9,9 @@ import * as tree from "../../engine/tree.js";
 import type { GradientTransformation } from "../core.js";
 
 export interface TraceState {
-  trace: Params | null;
+  count: number;
+  /** Zeros until the first step (kept allocated so the state's shape never changes). */
+  trace: Params;
 }
 
 export function trace(o: {
@@ -20,14 +22,15 @@ export function trace(o: {
   const { decay, nesterov = false, dampening = 0 } = o;
   return {
     init(params) {
+      const state = { count: 0, trace: tree.zerosLike(params) };
       tree.dispose(params);
-      return { trace: null };
+      return state;
     },
     update(updates, state, params) {
       if (params !== undefined) tree.dispose(params);
       const next =
-        state.trace === null
-          ? tree.share(updates)
+        state.count === 0
+          ? (tree.dispose(state.trace), tree.share(updates))
           : tree.map(
               (g: np.Array, _p, b: np.Array) => b.mul(decay).add(g.ref.mul(1 - dampening)),
               updates,
@@ -36,7 +39,7 @@ export function trace(o: {
       const out = nesterov
         ? tree.map((g: np.Array, _p, b: np.Array) => g.add(b.ref.mul(decay)), updates, next)
         : (tree.dispose(updates), tree.ref(next));
-      return [out, { trace: next }];
+      return [out, { count: state.count + 1, trace: next }];
     },
   };
 }

@@ -1,0 +1,113 @@
+/**
+ * fadam — Fisher Adam (Hwang 2024, "FAdam: Adam is a natural gradient optimizer using diagonal
+ * empirical Fisher information", arXiv 2405.12807, Algorithm 1), per leaf at step t:
+ *   β2ₜ = β2(1 − β2^(t−1))/(1 − β2^t)           (bias correction folded into the decay)
+ *   F ← β2ₜ·F + (1 − β2ₜ)·g²                     (diagonal empirical Fisher)
+ *   ε' = min(1, rms(g))·ε,   B = F^p + ε'
+ *   ḡ = g/B,  ḡ ← ḡ / max(1, rms(ḡ)/c)          (clip the natural gradient's RMS at c)
+ *   m ← β1 m + (1−β1) ḡ
+ *   w = p/B,  w ← w / max(1, rms(w)/c)           (weight decay in the same Fisher geometry)
+ *   p ← p − η(m + λ·w)
+ * Reference: pytorch_optimizer fadam.py (read, not copied; written again in
+ * tools/fixtures/adaptive_optimizers.py). One difference: pytorch_optimizer divides by
+ * max(1, rms)/c, we by max(1, rms/c) as the paper's clipping; they agree at the default c = 1.
+ * Defaults: η 1e-3, β 0.9/0.999, λ 0.1, c 1, p 0.5, ε 1e-8. Everything stays on the device.
+ */
+import { numpy as np } from "@jax-js/jax";
+import type { Params } from "../../engine/tree.js";
+import * as tree from "../../engine/tree.js";
+import { chain, type GradientTransformation, type ScalarOrSchedule } from "../core.js";
+import { biasCorrection, ema, emaSquare } from "../transforms/moments.js";
+import { scaleByLearningRate } from "../transforms/scale.js";
+import * as check from "../validate.js";
+
+export interface FadamOptions {
+  learningRate?: ScalarOrSchedule;
+  b1?: number;
+  b2?: number;
+  eps?: number;
+  weightDecay?: number;
+  /** RMS clip threshold c. */
+  clip?: number;
+  /** Power p of the Fisher in the preconditioner. */
+  p?: number;
+}
+
+export interface FadamState {
+  count: number;
+  mu: Params;
+  fisher: Params;
+}
+
+const rms = (x: np.Array) => np.sqrt(x.ref.mul(x).mean());
+
+/** x / max(1, rms(x)/c). Consumes x. */
+const clipRms = (x: np.Array, c: number) => x.ref.div(np.maximum(rms(x).div(c), 1));
+
+function scaleByFadam(o: {
+  b1: number;
+  b2: number;
+  eps: number;
+  weightDecay: number;
+  clip: number;
+  p: number;
+}): GradientTransformation<FadamState> {
+  const power = (f: np.Array) => (o.p === 0.5 ? np.sqrt(f) : np.power(f, o.p));
+  return {
+    init(params) {
+      const state = { count: 0, mu: tree.zerosLike(params), fisher: tree.zerosLike(params) };
+      tree.dispose(params);
+      return state;
+    },
+    update(updates, state, params) {
+      if (params === undefined) throw new Error("fadam needs params in update()");
+      const t = state.count + 1;
+      const b2t = (o.b2 * biasCorrection(o.b2, t - 1)) / biasCorrection(o.b2, t);
+      const fisher = tree.map(
+        (g: np.Array, _p, f: np.Array) => emaSquare(f, g.ref, b2t),
+        updates,
+        state.fisher,
+      );
+      const mus: np.Array[] = [];
+      const out: np.Array[] = [];
+      const [fs, ms, ws] = [tree.leaves(fisher), tree.leaves(state.mu), tree.leaves(params)];
+      tree.leaves(updates).forEach((g, i) => {
+        const floor = np.minimum(rms(g.ref), 1).mul(o.eps);
+        const base = power(fs[i].ref).add(floor);
+        const natural = clipRms(g.div(base.ref), o.clip);
+        const m = ema(ms[i], natural, o.b1);
+        const decay = clipRms(ws[i].div(base), o.clip);
+        out.push(m.ref.add(decay.mul(o.weightDecay)));
+        mus.push(m);
+      });
+      return [
+        tree.unflatten(updates, out),
+        { count: t, mu: tree.unflatten(state.mu, mus), fisher },
+      ];
+    },
+  };
+}
+
+export function fadam(options: FadamOptions = {}) {
+  check.knownOptions("fadam", options, [
+    "learningRate",
+    "b1",
+    "b2",
+    "eps",
+    "weightDecay",
+    "clip",
+    "p",
+  ]);
+  const o = {
+    b1: check.unitInterval("b1", options.b1 ?? 0.9),
+    b2: check.unitInterval("b2", options.b2 ?? 0.999),
+    eps: check.nonNegative("eps", options.eps ?? 1e-8),
+    weightDecay: check.nonNegative("weightDecay", options.weightDecay ?? 0.1),
+    clip: check.positive("clip", options.clip ?? 1),
+    p: check.positive("p", options.p ?? 0.5),
+  };
+  return chain(
+    scaleByFadam(o),
+    scaleByLearningRate(check.learningRate(options.learningRate ?? 1e-3)),
+  );
+}

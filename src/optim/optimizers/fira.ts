@@ -1,0 +1,84 @@
+/**
+ * fira — Fira (Chen et al. 2024, "Fira: Can We Achieve Full-rank Training of LLMs Under
+ * Low-rank Constraint?"; xichen-fy/Fira optimizer_torch/fira_adamw.py): GaLore's low-rank AdamW
+ * plus the part of the gradient the projection throws away, so the update is full-rank.
+ * With R = project(G) and N = m/(√v + ε) the low-rank Adam output (galore.ts):
+ *   S = (G − α·back(R)) ⊙ φ,   φ = ‖N_i‖ / (‖R_i‖ + 1e-8)   per row i of the low-rank matrix
+ *                                                          (per column for a left projection)
+ *   norm-growth limiter, from the second step on:
+ *       γ = max(‖S‖ / (‖S_prev‖ + 1e-8), 1.01) / 1.01,   S ← S/γ,   ‖S_prev‖ ← ‖S‖ (after)
+ *   W ← W − η √(1−β2ᵗ)/(1−β1ᵗ) (α·back(N) + S),   then W ← W − ηλW.
+ * φ is the factor by which the low-rank Adam scaled its own gradient, applied to the residual.
+ * State: GaLore's plus one float per matrix (‖S_prev‖). Non-matrix leaves: AdamW, as GaLore.
+ * Checked against a re-implementation of the authors' code (tools/fixtures/galore_reference.py,
+ * test/optim/galore.test.ts). Deviations: as GaLore (sign-normalised SVD); projType "full" is
+ * refused (the authors' norm-based scaling is undefined for it).
+ */
+import { numpy as np } from "@jax-js/jax";
+import type { GradientTransformation } from "../core.js";
+import { projectUp } from "../projection/subspace.js";
+import { biasCorrection } from "../transforms/moments.js";
+import type { CountState } from "../transforms/scale.js";
+import * as check from "../validate.js";
+import {
+  type GaloreOptions,
+  type GaloreResidual,
+  type GaloreState,
+  galoreOptions,
+  scaleByGalore,
+  withGaloreStep,
+} from "./galore.js";
+
+export interface FiraOptions extends GaloreOptions {
+  /** Largest growth of the residual's norm per step (default 1.01). */
+  normGrowthLimit?: number;
+}
+
+const norm = (x: np.Array, axis?: number) =>
+  axis === undefined
+    ? np.sqrt(x.ref.mul(x).sum())
+    : np.sqrt(x.ref.mul(x).sum(axis, { keepdims: true }));
+
+/** Fira's scaled residual with the norm-growth limiter (see the header). */
+export function firaResidual(limit: number, b1: number, b2: number): GaloreResidual {
+  return {
+    init: () => ({ prevNorm: np.zeros([]) }),
+    apply({ g, low, dirLow, bases, extra, step, scale }) {
+      const t = step + 1;
+      // dirLow carries the step-size factor √(1−β2ᵗ)/(1−β1ᵗ); the authors' φ is measured
+      // without it and the whole update (residual included) is multiplied by it.
+      const stepFactor = Math.sqrt(biasCorrection(b2, t)) / biasCorrection(b1, t);
+      const axis = bases.left && !bases.right ? 0 : 1;
+      const phi = norm(dirLow.ref, axis).div(stepFactor).div(norm(low.ref, axis).add(1e-8));
+      let res = g.sub(projectUp(low.ref, bases).mul(scale)).mul(phi);
+      const resNorm = norm(res.ref);
+      let prevNorm: np.Array;
+      if (step === 0) {
+        extra.prevNorm.dispose();
+        prevNorm = resNorm;
+      } else {
+        const gamma = np.maximum(resNorm.ref.div(extra.prevNorm.add(1e-8)), limit).div(limit);
+        res = res.div(gamma.ref);
+        prevNorm = resNorm.div(gamma);
+      }
+      return [res.mul(stepFactor), { ...extra, prevNorm }];
+    },
+  };
+}
+
+export function fira(
+  options: FiraOptions = {},
+): GradientTransformation<{ galore: GaloreState; step: CountState }> {
+  const { normGrowthLimit, ...rest } = options;
+  const o = galoreOptions("fira", rest, ["normGrowthLimit"]);
+  if (o.projType === "full") {
+    throw new RangeError('fira: projType must be one of std, reverse_std, left, right; got "full"');
+  }
+  const limit = check.positive("normGrowthLimit", normGrowthLimit ?? 1.01);
+  if (limit < 1) throw new RangeError(`normGrowthLimit must be ≥ 1, got ${limit}`);
+  return withGaloreStep(
+    scaleByGalore({ ...o, residual: firaResidual(limit, o.b1, o.b2) }),
+    o.learningRate,
+    o.weightDecay,
+  );
+}

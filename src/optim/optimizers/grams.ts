@@ -1,0 +1,43 @@
+/**
+ * grams — Gradient Descent with Adaptive Momentum Scaling (Cao, Li & Song 2024, arXiv
+ * 2412.17107): Adam's magnitudes with the current gradient's signs.
+ *   u = Adam direction (transforms/adam.ts);   d = |u| ⊙ sign(g) + λ·p;   p ← p − η·d
+ * `withGradientSign(inner)` is the sign swap as a wrapper (any direction-producing transformation).
+ * Reference: written from the paper's Algorithm 1 (tools/fixtures/adaptive_optimizers.py).
+ * pytorch_optimizer's Grams was read and not followed: it updates m with lerp(g, β1), i.e. with
+ * the roles of β1 and 1−β1 swapped, and divides v by sqrt(1−β2^t) before the square root.
+ * Defaults: Adam's (η 1e-3, β 0.9/0.999, ε 1e-8), λ 0 (decoupled); `amsgrad` as in adam.
+ */
+import { numpy as np } from "@jax-js/jax";
+import * as tree from "../../engine/tree.js";
+import { chain, type GradientTransformation, type State } from "../core.js";
+import { scaleByAdam } from "../transforms/adam.js";
+import { scaleByLearningRate } from "../transforms/scale.js";
+import { addDecayedWeights } from "../transforms/weight-decay.js";
+import * as check from "../validate.js";
+import { type AdamOptions, adamOptions } from "./adam.js";
+
+/** u ← |u| ⊙ sign(g), g being the incoming update (the gradient). */
+export function withGradientSign<S extends State>(
+  inner: GradientTransformation<S>,
+): GradientTransformation<S> {
+  return {
+    init: (params) => inner.init(params),
+    update(updates, state, params) {
+      const grads = tree.share(updates);
+      const [u, next] = inner.update(updates, state, params);
+      const out = tree.map((x: np.Array, _p, g: np.Array) => np.abs(x).mul(np.sign(g)), u, grads);
+      return [out, next];
+    },
+  };
+}
+
+export function grams(options: AdamOptions = {}) {
+  const o = adamOptions("grams", options);
+  const weightDecay = check.nonNegative("weightDecay", options.weightDecay ?? 0);
+  return chain(
+    withGradientSign(scaleByAdam(o)),
+    ...(weightDecay > 0 ? [addDecayedWeights(weightDecay)] : []),
+    scaleByLearningRate(o.learningRate),
+  );
+}

@@ -1,0 +1,150 @@
+/**
+ * muon — MomentUm Orthogonalized by Newton–Schulz (Jordan et al. 2024,
+ * https://kellerjordan.github.io/posts/muon/) for the matrices of a model; every other leaf goes
+ * to AdamW. For a matrix leaf with gradient g (≥3-D leaves viewed as (out, −1)):
+ *   b ← μ·b + (1 − μ)·g                       momentum as an exponential average (b₀ = 0)
+ *   u = μ·b + (1 − μ)·g  (Nesterov)   or  u = b
+ *   O = NS5(u)                                quintic Newton–Schulz (transforms/newton-schulz.ts)
+ *   p ← p·(1 − η·λ) − η·s·O,   s = √max(1, rows/cols)              scaling "original"
+ *                              s = 0.2·√max(rows, cols)             scaling "matchAdamW"
+ * "matchAdamW" is Moonshot's scaling (Liu et al. 2025, "Muon is scalable for LLM training"): it
+ * gives the update about the RMS of AdamW's, so AdamW's learning rate and weight decay carry over.
+ *
+ * Reference: KellerJordan/Muon muon.py (`muon_update`, `zeropower_via_newtonschulz5`,
+ * `SingleDeviceMuonWithAuxAdam`) and MoonshotAI/Moonlight (`adjust_lr_for_muon`), checked against
+ * tools/fixtures/matrix_optimizers.py (test/optim/matrix.test.ts).
+ * Deviations: Newton–Schulz runs in float32 (the authors: bfloat16). For ≥3-D leaves the shape
+ * factor uses the (out, −1) view; the authors' code takes the last two dimensions of the 4-D
+ * gradient (1 for square kernels).
+ * Leaves: `isMatrix` (default: ndim ≥ 2; `hiddenMatrices` also leaves embeddings and the output
+ * head out, as the authors advise) picks the Muon leaves; the others get `adamw` with the authors'
+ * auxiliary-Adam defaults (lr 3e-4, b1 0.9, b2 0.95, eps 1e-10, no weight decay), overridden by
+ * the `adamw` option.
+ */
+import type { numpy as np } from "@jax-js/jax";
+import type { Params } from "../../engine/tree.js";
+import * as tree from "../../engine/tree.js";
+import {
+  chain,
+  type GradientTransformation,
+  type LeafSpec,
+  type ScalarOrSchedule,
+} from "../core.js";
+import { asMatrix, matrixOrFallback, matrixShape } from "../transforms/matrix-partition.js";
+import { ema } from "../transforms/moments.js";
+import { orthogonalizeJit } from "../transforms/newton-schulz.js";
+import { scaleByLearningRate } from "../transforms/scale.js";
+import { addDecayedWeights } from "../transforms/weight-decay.js";
+import * as check from "../validate.js";
+import { type AdamWOptions, adamw } from "./adam.js";
+
+export type MuonScaling = "original" | "matchAdamW";
+
+export interface ScaleByMuonOptions {
+  momentum?: number;
+  nesterov?: boolean;
+  nsSteps?: number;
+  scaling?: MuonScaling;
+}
+
+export interface MuonOptions extends ScaleByMuonOptions {
+  learningRate?: ScalarOrSchedule;
+  /** Decoupled: p ← p·(1 − η·λ). */
+  weightDecay?: number;
+  /** Options of the AdamW that updates the non-matrix leaves. */
+  adamw?: AdamWOptions;
+  /** Which leaves Muon updates (default: every leaf with ≥ 2 dimensions). */
+  isMatrix?: LeafSpec<boolean>;
+}
+
+export interface MuonState {
+  momentum: Params;
+}
+
+/** The authors' auxiliary Adam (SingleDeviceMuonWithAuxAdam) defaults. */
+export const MUON_ADAMW_DEFAULTS: AdamWOptions = {
+  learningRate: 3e-4,
+  b1: 0.9,
+  b2: 0.95,
+  eps: 1e-10,
+  weightDecay: 0,
+};
+
+/** The factor applied to the orthogonalised update of a rows × cols matrix. */
+export const muonScale = (rows: number, cols: number, scaling: MuonScaling): number =>
+  scaling === "original"
+    ? Math.sqrt(Math.max(1, rows / cols))
+    : 0.2 * Math.sqrt(Math.max(rows, cols));
+
+/** Muon's direction s·NS5(momentum) for matrix leaves (no learning rate, no weight decay). */
+export function scaleByMuon(options: ScaleByMuonOptions = {}): GradientTransformation<MuonState> {
+  const momentum = options.momentum ?? 0.95;
+  const nesterov = options.nesterov ?? true;
+  const nsSteps = options.nsSteps ?? 5;
+  const scaling = options.scaling ?? "original";
+  return {
+    init(params) {
+      tree.walk(params, (p: np.Array, path) => void matrixShape(p.shape, "muon", path));
+      const state = { momentum: tree.zerosLike(params) };
+      tree.dispose(params);
+      return state;
+    },
+    update(updates, state, params) {
+      if (params !== undefined) tree.dispose(params);
+      const next = tree.map(
+        (g: np.Array, _p, b: np.Array) => ema(b, g.ref, momentum),
+        updates,
+        state.momentum,
+      );
+      const out = tree.map(
+        (g: np.Array, path: string, b: np.Array) => {
+          if (!nesterov) g.dispose();
+          const u = nesterov ? ema(b.ref, g, momentum) : b.ref;
+          const shape = u.shape;
+          const m = asMatrix(u, "muon", path);
+          const [rows, cols] = m.shape;
+          return orthogonalizeJit(m, nsSteps)
+            .mul(muonScale(rows, cols, scaling))
+            .reshape(shape);
+        },
+        updates,
+        next,
+      );
+      return [out, { momentum: next }];
+    },
+  };
+}
+
+export function muon(options: MuonOptions = {}) {
+  check.knownOptions("muon", options, [
+    "learningRate",
+    "momentum",
+    "nesterov",
+    "nsSteps",
+    "weightDecay",
+    "scaling",
+    "adamw",
+    "isMatrix",
+  ]);
+  const learningRate = check.learningRate(options.learningRate ?? 0.02);
+  const weightDecay = check.nonNegative("weightDecay", options.weightDecay ?? 0);
+  const direction = scaleByMuon({
+    momentum: check.unitInterval("momentum", options.momentum ?? 0.95),
+    nesterov: check.boolean("nesterov", options.nesterov ?? true),
+    nsSteps: check.integer("nsSteps", options.nsSteps ?? 5, 1),
+    scaling: check.oneOf<MuonScaling>("scaling", options.scaling ?? "original", [
+      "original",
+      "matchAdamW",
+    ]),
+  });
+  const matrices = chain(
+    direction,
+    ...(weightDecay > 0 ? [addDecayedWeights(weightDecay)] : []),
+    scaleByLearningRate(learningRate),
+  );
+  return matrixOrFallback(
+    matrices,
+    adamw({ ...MUON_ADAMW_DEFAULTS, ...options.adamw }),
+    options.isMatrix,
+  );
+}

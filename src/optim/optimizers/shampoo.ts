@@ -1,0 +1,216 @@
+/**
+ * shampoo — Shampoo (Gupta et al. 2018) with layer-wise grafting (Anil et al. 2020, "Scalable
+ * second order optimization for deep learning"), in the form of Meta's distributed Shampoo
+ * (Shi et al. 2023): the momentum is preconditioned, and the step takes its size from the graft.
+ * For a matrix leaf G at step t (≥3-D leaves viewed as (out, −1)):
+ *   L ← β2·L + (1 − β2)·G Gᵀ,  R ← β2·R + (1 − β2)·Gᵀ G        (β2 = 1: L ← L + G Gᵀ, the paper's sums)
+ *   every `precondFrequency` steps from `startPrecondStep`:
+ *     P_L = (L/c2 + ε·λmax·I)^(−1/4),  P_R likewise              (c2 = 1 − β2ᵗ, 1 for sums; eigh)
+ *   m ← β1·m + (1 − β1)·G,  m̂ = m/(1 − β1ᵗ)                       (β1 = 0: m̂ = G)
+ *   graft "adam": v ← β2·v + (1 − β2)·G², D = m̂/(√(v/c2) + graftEps);  "sgd": D = m̂
+ *   S = P_L m̂ P_R,  S ← S·‖D‖_F/‖S‖_F (not for graft "none");  S = D before the first roots
+ *   p ← p − η·(S + λ·p)
+ * Sides longer than `maxPrecondDim` are not preconditioned (P = I).
+ *
+ * Reference: written from the papers (there is no single authors' code for this form; the
+ * PyTorch scalable_shampoo of google-research and facebookresearch/optimizers were read), checked
+ * against tools/fixtures/matrix_optimizers.py (test/optim/matrix.test.ts).
+ * Deviations from those codes: inverse roots by a float64 eigendecomposition
+ * (transforms/matrix-functions.ts) instead of a coupled Newton iteration; no blocking of large
+ * dimensions (long sides are left unpreconditioned instead); ≥3-D leaves are viewed as (out, −1)
+ * rather than given one preconditioner per dimension; non-matrix leaves go to AdamW (Shampoo's lr,
+ * b1, b2 (0.999 for sums), graftEps as eps, weightDecay) rather than to a diagonal preconditioner.
+ */
+import { numpy as np } from "@jax-js/jax";
+import * as tree from "../../engine/tree.js";
+import {
+  chain,
+  type GradientTransformation,
+  type LeafSpec,
+  type ScalarOrSchedule,
+} from "../core.js";
+import { inverseRoot } from "../transforms/matrix-functions.js";
+import { asMatrix, matrixOrFallback, matrixShape } from "../transforms/matrix-partition.js";
+import { biasCorrection, ema } from "../transforms/moments.js";
+import { frobeniusNorm } from "../transforms/newton-schulz.js";
+import { scaleByLearningRate } from "../transforms/scale.js";
+import { addDecayedWeights } from "../transforms/weight-decay.js";
+import * as check from "../validate.js";
+import { type AdamWOptions, adamw } from "./adam.js";
+
+export type ShampooGraft = "adam" | "sgd" | "none";
+
+export interface ScaleByShampooOptions {
+  /** Momentum (exponential average of gradients); 0 for none. */
+  b1?: number;
+  /** Decay of the statistics and of the Adam graft's second moment; 1 sums them. */
+  b2?: number;
+  /** Ridge added before the root, relative to the largest eigenvalue. */
+  matrixEps?: number;
+  precondFrequency?: number;
+  /** First step (1-based) that uses the preconditioner (default: precondFrequency). */
+  startPrecondStep?: number;
+  graft?: ShampooGraft;
+  graftEps?: number;
+  maxPrecondDim?: number;
+}
+
+export interface ShampooOptions extends ScaleByShampooOptions {
+  learningRate?: ScalarOrSchedule;
+  /** Decoupled: p ← p − η·λ·p. */
+  weightDecay?: number;
+  adamw?: AdamWOptions;
+  isMatrix?: LeafSpec<boolean>;
+}
+
+interface ShampooLeaf {
+  left: np.Array | null;
+  right: np.Array | null;
+  /** Inverse fourth roots; null until first computed (and for a side without statistics). */
+  leftRoot: np.Array | null;
+  rightRoot: np.Array | null;
+  mu: np.Array | null;
+  nu: np.Array | null;
+}
+
+export interface ShampooState {
+  count: number;
+  leaves: Record<string, ShampooLeaf>;
+}
+
+/** Shampoo's grafted direction for matrix leaves (no learning rate, no weight decay). */
+export function scaleByShampoo(
+  options: ScaleByShampooOptions = {},
+): GradientTransformation<ShampooState> {
+  const {
+    b1 = 0.9,
+    b2 = 0.999,
+    matrixEps = 1e-6,
+    precondFrequency = 10,
+    graft = "adam",
+    graftEps = 1e-8,
+    maxPrecondDim = 1024,
+  } = options;
+  const start = options.startPrecondStep ?? precondFrequency;
+  const [keep, add] = b2 === 1 ? [1, 1] : [b2, 1 - b2];
+  const side = (n: number) => (n <= maxPrecondDim ? np.zeros([n, n]) : null);
+  /** keep·stat + add·fresh (an EMA, or a sum when β2 = 1); null stays null. Consumes stat. */
+  const accumulate = (stat: np.Array | null, fresh: () => np.Array) =>
+    stat ? stat.mul(keep).add(fresh().mul(add)) : null;
+  return {
+    init(params) {
+      const leaves: Record<string, ShampooLeaf> = {};
+      tree.walk(params, (p: np.Array, path) => {
+        const [rows, cols] = matrixShape(p.shape, "shampoo", path);
+        leaves[path] = {
+          left: side(rows),
+          right: side(cols),
+          leftRoot: null,
+          rightRoot: null,
+          mu: b1 > 0 ? np.zeros([rows, cols]) : null,
+          nu: graft === "adam" ? np.zeros([rows, cols]) : null,
+        };
+      });
+      tree.dispose(params);
+      return { count: 0, leaves };
+    },
+    update(updates, state, params) {
+      if (params !== undefined) tree.dispose(params);
+      const t = state.count + 1;
+      const c2 = b2 === 1 ? 1 : biasCorrection(b2, t);
+      const refresh = t >= start && (t - start) % precondFrequency === 0;
+      const leaves: Record<string, ShampooLeaf> = {};
+      const out = tree.map((grad: np.Array, path) => {
+        const s = state.leaves[path];
+        const shape = grad.shape;
+        const g = asMatrix(grad, "shampoo", path);
+        const left = accumulate(s.left, () => np.matmul(g.ref, g.ref.transpose()));
+        const right = accumulate(s.right, () => np.matmul(g.ref.transpose(), g.ref));
+        const mu = s.mu ? ema(s.mu, g.ref, b1) : null;
+        const momentum = mu ? mu.ref.div(biasCorrection(b1, t)) : g.ref;
+        const nu = accumulate(s.nu, () => g.ref.mul(g.ref));
+        g.dispose();
+        const graftDirection = nu
+          ? momentum.ref.div(np.sqrt(nu.ref.div(c2)).add(graftEps))
+          : momentum.ref;
+        let { leftRoot, rightRoot } = s;
+        if (refresh) {
+          leftRoot?.dispose();
+          rightRoot?.dispose();
+          leftRoot = left && inverseRoot(left.ref.div(c2), 4, matrixEps);
+          rightRoot = right && inverseRoot(right.ref.div(c2), 4, matrixEps);
+        }
+        leaves[path] = { left, right, leftRoot, rightRoot, mu, nu };
+        if (t < start) {
+          // No roots yet (the first ones are computed at step `start`): the graft's direction.
+          momentum.dispose();
+          return graftDirection.reshape(shape);
+        }
+        let direction = momentum;
+        if (leftRoot) direction = np.matmul(leftRoot.ref, direction);
+        if (rightRoot) direction = np.matmul(direction, rightRoot.ref);
+        if (graft === "none") {
+          graftDirection.dispose();
+        } else {
+          const factor = frobeniusNorm(graftDirection).div(frobeniusNorm(direction.ref).add(1e-16));
+          direction = direction.mul(factor);
+        }
+        return direction.reshape(shape);
+      }, updates);
+      return [out, { count: t, leaves }];
+    },
+  };
+}
+
+export function shampoo(options: ShampooOptions = {}) {
+  check.knownOptions("shampoo", options, [
+    "learningRate",
+    "b1",
+    "b2",
+    "matrixEps",
+    "precondFrequency",
+    "startPrecondStep",
+    "graft",
+    "graftEps",
+    "maxPrecondDim",
+    "weightDecay",
+    "adamw",
+    "isMatrix",
+  ]);
+  const learningRate = check.learningRate(options.learningRate ?? 1e-3);
+  const b1 = check.unitInterval("b1", options.b1 ?? 0.9);
+  const b2 = options.b2 ?? 0.999;
+  if (typeof b2 !== "number" || !(b2 > 0 && b2 <= 1)) {
+    throw new RangeError(`b2 must be in (0, 1] (1 sums the statistics), got ${b2}`);
+  }
+  const precondFrequency = check.integer("precondFrequency", options.precondFrequency ?? 10, 1);
+  const o: ScaleByShampooOptions = {
+    b1,
+    b2,
+    matrixEps: check.nonNegative("matrixEps", options.matrixEps ?? 1e-6),
+    precondFrequency,
+    startPrecondStep: check.integer(
+      "startPrecondStep",
+      options.startPrecondStep ?? precondFrequency,
+      1,
+    ),
+    graft: check.oneOf<ShampooGraft>("graft", options.graft ?? "adam", ["adam", "sgd", "none"]),
+    graftEps: check.nonNegative("graftEps", options.graftEps ?? 1e-8),
+    maxPrecondDim: check.integer("maxPrecondDim", options.maxPrecondDim ?? 1024, 1),
+  };
+  const weightDecay = check.nonNegative("weightDecay", options.weightDecay ?? 0);
+  const matrices = chain(
+    scaleByShampoo(o),
+    ...(weightDecay > 0 ? [addDecayedWeights(weightDecay)] : []),
+    scaleByLearningRate(learningRate),
+  );
+  const fallback = adamw({
+    learningRate,
+    b1,
+    b2: b2 < 1 ? b2 : 0.999,
+    eps: o.graftEps,
+    weightDecay,
+    ...options.adamw,
+  });
+  return matrixOrFallback(matrices, fallback, options.isMatrix);
+}

@@ -1,0 +1,142 @@
+/**
+ * Which side of an m × n gradient G a GaLore projection acts on, and the projections themselves
+ * (jiaweizzhao/GaLore, galore_projector.py):
+ *   left  (basis Qₗ, m × r):   low = Qₗᵀ G  (r × n),      back = Qₗ low
+ *   right (basis Qᵣ, n × r):   low = G Qᵣ   (m × r),      back = low Qᵣᵀ
+ *   full  (both):              low = Qₗᵀ G Qᵣ (r × r),   back = Qₗ low Qᵣᵀ
+ * projType picks the side: "std" projects the longer side away (right when m ≥ n, else left),
+ * keeping the low-rank gradient and the moments at r × max(m, n); "reverse_std" the opposite;
+ * "left", "right", "full" as named. The authors store the right basis as the r × n matrix
+ * P = Qᵣᵀ (rows of Vᴴ); the numbers are the same.
+ *
+ * The right basis is found from Gᵀ, so each projector only ever sees a gradient whose rows its
+ * basis spans (projector.ts).
+ */
+import { numpy as np } from "@jax-js/jax";
+import type { Projector, ProjectorState } from "./projector.js";
+
+export const PROJ_TYPES = ["std", "reverse_std", "left", "right", "full"] as const;
+export type ProjType = (typeof PROJ_TYPES)[number];
+
+/** Projector states of one leaf, one per side in use. */
+export interface SubspaceState {
+  left?: ProjectorState;
+  right?: ProjectorState;
+}
+
+/** The dense bases of one step (materialised once, used to project down and back up). */
+export interface Bases {
+  left?: np.Array;
+  right?: np.Array;
+}
+
+export function sidesFor(projType: ProjType, m: number, n: number) {
+  switch (projType) {
+    case "std":
+      return { left: m < n, right: m >= n };
+    case "reverse_std":
+      return { left: m >= n, right: m < n };
+    case "left":
+      return { left: true, right: false };
+    case "right":
+      return { left: false, right: true };
+    case "full":
+      return { left: true, right: true };
+  }
+}
+
+/** The rank actually used: a basis has at most min(m, n) columns (an SVD gives no more). */
+export const effectiveRank = (rank: number, m: number, n: number) => Math.min(rank, m, n);
+
+/** Shape of the projected gradient (and of the moments kept for it). */
+export function lowShape(projType: ProjType, rank: number, m: number, n: number): number[] {
+  const r = effectiveRank(rank, m, n);
+  const s = sidesFor(projType, m, n);
+  return [s.left ? r : m, s.right ? r : n];
+}
+
+export function initSubspace(
+  projector: Projector,
+  projType: ProjType,
+  shape: number[],
+  rank: number,
+  seed: number,
+  updateProjGap: number,
+): SubspaceState {
+  const [m, n] = shape;
+  const r = effectiveRank(rank, m, n);
+  const sides = sidesFor(projType, m, n);
+  const state: SubspaceState = {};
+  if (sides.left) state.left = projector.init({ dim: m, cols: n, rank: r, seed, updateProjGap });
+  if (sides.right) {
+    state.right = projector.init({
+      dim: n,
+      cols: m,
+      rank: r,
+      seed: seed ^ 0x5bd1e995,
+      updateProjGap,
+    });
+  }
+  return state;
+}
+
+/** Recompute the bases from G (m × n). Consumes g and state. */
+export function refreshSubspace(
+  projector: Projector,
+  g: np.Array,
+  state: SubspaceState,
+  step: number,
+): SubspaceState {
+  const next: SubspaceState = {};
+  if (state.left) next.left = projector.refresh(g.ref, state.left, step);
+  if (state.right) next.right = projector.refresh(g.ref.transpose(), state.right, step);
+  g.dispose();
+  return next;
+}
+
+/** Every-step hook (online PCA). Consumes g and state. */
+export function trackSubspace(
+  projector: Projector,
+  g: np.Array,
+  state: SubspaceState,
+  step: number,
+): SubspaceState {
+  if (!projector.track) {
+    g.dispose();
+    return state;
+  }
+  const next: SubspaceState = {};
+  if (state.left) next.left = projector.track(g.ref, state.left, step);
+  if (state.right) next.right = projector.track(g.ref.transpose(), state.right, step);
+  g.dispose();
+  return next;
+}
+
+/** Borrows state. Dispose the result with `disposeBases`. */
+export function basesOf(projector: Projector, state: SubspaceState): Bases {
+  return {
+    left: state.left ? projector.basis(state.left) : undefined,
+    right: state.right ? projector.basis(state.right) : undefined,
+  };
+}
+
+export function disposeBases(b: Bases): void {
+  b.left?.dispose();
+  b.right?.dispose();
+}
+
+/** G (m × n) → the low-rank gradient. Consumes g, borrows the bases. */
+export function projectDown(g: np.Array, b: Bases): np.Array {
+  let low = g;
+  if (b.left) low = np.matmul(b.left.ref.transpose(), low);
+  if (b.right) low = np.matmul(low, b.right.ref);
+  return low;
+}
+
+/** The low-rank matrix back in the m × n space. Consumes low, borrows the bases. */
+export function projectUp(low: np.Array, b: Bases): np.Array {
+  let full = low;
+  if (b.left) full = np.matmul(b.left.ref, full);
+  if (b.right) full = np.matmul(full, b.right.ref.transpose());
+  return full;
+}

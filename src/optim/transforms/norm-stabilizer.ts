@@ -1,0 +1,93 @@
+/**
+ * AdaGN — Stable-SPAM's adaptive gradient-norm scaling (Huang et al. 2025, "Stable-SPAM: How to
+ * Train in 4-Bit More Stably than 16-Bit Adam", arXiv 2502.17055), per leaf:
+ *   n = ‖g‖₂
+ *   μ ← γ1·μ + (1−γ1)·n,   ν ← γ2·ν + (1−γ2)·n²
+ *   g ← g/n · (μ/(1−γ1^t)) / (sqrt(ν/(1−γ2^t)) + ε)      (g unchanged when n = 0)
+ * The gradient keeps its direction; its norm becomes a smoothed norm, damping bursts.
+ * Checked against the authors' code (TianjinYellow/StableSPAM, stablespam.py) through the
+ * Stable-SPAM fixture (tools/fixtures/adaptive_optimizers.py). No host reads.
+ */
+import { numpy as np } from "@jax-js/jax";
+import type { Params } from "../../engine/tree.js";
+import * as tree from "../../engine/tree.js";
+import type { GradientTransformation } from "../core.js";
+import * as check from "../validate.js";
+import { biasCorrection, ema, emaSquare } from "./moments.js";
+
+export interface NormStabilizerOptions {
+  gamma1: number;
+  gamma2: number;
+  eps: number;
+}
+
+/**
+ * One AdaGN step for one leaf with the 1-based count `t`. `mean` and `square` are the running
+ * norm statistics (scalar arrays). Consumes g, mean and square; returns [g, mean, square].
+ */
+export function stabilizeNorm(
+  g: np.Array,
+  mean: np.Array,
+  square: np.Array,
+  o: NormStabilizerOptions,
+  t: number,
+): [np.Array, np.Array, np.Array] {
+  const n = np.sqrt(g.ref.mul(g.ref).sum());
+  const mu = ema(mean, n.ref, o.gamma1);
+  const nu = emaSquare(square, n.ref, o.gamma2);
+  const target = mu.ref
+    .div(biasCorrection(o.gamma1, t))
+    .div(np.sqrt(nu.ref.div(biasCorrection(o.gamma2, t))).add(o.eps));
+  const positive = n.ref.greater(0);
+  return [np.where(positive, g.ref.mul(target.div(n)), g), mu, nu];
+}
+
+export interface AdaGNState {
+  count: number;
+  /** Scalar arrays per leaf: running mean of ‖g‖ and of ‖g‖². */
+  normMean: Params;
+  normSquare: Params;
+}
+
+/** AdaGN on its own, as a transformation (Stable-SPAM uses `stabilizeNorm` directly). */
+export function adaGN(
+  options: { gamma1?: number; gamma2?: number; eps?: number } = {},
+): GradientTransformation<AdaGNState> {
+  check.knownOptions("adaGN", options, ["gamma1", "gamma2", "eps"]);
+  const o = {
+    gamma1: check.unitInterval("gamma1", options.gamma1 ?? 0.7),
+    gamma2: check.unitInterval("gamma2", options.gamma2 ?? 0.9),
+    eps: check.nonNegative("eps", options.eps ?? 1e-8),
+  };
+  return {
+    init(params) {
+      const normMean = tree.map(() => np.zeros([]), params);
+      const normSquare = tree.map(() => np.zeros([]), params);
+      tree.dispose(params);
+      return { count: 0, normMean, normSquare };
+    },
+    update(updates, state, params) {
+      if (params !== undefined) tree.dispose(params);
+      const t = state.count + 1;
+      const ms = tree.leaves(state.normMean);
+      const vs = tree.leaves(state.normSquare);
+      const out: np.Array[] = [];
+      const mean: np.Array[] = [];
+      const square: np.Array[] = [];
+      tree.leaves(updates).forEach((g, i) => {
+        const [u, m, v] = stabilizeNorm(g, ms[i], vs[i], o, t);
+        out.push(u);
+        mean.push(m);
+        square.push(v);
+      });
+      return [
+        tree.unflatten(updates, out),
+        {
+          count: t,
+          normMean: tree.unflatten(state.normMean, mean),
+          normSquare: tree.unflatten(state.normSquare, square),
+        },
+      ];
+    },
+  };
+}
