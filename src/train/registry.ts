@@ -4,6 +4,7 @@
  */
 import { adaptive } from "./optimizers/adaptive.js";
 import { classic } from "./optimizers/classic.js";
+import { lowRank } from "./optimizers/low-rank.js";
 import type { OptimizerEntry, OptionSpec } from "./optimizers/spec.js";
 
 export type { OptimizerEntry, OptionSpec } from "./optimizers/spec.js";
@@ -63,4 +64,4 @@ function coerce(spec: OptionSpec, raw: unknown): unknown {
   return String(raw);
 }
 
-for (const entry of [...classic, ...adaptive]) registerOptimizer(entry);
+for (const entry of [...classic, ...adaptive, ...lowRank]) registerOptimizer(entry);

@@ -15,7 +15,7 @@
  * tools/fixtures/matrix_optimizers.py (test/optim/matrix.test.ts).
  * Deviations: Newton–Schulz in float32 (the authors: bfloat16); the first subspace comes from a
  * float64 eigendecomposition of Gᵀ G (the authors: its SVD, the same vectors) and the QR from
- * Householder in float64 on the host (transforms/matrix-functions.ts): both equal the authors' up
+ * Householder in float64 on the host (src/linalg/qr.ts): both equal the authors' up
  * to column signs, which COSMOS does not depend on (S and V transform with them). rank is capped
  * at n (the authors' code fails for rank > n); ≥3-D leaves are viewed as (out, −1), and the
  * authors' rule sending matrices with more than 10000 rows to Adam is left to `isMatrix`.
@@ -24,13 +24,14 @@
  */
 import { numpy as np } from "@jax-js/jax";
 import * as tree from "../../engine/tree.js";
+import { orthonormalize } from "../../linalg/qr.js";
 import {
   chain,
   type GradientTransformation,
   type LeafSpec,
   type ScalarOrSchedule,
 } from "../core.js";
-import { orthonormalColumns, symmetricEigen } from "../transforms/matrix-functions.js";
+import { symmetricEigen } from "../transforms/matrix-functions.js";
 import { asMatrix, matrixOrFallback, matrixShape } from "../transforms/matrix-partition.js";
 import { biasCorrection, emaSquare } from "../transforms/moments.js";
 import { frobeniusNorm, orthogonalizeJit } from "../transforms/newton-schulz.js";
@@ -120,7 +121,7 @@ export function scaleByCosmos(
             .matmul(s.basis.ref, s.projected.ref)
             .mul(b2)
             .add(np.matmul(g.ref.transpose(), np.matmul(g.ref, s.basis.ref)).mul(1 - b2));
-          basis = orthonormalColumns(power);
+          basis = orthonormalize(power);
           const turn = np.matmul(s.basis.transpose(), basis.ref);
           const low = np.matmul(g.ref, basis.ref);
           projected = np

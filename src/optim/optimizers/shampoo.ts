@@ -1,7 +1,7 @@
 /**
  * shampoo — Shampoo (Gupta et al. 2018) with layer-wise grafting (Anil et al. 2020, "Scalable
- * second order optimization for deep learning"), in the form of Meta's distributed Shampoo
- * (Shi et al. 2023): the momentum is preconditioned, and the step takes its size from the graft.
+ * second order optimization for deep learning"), in the form described for distributed Shampoo
+ * by Shi et al. 2023: the momentum is preconditioned, and the step takes its size from the graft.
  * For a matrix leaf G at step t (≥3-D leaves viewed as (out, −1)):
  *   L ← β2·L + (1 − β2)·G Gᵀ,  R ← β2·R + (1 − β2)·Gᵀ G        (β2 = 1: L ← L + G Gᵀ, the paper's sums)
  *   every `precondFrequency` steps from `startPrecondStep`:
@@ -12,10 +12,10 @@
  *   p ← p − η·(S + λ·p)
  * Sides longer than `maxPrecondDim` are not preconditioned (P = I).
  *
- * Reference: written from the papers (there is no single authors' code for this form; the
- * PyTorch scalable_shampoo of google-research and facebookresearch/optimizers were read), checked
- * against tools/fixtures/matrix_optimizers.py (test/optim/matrix.test.ts).
- * Deviations from those codes: inverse roots by a float64 eigendecomposition
+ * Reference: written from the papers (no single authors' code has this form; google-research's
+ * PyTorch scalable_shampoo was read), checked against tools/fixtures/matrix_optimizers.py
+ * (test/optim/matrix.test.ts), which follows the same equations.
+ * Deviations from scalable_shampoo: inverse roots by a float64 eigendecomposition
  * (transforms/matrix-functions.ts) instead of a coupled Newton iteration; no blocking of large
  * dimensions (long sides are left unpreconditioned instead); ≥3-D leaves are viewed as (out, −1)
  * rather than given one preconditioner per dimension; non-matrix leaves go to AdamW (Shampoo's lr,

@@ -14,7 +14,7 @@
  *
  * Reference: nikhilvyas/SOAP soap.py (the paper's version), checked against
  * tools/fixtures/matrix_optimizers.py (test/optim/matrix.test.ts).
- * Deviations: eigh and QR run in float64 on the host (transforms/matrix-functions.ts; the
+ * Deviations: eigh and QR run in float64 on the host (transforms/matrix-functions.ts, linalg/qr.ts; the
  * authors: float32 on the device); ≥3-D leaves are viewed as (out, −1) (the authors keep one
  * preconditioner per dimension, or merge dimensions with merge_dims); 1-D leaves go to AdamW with
  * SOAP's hyperparameters through `isMatrix` (the authors run SOAP's Adam on them in the identity
@@ -26,13 +26,14 @@
  */
 import { numpy as np } from "@jax-js/jax";
 import * as tree from "../../engine/tree.js";
+import { orthonormalize } from "../../linalg/qr.js";
 import {
   evaluate,
   type GradientTransformation,
   type LeafSpec,
   type ScalarOrSchedule,
 } from "../core.js";
-import { orthonormalColumns, symmetricEigen } from "../transforms/matrix-functions.js";
+import { symmetricEigen } from "../transforms/matrix-functions.js";
 import { asMatrix, matrixOrFallback, matrixShape } from "../transforms/matrix-partition.js";
 import { biasCorrection, ema, emaSquare } from "../transforms/moments.js";
 import * as check from "../validate.js";
@@ -108,7 +109,7 @@ function refreshBasis(
   const estimated = basis.ref.mul(np.matmul(stat.ref, basis.ref)).sum(0);
   const order = np.argsort(estimated.neg());
   const sorted = np.take(basis, order.ref, 1);
-  return [orthonormalColumns(np.matmul(stat.ref, sorted)), np.take(nu, order, axis)];
+  return [orthonormalize(np.matmul(stat.ref, sorted)), np.take(nu, order, axis)];
 }
 
 function soapMatrices(o: {

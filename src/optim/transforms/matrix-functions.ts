@@ -1,5 +1,5 @@
 /**
- * Decompositions for the preconditioned matrix methods (Shampoo, SOAP, COSMOS). They run on the
+ * Eigendecompositions for the preconditioned matrix methods (Shampoo, SOAP, COSMOS). They run on the
  * host in float64 (the matrices are preconditioner-sized, and jax-js's own eigh is a host routine
  * too) and return arrays of the input's dtype; everything around them stays on the device.
  *
@@ -11,9 +11,7 @@
  * - inverseRoot: (A + ε·λmax·I)^(−1/p) of a symmetric PSD A through its eigendecomposition
  *   (eigenvalues clamped at 0; the ridge is relative to the largest eigenvalue, as in
  *   Anil et al. 2020's scalable Shampoo).
- * - orthonormalColumns: the Q of a thin QR (n×k, k ≤ n) by Householder reflections in float64
- *   on the host. Equal to LAPACK's Q up to the sign of each column for a full-rank input (SOAP
- *   and COSMOS do not depend on those signs).
+(QR comes from src/linalg/qr.ts: `orthonormalize`, Householder in float64 on the host.)
  */
 import { numpy as np } from "@jax-js/jax";
 
@@ -221,69 +219,4 @@ export function inverseRoot(a: np.Array, p: number, ridge: number): np.Array {
   const factors = Array.from(values, (x) => (Math.max(x, 0) + shift) ** (-1 / p));
   const v = columns(vectors, n);
   return withDtype(np.matmul(columns(vectors, n, factors), v.transpose()), dtype);
-}
-
-/**
- * Q of the Householder QR of a row-major n×k matrix (k ≤ n), in float64: H₀…H_{k−1}·[I_k; 0].
- * A zero column gets H = I (Q's column is then still orthonormal to the others), as LAPACK.
- */
-export function householderQ(a: ArrayLike<number>, n: number, k: number): Float64Array {
-  const r = Float64Array.from(a);
-  const vectors: Float64Array[] = [];
-  const betas: number[] = [];
-  for (let j = 0; j < k; j++) {
-    let norm = 0;
-    for (let i = j; i < n; i++) norm += r[i * k + j] ** 2;
-    norm = Math.sqrt(norm);
-    const v = new Float64Array(n - j);
-    vectors.push(v);
-    if (norm === 0) {
-      betas.push(0);
-      continue;
-    }
-    const x0 = r[j * k + j];
-    v[0] = x0 + (x0 >= 0 ? norm : -norm); // x − α·e₁ with α = −sign(x₀)·‖x‖, no cancellation
-    for (let i = j + 1; i < n; i++) v[i - j] = r[i * k + j];
-    let vv = 0;
-    for (let i = 0; i < v.length; i++) vv += v[i] * v[i];
-    const beta = 2 / vv;
-    betas.push(beta);
-    for (let c = j; c < k; c++) {
-      let dot = 0;
-      for (let i = j; i < n; i++) dot += v[i - j] * r[i * k + c];
-      dot *= beta;
-      for (let i = j; i < n; i++) r[i * k + c] -= dot * v[i - j];
-    }
-  }
-  const q = new Float64Array(n * k);
-  for (let j = 0; j < k; j++) q[j * k + j] = 1;
-  for (let j = k - 1; j >= 0; j--) {
-    const v = vectors[j];
-    const beta = betas[j];
-    if (beta === 0) continue;
-    for (let c = j; c < k; c++) {
-      let dot = 0;
-      for (let i = j; i < n; i++) dot += v[i - j] * q[i * k + c];
-      dot *= beta;
-      for (let i = j; i < n; i++) q[i * k + c] -= dot * v[i - j];
-    }
-  }
-  return q;
-}
-
-/**
- * Orthonormal basis of the columns of a (n×k, k ≤ n), in order: the Q of a thin QR. jax-js has
- * no QR, and Gram–Schmidt with array ops costs about a millisecond per column in dispatches
- * (measured: 3 s for 256 columns), so this reads the matrix and runs Householder in float64 on
- * the host (O(n·k²), like jax-js's own eigh routine). Consumes a.
- */
-export function orthonormalColumns(a: np.Array): np.Array {
-  const [n, k] = a.shape;
-  if (a.ndim !== 2 || k > n)
-    throw new Error(`orthonormalColumns: need n×k with k ≤ n, got [${a.shape}]`);
-  const dtype = a.dtype;
-  const q = np.array(Float32Array.from(householderQ(a.dataSync() as ArrayLike<number>, n, k)), {
-    shape: [n, k],
-  });
-  return dtype === np.float32 ? q : q.astype(dtype);
 }
