@@ -58,7 +58,9 @@ async function inspectFile(path: string, json: boolean): Promise<void> {
   try {
     header = await readSafetensorsHeader(path);
   } catch (error) {
-    throw new UsageError(`${path}: ${(error as Error).message}`);
+    // The reader's messages already name the file; don't repeat it.
+    const message = (error as Error).message;
+    throw new UsageError(message.includes(path) ? message : `${path}: ${message}`);
   }
   const tensors = header.tensors;
   const total = tensors.reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);

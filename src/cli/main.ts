@@ -98,7 +98,9 @@ export async function main(argv: string[]): Promise<number> {
   } catch (error) {
     if (error instanceof CommanderError) {
       if (error.exitCode === 0) return 0; // --help, --version
-      process.stderr.write(`rankwise: ${error.message.replace(/^error: /, "")}\n`);
+      // One line, also for commander's two-line "unknown option ... (Did you mean ...?)".
+      const message = error.message.replace(/^error: /, "").replace(/\s*\n\s*/g, " ");
+      process.stderr.write(`rankwise: ${message.trim()}\n`);
       return 2;
     }
     return reportError(error);

@@ -5,6 +5,7 @@
 import { adaptive } from "./optimizers/adaptive.js";
 import { classic } from "./optimizers/classic.js";
 import { lowRank } from "./optimizers/low-rank.js";
+import { matrix } from "./optimizers/matrix.js";
 import type { OptimizerEntry, OptionSpec } from "./optimizers/spec.js";
 
 export type { OptimizerEntry, OptionSpec } from "./optimizers/spec.js";
@@ -64,4 +65,4 @@ function coerce(spec: OptionSpec, raw: unknown): unknown {
   return String(raw);
 }
 
-for (const entry of [...classic, ...adaptive, ...lowRank]) registerOptimizer(entry);
+for (const entry of [...classic, ...adaptive, ...lowRank, ...matrix]) registerOptimizer(entry);

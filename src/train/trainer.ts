@@ -6,7 +6,7 @@
  * position and random state, learning-rate schedule — is restored from the checkpoint, so a
  * resumed run reproduces the uninterrupted one bit for bit.
  */
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { jit, type numpy as np } from "@jax-js/jax";
 import { loadCorpus } from "../data/corpus.js";
@@ -20,7 +20,7 @@ import { chain, type GradientTransformation } from "../optim/core.js";
 import { accumulateGradients } from "../optim/transforms/accumulate.js";
 import { clipByGlobalNorm, globalNorm } from "../optim/transforms/clip.js";
 import { writeReport } from "../report/index.js";
-import { loadCheckpoint, newMeta, saveCheckpoint } from "./checkpoint.js";
+import { hasCheckpoint, loadCheckpoint, newMeta, saveCheckpoint } from "./checkpoint.js";
 import { type TrainConfig, UsageError } from "./config.js";
 import { sampleText } from "./generate.js";
 import { learningRateSchedule } from "./lr.js";
@@ -61,7 +61,6 @@ export function buildOptimizer(config: TrainConfig): GradientTransformation<any>
   const entry = getOptimizer(config.optimizer);
   const peak = config.lr ?? entry.defaultLearningRate;
   let opt: GradientTransformation<any>;
-  const spikes = new GradientSpikeMonitor();
   try {
     opt = entry.create({
       ...config.optimizerOptions,
@@ -176,7 +175,6 @@ async function evaluate(
 
 export async function train(o: TrainOptions): Promise<TrainResult> {
   const out = o.out;
-  mkdirSync(out, { recursive: true });
   const progress = new Progress(process.stderr, o.quiet);
   const metrics = new MetricsLog(join(out, "metrics.jsonl"));
 
@@ -188,7 +186,6 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   let optState: tree.Tree<any>;
   let sampler: BatchSampler;
   let data: Data;
-  const optimizer = (c: TrainConfig) => buildOptimizer(c);
   let opt: GradientTransformation<any>;
   const spikes = new GradientSpikeMonitor();
 
@@ -202,7 +199,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     data = loadData(config, ck.meta.tokenizer);
     modelConfig = ck.modelConfig;
     params = ck.params;
-    opt = optimizer(config);
+    opt = buildOptimizer(config);
     const fresh = opt.init(tree.share(params));
     checkStateMatches(fresh, ck.optState, config.optimizer);
     tree.dispose(fresh);
@@ -226,14 +223,20 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       max_position_embeddings: Math.max(256, config.seqLen),
     });
     params = initLlama(modelConfig, config.seed);
-    opt = optimizer(config);
+    opt = buildOptimizer(config);
     optState = opt.init(tree.share(params));
     sampler = new BatchSampler(data.train, {
       batchSize: config.batchSize,
       seqLen: config.seqLen,
       seed: config.seed,
     });
-    metrics.truncateAfter(0);
+    if (existsSync(metrics.path) || hasCheckpoint(out)) {
+      tree.dispose([params, optState]);
+      throw new UsageError(
+        `${out} already holds a run: continue it with --resume ${out}, or choose another --out`,
+      );
+    }
+    mkdirSync(out, { recursive: true }); // only once the configuration has proved usable
   }
 
   const lossAndGrad = makeLossAndGrad(modelConfig);
@@ -378,21 +381,35 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   }
 }
 
+/**
+ * The loaded optimizer state must have the fresh state's structure: the same paths, and at every
+ * path that is an array in the fresh state an array of the same dtype and shape. (Some methods
+ * fill in slots that start as null, e.g. a preconditioner computed at its first refresh.)
+ */
 function checkStateMatches(fresh: tree.Tree<any>, loaded: tree.Tree<any>, name: string): void {
-  const shape = (t: tree.Tree<any>) =>
-    tree
-      .leaves(t)
-      .map((leaf) => (tree.isArray(leaf) ? `${leaf.dtype}[${leaf.shape}]` : typeof leaf));
-  const a = shape(fresh);
-  const b = shape(loaded);
-  const ap = tree.paths(fresh);
-  const bp = tree.paths(loaded);
-  if (a.length !== b.length || a.some((x, i) => x !== b[i] || ap[i] !== bp[i])) {
+  const describe = (t: tree.Tree<any>) => {
+    const out = new Map<string, string | null>();
+    tree.walk(t, (leaf, path) =>
+      out.set(path, tree.isArray(leaf) ? `${leaf.dtype}[${leaf.shape}]` : null),
+    );
+    return out;
+  };
+  const a = describe(fresh);
+  const b = describe(loaded);
+  const fail = () => {
     throw new UsageError(
       `cannot resume: the checkpoint's optimizer state does not match optimizer ${name}`,
     );
+  };
+  for (const [path, kind] of a) {
+    if (!b.has(path) || (kind !== null && b.get(path) !== kind)) fail();
   }
+  for (const path of b.keys()) if (!a.has(path) && !nullPrefix(path, a)) fail();
 }
+
+/** A loaded path may sit below a slot that is null in the fresh state. */
+const nullPrefix = (path: string, fresh: Map<string, string | null>) =>
+  [...fresh].some(([p, kind]) => kind === null && path.startsWith(`${p}.`));
 
 /** report.html for one run directory (from its metrics.jsonl). */
 export async function writeRunReport(
