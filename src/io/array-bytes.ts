@@ -2,17 +2,14 @@
  * jax-js arrays ↔ raw little-endian bytes, bit-exact (NaN payloads, -0 and subnormals survive).
  *
  * Engine quirks handled here (jax-js 0.1.25; candidates to move to src/engine):
- * - Building an array from a typed array, jax-js tests `data instanceof Float16Array` before it
- *   looks for Float64Array, so on runtimes without Float16Array (Node 20, 22) every float64 array
- *   built from data throws a ReferenceError. While building one we put a placeholder class on
- *   globalThis (only if the runtime has none; removed right after, synchronously), so the test
- *   just answers "no".
+ * - float64 arrays are built through src/engine/float64.ts (a Float16Array check on Node 20).
  * - float16 arrays need a real Float16Array to be read or built (and the wasm backend cannot
  *   compute with them): without one they cannot be encoded; callers decode F16 data to float32.
  * - bool arrays hold one int32 per element; files hold one byte (0 or 1).
  * - jax-js cannot build an array from an empty typed array: empty arrays come from np.zeros.
  */
 import { numpy as np } from "@jax-js/jax";
+import { float64Array } from "../engine/float64.js";
 
 /** The jax-js dtypes that have a safetensors equivalent. */
 export type StorableDType = "float32" | "float64" | "float16" | "int32" | "uint32" | "bool";
@@ -115,13 +112,6 @@ export function arrayFromElements(
       dtype: np.float16,
     });
   }
-  if (dtype === "float64" && g.Float16Array === undefined) {
-    g.Float16Array = class Float16ArrayPlaceholder {};
-    try {
-      return np.array(data as Float64Array, { shape, dtype: np.float64 });
-    } finally {
-      delete g.Float16Array;
-    }
-  }
+  if (dtype === "float64") return float64Array(data as Float64Array, shape);
   return np.array(data as Float32Array, { shape, dtype: DTYPES[dtype] });
 }
