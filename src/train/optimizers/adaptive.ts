@@ -25,7 +25,7 @@ export const adaptive: OptimizerEntry[] = [
   {
     name: "spam",
     description: "SPAM: momentum reset with warm-up, spike-aware clipping",
-    reference: "TianjinYellow/SPAM (reference script)",
+    reference: "TianjinYellow/SPAM-Optimizer (reference script)",
     defaultLearningRate: 3e-3,
     options: [
       b1(),
@@ -58,7 +58,7 @@ export const adaptive: OptimizerEntry[] = [
   {
     name: "grams",
     description: "Grams: Adam magnitude with the gradient's sign",
-    reference: "Cao et al. 2024 (reference script)",
+    reference: "the paper's Algorithm 1 (reference script)",
     defaultLearningRate: 3e-3,
     options: [b1(), b2(), eps(), wd(0, "decoupled")],
     create: (o) => optim.grams(o),
@@ -132,7 +132,7 @@ export const adaptive: OptimizerEntry[] = [
   {
     name: "cautious-adamw",
     description: "AdamW with cautious masking (C-AdamW)",
-    reference: "Liang et al. 2024 (reference script)",
+    reference: "kyleliang919/C-Optim (reference script)",
     defaultLearningRate: 3e-3,
     options: [b1(), b2(), eps(), wd(0.01, "decoupled")],
     create: (o) => optim.cautious(optim.adamw(o)),
@@ -140,7 +140,7 @@ export const adaptive: OptimizerEntry[] = [
   {
     name: "grades-adamw",
     description: "AdamW with GradES freezing of converged matrices",
-    reference: "GradES (reference script)",
+    reference: "the GradES freezing rule (reference script)",
     defaultLearningRate: 3e-3,
     options: [
       b1(),

@@ -46,7 +46,7 @@ export const lowRank: OptimizerEntry[] = [
   {
     name: "galore-8bit",
     description: "GaLore with blockwise 8-bit moments",
-    reference: "GaLore 8-bit (reference script)",
+    reference: "GaLore AdamW with a blockwise int8 codec (reference script)",
     defaultLearningRate: 3e-3,
     options: [...galoreSpecs(), num("blockSize", 256, "quantisation block")],
     create: (o) => optim.galore8bit(withMask(o) as optim.Galore8bitOptions),
@@ -54,7 +54,7 @@ export const lowRank: OptimizerEntry[] = [
   {
     name: "q-galore",
     description: "Q-GaLore: INT4 projections, layer-adaptive refresh",
-    reference: "VITA-Group/Q-GaLore (reference script)",
+    reference: "the authors' projector + GaLore AdamW (reference script)",
     defaultLearningRate: 3e-3,
     options: [
       ...galoreSpecs(),
@@ -66,7 +66,7 @@ export const lowRank: OptimizerEntry[] = [
   {
     name: "fira",
     description: "Fira: low-rank Adam + scaled full-rank residual",
-    reference: "xichen-fy/Fira (reference script)",
+    reference: "the authors' Fira code (reference script)",
     defaultLearningRate: 3e-3,
     options: [...galoreSpecs(), num("normGrowthLimit", 1.01, "norm-growth limiter γ")],
     create: (o) => optim.fira(withMask(o) as optim.FiraOptions),
@@ -74,7 +74,7 @@ export const lowRank: OptimizerEntry[] = [
   {
     name: "frugal",
     description: "FRUGAL: Adam in a subspace, signSGD on the rest",
-    reference: "FRUGAL (reference script)",
+    reference: "the authors' FRUGAL templates (reference script)",
     defaultLearningRate: 3e-3,
     options: [
       str("mode", "projection", "projection or blocks"),
@@ -92,7 +92,7 @@ export const lowRank: OptimizerEntry[] = [
   {
     name: "gwt",
     description: "Gradient Wavelet Transform: Adam on Haar approximation coefficients",
-    reference: "GWT (reference script)",
+    reference: "the paper's algorithm (reference script)",
     defaultLearningRate: 3e-3,
     options: [
       num("levels", 2, "Haar levels"),
