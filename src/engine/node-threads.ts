@@ -46,7 +46,7 @@ parentPort.on("message", (message) => {
 });
 `;
 
-function installWorkerShim(threads: number): void {
+function installWorkerShim(): void {
   const getBuiltin = proc!.getBuiltinModule?.bind(proc);
   if (!getBuiltin) return; // Node < 20.16: stay single-threaded.
   const { Worker: NodeWorker } = getBuiltin("node:worker_threads") as WorkerThreads;
@@ -95,5 +95,5 @@ if (isNode) {
   const g = globalThis as { navigator?: { hardwareConcurrency?: number }; Worker?: unknown };
   // Node 20 has no navigator: jax-js reads its thread count (and WebGPU) there.
   if (g.navigator === undefined) g.navigator = { hardwareConcurrency: requestedThreads };
-  if (requestedThreads > 1 && g.Worker === undefined) installWorkerShim(requestedThreads);
+  if (requestedThreads > 1 && g.Worker === undefined) installWorkerShim();
 }

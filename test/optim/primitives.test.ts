@@ -32,7 +32,9 @@ const arr = (values: number[], shape?: number[]) => {
 const values = (a: np.Array) => Array.from(read(a));
 const close = (actual: number[], expected: number[], tol = 1e-6) => {
   expect(actual.length).toBe(expected.length);
-  actual.forEach((v, i) => expect(v).toBeCloseTo(expected[i], -Math.log10(tol)));
+  actual.forEach((v, i) => {
+    expect(v).toBeCloseTo(expected[i], -Math.log10(tol));
+  });
 };
 
 describe("clipping", () => {

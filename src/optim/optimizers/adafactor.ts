@@ -13,7 +13,6 @@
  * (it depends on RMS(p)), so this transformation emits the final step itself.
  */
 import { numpy as np } from "@jax-js/jax";
-import type { Params } from "../../engine/tree.js";
 import * as tree from "../../engine/tree.js";
 import { evaluate, type GradientTransformation, type ScalarOrSchedule } from "../core.js";
 import * as check from "../validate.js";
@@ -89,7 +88,9 @@ export function adafactor(options: AdafactorOptions = {}): GradientTransformatio
     const rho = relativeStep
       ? Math.min(warmupInit ? 1e-6 * t : 1e-2, 1 / Math.sqrt(t))
       : evaluate(lr, t - 1);
-    return scaleParameter ? np.maximum(rms(p), eps2).mul(rho) : (p.dispose(), rho);
+    if (scaleParameter) return np.maximum(rms(p), eps2).mul(rho);
+    p.dispose();
+    return rho;
   };
 
   return {
@@ -136,10 +137,10 @@ export function adafactor(options: AdafactorOptions = {}): GradientTransformatio
             u = next.m.ref;
           }
           leaves[path] = next;
-          const decay = weightDecay > 0 ? p.mul(alpha).mul(weightDecay) : (p.dispose(), null);
-          if (typeof alpha !== "number" && weightDecay === 0) alpha.dispose();
-          const step = decay ? u.add(decay) : u;
-          return step.neg();
+          if (weightDecay > 0) return u.add(p.mul(alpha).mul(weightDecay)).neg();
+          p.dispose();
+          if (typeof alpha !== "number") alpha.dispose();
+          return u.neg();
         },
         updates,
         params,

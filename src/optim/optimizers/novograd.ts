@@ -44,7 +44,9 @@ function scaleByNovograd(o: {
       const nu = tree.map(
         (g: np.Array, _p, v: np.Array) => {
           const sq = g.ref.mul(g.ref).sum();
-          return first ? (v.dispose(), sq) : v.mul(o.b2).add(sq.mul(1 - o.b2));
+          if (!first) return v.mul(o.b2).add(sq.mul(1 - o.b2));
+          v.dispose();
+          return sq;
         },
         updates,
         state.nu,

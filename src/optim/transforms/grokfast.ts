@@ -33,10 +33,13 @@ export function grokfastEma(
     },
     update(updates, state, params) {
       if (params !== undefined) tree.dispose(params);
-      const slow =
-        state.count === 0
-          ? (tree.dispose(state.ema), tree.share(updates))
-          : tree.map((g: np.Array, _p, e: np.Array) => ema(e, g.ref, alpha), updates, state.ema);
+      let slow: Params;
+      if (state.count === 0) {
+        tree.dispose(state.ema);
+        slow = tree.share(updates);
+      } else {
+        slow = tree.map((g: np.Array, _p, e: np.Array) => ema(e, g.ref, alpha), updates, state.ema);
+      }
       const out = tree.map((g: np.Array, _p, e: np.Array) => g.add(e.ref.mul(lamb)), updates, slow);
       return [out, { count: state.count + 1, ema: slow }];
     },

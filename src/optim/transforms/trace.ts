@@ -28,17 +28,26 @@ export function trace(o: {
     },
     update(updates, state, params) {
       if (params !== undefined) tree.dispose(params);
-      const next =
-        state.count === 0
-          ? (tree.dispose(state.trace), tree.share(updates))
-          : tree.map(
-              (g: np.Array, _p, b: np.Array) => b.mul(decay).add(g.ref.mul(1 - dampening)),
-              updates,
-              state.trace,
-            );
-      const out = nesterov
-        ? tree.map((g: np.Array, _p, b: np.Array) => g.add(b.ref.mul(decay)), updates, next)
-        : (tree.dispose(updates), tree.ref(next));
+      let next: Params;
+      if (state.count === 0) {
+        tree.dispose(state.trace);
+        next = tree.share(updates);
+      } else {
+        next = tree.map(
+          (g: np.Array, _p, b: np.Array) => b.mul(decay).add(g.ref.mul(1 - dampening)),
+          updates,
+          state.trace,
+        );
+      }
+      if (!nesterov) {
+        tree.dispose(updates);
+        return [tree.share(next), { count: state.count + 1, trace: next }];
+      }
+      const out = tree.map(
+        (g: np.Array, _p, b: np.Array) => g.add(b.ref.mul(decay)),
+        updates,
+        next,
+      );
       return [out, { count: state.count + 1, trace: next }];
     },
   };

@@ -15,9 +15,11 @@ export function addDecayedWeights(
   weightDecay: number,
   mask?: LeafSpec<boolean>,
 ): GradientTransformation<any> {
-  const inner = statelessWithParams("addDecayedWeights", (u, p) =>
-    weightDecay === 0 ? (p.dispose(), u) : u.add(p.mul(weightDecay)),
-  );
+  const inner = statelessWithParams("addDecayedWeights", (u, p) => {
+    if (weightDecay !== 0) return u.add(p.mul(weightDecay));
+    p.dispose();
+    return u;
+  });
   return mask === undefined ? inner : masked(inner, mask);
 }
 
