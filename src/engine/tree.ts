@@ -11,7 +11,12 @@ export type Tree<T = Leaf> = T | Tree<T>[] | { [key: string]: Tree<T> };
 /** Parameters, gradients and updates: trees whose leaves are float arrays. */
 export type Params = Tree<np.Array>;
 
-export const isArray = (x: unknown): x is np.Array => x instanceof np.Array;
+/** jax-js arrays and the tracers that stand for them inside jit/grad (np.Array's base class). */
+const Tracer = Object.getPrototypeOf(np.Array.prototype).constructor as abstract new (
+  ...args: never[]
+) => unknown;
+
+export const isArray = (x: unknown): x is np.Array => x instanceof Tracer;
 
 const isNode = (x: unknown): x is object =>
   Array.isArray(x) || (typeof x === "object" && x !== null && !isArray(x));

@@ -7,6 +7,7 @@
  */
 import type { numpy as np } from "@jax-js/jax";
 import type { Params, Tree } from "../engine/tree.js";
+import { leafwise } from "./leafwise.js";
 import * as tree from "../engine/tree.js";
 
 export type State = Tree<any>;
@@ -85,9 +86,11 @@ export function chain(
   };
 }
 
-/** `params + updates`, leaf by leaf (consumes both). */
+const addLeaves = leafwise(([p, u]) => [p.add(u)]);
+
+/** `params + updates`, leaf by leaf, compiled over the whole tree (consumes both). */
 export function applyUpdates(params: Params, updates: Params): Params {
-  return tree.map((p: np.Array, _path, u: np.Array) => p.add(u), params, updates);
+  return addLeaves([params, updates], [])[0];
 }
 
 /** A label or flag per leaf: a tree of the params' structure, or a function of (leaf, path). */

@@ -18,7 +18,7 @@ import { initLlama, type LlamaParams, llamaLoss, makeLossAndGrad } from "../nn/l
 import { type LlamaConfig, type LlamaPreset, llamaPreset } from "../nn/llama-config.js";
 import { chain, type GradientTransformation } from "../optim/core.js";
 import { accumulateGradients } from "../optim/transforms/accumulate.js";
-import { clipByGlobalNorm, globalNorm } from "../optim/transforms/clip.js";
+import { clipByGlobalNorm, globalNormOf } from "../optim/transforms/clip.js";
 import { writeReport } from "../report/index.js";
 import { hasCheckpoint, loadCheckpoint, newMeta, saveCheckpoint } from "./checkpoint.js";
 import { type TrainConfig, UsageError } from "./config.js";
@@ -289,7 +289,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       for (let micro = 0; micro < config.accumulate; micro++) {
         const batch = sampler.next();
         const [loss, grads] = lossAndGrad(tree.share(params), batch.inputs, batch.targets);
-        if (micro === config.accumulate - 1) gradNorm = await scalar(globalNorm(grads));
+        if (micro === config.accumulate - 1) gradNorm = await scalar(globalNormOf(tree.share(grads)));
         const [updates, next] = opt.update(grads, optState, tree.share(params));
         optState = next;
         params = tree.map(

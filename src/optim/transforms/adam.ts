@@ -9,6 +9,7 @@ import { numpy as np } from "@jax-js/jax";
 import type { Params } from "../../engine/tree.js";
 import * as tree from "../../engine/tree.js";
 import type { GradientTransformation } from "../core.js";
+import { leafwise } from "../leafwise.js";
 import { biasCorrection, ema, emaSquare } from "./moments.js";
 
 export interface ScaleByAdamOptions {
@@ -26,6 +27,27 @@ export interface AdamState {
   nuMax?: Params;
 }
 
+/** Scalars of the Adam direction: numbers (eager) or 0-d arrays (inside jit), each used once. */
+interface DirectionScalars<S> {
+  invBc1: S;
+  invSqrtBc2: S;
+  eps: S;
+  epsRoot: S;
+}
+
+/** u = (m / (1−β1ᵗ)) / (sqrt(v + εroot) / sqrt(1−β2ᵗ) + ε). Consumes m, v (and array scalars). */
+function direction<S extends number | np.Array>(m: np.Array, v: np.Array, c: DirectionScalars<S>) {
+  const denom = np.sqrt(v.add(c.epsRoot)).mul(c.invSqrtBc2).add(c.eps);
+  return m.mul(c.invBc1).div(denom);
+}
+
+const scalarsAt = (t: number, o: { b1: number; b2: number; eps: number; epsRoot?: number }) => ({
+  invBc1: 1 / biasCorrection(o.b1, t),
+  invSqrtBc2: 1 / Math.sqrt(biasCorrection(o.b2, t)),
+  eps: o.eps,
+  epsRoot: o.epsRoot ?? 0,
+});
+
 /** The Adam direction for one leaf from its (already updated) moments. Consumes m and v. */
 export function adamDirection(
   m: np.Array,
@@ -33,10 +55,19 @@ export function adamDirection(
   t: number,
   o: { b1: number; b2: number; eps: number; epsRoot?: number },
 ): np.Array {
-  const root = o.epsRoot ? np.sqrt(v.add(o.epsRoot)) : np.sqrt(v);
-  const denom = root.div(Math.sqrt(biasCorrection(o.b2, t))).add(o.eps);
-  return m.div(biasCorrection(o.b1, t)).div(denom);
+  return direction(m, v, scalarsAt(t, o));
 }
+
+/** One Adam step on every leaf, compiled: [g, m, v(, v̂max)] → [u, m, v(, v̂max)]. */
+const adamStep = (amsgrad: boolean) =>
+  leafwise(([g, m, v, vMax], [b1, c1, b2, c2, invBc1, invSqrtBc2, eps, epsRoot]) => {
+    const mNew = ema(m, g.ref, b1, c1);
+    const vNew = emaSquare(v, g, b2, c2);
+    const vUsed = amsgrad ? np.maximum(vMax, vNew.ref) : vNew.ref;
+    const u = direction(mNew.ref, amsgrad ? vUsed.ref : vUsed, { invBc1, invSqrtBc2, eps, epsRoot });
+    return amsgrad ? [u, mNew, vNew, vUsed] : [u, mNew, vNew];
+  });
+const adamSteps = { plain: adamStep(false), amsgrad: adamStep(true) };
 
 export function scaleByAdam(options: ScaleByAdamOptions = {}): GradientTransformation<AdamState> {
   const o = { b1: 0.9, b2: 0.999, eps: 1e-8, epsRoot: 0, amsgrad: false, ...options };
@@ -50,23 +81,14 @@ export function scaleByAdam(options: ScaleByAdamOptions = {}): GradientTransform
     update(updates, state, params) {
       if (params !== undefined) tree.dispose(params);
       const t = state.count + 1;
-      const mu = tree.map((g: np.Array, _p, m: np.Array) => ema(m, g.ref, o.b1), updates, state.mu);
-      const nu = tree.map(
-        (g: np.Array, _p, v: np.Array) => emaSquare(v, g, o.b2),
-        updates,
-        state.nu,
-      );
-      const nuMax = state.nuMax
-        ? tree.map((v: np.Array, _p, vm: np.Array) => np.maximum(vm, v.ref), nu, state.nuMax)
-        : undefined;
-      const out = tree.map(
-        (m: np.Array, _p, v: np.Array) => adamDirection(m.ref, v.ref, t, o),
-        mu,
-        nuMax ?? nu,
-      );
-      const next: AdamState = { count: t, mu, nu };
-      if (nuMax) next.nuMax = nuMax;
-      return [out, next];
+      const c = scalarsAt(t, o);
+      const scalars = [o.b1, 1 - o.b1, o.b2, 1 - o.b2, c.invBc1, c.invSqrtBc2, c.eps, c.epsRoot];
+      if (state.nuMax) {
+        const [out, mu, nu, nuMax] = adamSteps.amsgrad([updates, state.mu, state.nu, state.nuMax], scalars);
+        return [out, { count: t, mu, nu, nuMax }];
+      }
+      const [out, mu, nu] = adamSteps.plain([updates, state.mu, state.nu], scalars);
+      return [out, { count: t, mu, nu }];
     },
   };
 }

@@ -2,18 +2,34 @@
  * Clipping. clipByGlobalNorm: if ‖u‖₂ (over every leaf) > maxNorm, u ← u · maxNorm / ‖u‖₂, as
  * torch.nn.utils.clip_grad_norm_ (which divides by ‖u‖ + 1e-6; optax divides by ‖u‖ — we follow
  * optax: exact rescaling to maxNorm). clipByValue: u ← clamp(u, −max, max).
- * The norm stays an array: no host read, so clipping never stalls the pipeline.
+ * The norm stays an array (no host read), and both are compiled over the whole tree.
  */
-import { numpy as np } from "@jax-js/jax";
-import type { Params } from "../../engine/tree.js";
+import { jit, numpy as np } from "@jax-js/jax";
 import * as tree from "../../engine/tree.js";
-import { type GradientTransformation, stateless } from "../core.js";
+import type { Params } from "../../engine/tree.js";
+import type { GradientTransformation } from "../core.js";
+import { leafwise } from "../leafwise.js";
 
 /** Global L2 norm of every leaf (borrows the tree), as a scalar array. */
 export function globalNorm(t: Params): np.Array {
   const squares = tree.leaves(t).map((x) => x.ref.mul(x.ref).sum());
   return np.sqrt(squares.reduce((a, b) => a.add(b)));
 }
+
+/** `globalNorm`, compiled; consumes the tree. */
+export const globalNormOf = jit((t: Params) => {
+  const norm = globalNorm(t);
+  tree.dispose(t);
+  return norm;
+}) as unknown as (t: Params) => np.Array;
+
+const clipTree = jit((u: Params, maxNorm: np.Array) => {
+  // factor = max(norm, maxNorm) / maxNorm: 1 below the threshold.
+  const factor = np.maximum(globalNorm(u), maxNorm.ref).div(maxNorm);
+  const out = tree.map((x: np.Array) => x.div(factor.ref), u);
+  factor.dispose();
+  return out;
+}) as unknown as (u: Params, maxNorm: np.Array) => Params;
 
 export function clipByGlobalNorm(maxNorm: number): GradientTransformation<Record<string, never>> {
   return {
@@ -23,14 +39,22 @@ export function clipByGlobalNorm(maxNorm: number): GradientTransformation<Record
     },
     update(updates, state, params) {
       if (params !== undefined) tree.dispose(params);
-      const norm = globalNorm(updates);
-      // factor = maxNorm / max(norm, maxNorm): 1 below the threshold.
-      const factor = np.maximum(norm, maxNorm).div(maxNorm);
-      const out = tree.map((u: np.Array) => u.div(factor.ref), updates);
-      factor.dispose();
-      return [out, state];
+      return [clipTree(updates, np.array(maxNorm)), state];
     },
   };
 }
 
-export const clipByValue = (maxDelta: number) => stateless((u) => np.clip(u, -maxDelta, maxDelta));
+const clampLeaves = leafwise(([u], [lo, hi]) => [np.clip(u, lo, hi)]);
+
+export function clipByValue(maxDelta: number): GradientTransformation<Record<string, never>> {
+  return {
+    init(params) {
+      tree.dispose(params);
+      return {};
+    },
+    update(updates, state, params) {
+      if (params !== undefined) tree.dispose(params);
+      return [clampLeaves([updates], [-maxDelta, maxDelta])[0], state];
+    },
+  };
+}

@@ -1,13 +1,21 @@
-/** Exponential moving averages shared by the adaptive methods (one fused expression per leaf). */
+/**
+ * Exponential moving averages shared by the adaptive methods (one fused expression per leaf).
+ * The decay and its complement are numbers, or 0-d arrays inside jit-compiled code (then each is
+ * consumed once, so the complement is passed rather than computed).
+ */
 import type { numpy as np } from "@jax-js/jax";
 
+type Scalar = number | np.Array;
+const complementOf = (decay: Scalar, complement?: Scalar): Scalar =>
+  complement ?? 1 - (decay as number);
+
 /** decay·avg + (1 − decay)·x. Consumes both. */
-export const ema = (avg: np.Array, x: np.Array, decay: number): np.Array =>
-  avg.mul(decay).add(x.mul(1 - decay));
+export const ema = (avg: np.Array, x: np.Array, decay: Scalar, complement?: Scalar): np.Array =>
+  avg.mul(decay).add(x.mul(complementOf(decay, complement)));
 
 /** decay·avg + (1 − decay)·x². Consumes both. */
-export const emaSquare = (avg: np.Array, x: np.Array, decay: number): np.Array =>
-  avg.mul(decay).add(x.ref.mul(x).mul(1 - decay));
+export const emaSquare = (avg: np.Array, x: np.Array, decay: Scalar, complement?: Scalar): np.Array =>
+  avg.mul(decay).add(x.ref.mul(x).mul(complementOf(decay, complement)));
 
 /** Bias correction 1 − β^t for a 1-based step t (computed in float64, as PyTorch does). */
 export const biasCorrection = (beta: number, t: number): number => 1 - beta ** t;

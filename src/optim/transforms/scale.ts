@@ -1,18 +1,13 @@
 /**
  * Scaling by constants and by the learning rate. `scaleByLearningRate(lr)` multiplies by −lr(step),
- * turning a descent direction into the step that `applyUpdates` adds.
+ * turning a descent direction into the step that `applyUpdates` adds. Compiled over the whole
+ * tree (see leafwise.ts); the factor is an argument, so a schedule never recompiles.
  */
-import type { numpy as np } from "@jax-js/jax";
 import * as tree from "../../engine/tree.js";
-import {
-  evaluate,
-  type GradientTransformation,
-  type ScalarOrSchedule,
-  stateless,
-} from "../core.js";
+import { evaluate, type GradientTransformation, type ScalarOrSchedule } from "../core.js";
+import { leafwise } from "../leafwise.js";
 
-export const scale = (factor: number): GradientTransformation<Record<string, never>> =>
-  stateless((u) => u.mul(factor));
+const scaleLeaves = leafwise(([u], [factor]) => [u.mul(factor)]);
 
 export interface CountState {
   count: number;
@@ -27,11 +22,14 @@ export function scaleBySchedule(fn: (step: number) => number): GradientTransform
     },
     update(updates, state, params) {
       if (params !== undefined) tree.dispose(params);
-      const factor = fn(state.count);
-      return [tree.map((u: np.Array) => u.mul(factor), updates), { count: state.count + 1 }];
+      const [scaled] = scaleLeaves([updates], [fn(state.count)]);
+      return [scaled, { count: state.count + 1 }];
     },
   };
 }
+
+/** Multiply by a constant (a schedule that never changes; its count is kept for uniformity). */
+export const scale = (factor: number) => scaleBySchedule(() => factor);
 
 export const scaleByLearningRate = (learningRate: ScalarOrSchedule) =>
   scaleBySchedule((step) => -evaluate(learningRate, step));

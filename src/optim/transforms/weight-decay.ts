@@ -1,25 +1,29 @@
 /**
  * addDecayedWeights — u ← u + λ·p. Before the adaptive scaling it is L2 regularisation (torch Adam's
  * `weight_decay`); after it and before the learning rate it is decoupled weight decay (AdamW).
- * `mask` restricts it to some leaves (e.g. matrices only).
+ * `mask` restricts it to some leaves (e.g. matrices only). Compiled over the whole tree.
  */
 import type { numpy as np } from "@jax-js/jax";
-import {
-  type GradientTransformation,
-  type LeafSpec,
-  masked,
-  statelessWithParams,
-} from "../core.js";
+import * as tree from "../../engine/tree.js";
+import { type GradientTransformation, type LeafSpec, masked } from "../core.js";
+import { leafwise } from "../leafwise.js";
+
+const decayLeaves = leafwise(([u, p], [rate]) => [u.add(p.mul(rate))]);
 
 export function addDecayedWeights(
   weightDecay: number,
   mask?: LeafSpec<boolean>,
 ): GradientTransformation<any> {
-  const inner = statelessWithParams("addDecayedWeights", (u, p) => {
-    if (weightDecay !== 0) return u.add(p.mul(weightDecay));
-    p.dispose();
-    return u;
-  });
+  const inner: GradientTransformation<Record<string, never>> = {
+    init(params) {
+      tree.dispose(params);
+      return {};
+    },
+    update(updates, state, params) {
+      if (params === undefined) throw new Error("addDecayedWeights needs params in update()");
+      return [decayLeaves([updates, params], [weightDecay])[0], state];
+    },
+  };
   return mask === undefined ? inner : masked(inner, mask);
 }
 
