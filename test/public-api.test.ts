@@ -42,3 +42,52 @@ test("the classic optimizers take the documented options and step a tree", async
     tree.dispose([params, next]);
   }
 });
+
+test("the matrix-aware and low-rank factories take the documented options", async () => {
+  const { galore, muon, stableSpam } = await import("rankwise");
+  type GradientTransformation<S> = import("rankwise").GradientTransformation<S>;
+  await init();
+  const makers: (() => GradientTransformation<any>)[] = [
+    () => muon({ learningRate: 0.02, momentum: 0.95, nesterov: true, nsSteps: 5, weightDecay: 0 }),
+    () =>
+      stableSpam({
+        learningRate: 1e-3,
+        b1: 0.9,
+        b2: 0.999,
+        eps: 1e-8,
+        weightDecay: 0,
+        gamma1: 0.7,
+        gamma2: 0.9,
+        theta: 0.999,
+        resetInterval: 0,
+      }),
+    () =>
+      galore({
+        rank: 2,
+        updateProjGap: 2,
+        scale: 0.25,
+        projType: "std",
+        learningRate: 1e-2,
+        b1: 0.9,
+        b2: 0.999,
+        eps: 1e-6,
+        weightDecay: 0,
+      }),
+  ];
+  for (const make of makers) {
+    const opt = make();
+    let params: any = { w: np.ones([4, 3]).mul(0.5) };
+    const state = opt.init(tree.ref(params));
+    const grad = np.array([
+      [1, 2, 3],
+      [0, 1, 0],
+      [2, 0, 1],
+      [1, 1, 1],
+    ]);
+    const [updates, next] = opt.update({ w: grad }, state, tree.ref(params));
+    params = applyUpdates(params, updates);
+    expect(Array.from(params.w.ref.dataSync() as Float32Array).some((v) => v !== 0.5)).toBe(true);
+    expect(stateBytes(next)).toBeGreaterThan(0);
+    tree.dispose([params, next]);
+  }
+});

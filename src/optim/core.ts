@@ -7,8 +7,8 @@
  */
 import type { numpy as np } from "@jax-js/jax";
 import type { Params, Tree } from "../engine/tree.js";
-import { leafwise } from "./leafwise.js";
 import * as tree from "../engine/tree.js";
+import { leafwise } from "./leafwise.js";
 
 export type State = Tree<any>;
 
@@ -24,9 +24,20 @@ export type ScalarOrSchedule = number | Schedule;
 export const evaluate = (value: ScalarOrSchedule, step: number): number =>
   typeof value === "function" ? value(step) : value;
 
-/** Transformation with no state that maps each update leaf; `fn` owns its argument. */
-export function stateless(
-  fn: (update: np.Array, path: string) => np.Array,
+/**
+ * Transformation with no state, given as a function of the whole updates tree (and the params,
+ * which it owns too when `needsParams` names the transformation for the error message).
+ */
+export function statelessTree(
+  fn: (updates: Params, params: Params) => Params,
+  needsParams: string,
+): GradientTransformation<Record<string, never>>;
+export function statelessTree(
+  fn: (updates: Params) => Params,
+): GradientTransformation<Record<string, never>>;
+export function statelessTree(
+  fn: (updates: Params, params: Params) => Params,
+  needsParams?: string,
 ): GradientTransformation<Record<string, never>> {
   return {
     init(params) {
@@ -34,28 +45,29 @@ export function stateless(
       return {};
     },
     update(updates, state, params) {
-      if (params !== undefined) tree.dispose(params);
-      return [tree.map((u: np.Array, p) => fn(u, p), updates), state];
+      if (needsParams === undefined) {
+        if (params !== undefined) tree.dispose(params);
+        return [(fn as (u: Params) => Params)(updates), state];
+      }
+      if (params === undefined) throw new Error(`${needsParams} needs params in update()`);
+      return [fn(updates, params), state];
     },
   };
 }
 
+/** Transformation with no state that maps each update leaf; `fn` owns its argument. */
+export const stateless = (fn: (update: np.Array, path: string) => np.Array) =>
+  statelessTree((updates) => tree.map((u: np.Array, p) => fn(u, p), updates));
+
 /** Like `stateless`, for maps that also read the parameter; `fn` owns both arrays. */
-export function statelessWithParams(
+export const statelessWithParams = (
   name: string,
   fn: (update: np.Array, param: np.Array, path: string) => np.Array,
-): GradientTransformation<Record<string, never>> {
-  return {
-    init(params) {
-      tree.dispose(params);
-      return {};
-    },
-    update(updates, state, params) {
-      if (params === undefined) throw new Error(`${name} needs params in update()`);
-      return [tree.map((u: np.Array, p, w: np.Array) => fn(u, w, p), updates, params), state];
-    },
-  };
-}
+) =>
+  statelessTree(
+    (updates, params) => tree.map((u: np.Array, p, w: np.Array) => fn(u, w, p), updates, params),
+    name,
+  );
 
 export const identity = (): GradientTransformation<Record<string, never>> => stateless((u) => u);
 

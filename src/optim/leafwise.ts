@@ -9,8 +9,8 @@
  * never recompiles, and one compiled program serves every optimizer instance.
  */
 import { jit, numpy as np } from "@jax-js/jax";
-import * as tree from "../engine/tree.js";
 import type { Params } from "../engine/tree.js";
+import * as tree from "../engine/tree.js";
 
 /** Per-leaf math: the leaves at one position of each input tree, and the scalars (owned). */
 export type LeafFn = (leaves: np.Array[], scalars: np.Array[]) => np.Array[];

@@ -9,16 +9,12 @@
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { jit, type numpy as np } from "@jax-js/jax";
-import { loadCorpus } from "../data/corpus.js";
-import { BatchSampler, validationBatches } from "../data/sampler.js";
-import { splitTokens } from "../data/split.js";
-import { buildTokenizer, type Tokenizer, tokenizerFromJSON } from "../data/tokenizer.js";
+import { BatchSampler } from "../data/sampler.js";
 import * as tree from "../engine/tree.js";
 import { initLlama, type LlamaParams, llamaLoss, makeLossAndGrad } from "../nn/llama.js";
 import { type LlamaConfig, type LlamaPreset, llamaPreset } from "../nn/llama-config.js";
-import { chain, type GradientTransformation } from "../optim/core.js";
-import { accumulateGradients } from "../optim/transforms/accumulate.js";
-import { clipByGlobalNorm, globalNormOf } from "../optim/transforms/clip.js";
+import type { GradientTransformation } from "../optim/core.js";
+import { globalNormOf } from "../optim/transforms/clip.js";
 import { writeReport } from "../report/index.js";
 import { hasCheckpoint, loadCheckpoint, newMeta, saveCheckpoint } from "./checkpoint.js";
 import { type TrainConfig, UsageError } from "./config.js";
@@ -26,8 +22,14 @@ import { sampleText } from "./generate.js";
 import { learningRateSchedule } from "./lr.js";
 import { MetricsLog } from "./metrics.js";
 import { GradientSpikeMonitor } from "./monitors/spike-monitor.js";
+import { buildOptimizer, ownState, peakLearningRate } from "./optimizer.js";
 import { Progress } from "./progress.js";
 import { getOptimizer } from "./registry.js";
+import { checkResumable, checkStateMatches } from "./resume.js";
+import { type Data, evaluate, loadData, scalar } from "./run-data.js";
+
+export { buildOptimizer, peakLearningRate } from "./optimizer.js";
+export { checkResumable } from "./resume.js";
 
 export interface TrainOptions {
   config: TrainConfig;
@@ -40,6 +42,9 @@ export interface TrainOptions {
   signal?: AbortSignal;
   /** Name in reports. */
   name?: string;
+  /** Transforms each micro-batch's gradients before the optimizer sees them (consumes and
+   *  returns a tree), e.g. to inject gradient spikes in a benchmark. */
+  gradientHook?: (grads: LlamaParams, step: number) => LlamaParams;
 }
 
 export interface TrainResult {
@@ -51,126 +56,6 @@ export interface TrainResult {
   interrupted: boolean;
   stateBytes: number;
   elapsed: number;
-}
-
-/** Read a scalar array (consumed) without blocking the thread pool. */
-const scalar = async (a: np.Array) => (await a.data())[0];
-
-/** Build the run's optimizer: gradient clipping → the named optimizer → (accumulation). */
-export function buildOptimizer(config: TrainConfig): GradientTransformation<any> {
-  const entry = getOptimizer(config.optimizer);
-  const peak = config.lr ?? entry.defaultLearningRate;
-  let opt: GradientTransformation<any>;
-  try {
-    opt = entry.create({
-      ...config.optimizerOptions,
-      learningRate: learningRateSchedule(config, peak),
-    });
-  } catch (error) {
-    throw new UsageError(`optimizer ${entry.name}: ${(error as Error).message}`);
-  }
-  if (config.clipNorm > 0) opt = chain(clipByGlobalNorm(config.clipNorm), opt);
-  return config.accumulate > 1 ? accumulateGradients(opt, config.accumulate) : opt;
-}
-
-/** The registry optimizer's own state inside the wrappers `buildOptimizer` adds. */
-function ownState(config: TrainConfig, state: any): unknown {
-  const unwrapped = config.accumulate > 1 ? state.inner : state;
-  return config.clipNorm > 0 ? unwrapped[1] : unwrapped;
-}
-
-export const peakLearningRate = (config: TrainConfig) =>
-  config.lr ?? getOptimizer(config.optimizer).defaultLearningRate;
-
-/** Fields that must match the checkpoint when resuming (the rest may change). */
-const FIXED_ON_RESUME: (keyof TrainConfig)[] = [
-  "model",
-  "data",
-  "tokenizer",
-  "optimizer",
-  "optimizerOptions",
-  "lr",
-  "schedule",
-  "warmup",
-  "decaySteps",
-  "batchSize",
-  "seqLen",
-  "seed",
-  "clipNorm",
-  "accumulate",
-  "valFraction",
-];
-
-/** Throw if `config` cannot continue a checkpoint trained with `saved` up to `step`. */
-export function checkResumable(saved: TrainConfig, config: TrainConfig, step: number): void {
-  for (const key of FIXED_ON_RESUME) {
-    if (JSON.stringify(config[key]) !== JSON.stringify(saved[key])) {
-      throw new UsageError(
-        `cannot resume: ${key} is ${JSON.stringify(config[key])} but the checkpoint was trained with ${JSON.stringify(saved[key])}`,
-      );
-    }
-  }
-  if (config.steps <= step) {
-    throw new UsageError(
-      `--steps must be greater than the checkpoint's step (${step}), got ${config.steps}`,
-    );
-  }
-}
-
-interface Data {
-  tokenizer: Tokenizer;
-  train: Int32Array;
-  val: Int32Array;
-  /** Validation tokens per character (1 for char tokenizers). */
-  tokensPerChar: number;
-}
-
-function loadData(config: TrainConfig, tokenizerJson?: unknown): Data {
-  let corpus: ReturnType<typeof loadCorpus>;
-  try {
-    corpus = loadCorpus(config.data);
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-  const tokenizer = tokenizerJson
-    ? tokenizerFromJSON(tokenizerJson)
-    : buildTokenizer(config.tokenizer, corpus.text);
-  const tokens = tokenizer.encode(corpus.text);
-  const { train, val } = splitTokens(tokens, { valFraction: config.valFraction });
-  const need = config.seqLen + 1;
-  if (train.length < need || val.length < need) {
-    throw new UsageError(
-      `corpus ${config.data} is too small for --seq-len ${config.seqLen} (train ${train.length}, validation ${val.length} tokens)`,
-    );
-  }
-  const valChars = tokenizer.decode(val).length;
-  return { tokenizer, train, val, tokensPerChar: val.length / valChars };
-}
-
-/** Mean validation loss over the fixed evaluation windows. */
-async function evaluate(
-  lossFn: (p: LlamaParams, x: np.Array, y: np.Array) => np.Array,
-  params: LlamaParams,
-  data: Data,
-  config: TrainConfig,
-): Promise<number> {
-  let total = 0;
-  let rows = 0;
-  for (const batch of validationBatches(data.val, {
-    batchSize: config.batchSize,
-    seqLen: config.seqLen,
-    maxBatches: config.evalBatches,
-  })) {
-    if (batch.starts.length !== config.batchSize) {
-      batch.inputs.dispose();
-      batch.targets.dispose();
-      continue; // a ragged last batch would compile another program; skip it
-    }
-    total +=
-      (await scalar(lossFn(tree.share(params), batch.inputs, batch.targets))) * config.batchSize;
-    rows += config.batchSize;
-  }
-  return rows > 0 ? total / rows : Number.NaN;
 }
 
 export async function train(o: TrainOptions): Promise<TrainResult> {
@@ -288,8 +173,10 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       const log = (step + 1) % config.logEvery === 0 || step + 1 === config.steps;
       for (let micro = 0; micro < config.accumulate; micro++) {
         const batch = sampler.next();
-        const [loss, grads] = lossAndGrad(tree.share(params), batch.inputs, batch.targets);
-        if (micro === config.accumulate - 1) gradNorm = await scalar(globalNormOf(tree.share(grads)));
+        const [loss, rawGrads] = lossAndGrad(tree.share(params), batch.inputs, batch.targets);
+        const grads = o.gradientHook ? o.gradientHook(rawGrads, step + 1) : rawGrads;
+        if (micro === config.accumulate - 1)
+          gradNorm = await scalar(globalNormOf(tree.share(grads)));
         const [updates, next] = opt.update(grads, optState, tree.share(params));
         optState = next;
         params = tree.map(
@@ -380,36 +267,6 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     tree.dispose(optState);
   }
 }
-
-/**
- * The loaded optimizer state must have the fresh state's structure: the same paths, and at every
- * path that is an array in the fresh state an array of the same dtype and shape. (Some methods
- * fill in slots that start as null, e.g. a preconditioner computed at its first refresh.)
- */
-function checkStateMatches(fresh: tree.Tree<any>, loaded: tree.Tree<any>, name: string): void {
-  const describe = (t: tree.Tree<any>) => {
-    const out = new Map<string, string | null>();
-    tree.walk(t, (leaf, path) =>
-      out.set(path, tree.isArray(leaf) ? `${leaf.dtype}[${leaf.shape}]` : null),
-    );
-    return out;
-  };
-  const a = describe(fresh);
-  const b = describe(loaded);
-  const fail = () => {
-    throw new UsageError(
-      `cannot resume: the checkpoint's optimizer state does not match optimizer ${name}`,
-    );
-  };
-  for (const [path, kind] of a) {
-    if (!b.has(path) || (kind !== null && b.get(path) !== kind)) fail();
-  }
-  for (const path of b.keys()) if (!a.has(path) && !nullPrefix(path, a)) fail();
-}
-
-/** A loaded path may sit below a slot that is null in the fresh state. */
-const nullPrefix = (path: string, fresh: Map<string, string | null>) =>
-  [...fresh].some(([p, kind]) => kind === null && path.startsWith(`${p}.`));
 
 /** report.html for one run directory (from its metrics.jsonl). */
 export async function writeRunReport(

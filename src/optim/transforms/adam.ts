@@ -64,7 +64,12 @@ const adamStep = (amsgrad: boolean) =>
     const mNew = ema(m, g.ref, b1, c1);
     const vNew = emaSquare(v, g, b2, c2);
     const vUsed = amsgrad ? np.maximum(vMax, vNew.ref) : vNew.ref;
-    const u = direction(mNew.ref, amsgrad ? vUsed.ref : vUsed, { invBc1, invSqrtBc2, eps, epsRoot });
+    const u = direction(mNew.ref, amsgrad ? vUsed.ref : vUsed, {
+      invBc1,
+      invSqrtBc2,
+      eps,
+      epsRoot,
+    });
     return amsgrad ? [u, mNew, vNew, vUsed] : [u, mNew, vNew];
   });
 const adamSteps = { plain: adamStep(false), amsgrad: adamStep(true) };
@@ -84,7 +89,10 @@ export function scaleByAdam(options: ScaleByAdamOptions = {}): GradientTransform
       const c = scalarsAt(t, o);
       const scalars = [o.b1, 1 - o.b1, o.b2, 1 - o.b2, c.invBc1, c.invSqrtBc2, c.eps, c.epsRoot];
       if (state.nuMax) {
-        const [out, mu, nu, nuMax] = adamSteps.amsgrad([updates, state.mu, state.nu, state.nuMax], scalars);
+        const [out, mu, nu, nuMax] = adamSteps.amsgrad(
+          [updates, state.mu, state.nu, state.nuMax],
+          scalars,
+        );
         return [out, { count: t, mu, nu, nuMax }];
       }
       const [out, mu, nu] = adamSteps.plain([updates, state.mu, state.nu], scalars);

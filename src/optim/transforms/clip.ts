@@ -5,9 +5,9 @@
  * The norm stays an array (no host read), and both are compiled over the whole tree.
  */
 import { jit, numpy as np } from "@jax-js/jax";
-import * as tree from "../../engine/tree.js";
 import type { Params } from "../../engine/tree.js";
-import type { GradientTransformation } from "../core.js";
+import * as tree from "../../engine/tree.js";
+import { statelessTree } from "../core.js";
 import { leafwise } from "../leafwise.js";
 
 /** Global L2 norm of every leaf (borrows the tree), as a scalar array. */
@@ -31,30 +31,10 @@ const clipTree = jit((u: Params, maxNorm: np.Array) => {
   return out;
 }) as unknown as (u: Params, maxNorm: np.Array) => Params;
 
-export function clipByGlobalNorm(maxNorm: number): GradientTransformation<Record<string, never>> {
-  return {
-    init(params) {
-      tree.dispose(params);
-      return {};
-    },
-    update(updates, state, params) {
-      if (params !== undefined) tree.dispose(params);
-      return [clipTree(updates, np.array(maxNorm)), state];
-    },
-  };
-}
+export const clipByGlobalNorm = (maxNorm: number) =>
+  statelessTree((updates) => clipTree(updates, np.array(maxNorm)));
 
 const clampLeaves = leafwise(([u], [lo, hi]) => [np.clip(u, lo, hi)]);
 
-export function clipByValue(maxDelta: number): GradientTransformation<Record<string, never>> {
-  return {
-    init(params) {
-      tree.dispose(params);
-      return {};
-    },
-    update(updates, state, params) {
-      if (params !== undefined) tree.dispose(params);
-      return [clampLeaves([updates], [-maxDelta, maxDelta])[0], state];
-    },
-  };
-}
+export const clipByValue = (maxDelta: number) =>
+  statelessTree((updates) => clampLeaves([updates], [-maxDelta, maxDelta])[0]);

@@ -14,8 +14,12 @@ export const ema = (avg: np.Array, x: np.Array, decay: Scalar, complement?: Scal
   avg.mul(decay).add(x.mul(complementOf(decay, complement)));
 
 /** decay·avg + (1 − decay)·x². Consumes both. */
-export const emaSquare = (avg: np.Array, x: np.Array, decay: Scalar, complement?: Scalar): np.Array =>
-  avg.mul(decay).add(x.ref.mul(x).mul(complementOf(decay, complement)));
+export const emaSquare = (
+  avg: np.Array,
+  x: np.Array,
+  decay: Scalar,
+  complement?: Scalar,
+): np.Array => avg.mul(decay).add(x.ref.mul(x).mul(complementOf(decay, complement)));
 
 /** Bias correction 1 − β^t for a 1-based step t (computed in float64, as PyTorch does). */
 export const biasCorrection = (beta: number, t: number): number => 1 - beta ** t;

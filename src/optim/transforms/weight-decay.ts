@@ -4,8 +4,7 @@
  * `mask` restricts it to some leaves (e.g. matrices only). Compiled over the whole tree.
  */
 import type { numpy as np } from "@jax-js/jax";
-import * as tree from "../../engine/tree.js";
-import { type GradientTransformation, type LeafSpec, masked } from "../core.js";
+import { type GradientTransformation, type LeafSpec, masked, statelessTree } from "../core.js";
 import { leafwise } from "../leafwise.js";
 
 const decayLeaves = leafwise(([u, p], [rate]) => [u.add(p.mul(rate))]);
@@ -14,16 +13,10 @@ export function addDecayedWeights(
   weightDecay: number,
   mask?: LeafSpec<boolean>,
 ): GradientTransformation<any> {
-  const inner: GradientTransformation<Record<string, never>> = {
-    init(params) {
-      tree.dispose(params);
-      return {};
-    },
-    update(updates, state, params) {
-      if (params === undefined) throw new Error("addDecayedWeights needs params in update()");
-      return [decayLeaves([updates, params], [weightDecay])[0], state];
-    },
-  };
+  const inner = statelessTree(
+    (updates, params) => decayLeaves([updates, params], [weightDecay])[0],
+    "addDecayedWeights",
+  );
   return mask === undefined ? inner : masked(inner, mask);
 }
 

@@ -1,0 +1,210 @@
+/**
+ * Training throughput of the default model: tokens per second of full training steps (forward,
+ * backward, gradient clipping, AdamW, parameter update) at batch 16 × sequence 64, with one and
+ * two threads, beside the same model, batch and step in PyTorch on the same machine
+ * (bench/torch_llama.py). Also peak resident memory of each process.
+ *
+ * The Rankwise step is the trainer's (src/train/trainer.ts): the jit'ed loss-and-gradient of
+ * `llamaPreset("default", vocab)`, `buildOptimizer` of the default configuration (clip the global
+ * norm to 1, then AdamW at the optimizer's default learning rate), `params + updates`, and the
+ * loss read back with `await loss.data()`. Batches come from the trainer's sampler over the
+ * character-tokenized moby-dick corpus. The first steps (jit compilation) are not timed but their
+ * duration is recorded.
+ *
+ *   node --import tsx bench/train-throughput.ts [--quick] [--steps 10] [--model default]
+ */
+import { parseArgs } from "node:util";
+import { loadCorpus } from "../src/data/corpus.js";
+import { buildTokenizer } from "../src/data/tokenizer.js";
+import {
+  alternate,
+  childThreads,
+  isChild,
+  type LoadRecord,
+  load1,
+  loadProbe,
+  log,
+  machine,
+  median,
+  PYTHON,
+  peakRssMiB,
+  reportToParent,
+  round,
+  runChild,
+  runScript,
+  writeResult,
+} from "./common.js";
+import { startEngine } from "./engine.js";
+
+const BATCH = 16;
+const SEQ = 64;
+const WARMUP = 5;
+const THREADS = [1, 2];
+
+interface ChildResult {
+  engine: "rankwise" | "pytorch";
+  threads: number;
+  params: number;
+  stepMs: number[];
+  /** Rankwise: duration of the untimed first steps (compilation). */
+  warmupMs?: number[];
+  peakRssMiB: number;
+  load: LoadRecord;
+  torch?: string;
+  /** PyTorch: its float32 matmul GFLOP/s at 512 and the BLAS library it loaded. */
+  matmulGflops512?: number;
+  blas?: string[];
+}
+
+function corpusVocab(): { text: string; vocab: number } {
+  const text = loadCorpus("moby-dick").text;
+  return { text, vocab: buildTokenizer("char", text).vocabSize };
+}
+
+async function child(model: string, steps: number): Promise<void> {
+  const finishLoad = loadProbe();
+  await startEngine();
+  const { tree } = await import("../src/index.js");
+  const { BatchSampler } = await import("../src/data/sampler.js");
+  const { initLlama, llamaParamCount, llamaPreset, makeLossAndGrad } = await import(
+    "../src/nn/index.js"
+  );
+  const { buildOptimizer } = await import("../src/train/trainer.js");
+  const { DEFAULT_CONFIG } = await import("../src/train/config.js");
+
+  const text = loadCorpus("moby-dick").text;
+  const tokenizer = buildTokenizer("char", text);
+  const tokens = tokenizer.encode(text);
+  const config = { ...DEFAULT_CONFIG, model, batchSize: BATCH, seqLen: SEQ };
+  const modelConfig = llamaPreset(model as "default", tokenizer.vocabSize, {
+    max_position_embeddings: 256,
+  });
+  let params = initLlama(modelConfig, 0);
+  const opt = buildOptimizer(config);
+  let state = opt.init(tree.share(params));
+  const sampler = new BatchSampler(tokens, { batchSize: BATCH, seqLen: SEQ, seed: 0 });
+  const lossAndGrad = makeLossAndGrad(modelConfig);
+
+  const step = async () => {
+    const start = performance.now();
+    const batch = sampler.next();
+    const [loss, grads] = lossAndGrad(tree.share(params), batch.inputs, batch.targets);
+    const [updates, next] = opt.update(grads, state, tree.share(params));
+    state = next;
+    params = tree.map((p: any, _path, u: any) => p.add(u), params, updates) as typeof params;
+    const value = (await loss.data())[0]!;
+    if (!Number.isFinite(value)) throw new Error(`loss is ${value}`);
+    return performance.now() - start;
+  };
+  const warmupMs: number[] = [];
+  for (let i = 0; i < WARMUP; i++) warmupMs.push(await step());
+  const stepMs: number[] = [];
+  for (let i = 0; i < steps; i++) stepMs.push(await step());
+
+  const count = llamaParamCount(modelConfig);
+  lossAndGrad.dispose();
+  tree.dispose(params);
+  tree.dispose(state);
+  reportToParent({
+    engine: "rankwise",
+    threads: childThreads(),
+    params: count,
+    stepMs,
+    warmupMs,
+    peakRssMiB: peakRssMiB(),
+    load: finishLoad(),
+  } satisfies ChildResult);
+}
+
+type Config = { engine: "rankwise" | "pytorch"; threads: number };
+
+async function parent(model: string, steps: number, quick: boolean): Promise<void> {
+  const start = load1();
+  const { vocab } = corpusVocab();
+  const configs: Config[] = THREADS.flatMap((threads) => [
+    { engine: "rankwise" as const, threads },
+    { engine: "pytorch" as const, threads },
+  ]);
+  const rounds = quick ? 1 : 3;
+  const results = await alternate(configs, rounds, (c, r) => {
+    log(`train-throughput: round ${r + 1}/${rounds}, ${c.engine}, ${c.threads} thread(s)`);
+    const args = ["--model", model, "--steps", String(steps)];
+    if (c.engine === "rankwise")
+      return runScript<ChildResult>("bench/train-throughput.ts", c.threads, args);
+    return runChild<ChildResult>(PYTHON, [
+      "bench/torch_llama.py",
+      ...args,
+      "--threads",
+      String(c.threads),
+      "--vocab",
+      String(vocab),
+      "--batch",
+      String(BATCH),
+      "--seq",
+      String(SEQ),
+      "--warmup",
+      String(WARMUP),
+    ]);
+  });
+  const measured = configs.map((c, i) => {
+    const runs = results[i]!;
+    const all = runs.flatMap((res) => res.stepMs);
+    const ms = median(all);
+    return {
+      ...c,
+      params: runs[0]!.params,
+      medianStepMs: round(ms, 1),
+      tokensPerSec: round((BATCH * SEQ) / (ms / 1000), 0),
+      roundTokensPerSec: runs.map((res) => round((BATCH * SEQ) / (median(res.stepMs) / 1000), 0)),
+      steps: all.length,
+      peakRssMiB: round(Math.max(...runs.map((res) => res.peakRssMiB)), 0),
+      matmulGflops512:
+        c.engine === "pytorch"
+          ? round(median(runs.map((res) => res.matmulGflops512!)), 1)
+          : undefined,
+      compileMs:
+        c.engine === "rankwise"
+          ? round(median(runs.map((res) => res.warmupMs![0]!)), 0)
+          : undefined,
+      childLoads: runs.map((res) => res.load),
+    };
+  });
+  const find = (engine: string, threads: number) =>
+    measured.find((m) => m.engine === engine && m.threads === threads)!;
+  const ratios = THREADS.map((threads) => ({
+    threads,
+    rankwiseOverPytorch: round(
+      find("rankwise", threads).tokensPerSec / find("pytorch", threads).tokensPerSec,
+      2,
+    ),
+  }));
+  const torchRun = results.flat().find((res) => res.engine === "pytorch")!;
+  writeResult("train-throughput", {
+    benchmark: "train-throughput",
+    command: `node --import tsx bench/train-throughput.ts${quick ? " --quick" : ""}`,
+    date: new Date().toISOString(),
+    machine: machine(),
+    load: { start, end: load1() },
+    model,
+    vocab,
+    batch: BATCH,
+    seqLen: SEQ,
+    tokensPerStep: BATCH * SEQ,
+    rounds,
+    torch: torchRun.torch,
+    torchBlas: torchRun.blas,
+    measured,
+    ratios,
+  });
+}
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: "boolean", default: false },
+    model: { type: "string", default: "default" },
+    steps: { type: "string" },
+  },
+});
+const steps = Number(values.steps ?? (values.quick ? 5 : 10));
+if (isChild()) await child(values.model!, steps);
+else await parent(values.model!, steps, values.quick!);
