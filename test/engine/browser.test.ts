@@ -122,8 +122,11 @@ test("init() and AdamW run in Chromium and match Node", async () => {
     expect(errors).toEqual([]);
     expect(["wasm", "webgpu"]).toContain(result.device);
     const expected = inNode();
-    result.w.forEach((v: number, i: number) => expect(v).toBeCloseTo(expected.w[i], 6));
-    result.b.forEach((v: number, i: number) => expect(v).toBeCloseTo(expected.b[i], 6));
+    for (const key of ["w", "b"] as const) {
+      result[key].forEach((v: number, i: number) => {
+        expect(v).toBeCloseTo(expected[key][i], 6);
+      });
+    }
   } finally {
     await browser.close();
   }
