@@ -325,7 +325,7 @@ Validation loss during training:
 
 ${table(["optimizer", ...evalSteps.map((s) => `step ${s}`)], curve)}
 
-${optimizerNotes(r)} One seed and a short budget at each optimizer's default learning rate: a
+${optimizerNotes(r)}${new Set(r.table.map((t: Json) => t.lr)).size > 1 ? " Learning rates differ between rows (the lr column: GaLore-style methods use the 0.01 of the GaLore paper's setup, on an update scaled by 0.25): the loss columns compare each method at its given rate, not at a common tuned one." : ""} One seed and a short budget at each optimizer's default learning rate: a
 smoke-level comparison of cost, not a tuned ranking of final quality.
 `;
 }
