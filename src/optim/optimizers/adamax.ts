@@ -7,7 +7,7 @@ import { numpy as np } from "@jax-js/jax";
 import type { Params } from "../../engine/tree.js";
 import * as tree from "../../engine/tree.js";
 import { chain, type GradientTransformation } from "../core.js";
-import { biasCorrection, ema } from "../transforms/moments.js";
+import { biasCorrection, ema, zeroMoments } from "../transforms/moments.js";
 import { scaleByLearningRate } from "../transforms/scale.js";
 import { addDecayedWeights } from "../transforms/weight-decay.js";
 import * as check from "../validate.js";
@@ -22,9 +22,7 @@ interface AdamaxState {
 function scaleByAdamax(b1: number, b2: number, eps: number): GradientTransformation<AdamaxState> {
   return {
     init(params) {
-      const state = { count: 0, mu: tree.zerosLike(params), inf: tree.zerosLike(params) };
-      tree.dispose(params);
-      return state;
+      return zeroMoments(params, ["mu", "inf"], { count: 0 });
     },
     update(updates, state, params) {
       if (params !== undefined) tree.dispose(params);

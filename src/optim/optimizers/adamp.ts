@@ -18,7 +18,7 @@ import type { Params } from "../../engine/tree.js";
 import * as tree from "../../engine/tree.js";
 import { chain, type GradientTransformation, type ScalarOrSchedule } from "../core.js";
 import { adamDirection } from "../transforms/adam.js";
-import { ema, emaSquare } from "../transforms/moments.js";
+import { ema, emaSquare, zeroMoments } from "../transforms/moments.js";
 import { scaleByLearningRate } from "../transforms/scale.js";
 import * as check from "../validate.js";
 
@@ -131,9 +131,7 @@ function scaleByAdamp(o: {
 }): GradientTransformation<AdampState> {
   return {
     init(params) {
-      const state = { count: 0, mu: tree.zerosLike(params), nu: tree.zerosLike(params) };
-      tree.dispose(params);
-      return state;
+      return zeroMoments(params, ["mu", "nu"], { count: 0 });
     },
     update(updates, state, params) {
       if (params === undefined) throw new Error("adamp needs params in update()");

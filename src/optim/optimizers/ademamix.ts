@@ -18,7 +18,7 @@ import type { Params } from "../../engine/tree.js";
 import * as tree from "../../engine/tree.js";
 import { chain, type GradientTransformation, type ScalarOrSchedule } from "../core.js";
 import { adamDirection } from "../transforms/adam.js";
-import { biasCorrection, ema, emaSquare } from "../transforms/moments.js";
+import { biasCorrection, ema, emaSquare, zeroMoments } from "../transforms/moments.js";
 import { scaleByLearningRate } from "../transforms/scale.js";
 import { addDecayedWeights } from "../transforms/weight-decay.js";
 import * as check from "../validate.js";
@@ -78,14 +78,7 @@ export function scaleByAdemamix(o: {
 }): GradientTransformation<AdemamixState> {
   return {
     init(params) {
-      const state = {
-        count: 0,
-        fast: tree.zerosLike(params),
-        slow: tree.zerosLike(params),
-        nu: tree.zerosLike(params),
-      };
-      tree.dispose(params);
-      return state;
+      return zeroMoments(params, ["fast", "slow", "nu"], { count: 0 });
     },
     update(updates, state, params) {
       if (params !== undefined) tree.dispose(params);

@@ -14,7 +14,7 @@ import type { Params } from "../../engine/tree.js";
 import * as tree from "../../engine/tree.js";
 import { chain, type GradientTransformation } from "../core.js";
 import { adamDirection } from "../transforms/adam.js";
-import { biasCorrection, ema, emaSquare } from "../transforms/moments.js";
+import { biasCorrection, ema, emaSquare, zeroMoments } from "../transforms/moments.js";
 import { scaleByLearningRate } from "../transforms/scale.js";
 import { addDecayedWeights } from "../transforms/weight-decay.js";
 import * as check from "../validate.js";
@@ -34,14 +34,7 @@ export function scaleByDiffgrad(o: {
 }): GradientTransformation<DiffgradState> {
   return {
     init(params) {
-      const state = {
-        count: 0,
-        mu: tree.zerosLike(params),
-        nu: tree.zerosLike(params),
-        previous: tree.zerosLike(params),
-      };
-      tree.dispose(params);
-      return state;
+      return zeroMoments(params, ["mu", "nu", "previous"], { count: 0 });
     },
     update(updates, state, params) {
       if (params !== undefined) tree.dispose(params);

@@ -7,7 +7,7 @@ import { numpy as np } from "@jax-js/jax";
 import type { Params } from "../../engine/tree.js";
 import * as tree from "../../engine/tree.js";
 import { chain, type GradientTransformation, type ScalarOrSchedule } from "../core.js";
-import { ema } from "../transforms/moments.js";
+import { ema, zeroMoments } from "../transforms/moments.js";
 import { scaleByLearningRate } from "../transforms/scale.js";
 import { addDecayedWeights } from "../transforms/weight-decay.js";
 import * as check from "../validate.js";
@@ -21,11 +21,7 @@ export interface LionOptions {
 
 export function scaleByLion(b1: number, b2: number): GradientTransformation<{ mu: Params }> {
   return {
-    init(params) {
-      const mu = tree.zerosLike(params);
-      tree.dispose(params);
-      return { mu };
-    },
+    init: (params) => zeroMoments(params, ["mu"]),
     update(updates, state, params) {
       if (params !== undefined) tree.dispose(params);
       const out = tree.map(

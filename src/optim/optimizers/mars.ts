@@ -19,7 +19,7 @@ import type { Params } from "../../engine/tree.js";
 import * as tree from "../../engine/tree.js";
 import { chain, type GradientTransformation, partition, type ScalarOrSchedule } from "../core.js";
 import { adamDirection, scaleByAdam } from "../transforms/adam.js";
-import { ema, emaSquare } from "../transforms/moments.js";
+import { ema, emaSquare, zeroMoments } from "../transforms/moments.js";
 import { scaleByLearningRate } from "../transforms/scale.js";
 import { addDecayedWeights } from "../transforms/weight-decay.js";
 import * as check from "../validate.js";
@@ -55,14 +55,7 @@ export function scaleByMars(o: {
   const k = (o.gamma * o.b1) / (1 - o.b1);
   return {
     init(params) {
-      const state = {
-        count: 0,
-        mu: tree.zerosLike(params),
-        nu: tree.zerosLike(params),
-        previous: tree.zerosLike(params),
-      };
-      tree.dispose(params);
-      return state;
+      return zeroMoments(params, ["mu", "nu", "previous"], { count: 0 });
     },
     update(updates, state, params) {
       if (params !== undefined) tree.dispose(params);

@@ -9,7 +9,7 @@ import { numpy as np } from "@jax-js/jax";
 import type { Params } from "../../engine/tree.js";
 import * as tree from "../../engine/tree.js";
 import { chain, type GradientTransformation } from "../core.js";
-import { biasCorrection, ema, emaSquare } from "../transforms/moments.js";
+import { biasCorrection, ema, emaSquare, zeroMoments } from "../transforms/moments.js";
 import { scaleByLearningRate } from "../transforms/scale.js";
 import { addDecayedWeights } from "../transforms/weight-decay.js";
 import * as check from "../validate.js";
@@ -31,14 +31,7 @@ function scaleByNadam(
   const momentumAt = (t: number) => b1 * (1 - 0.5 * 0.96 ** (t * momentumDecay));
   return {
     init(params) {
-      const state = {
-        count: 0,
-        muProduct: 1,
-        mu: tree.zerosLike(params),
-        nu: tree.zerosLike(params),
-      };
-      tree.dispose(params);
-      return state;
+      return zeroMoments(params, ["mu", "nu"], { count: 0, muProduct: 1 });
     },
     update(updates, state, params) {
       if (params !== undefined) tree.dispose(params);

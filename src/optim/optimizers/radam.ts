@@ -9,7 +9,7 @@ import { numpy as np } from "@jax-js/jax";
 import type { Params } from "../../engine/tree.js";
 import * as tree from "../../engine/tree.js";
 import { chain, type GradientTransformation } from "../core.js";
-import { biasCorrection, ema, emaSquare } from "../transforms/moments.js";
+import { biasCorrection, ema, emaSquare, zeroMoments } from "../transforms/moments.js";
 import { scaleByLearningRate } from "../transforms/scale.js";
 import { addDecayedWeights } from "../transforms/weight-decay.js";
 import * as check from "../validate.js";
@@ -25,9 +25,7 @@ function scaleByRadam(b1: number, b2: number, eps: number): GradientTransformati
   const rhoInf = 2 / (1 - b2) - 1;
   return {
     init(params) {
-      const state = { count: 0, mu: tree.zerosLike(params), nu: tree.zerosLike(params) };
-      tree.dispose(params);
-      return state;
+      return zeroMoments(params, ["mu", "nu"], { count: 0 });
     },
     update(updates, state, params) {
       if (params !== undefined) tree.dispose(params);

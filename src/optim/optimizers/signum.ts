@@ -8,7 +8,7 @@ import type { numpy as np } from "@jax-js/jax";
 import type { Params } from "../../engine/tree.js";
 import * as tree from "../../engine/tree.js";
 import { chain, type GradientTransformation, type ScalarOrSchedule } from "../core.js";
-import { ema } from "../transforms/moments.js";
+import { ema, zeroMoments } from "../transforms/moments.js";
 import { scaleByLearningRate } from "../transforms/scale.js";
 import { scaleBySign } from "../transforms/sign.js";
 import { addDecayedWeights } from "../transforms/weight-decay.js";
@@ -17,11 +17,7 @@ import * as check from "../validate.js";
 /** m ← μ·m + (1−μ)·g, emitted as the update (an EMA of the updates, zero-initialised). */
 export function emaTrace(decay: number): GradientTransformation<{ mu: Params }> {
   return {
-    init(params) {
-      const mu = tree.zerosLike(params);
-      tree.dispose(params);
-      return { mu };
-    },
+    init: (params) => zeroMoments(params, ["mu"]),
     update(updates, state, params) {
       if (params !== undefined) tree.dispose(params);
       const mu = tree.map((g: np.Array, _p, m: np.Array) => ema(m, g, decay), updates, state.mu);

@@ -24,7 +24,7 @@ import type { Params } from "../../engine/tree.js";
 import * as tree from "../../engine/tree.js";
 import { chain, evaluate, type GradientTransformation, type ScalarOrSchedule } from "../core.js";
 import { adamDirection } from "../transforms/adam.js";
-import { biasCorrection, ema, emaSquare } from "../transforms/moments.js";
+import { biasCorrection, ema, emaSquare, zeroMoments } from "../transforms/moments.js";
 import { type CountState, scaleByLearningRate } from "../transforms/scale.js";
 import { clipSpikesBySecondMoment } from "../transforms/spike-clip.js";
 import * as check from "../validate.js";
@@ -72,9 +72,7 @@ function warmupFactor(o: Resolved, t: number): number {
 function scaleBySpam(o: Resolved): GradientTransformation<SpamState> {
   return {
     init(params) {
-      const state = { count: 0, mu: tree.zerosLike(params), nu: tree.zerosLike(params) };
-      tree.dispose(params);
-      return state;
+      return zeroMoments(params, ["mu", "nu"], { count: 0 });
     },
     update(updates, state, params) {
       if (params !== undefined) tree.dispose(params);

@@ -10,7 +10,7 @@ import type { Params } from "../../engine/tree.js";
 import * as tree from "../../engine/tree.js";
 import type { GradientTransformation } from "../core.js";
 import { leafwise } from "../leafwise.js";
-import { biasCorrection, ema, emaSquare } from "./moments.js";
+import { biasCorrection, ema, emaSquare, zeroMoments } from "./moments.js";
 
 export interface ScaleByAdamOptions {
   b1?: number;
@@ -78,10 +78,7 @@ export function scaleByAdam(options: ScaleByAdamOptions = {}): GradientTransform
   const o = { b1: 0.9, b2: 0.999, eps: 1e-8, epsRoot: 0, amsgrad: false, ...options };
   return {
     init(params) {
-      const state: AdamState = { count: 0, mu: tree.zerosLike(params), nu: tree.zerosLike(params) };
-      if (o.amsgrad) state.nuMax = tree.zerosLike(params);
-      tree.dispose(params);
-      return state;
+      return zeroMoments(params, o.amsgrad ? ["mu", "nu", "nuMax"] : ["mu", "nu"], { count: 0 });
     },
     update(updates, state, params) {
       if (params !== undefined) tree.dispose(params);

@@ -4,6 +4,8 @@
  * consumed once, so the complement is passed rather than computed).
  */
 import type { numpy as np } from "@jax-js/jax";
+import type { Params } from "../../engine/tree.js";
+import * as tree from "../../engine/tree.js";
 
 type Scalar = number | np.Array;
 const complementOf = (decay: Scalar, complement?: Scalar): Scalar =>
@@ -23,3 +25,15 @@ export const emaSquare = (
 
 /** Bias correction 1 − β^t for a 1-based step t (computed in float64, as PyTorch does). */
 export const biasCorrection = (beta: number, t: number): number => 1 - beta ** t;
+
+/** An optimizer state: `extra`, then one zero tree shaped like `params` per name. Consumes params. */
+export function zeroMoments<K extends string, E extends object = Record<never, never>>(
+  params: Params,
+  names: readonly K[],
+  extra?: E,
+): E & Record<K, Params> {
+  const state: Record<string, unknown> = { ...extra };
+  for (const name of names) state[name] = tree.zerosLike(params);
+  tree.dispose(params);
+  return state as E & Record<K, Params>;
+}
