@@ -80,15 +80,23 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     // Keep the decay horizon the run started with (a new --steps only moves the target).
     if (config.decaySteps === undefined && ck.meta.config.decaySteps !== undefined)
       config = { ...config, decaySteps: ck.meta.config.decaySteps };
-    checkResumable(ck.meta.config, config, step);
-    data = loadData(config, ck.meta.tokenizer);
     modelConfig = ck.modelConfig;
     params = ck.params;
-    opt = buildOptimizer(config);
-    const fresh = opt.init(tree.share(params));
-    checkStateMatches(fresh, ck.optState, config.optimizer);
-    tree.dispose(fresh);
     optState = ck.optState;
+    try {
+      checkResumable(ck.meta.config, config, step);
+      data = loadData(config, ck.meta.tokenizer);
+      opt = buildOptimizer(config);
+      const fresh = opt.init(tree.share(params));
+      try {
+        checkStateMatches(fresh, optState, config.optimizer);
+      } finally {
+        tree.dispose(fresh);
+      }
+    } catch (error) {
+      tree.dispose([params, optState]); // a refused resume leaves nothing allocated
+      throw error;
+    }
     sampler = BatchSampler.restore(
       data.train,
       { batchSize: config.batchSize, seqLen: config.seqLen },
@@ -107,21 +115,21 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     modelConfig = llamaPreset(config.model as LlamaPreset, data.tokenizer.vocabSize, {
       max_position_embeddings: Math.max(256, config.seqLen),
     });
-    params = initLlama(modelConfig, config.seed);
     opt = buildOptimizer(config);
+    // Only once the configuration has proved usable: refuse to overwrite, then allocate.
+    if (existsSync(metrics.path) || hasCheckpoint(out)) {
+      throw new UsageError(
+        `${out} already holds a run: continue it with --resume ${out}, or choose another --out`,
+      );
+    }
+    params = initLlama(modelConfig, config.seed);
     optState = opt.init(tree.share(params));
     sampler = new BatchSampler(data.train, {
       batchSize: config.batchSize,
       seqLen: config.seqLen,
       seed: config.seed,
     });
-    if (existsSync(metrics.path) || hasCheckpoint(out)) {
-      tree.dispose([params, optState]);
-      throw new UsageError(
-        `${out} already holds a run: continue it with --resume ${out}, or choose another --out`,
-      );
-    }
-    mkdirSync(out, { recursive: true }); // only once the configuration has proved usable
+    mkdirSync(out, { recursive: true });
   }
 
   const lossAndGrad = makeLossAndGrad(modelConfig);
