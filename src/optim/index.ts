@@ -23,6 +23,7 @@ export * from "./optimizers/mars.js";
 export * from "./optimizers/muon.js";
 export * from "./optimizers/nadam.js";
 export * from "./optimizers/novograd.js";
+export * from "./optimizers/psgd-kron.js";
 export * from "./optimizers/q-galore.js";
 export * from "./optimizers/radam.js";
 export * from "./optimizers/rmsprop.js";

@@ -208,7 +208,11 @@ export function scaleByPsgdKron(
       const leaves: Record<string, KronLeaf> = {};
       tree.walk(params, (p: np.Array, path) => {
         const [rows, cols] = matrixShape(p.shape, "psgdKron", path);
-        leaves[path] = { left: factor(rows), right: factor(cols), momentum: np.zeros([rows, cols]) };
+        leaves[path] = {
+          left: factor(rows),
+          right: factor(cols),
+          momentum: np.zeros([rows, cols]),
+        };
       });
       tree.dispose(params);
       return { count: 0, rng: Xoshiro128.fromSeed(seed).state(), leaves };

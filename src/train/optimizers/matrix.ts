@@ -108,4 +108,18 @@ export const matrix: OptimizerEntry[] = [
     ],
     create: (o) => optim.cosmos(route(o) as optim.CosmosOptions),
   },
+  {
+    name: "psgd-kron",
+    description: "PSGD with Kronecker-factored preconditioners",
+    reference: "evanatyourservice/kron_torch (reference script)",
+    defaultLearningRate: 1e-3,
+    options: [
+      b1(),
+      num("precondLr", 0.1, "preconditioner step size"),
+      num("precondUpdateProb", 1, "share of steps that update the preconditioner"),
+      num("maxSizeTriangular", 8192, "longer sides get a diagonal factor"),
+      wd(0, "decoupled"),
+    ],
+    create: (o) => optim.psgdKron(route(o) as optim.PsgdKronOptions),
+  },
 ];
