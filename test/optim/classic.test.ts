@@ -6,7 +6,6 @@
  * our optimizer and compare the parameters after EVERY step.
  */
 import { readFileSync } from "node:fs";
-import { numpy as np } from "@jax-js/jax";
 import { beforeAll, describe, expect, test } from "vitest";
 import {
   adafactor,
@@ -15,7 +14,6 @@ import {
   adamax,
   adamw,
   amsgrad,
-  applyUpdates,
   lion,
   nadam,
   novograd,
@@ -24,20 +22,13 @@ import {
   sgd,
   signSgd,
   signum,
-  tree,
 } from "../../src/index.js";
-import { closeness, read, setup } from "../helpers/engine.js";
+import { setup } from "../helpers/engine.js";
+import { type Optimizer, replay, type TrajectoryCase } from "../helpers/trajectory.js";
 
-type Leaves = { w: number[]; b: number[] };
-
-interface Case {
-  name: string;
+interface Case extends TrajectoryCase {
   optimizer: string;
   options: Record<string, unknown>;
-  shapes: { w: number[]; b: number[] };
-  init: Leaves;
-  grads: Leaves[];
-  params: Leaves[];
 }
 
 const RTOL = 1e-4;
@@ -46,12 +37,6 @@ const ATOL = 1e-7;
 const fixture: { cases: Case[] } = JSON.parse(
   readFileSync(new URL("../fixtures/classic_optimizers.json", import.meta.url), "utf8"),
 );
-
-/** The optimizer contract, loosely typed: each factory has its own state type. */
-interface Optimizer {
-  init(params: any): any;
-  update(updates: any, state: any, params?: any): [any, any];
-}
 
 const factories: Record<string, (options: any) => Optimizer> = {
   sgd,
@@ -70,46 +55,8 @@ const factories: Record<string, (options: any) => Optimizer> = {
   novograd,
 };
 
-const KEYS = ["w", "b"] as const;
-
-function leafTree(values: Leaves, shapes: Case["shapes"]) {
-  return {
-    w: np.array(Float32Array.from(values.w), { shape: shapes.w }),
-    b: np.array(Float32Array.from(values.b), { shape: shapes.b }),
-  };
-}
-
-/** Replay a case; returns a message for the first step whose parameters are off, or null. */
-function replay(c: Case): string | null {
-  const opt = factories[c.optimizer](c.options);
-  let params = leafTree(c.init, c.shapes);
-  let state = opt.init(tree.ref(params));
-  let failure: string | null = null;
-  try {
-    for (let step = 0; step < c.grads.length && failure === null; step++) {
-      const grads = leafTree(c.grads[step], c.shapes);
-      const [updates, next] = opt.update(grads, state, tree.ref(params));
-      state = next;
-      params = applyUpdates(params, updates) as typeof params;
-      for (const k of KEYS) {
-        expect(params[k].shape).toEqual(c.shapes[k]);
-        const actual = read(params[k]);
-        const expected = c.params[step][k];
-        const { ratio, index } = closeness(actual, expected, RTOL, ATOL);
-        if (!(ratio <= 1)) {
-          failure =
-            `${c.name}: step ${step + 1} of ${c.grads.length}, ${k}[${index}] = ${actual[index]}, ` +
-            `expected ${expected[index]} (error ${ratio.toPrecision(3)}× the tolerance)`;
-          break;
-        }
-      }
-    }
-  } finally {
-    tree.dispose(params);
-    tree.dispose(state);
-  }
-  return failure;
-}
+const replayCase = (c: Case) =>
+  replay(c, factories[c.optimizer](c.options), { rtol: RTOL, atol: ATOL });
 
 beforeAll(setup);
 
@@ -125,6 +72,6 @@ describe("golden trajectories (tools/fixtures/classic_optimizers.py)", () => {
   });
 
   test.each(fixture.cases.map((c) => [c.name, c] as const))("%s", (_name, c) => {
-    expect(replay(c)).toBeNull();
+    expect(replayCase(c)).toBeNull();
   });
 });

@@ -8,8 +8,7 @@
 import { readFileSync } from "node:fs";
 import { numpy as np } from "@jax-js/jax";
 import { beforeAll, describe, expect, test } from "vitest";
-import { tree } from "../../src/index.js";
-import { applyUpdates, chain, type GradientTransformation } from "../../src/optim/core.js";
+import { chain, type GradientTransformation } from "../../src/optim/core.js";
 import { fira } from "../../src/optim/optimizers/fira.js";
 import { frugal } from "../../src/optim/optimizers/frugal.js";
 import { galore } from "../../src/optim/optimizers/galore.js";
@@ -19,18 +18,12 @@ import { gwt } from "../../src/optim/optimizers/gwt.js";
 import { qGalore } from "../../src/optim/optimizers/q-galore.js";
 import { sgd } from "../../src/optim/optimizers/sgd.js";
 import { powerSgd } from "../../src/optim/transforms/powersgd.js";
-import { closeness, read, setup } from "../helpers/engine.js";
+import { setup } from "../helpers/engine.js";
+import { replay, type TrajectoryCase } from "../helpers/trajectory.js";
 
-type Leaves = { w: number[]; b: number[] };
-
-interface Case {
-  name: string;
+interface Case extends TrajectoryCase {
   method: string;
   options: Record<string, unknown>;
-  shapes: { w: number[]; b: number[] };
-  init: Leaves;
-  grads: Leaves[];
-  params: Leaves[];
   learningRate?: number;
   q0?: number[];
 }
@@ -53,15 +46,6 @@ const factories: Record<string, (c: Case) => GradientTransformation<any>> = {
   powerSgd: (c) => chain(powerSgd(c.options), sgd({ learningRate: c.learningRate! })),
 };
 
-const KEYS = ["w", "b"] as const;
-
-function leafTree(values: Leaves, shapes: Case["shapes"]) {
-  return {
-    w: np.array(Float32Array.from(values.w), { shape: shapes.w }),
-    b: np.array(Float32Array.from(values.b), { shape: shapes.b }),
-  };
-}
-
 /** PowerSGD starts from the reference's Q (its random start is the only unseeded part). */
 function injectQ0(c: Case, state: any) {
   if (!c.q0) return state;
@@ -73,37 +57,8 @@ function injectQ0(c: Case, state: any) {
   return state;
 }
 
-/** Replay a case; returns a message for the first step whose parameters are off, or null. */
-function replay(c: Case): string | null {
-  const opt = factories[c.method](c);
-  let params = leafTree(c.init, c.shapes);
-  let state = injectQ0(c, opt.init(tree.ref(params)));
-  let failure: string | null = null;
-  try {
-    for (let step = 0; step < c.grads.length && failure === null; step++) {
-      const grads = leafTree(c.grads[step], c.shapes);
-      const [updates, next] = opt.update(grads, state, tree.ref(params));
-      state = next;
-      params = applyUpdates(params, updates) as typeof params;
-      for (const k of KEYS) {
-        expect(params[k].shape).toEqual(c.shapes[k]);
-        const actual = read(params[k]);
-        const expected = c.params[step][k];
-        const { ratio, index } = closeness(actual, expected, RTOL, ATOL);
-        if (!(ratio <= 1)) {
-          failure =
-            `${c.name}: step ${step + 1} of ${c.grads.length}, ${k}[${index}] = ${actual[index]}, ` +
-            `expected ${expected[index]} (error ${ratio.toPrecision(3)}× the tolerance)`;
-          break;
-        }
-      }
-    }
-  } finally {
-    tree.dispose(params);
-    tree.dispose(state);
-  }
-  return failure;
-}
+const replayCase = (c: Case) =>
+  replay(c, factories[c.method](c), { rtol: RTOL, atol: ATOL }, (state) => injectQ0(c, state));
 
 beforeAll(setup);
 
@@ -123,6 +78,6 @@ describe("golden trajectories (tools/fixtures/galore_reference.py)", () => {
   });
 
   test.each(fixture.cases.map((c) => [c.name, c] as const))("%s", (_name, c) => {
-    expect(replay(c)).toBeNull();
+    expect(replayCase(c)).toBeNull();
   });
 });
