@@ -19,7 +19,8 @@
  *        --lr galore=0.01 --model default --steps 300 --out optimizers-galore
  *   node --import tsx bench/optimizers.ts --spec runs.json      # [{label, optimizer, options, lr}]
  *
- * Writes bench/results/<out>.json (default optimizers.json) and <out>.html (loss curves).
+ * Writes bench/results/<out>.json (default optimizers.json, committed) and <out>.html (an
+ * interactive page of the loss curves, rebuilt by every run and not committed).
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";

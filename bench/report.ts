@@ -295,7 +295,7 @@ process with ${r.threads} thread(s). Step ms: mean wall time per training step f
 metrics, leaving out the first log interval (jit compilation) and intervals holding an evaluation.
 Update ms: \`update\` + \`applyUpdates\` alone on the model's parameters (mean of 20). Train loss:
 mean of the last 5 logged steps (every ${b.logEvery}); validation loss over ${b.evalBatches}
-batches at the end. Ratios are to ${r.baseline}. Loss curves: \`bench/results/${name}.html\`;
+batches at the end. Ratios are to ${r.baseline}. Charts below; an interactive page, \`bench/results/${name}.html\`, is written (not committed) by each run;
 series: \`bench/results/${name}.json\`.
 
 ${header(r)}
