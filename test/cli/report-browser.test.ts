@@ -6,21 +6,11 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { type Browser, chromium } from "playwright-core";
+import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { CHROMIUM, launchChromium } from "../helpers/chromium.js";
 import { cliOk, FAST, metrics, requireBuild, tempDir, trainRows } from "./run-cli.js";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 const available = existsSync(CHROMIUM);
 
 test.runIf(!available && Boolean(process.env.CI))("Chromium is installed on CI", () => {
@@ -50,7 +40,7 @@ describe.runIf(available)("a run's report.html in Chromium", () => {
       "--out",
       run,
     ]);
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+    browser = await launchChromium();
   });
 
   afterAll(async () => {

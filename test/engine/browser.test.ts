@@ -8,12 +8,11 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { extname, join, normalize } from "node:path";
 import { numpy as np } from "@jax-js/jax";
-import { chromium } from "playwright-core";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { adamw, applyUpdates, tree } from "../../src/index.js";
+import { CHROMIUM, launchChromium } from "../helpers/chromium.js";
 import { setup } from "../helpers/engine.js";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const ROOT = process.cwd();
 const TYPES: Record<string, string> = { ".js": "text/javascript", ".html": "text/html" };
 
@@ -96,19 +95,7 @@ test("init() and AdamW run in Chromium and match Node", async () => {
     return;
   }
   if (!existsSync(join(ROOT, "dist/engine/init.js"))) throw new Error("run `npm run build` first");
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
+  const browser = await launchChromium();
   try {
     const page = await browser.newPage();
     const errors: string[] = [];

@@ -7,22 +7,11 @@ import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { type Browser, chromium, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { REPORT_CHARTS, renderReport } from "../../src/report/index.js";
+import { CHROMIUM, launchChromium } from "../helpers/chromium.js";
 import { RUNS } from "./runs.js";
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 
 /** Rows of a run that a series should draw: the right type, finite x and y. */
 function expectedPoints(runIndex: number, x: string, type: string, y: string): number[][] {
@@ -60,7 +49,7 @@ describe.skipIf(!existsSync(CHROMIUM))("report in Chromium", () => {
     const dir = mkdtempSync(join(tmpdir(), "rankwise-browser-"));
     const file = join(dir, "report.html");
     writeFileSync(file, renderReport(RUNS, { title: "Compare" }));
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     page.on("console", (m) => {
       if (m.type() === "error" || m.type() === "warning") errors.push(`${m.type()}: ${m.text()}`);
