@@ -197,10 +197,13 @@ export function masked(
   inner: GradientTransformation<any>,
   mask: LeafSpec<boolean>,
 ): GradientTransformation<Record<string, State>> {
-  const label = (on: boolean) => (on ? "on" : "off");
-  const labels: LeafSpec<string> =
-    typeof mask === "function"
-      ? (leaf, path) => label((mask as (leaf: np.Array, path: string) => boolean)(leaf, path))
-      : tree.map((on: boolean) => label(on), mask as Tree<boolean>);
-  return partition({ on: inner, off: identity() }, labels);
+  return partition({ on: inner, off: identity() }, flagLabels(mask, "on", "off"));
+}
+
+/** A boolean leaf spec as a two-label spec for `partition`. */
+export function flagLabels(flags: LeafSpec<boolean>, yes: string, no: string): LeafSpec<string> {
+  const label = (on: boolean) => (on ? yes : no);
+  return typeof flags === "function"
+    ? (leaf, path) => label((flags as (leaf: np.Array, path: string) => boolean)(leaf, path))
+    : tree.map((on: boolean) => label(on), flags as Tree<boolean>);
 }

@@ -5,9 +5,13 @@
  * kernels [out, in, kh, kw]) are matrices viewed as (out, −1), as Muon's authors do.
  */
 import type { numpy as np } from "@jax-js/jax";
-import type { Tree } from "../../engine/tree.js";
-import * as tree from "../../engine/tree.js";
-import { type GradientTransformation, type LeafSpec, partition, type State } from "../core.js";
+import {
+  flagLabels,
+  type GradientTransformation,
+  type LeafSpec,
+  partition,
+  type State,
+} from "../core.js";
 
 /** Default predicate: every leaf with two or more dimensions. */
 export const isMatrixLeaf = (leaf: np.Array): boolean => leaf.ndim >= 2;
@@ -49,10 +53,5 @@ export function matrixOrFallback(
   fallback: GradientTransformation<any>,
   isMatrix: LeafSpec<boolean> = isMatrixLeaf,
 ): GradientTransformation<Record<string, State>> {
-  const label = (on: boolean) => (on ? "matrix" : "fallback");
-  const labels: LeafSpec<string> =
-    typeof isMatrix === "function"
-      ? (leaf, path) => label((isMatrix as (leaf: np.Array, path: string) => boolean)(leaf, path))
-      : tree.map((on: boolean) => label(on), isMatrix as Tree<boolean>);
-  return partition({ matrix, fallback }, labels);
+  return partition({ matrix, fallback }, flagLabels(isMatrix, "matrix", "fallback"));
 }

@@ -3,12 +3,8 @@
  * As in the GaLore paper's LLaMA runs, only the attention and MLP matrices are projected; the
  * embeddings, norms and (untied) output head use the same optimizer without projection.
  */
-import type { numpy as np } from "@jax-js/jax";
 import * as optim from "../../optim/index.js";
 import { b1, b2, eps, num, type OptimizerEntry, type OptionSpec, str, wd } from "./spec.js";
-
-const blockMatrices = (leaf: np.Array, path: string) =>
-  leaf.ndim === 2 && (path.includes("self_attn") || path.includes("mlp"));
 
 const galoreSpecs = (rank = 32): OptionSpec[] => [
   num("rank", rank, "projection rank r"),
@@ -24,7 +20,7 @@ const galoreSpecs = (rank = 32): OptionSpec[] => [
 
 /** Registry options → factory options: the projection mask added. */
 const withMask = (o: Record<string, unknown>) =>
-  ({ ...o, mask: blockMatrices }) as optim.GaloreOptions;
+  ({ ...o, mask: optim.hiddenMatrices }) as optim.GaloreOptions;
 
 export const lowRank: OptimizerEntry[] = [
   {
@@ -87,7 +83,7 @@ export const lowRank: OptimizerEntry[] = [
       eps(),
       wd(0, "decoupled"),
     ],
-    create: (o) => optim.frugal({ ...o, mask: blockMatrices } as optim.FrugalOptions),
+    create: (o) => optim.frugal({ ...o, mask: optim.hiddenMatrices } as optim.FrugalOptions),
   },
   {
     name: "gwt",
@@ -102,6 +98,6 @@ export const lowRank: OptimizerEntry[] = [
       eps(),
       wd(0, "decoupled"),
     ],
-    create: (o) => optim.gwt({ ...o, mask: blockMatrices } as optim.GwtOptions),
+    create: (o) => optim.gwt({ ...o, mask: optim.hiddenMatrices } as optim.GwtOptions),
   },
 ];
