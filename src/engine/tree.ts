@@ -67,7 +67,11 @@ export function unflatten<T, U>(structure: Tree<T>, values: readonly U[]): Tree<
  * Map leaves of one or more trees of the same structure. `fn` receives the leaves of every tree
  * at one position and that position's path. Ownership is up to `fn`.
  */
-export function map<T, U>(
+/**
+ * Map `fn` over the leaves of `tree` (and the matching leaves of `rest`), passing each leaf's
+ * path (e.g. "layers.0.w") second. Use this when a rule depends on where a leaf sits.
+ */
+export function mapWithPath<T, U>(
   fn: (leaf: T, path: string, ...rest: any[]) => U,
   tree: Tree<T>,
   ...rest: Tree<any>[]
@@ -89,6 +93,15 @@ export function map<T, U>(
     tree,
     first.map((leaf, i) => fn(leaf, ps[i], ...others.map((o) => o[i]))),
   );
+}
+
+/** Map `fn` over the leaves of `tree` and the matching leaves of `rest`, as jax-js's `tree.map`. */
+export function map<T, U>(
+  fn: (leaf: T, ...rest: any[]) => U,
+  tree: Tree<T>,
+  ...rest: Tree<any>[]
+): Tree<U> {
+  return mapWithPath((leaf: T, _path, ...others) => fn(leaf, ...others), tree, ...rest);
 }
 
 /** Take one more reference to every array in the tree (returns the same tree). */

@@ -57,7 +57,7 @@ export function statelessTree(
 
 /** Transformation with no state that maps each update leaf; `fn` owns its argument. */
 export const stateless = (fn: (update: np.Array, path: string) => np.Array) =>
-  statelessTree((updates) => tree.map((u: np.Array, p) => fn(u, p), updates));
+  statelessTree((updates) => tree.mapWithPath((u: np.Array, p) => fn(u, p), updates));
 
 /** Like `stateless`, for maps that also read the parameter; `fn` owns both arrays. */
 export const statelessWithParams = (
@@ -65,7 +65,7 @@ export const statelessWithParams = (
   fn: (update: np.Array, param: np.Array, path: string) => np.Array,
 ) =>
   statelessTree(
-    (updates, params) => tree.map((u: np.Array, p, w: np.Array) => fn(u, w, p), updates, params),
+    (updates, params) => tree.mapWithPath((u: np.Array, p, w: np.Array) => fn(u, w, p), updates, params),
     name,
   );
 
@@ -205,5 +205,5 @@ export function flagLabels(flags: LeafSpec<boolean>, yes: string, no: string): L
   const label = (on: boolean) => (on ? yes : no);
   return typeof flags === "function"
     ? (leaf, path) => label((flags as (leaf: np.Array, path: string) => boolean)(leaf, path))
-    : tree.map((on: boolean) => label(on), flags as Tree<boolean>);
+    : tree.mapWithPath((on: boolean) => label(on), flags as Tree<boolean>);
 }

@@ -187,7 +187,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
           gradNorm = await scalar(globalNormOf(tree.share(grads)));
         const [updates, next] = opt.update(grads, optState, tree.share(params));
         optState = next;
-        params = tree.map(
+        params = tree.mapWithPath(
           (p: np.Array, _path, u: np.Array) => p.add(u),
           params,
           updates,

@@ -14,7 +14,7 @@ test("paths, leaves and unflatten keep insertion order and structure", () => {
 });
 
 test("map walks several trees in step", () => {
-  const out = tree.map(
+  const out = tree.mapWithPath(
     (x: number, path: string, y: number) => `${path}:${x + y}`,
     { a: 1, b: [2] },
     { a: 10, b: [20] },

@@ -186,7 +186,7 @@ test("a chain of primitives leaks nothing over many steps", async () => {
   let params: any = { w: np.ones([3, 2]), b: np.ones([2]) };
   let state = opt.init(tree.ref(params));
   for (let i = 0; i < 20; i++) {
-    const grads = tree.map((p: np.Array) => p.ref.mul(0.5), params);
+    const grads = tree.mapWithPath((p: np.Array) => p.ref.mul(0.5), params);
     const [u, s] = opt.update(grads, state, tree.ref(params));
     params = applyUpdates(params, u);
     state = s;

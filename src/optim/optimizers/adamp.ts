@@ -136,13 +136,13 @@ function scaleByAdamp(o: {
     update(updates, state, params) {
       if (params === undefined) throw new Error("adamp needs params in update()");
       const t = state.count + 1;
-      const mu = tree.map((g: np.Array, _p, m: np.Array) => ema(m, g.ref, o.b1), updates, state.mu);
-      const nu = tree.map(
+      const mu = tree.mapWithPath((g: np.Array, _p, m: np.Array) => ema(m, g.ref, o.b1), updates, state.mu);
+      const nu = tree.mapWithPath(
         (g: np.Array, _p, v: np.Array) => emaSquare(v, g.ref, o.b2),
         updates,
         state.nu,
       );
-      const out = tree.map(
+      const out = tree.mapWithPath(
         (g: np.Array, _p, m: np.Array, v: np.Array, p: np.Array) => {
           const momentum = o.nesterov ? ema(m.ref, g.ref, o.b1) : m.ref;
           return projectAndDecay(adamDirection(momentum, v.ref, t, o), g, p, o);
@@ -213,12 +213,12 @@ function scaleBySgdp(o: {
     },
     update(updates, state, params) {
       if (params === undefined) throw new Error("sgdp needs params in update()");
-      const buffer = tree.map(
+      const buffer = tree.mapWithPath(
         (g: np.Array, _p, b: np.Array) => b.mul(o.momentum).add(g.ref.mul(1 - o.dampening)),
         updates,
         state.buffer,
       );
-      const out = tree.map(
+      const out = tree.mapWithPath(
         (g: np.Array, _p, b: np.Array, p: np.Array) => {
           const d = o.nesterov ? g.ref.add(b.ref.mul(o.momentum)) : b.ref;
           return projectAndDecay(d, g, p, decay);

@@ -83,7 +83,7 @@ export function scaleByAsgo(options: ScaleByAsgoOptions = {}): GradientTransform
     update(updates, state, params) {
       if (params !== undefined) tree.dispose(params);
       const leaves: Record<string, AsgoLeaf> = {};
-      const out = tree.map((grad: np.Array, path) => {
+      const out = tree.mapWithPath((grad: np.Array, path) => {
         const s = state.leaves[path];
         const shape = grad.shape;
         const g = asMatrix(grad, "asgo", path);

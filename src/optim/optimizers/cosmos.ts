@@ -99,7 +99,7 @@ export function scaleByCosmos(
       // (1 − β1ᵗ)/(1 − β1): the total weight in M.
       const weight = biasCorrection(b1, t) / (1 - b1);
       const leaves: Record<string, CosmosLeaf> = {};
-      const out = tree.map((grad: np.Array, path) => {
+      const out = tree.mapWithPath((grad: np.Array, path) => {
         const s = state.leaves[path];
         const shape = grad.shape;
         const g = asMatrix(grad, "cosmos", path);

@@ -40,13 +40,13 @@ export function scaleByDiffgrad(o: {
       if (params !== undefined) tree.dispose(params);
       const t = state.count + 1;
       const adam = { b1: o.b1, b2: o.b2, eps: o.eps / Math.sqrt(biasCorrection(o.b2, t)) };
-      const mu = tree.map((g: np.Array, _p, m: np.Array) => ema(m, g.ref, o.b1), updates, state.mu);
-      const nu = tree.map(
+      const mu = tree.mapWithPath((g: np.Array, _p, m: np.Array) => ema(m, g.ref, o.b1), updates, state.mu);
+      const nu = tree.mapWithPath(
         (g: np.Array, _p, v: np.Array) => emaSquare(v, g.ref, o.b2),
         updates,
         state.nu,
       );
-      const out = tree.map(
+      const out = tree.mapWithPath(
         (g: np.Array, _p, prev: np.Array, m: np.Array, v: np.Array) => {
           // ξ·m = m / (1 + exp(−|g_prev − g|))
           const damped = m.ref.div(np.exp(np.abs(prev.sub(g.ref)).neg()).add(1));

@@ -195,7 +195,7 @@ export function scaleByFrugal(options: FrugalOptions = {}): GradientTransformati
         nextBlock = (nextBlock + active.size) % Math.max(1, blocks.length);
       }
       const leaves: Record<string, LeafState> = {};
-      const out = tree.map((g: np.Array, path: string) => {
+      const out = tree.mapWithPath((g: np.Array, path: string) => {
         const s = state.leaves[path];
         if (s.active !== undefined) {
           // Blocks mode.

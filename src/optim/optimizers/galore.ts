@@ -283,7 +283,7 @@ export function scaleByGalore(o: ScaleByGaloreOptions): GradientTransformation<G
       const step = state.count;
       const t = step + 1;
       const leaves: Record<string, GaloreLeafState> = {};
-      const out = tree.map((g: np.Array, path: string) => {
+      const out = tree.mapWithPath((g: np.Array, path: string) => {
         const s = state.leaves[path];
         if (s === undefined) throw new Error(`galore: no state for leaf "${path}"`);
         if (!s.sub) {
@@ -349,10 +349,10 @@ export function galoreStep(
       const next = { count: state.count + 1 };
       if (weightDecay === 0) {
         if (params !== undefined) tree.dispose(params);
-        return [tree.map((d: np.Array) => d.mul(-eta), updates), next];
+        return [tree.mapWithPath((d: np.Array) => d.mul(-eta), updates), next];
       }
       if (params === undefined) throw new Error("galore: weightDecay > 0 needs params in update()");
-      const out = tree.map(
+      const out = tree.mapWithPath(
         (d: np.Array, _path, p: np.Array) => {
           const s = d.mul(-eta);
           return s.ref.add(p.add(s).mul(-eta * weightDecay));

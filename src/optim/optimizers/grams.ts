@@ -26,7 +26,7 @@ export function withGradientSign<S extends State>(
     update(updates, state, params) {
       const grads = tree.share(updates);
       const [u, next] = inner.update(updates, state, params);
-      const out = tree.map((x: np.Array, _p, g: np.Array) => np.abs(x).mul(np.sign(g)), u, grads);
+      const out = tree.mapWithPath((x: np.Array, _p, g: np.Array) => np.abs(x).mul(np.sign(g)), u, grads);
       return [out, next];
     },
   };

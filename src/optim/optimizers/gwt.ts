@@ -82,7 +82,7 @@ export function scaleByGwt(options: Omit<GwtOptions, "learningRate" | "weightDec
       if (params !== undefined) tree.dispose(params);
       const t = state.count + 1;
       const leaves: GwtState["leaves"] = {};
-      const out = tree.map((g: np.Array, path: string) => {
+      const out = tree.mapWithPath((g: np.Array, path: string) => {
         const s = state.leaves[path];
         if (!s.wavelet) {
           const mu = ema(s.mu, g.ref, o.b1);

@@ -60,7 +60,7 @@ export function scaleByMars(o: {
     update(updates, state, params) {
       if (params !== undefined) tree.dispose(params);
       const t = state.count + 1;
-      const corrected = tree.map(
+      const corrected = tree.mapWithPath(
         (g: np.Array, _p, prev: np.Array) => {
           const c = g.ref.add(g.ref.sub(prev).mul(k));
           const norm = np.sqrt(c.ref.mul(c.ref).sum());
@@ -69,17 +69,17 @@ export function scaleByMars(o: {
         updates,
         state.previous,
       );
-      const mu = tree.map(
+      const mu = tree.mapWithPath(
         (c: np.Array, _p, m: np.Array) => ema(m, c.ref, o.b1),
         corrected,
         state.mu,
       );
-      const nu = tree.map(
+      const nu = tree.mapWithPath(
         (c: np.Array, _p, v: np.Array) => emaSquare(v, c, o.b2),
         corrected,
         state.nu,
       );
-      const out = tree.map(
+      const out = tree.mapWithPath(
         (m: np.Array, _p, v: np.Array) => adamDirection(m.ref, v.ref, t, o),
         mu,
         nu,

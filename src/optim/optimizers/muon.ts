@@ -91,12 +91,12 @@ export function scaleByMuon(options: ScaleByMuonOptions = {}): GradientTransform
     },
     update(updates, state, params) {
       if (params !== undefined) tree.dispose(params);
-      const next = tree.map(
+      const next = tree.mapWithPath(
         (g: np.Array, _p, b: np.Array) => ema(b, g.ref, momentum),
         updates,
         state.momentum,
       );
-      const out = tree.map(
+      const out = tree.mapWithPath(
         (g: np.Array, path: string, b: np.Array) => {
           if (!nesterov) g.dispose();
           const u = nesterov ? ema(b.ref, g, momentum) : b.ref;

@@ -41,13 +41,13 @@ function scaleByNadam(
       const muProduct = state.muProduct * muT;
       const gradCoef = (1 - muT) / (1 - muProduct);
       const momentumCoef = muNext / (1 - muProduct * muNext);
-      const mu = tree.map((g: np.Array, _p, m: np.Array) => ema(m, g.ref, b1), updates, state.mu);
-      const nu = tree.map(
+      const mu = tree.mapWithPath((g: np.Array, _p, m: np.Array) => ema(m, g.ref, b1), updates, state.mu);
+      const nu = tree.mapWithPath(
         (g: np.Array, _p, v: np.Array) => emaSquare(v, g.ref, b2),
         updates,
         state.nu,
       );
-      const out = tree.map(
+      const out = tree.mapWithPath(
         (g: np.Array, _p, m: np.Array, v: np.Array) => {
           const denom = np.sqrt(v.ref.div(biasCorrection(b2, t))).add(eps);
           return g.mul(gradCoef).add(m.ref.mul(momentumCoef)).div(denom);

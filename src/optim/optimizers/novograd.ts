@@ -33,7 +33,7 @@ function scaleByNovograd(o: {
       const state = {
         count: 0,
         mu: tree.zerosLike(params),
-        nu: tree.map(() => np.zeros([]), params),
+        nu: tree.mapWithPath(() => np.zeros([]), params),
       };
       tree.dispose(params);
       return state;
@@ -41,7 +41,7 @@ function scaleByNovograd(o: {
     update(updates, state, params) {
       if (params === undefined) throw new Error("novograd needs params in update()");
       const first = state.count === 0;
-      const nu = tree.map(
+      const nu = tree.mapWithPath(
         (g: np.Array, _p, v: np.Array) => {
           const sq = g.ref.mul(g.ref).sum();
           if (!first) return v.mul(o.b2).add(sq.mul(1 - o.b2));
@@ -51,7 +51,7 @@ function scaleByNovograd(o: {
         updates,
         state.nu,
       );
-      const mu = tree.map(
+      const mu = tree.mapWithPath(
         (g: np.Array, _p, v: np.Array, m: np.Array, w: np.Array) => {
           const normalised = g.div(np.sqrt(v.ref).add(o.eps)).add(w.mul(o.weightDecay));
           return m.mul(o.b1).add(normalised.mul(k));

@@ -223,7 +223,7 @@ export function scaleByPsgdKron(
       const refit = updatesPreconditioner(t, precondUpdateProb);
       const rng = new Xoshiro128(state.rng);
       const leaves: Record<string, KronLeaf> = {};
-      const out = tree.map((grad: np.Array, path) => {
+      const out = tree.mapWithPath((grad: np.Array, path) => {
         const s = state.leaves[path];
         const shape = grad.shape;
         const g = asMatrix(grad, "psgdKron", path);

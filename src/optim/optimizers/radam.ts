@@ -32,8 +32,8 @@ function scaleByRadam(b1: number, b2: number, eps: number): GradientTransformati
       const t = state.count + 1;
       const bc2 = biasCorrection(b2, t);
       const rho = rhoInf - (2 * t * b2 ** t) / bc2;
-      const mu = tree.map((g: np.Array, _p, m: np.Array) => ema(m, g.ref, b1), updates, state.mu);
-      const nu = tree.map((g: np.Array, _p, v: np.Array) => emaSquare(v, g, b2), updates, state.nu);
+      const mu = tree.mapWithPath((g: np.Array, _p, m: np.Array) => ema(m, g.ref, b1), updates, state.mu);
+      const nu = tree.mapWithPath((g: np.Array, _p, v: np.Array) => emaSquare(v, g, b2), updates, state.nu);
       const mHat = (m: np.Array) => m.ref.div(biasCorrection(b1, t));
       let out: Params;
       if (rho > 5) {
@@ -41,12 +41,12 @@ function scaleByRadam(b1: number, b2: number, eps: number): GradientTransformati
           ((rho - 4) * (rho - 2) * rhoInf) / ((rhoInf - 4) * (rhoInf - 2) * rho),
         );
         const c = rect * Math.sqrt(bc2);
-        out = tree.map(
+        out = tree.mapWithPath(
           (m: np.Array, _p, v: np.Array) => mHat(m).mul(c).div(np.sqrt(v.ref).add(eps)),
           mu,
           nu,
         );
-      } else out = tree.map((m: np.Array) => mHat(m), mu);
+      } else out = tree.mapWithPath((m: np.Array) => mHat(m), mu);
       return [out, { count: t, mu, nu }];
     },
   };

@@ -120,7 +120,7 @@ export function scaleByShampoo(
       const c2 = b2 === 1 ? 1 : biasCorrection(b2, t);
       const refresh = t >= start && (t - start) % precondFrequency === 0;
       const leaves: Record<string, ShampooLeaf> = {};
-      const out = tree.map((grad: np.Array, path) => {
+      const out = tree.mapWithPath((grad: np.Array, path) => {
         const s = state.leaves[path];
         const shape = grad.shape;
         const g = asMatrix(grad, "shampoo", path);

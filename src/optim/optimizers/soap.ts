@@ -207,8 +207,8 @@ function soapMatrices(o: {
       };
       const out =
         params === undefined
-          ? tree.map((g: np.Array, path) => step(g, path), updates)
-          : tree.map((g: np.Array, path, p: np.Array) => step(g, path, p), updates, params);
+          ? tree.mapWithPath((g: np.Array, path) => step(g, path), updates)
+          : tree.mapWithPath((g: np.Array, path, p: np.Array) => step(g, path, p), updates, params);
       return [out, { count: state.count + 1, leaves }];
     },
   };

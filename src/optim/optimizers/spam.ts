@@ -128,7 +128,7 @@ function decayAfterStep(
     update(updates, state, params) {
       if (params === undefined) throw new Error("spam needs params in update() for weightDecay");
       const rate = evaluate(learningRate, state.count) * weightDecay;
-      const out = tree.map(
+      const out = tree.mapWithPath(
         (u: np.Array, _path, p: np.Array) => u.mul(1 - rate).sub(p.mul(rate)),
         updates,
         params,

@@ -83,7 +83,7 @@ export function powerSgd(options: PowerSgdOptions = {}): GradientTransformation<
     update(updates, state, params) {
       if (params !== undefined) tree.dispose(params);
       const leaves: PowerSgdState["leaves"] = {};
-      const out = tree.map((g: np.Array, path: string) => {
+      const out = tree.mapWithPath((g: np.Array, path: string) => {
         const s = state.leaves[path] as { q?: np.Array; error?: np.Array };
         if (!s.q || !s.error) {
           leaves[path] = {};

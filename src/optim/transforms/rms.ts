@@ -28,23 +28,23 @@ export function scaleByRms(
     },
     update(updates, state, params) {
       if (params !== undefined) tree.dispose(params);
-      const nu = tree.map(
+      const nu = tree.mapWithPath(
         (g: np.Array, _p, v: np.Array) => emaSquare(v, g.ref, decay),
         updates,
         state.nu,
       );
       const mu = state.mu
-        ? tree.map((g: np.Array, _p, m: np.Array) => ema(m, g.ref, decay), updates, state.mu)
+        ? tree.mapWithPath((g: np.Array, _p, m: np.Array) => ema(m, g.ref, decay), updates, state.mu)
         : undefined;
       const out = mu
-        ? tree.map(
+        ? tree.mapWithPath(
             (g: np.Array, _p, v: np.Array, m: np.Array) =>
               g.div(np.sqrt(v.ref.sub(m.ref.mul(m.ref))).add(eps)),
             updates,
             nu,
             mu,
           )
-        : tree.map((g: np.Array, _p, v: np.Array) => g.div(np.sqrt(v.ref).add(eps)), updates, nu);
+        : tree.mapWithPath((g: np.Array, _p, v: np.Array) => g.div(np.sqrt(v.ref).add(eps)), updates, nu);
       return [out, mu ? { nu, mu } : { nu }];
     },
   };

@@ -59,7 +59,7 @@ export function adaClip(options: { theta?: number } = {}): GradientTransformatio
   const theta = check.unitInterval("theta", options.theta ?? 0.999);
   return {
     init(params) {
-      const maxAbs = tree.map(() => np.zeros([]), params);
+      const maxAbs = tree.mapWithPath(() => np.zeros([]), params);
       tree.dispose(params);
       return { count: 0, maxAbs };
     },

@@ -33,7 +33,7 @@ export function trace(o: {
         tree.dispose(state.trace);
         next = tree.share(updates);
       } else {
-        next = tree.map(
+        next = tree.mapWithPath(
           (g: np.Array, _p, b: np.Array) => b.mul(decay).add(g.ref.mul(1 - dampening)),
           updates,
           state.trace,
@@ -43,7 +43,7 @@ export function trace(o: {
         tree.dispose(updates);
         return [tree.share(next), { count: state.count + 1, trace: next }];
       }
-      const out = tree.map(
+      const out = tree.mapWithPath(
         (g: np.Array, _p, b: np.Array) => g.add(b.ref.mul(decay)),
         updates,
         next,
