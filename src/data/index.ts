@@ -1,5 +1,5 @@
 export { CORPORA, type Corpus, type CorpusInfo, DEFAULT_CORPUS, loadCorpus } from "./corpus.js";
-export { Xoshiro128 } from "./rng.js";
+export { Xoshiro128 } from "../engine/rng.js";
 export {
   type Batch,
   BatchSampler,

@@ -15,7 +15,7 @@
  * dispose) them. `starts` gives each row's offset into the token array.
  */
 import { numpy as np } from "@jax-js/jax";
-import { Xoshiro128 } from "./rng.js";
+import { Xoshiro128 } from "../engine/rng.js";
 
 export interface Batch {
   inputs: np.Array;

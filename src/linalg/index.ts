@@ -1,7 +1,8 @@
 /**
  * Linear algebra that jax-js lacks, for matrix-aware optimizers (GaLore family, Muon, ...):
  * QR, an accurate SVD, randomized SVD, sign-normalised singular vectors, low-rank bases,
- * DCT-II and Haar bases, and blockwise int8/int4 quantisation with stochastic rounding.
+ * DCT-II and Haar bases, blockwise int8/int4 quantisation with stochastic rounding, host eigh and
+ * inverse roots (Shampoo, SOAP, COSMOS), and Newton–Schulz iterations (Muon, ASGO).
  */
 export { type DctOptions, dctBasis } from "./dct.js";
 export {
@@ -14,6 +15,15 @@ export {
   maxHaarLevels,
 } from "./haar.js";
 export { type BasisSide, type LowRankBasisOptions, lowRankBasis } from "./low-rank-basis.js";
+export { inverseRoot, symmetricEigen, symmetricEigenHost } from "./matrix-functions.js";
+export {
+  frobeniusNorm,
+  inverseSqrtPolarExpress,
+  inverseSqrtPolarExpressJit,
+  NS5_COEFFICIENTS,
+  orthogonalize,
+  orthogonalizeJit,
+} from "./newton-schulz.js";
 export { orthonormalize, type QrMode, type QrResult, qr } from "./qr.js";
 export {
   dequantize,

@@ -4,7 +4,7 @@
  * on the right, which the causal mask makes invisible to the position we read.
  */
 import { jit, numpy as np } from "@jax-js/jax";
-import { Xoshiro128 } from "../data/rng.js";
+import { Xoshiro128 } from "../engine/rng.js";
 import type { Tokenizer } from "../data/tokenizer.js";
 import { type LlamaParams, llamaForward } from "../nn/llama.js";
 import type { LlamaConfig } from "../nn/llama-config.js";

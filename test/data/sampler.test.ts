@@ -1,6 +1,6 @@
 import type { numpy as np } from "@jax-js/jax";
 import { beforeAll, describe, expect, test } from "vitest";
-import { Xoshiro128 } from "../../src/data/rng.js";
+import { Xoshiro128 } from "../../src/engine/rng.js";
 import {
   type Batch,
   BatchSampler,

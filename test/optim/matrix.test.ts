@@ -23,7 +23,7 @@ import { cosmos } from "../../src/optim/optimizers/cosmos.js";
 import { MUON_ADAMW_DEFAULTS, muon } from "../../src/optim/optimizers/muon.js";
 import { shampoo } from "../../src/optim/optimizers/shampoo.js";
 import { soap } from "../../src/optim/optimizers/soap.js";
-import { inverseRoot, symmetricEigen } from "../../src/optim/transforms/matrix-functions.js";
+import { inverseRoot, symmetricEigen } from "../../src/linalg/matrix-functions.js";
 import { hiddenMatrices } from "../../src/optim/transforms/matrix-partition.js";
 import {
   inverseSqrtPolarExpress,
@@ -31,7 +31,7 @@ import {
   NS5_COEFFICIENTS,
   orthogonalize,
   orthogonalizeJit,
-} from "../../src/optim/transforms/newton-schulz.js";
+} from "../../src/linalg/newton-schulz.js";
 import { closeness, liveBuffers, read, setup } from "../helpers/engine.js";
 
 type Leaves = Record<string, number[]>;

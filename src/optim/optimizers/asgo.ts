@@ -7,7 +7,7 @@
  *   m ≥ n:  P ← β2·P + (1 − β2)·Gᵀ G (n × n),  U = M P^(−1/2)
  *   U ← 0.2·√(m·n)·U / ‖U‖_F                   (update RMS 0.2, as Moonshot's Muon)
  *   p ← p·(1 − η·λ) − η·U
- * P^(−1/2) comes from the authors' coupled PolarExpress iteration (transforms/newton-schulz.ts,
+ * P^(−1/2) comes from the authors' coupled PolarExpress iteration (linalg/newton-schulz.ts,
  * matmuls only); if it is not finite, the identity is used instead, as the authors do.
  *
  * Reference: infinity-stars/ASGO optimizers/asgo.py with `_matrix_inverse_root_PolarExpress`
@@ -28,7 +28,7 @@ import {
 } from "../core.js";
 import { asMatrix, matrixOrFallback, matrixShape } from "../transforms/matrix-partition.js";
 import { ema } from "../transforms/moments.js";
-import { frobeniusNorm, inverseSqrtPolarExpressJit } from "../transforms/newton-schulz.js";
+import { frobeniusNorm, inverseSqrtPolarExpressJit } from "../../linalg/newton-schulz.js";
 import { scaleByLearningRate } from "../transforms/scale.js";
 import { addDecayedWeights } from "../transforms/weight-decay.js";
 import * as check from "../validate.js";

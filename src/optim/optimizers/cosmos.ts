@@ -31,10 +31,10 @@ import {
   type LeafSpec,
   type ScalarOrSchedule,
 } from "../core.js";
-import { symmetricEigen } from "../transforms/matrix-functions.js";
+import { symmetricEigen } from "../../linalg/matrix-functions.js";
 import { asMatrix, matrixOrFallback, matrixShape } from "../transforms/matrix-partition.js";
 import { biasCorrection, emaSquare } from "../transforms/moments.js";
-import { frobeniusNorm, orthogonalizeJit } from "../transforms/newton-schulz.js";
+import { frobeniusNorm, orthogonalizeJit } from "../../linalg/newton-schulz.js";
 import { scaleByLearningRate } from "../transforms/scale.js";
 import { addDecayedWeights } from "../transforms/weight-decay.js";
 import * as check from "../validate.js";

@@ -4,7 +4,7 @@
  * to AdamW. For a matrix leaf with gradient g (≥3-D leaves viewed as (out, −1)):
  *   b ← μ·b + (1 − μ)·g                       momentum as an exponential average (b₀ = 0)
  *   u = μ·b + (1 − μ)·g  (Nesterov)   or  u = b
- *   O = NS5(u)                                quintic Newton–Schulz (transforms/newton-schulz.ts)
+ *   O = NS5(u)                                quintic Newton–Schulz (linalg/newton-schulz.ts)
  *   p ← p·(1 − η·λ) − η·s·O,   s = √max(1, rows/cols)              scaling "original"
  *                              s = 0.2·√max(rows, cols)             scaling "matchAdamW"
  * "matchAdamW" is Moonshot's scaling (Liu et al. 2025, "Muon is scalable for LLM training"): it
@@ -32,7 +32,7 @@ import {
 } from "../core.js";
 import { asMatrix, matrixOrFallback, matrixShape } from "../transforms/matrix-partition.js";
 import { ema } from "../transforms/moments.js";
-import { orthogonalizeJit } from "../transforms/newton-schulz.js";
+import { orthogonalizeJit } from "../../linalg/newton-schulz.js";
 import { scaleByLearningRate } from "../transforms/scale.js";
 import { addDecayedWeights } from "../transforms/weight-decay.js";
 import * as check from "../validate.js";

@@ -30,7 +30,7 @@
  * ≥2-D leaves), overridable by the `adamw` option; kron_torch gives them diagonal preconditioners.
  */
 import { lax, numpy as np } from "@jax-js/jax";
-import { Xoshiro128 } from "../../data/rng.js";
+import { Xoshiro128 } from "../../engine/rng.js";
 import * as tree from "../../engine/tree.js";
 import {
   chain,

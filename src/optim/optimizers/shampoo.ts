@@ -16,7 +16,7 @@
  * PyTorch scalable_shampoo was read), checked against tools/fixtures/matrix_optimizers.py
  * (test/optim/matrix.test.ts), which follows the same equations.
  * Deviations from scalable_shampoo: inverse roots by a float64 eigendecomposition
- * (transforms/matrix-functions.ts) instead of a coupled Newton iteration; no blocking of large
+ * (linalg/matrix-functions.ts) instead of a coupled Newton iteration; no blocking of large
  * dimensions (long sides are left unpreconditioned instead); ≥3-D leaves are viewed as (out, −1)
  * rather than given one preconditioner per dimension; non-matrix leaves go to AdamW (Shampoo's lr,
  * b1, b2 (0.999 for sums), graftEps as eps, weightDecay) rather than to a diagonal preconditioner.
@@ -29,10 +29,10 @@ import {
   type LeafSpec,
   type ScalarOrSchedule,
 } from "../core.js";
-import { inverseRoot } from "../transforms/matrix-functions.js";
+import { inverseRoot } from "../../linalg/matrix-functions.js";
 import { asMatrix, matrixOrFallback, matrixShape } from "../transforms/matrix-partition.js";
 import { biasCorrection, ema } from "../transforms/moments.js";
-import { frobeniusNorm } from "../transforms/newton-schulz.js";
+import { frobeniusNorm } from "../../linalg/newton-schulz.js";
 import { scaleByLearningRate } from "../transforms/scale.js";
 import { addDecayedWeights } from "../transforms/weight-decay.js";
 import * as check from "../validate.js";

@@ -14,7 +14,7 @@
  *
  * Reference: nikhilvyas/SOAP soap.py (the paper's version), checked against
  * tools/fixtures/matrix_optimizers.py (test/optim/matrix.test.ts).
- * Deviations: eigh and QR run in float64 on the host (transforms/matrix-functions.ts, linalg/qr.ts; the
+ * Deviations: eigh and QR run in float64 on the host (linalg/matrix-functions.ts, linalg/qr.ts; the
  * authors: float32 on the device); ≥3-D leaves are viewed as (out, −1) (the authors keep one
  * preconditioner per dimension, or merge dimensions with merge_dims); 1-D leaves go to AdamW with
  * SOAP's hyperparameters through `isMatrix` (the authors run SOAP's Adam on them in the identity
@@ -33,7 +33,7 @@ import {
   type LeafSpec,
   type ScalarOrSchedule,
 } from "../core.js";
-import { symmetricEigen } from "../transforms/matrix-functions.js";
+import { symmetricEigen } from "../../linalg/matrix-functions.js";
 import { asMatrix, matrixOrFallback, matrixShape } from "../transforms/matrix-partition.js";
 import { biasCorrection, ema, emaSquare } from "../transforms/moments.js";
 import * as check from "../validate.js";
