@@ -21,6 +21,7 @@ import { biasCorrection } from "../transforms/moments.js";
 import type { CountState } from "../transforms/scale.js";
 import * as check from "../validate.js";
 import {
+  GALORE_DEFAULTS,
   type GaloreOptions,
   type GaloreResidual,
   type GaloreState,
@@ -33,6 +34,9 @@ export interface FiraOptions extends GaloreOptions {
   /** Largest growth of the residual's norm per step (default 1.01). */
   normGrowthLimit?: number;
 }
+
+/** The defaults fira() really uses; learningRate excluded. */
+export const FIRA_DEFAULTS = { ...GALORE_DEFAULTS, normGrowthLimit: 1.01 } as const;
 
 const norm = (x: np.Array, axis?: number) =>
   axis === undefined

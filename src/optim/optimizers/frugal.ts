@@ -40,7 +40,13 @@ import { ema, emaSquare } from "../transforms/moments.js";
 import { scaleByLearningRate } from "../transforms/scale.js";
 import { addDecayedWeights } from "../transforms/weight-decay.js";
 import * as check from "../validate.js";
-import { createSubspace, enterSubspace, leaveSubspace, projectedLeaves } from "./galore.js";
+import {
+  createSubspace,
+  enterSubspace,
+  GALORE_DEFAULTS,
+  leaveSubspace,
+  projectedLeaves,
+} from "./galore.js";
 
 export interface FrugalOptions {
   /** "projection" (default) or "blocks". */
@@ -68,6 +74,24 @@ export interface FrugalOptions {
   /** Which leaves are split (default: every 2-D leaf); the others use AdamW. */
   mask?: LeafSpec<boolean>;
 }
+
+/** The defaults frugal() really uses; learningRate excluded. GaLore's shared options, Adam's ε. */
+export const FRUGAL_DEFAULTS = {
+  mode: "projection",
+  rank: GALORE_DEFAULTS.rank,
+  updateProjGap: GALORE_DEFAULTS.updateProjGap,
+  projType: GALORE_DEFAULTS.projType,
+  projector: GALORE_DEFAULTS.projector,
+  density: 0.25,
+  blockOrder: "ascending",
+  stateFree: "signSgd",
+  stateFreeLrScale: 1,
+  b1: GALORE_DEFAULTS.b1,
+  b2: GALORE_DEFAULTS.b2,
+  eps: 1e-8,
+  weightDecay: GALORE_DEFAULTS.weightDecay,
+  seed: GALORE_DEFAULTS.seed,
+} as const;
 
 interface LeafState {
   sub?: SubspaceState;

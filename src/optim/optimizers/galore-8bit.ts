@@ -23,6 +23,7 @@ import type { CountState } from "../transforms/scale.js";
 import * as check from "../validate.js";
 import {
   float32Moments,
+  GALORE_DEFAULTS,
   type GaloreOptions,
   type GaloreState,
   galoreOptions,
@@ -61,6 +62,13 @@ export function int8Moments(blockSize = 256, minQuantizedSize = 0): MomentCodec 
     },
   };
 }
+
+/** The defaults galore8bit() really uses; learningRate excluded. */
+export const GALORE_8BIT_DEFAULTS = {
+  ...GALORE_DEFAULTS,
+  blockSize: 256,
+  minQuantizedSize: 4096,
+} as const;
 
 export function galore8bit(
   options: Galore8bitOptions = {},

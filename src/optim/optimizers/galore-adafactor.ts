@@ -21,6 +21,7 @@ import { type AdafactorOptions, type AdafactorState, adafactor } from "./adafact
 import {
   createSubspace,
   enterSubspace,
+  GALORE_DEFAULTS,
   type GaloreOptions,
   galoreOptions,
   leaveSubspace,
@@ -41,6 +42,26 @@ export interface GaloreAdafactorState {
   /** Adafactor on the other leaves. */
   dense: AdafactorState;
 }
+
+/**
+ * The defaults galoreAdafactor() really uses; learningRate excluded. No first moment unless b1
+ * is given, and a relative step unless learningRate is (Adafactor's).
+ */
+export const GALORE_ADAFACTOR_DEFAULTS = {
+  rank: GALORE_DEFAULTS.rank,
+  updateProjGap: GALORE_DEFAULTS.updateProjGap,
+  scale: GALORE_DEFAULTS.scale,
+  projType: GALORE_DEFAULTS.projType,
+  projector: GALORE_DEFAULTS.projector,
+  seed: GALORE_DEFAULTS.seed,
+  eps1: 1e-30,
+  eps2: 1e-3,
+  clipThreshold: 1,
+  decayRate: -0.8,
+  weightDecay: 0,
+  scaleParameter: true,
+  warmupInit: false,
+} as const;
 
 const ADAFACTOR_OPTIONS = [
   "learningRate",

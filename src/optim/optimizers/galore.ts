@@ -77,36 +77,39 @@ export interface GaloreOptions {
   mask?: LeafSpec<boolean>;
 }
 
-export const GALORE_OPTIONS = [
-  "rank",
-  "updateProjGap",
-  "scale",
-  "projType",
-  "projector",
-  "learningRate",
-  "b1",
-  "b2",
-  "eps",
-  "weightDecay",
-  "seed",
-  "mask",
-] as const;
+/** The defaults galore() really uses (the authors'), by option name; learningRate excluded. */
+export const GALORE_DEFAULTS = {
+  rank: 128,
+  updateProjGap: 200,
+  scale: 0.25,
+  projType: "std",
+  projector: "svd",
+  b1: 0.9,
+  b2: 0.999,
+  eps: 1e-6,
+  weightDecay: 0,
+  seed: 0,
+} as const;
+
+/** Every option name galore() accepts. */
+export const GALORE_OPTIONS = [...Object.keys(GALORE_DEFAULTS), "learningRate", "mask"] as const;
 
 /** Validated GaLore options with the authors' defaults; shared by the GaLore variants. */
-export function galoreOptions(name: string, o: GaloreOptions, extra: readonly string[] = []) {
-  check.knownOptions(name, o, [...GALORE_OPTIONS, ...extra]);
+export function galoreOptions(name: string, options: GaloreOptions, extra: readonly string[] = []) {
+  check.knownOptions(name, options, [...GALORE_OPTIONS, ...extra]);
+  const o = { ...GALORE_DEFAULTS, learningRate: 1e-3, ...options };
   return {
-    rank: check.integer("rank", o.rank ?? 128, 1),
-    updateProjGap: check.integer("updateProjGap", o.updateProjGap ?? 200, 1),
-    scale: check.positive("scale", o.scale ?? 0.25),
-    projType: check.oneOf("projType", o.projType ?? "std", PROJ_TYPES),
-    projector: resolveProjector(o.projector ?? "svd"),
-    learningRate: check.learningRate(o.learningRate ?? 1e-3),
-    b1: check.unitInterval("b1", o.b1 ?? 0.9),
-    b2: check.unitInterval("b2", o.b2 ?? 0.999),
-    eps: check.nonNegative("eps", o.eps ?? 1e-6),
-    weightDecay: check.nonNegative("weightDecay", o.weightDecay ?? 0),
-    seed: check.integer("seed", o.seed ?? 0, 0),
+    rank: check.integer("rank", o.rank, 1),
+    updateProjGap: check.integer("updateProjGap", o.updateProjGap, 1),
+    scale: check.positive("scale", o.scale),
+    projType: check.oneOf("projType", o.projType, PROJ_TYPES),
+    projector: resolveProjector(o.projector),
+    learningRate: check.learningRate(o.learningRate),
+    b1: check.unitInterval("b1", o.b1),
+    b2: check.unitInterval("b2", o.b2),
+    eps: check.nonNegative("eps", o.eps),
+    weightDecay: check.nonNegative("weightDecay", o.weightDecay),
+    seed: check.integer("seed", o.seed, 0),
     mask: o.mask,
   };
 }

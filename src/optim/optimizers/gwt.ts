@@ -46,6 +46,16 @@ export interface GwtOptions {
   mask?: LeafSpec<boolean>;
 }
 
+/** The defaults gwt() really uses; learningRate excluded. */
+export const GWT_DEFAULTS = {
+  levels: 2,
+  scale: 0.25,
+  b1: 0.9,
+  b2: 0.999,
+  eps: 1e-8,
+  weightDecay: 0,
+} as const;
+
 export interface GwtState {
   count: number;
   leaves: Record<string, { mu: np.Array; nu: np.Array; wavelet: number }>;

@@ -19,6 +19,7 @@ import { type QGaloreProjectorOptions, qGaloreProjector } from "../projection/q-
 import type { CountState } from "../transforms/scale.js";
 import * as check from "../validate.js";
 import {
+  GALORE_DEFAULTS,
   type GaloreOptions,
   type GaloreState,
   galoreOptions,
@@ -44,6 +45,18 @@ export interface QGaloreOptions extends GaloreOptions {
   /** Block size of the int8 moments (default 256). */
   momentBlockSize?: number;
 }
+
+/** The defaults qGalore() really uses; learningRate excluded. */
+export const Q_GALORE_DEFAULTS = {
+  ...GALORE_DEFAULTS,
+  projBits: 4,
+  projGroupSize: 256,
+  cosThreshold: 0.4,
+  gammaProj: 2,
+  queueSize: 5,
+  moments: "int8",
+  momentBlockSize: 256,
+} as const;
 
 const EXTRA = [
   "projBits",

@@ -32,6 +32,9 @@ export interface PowerSgdOptions {
   mask?: LeafSpec<boolean>;
 }
 
+/** The defaults powerSgd() really uses. */
+export const POWER_SGD_DEFAULTS = { rank: 2, seed: 0 } as const;
+
 export interface PowerSgdState {
   count: number;
   /** Floats a worker would have sent at the last step (compressed and uncompressed leaves). */
