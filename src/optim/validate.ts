@@ -1,11 +1,12 @@
 /** Option checks shared by every factory: one-line errors naming the option and what it accepts. */
+import { OptionError, OptionTypeError } from "../engine/errors.js";
 import type { ScalarOrSchedule } from "./core.js";
 
 const show = (v: unknown) => (typeof v === "number" ? String(v) : JSON.stringify(v));
 
 function number(name: string, v: unknown): number {
   if (typeof v !== "number" || Number.isNaN(v)) {
-    throw new TypeError(`${name} must be a number, got ${show(v)}`);
+    throw new OptionTypeError(`${name} must be a number, got ${show(v)}`);
   }
   return v;
 }
@@ -13,21 +14,22 @@ function number(name: string, v: unknown): number {
 /** v ≥ 0 (finite). */
 export function nonNegative(name: string, v: unknown): number {
   const x = number(name, v);
-  if (!(x >= 0) || !Number.isFinite(x)) throw new RangeError(`${name} must be ≥ 0, got ${show(v)}`);
+  if (!(x >= 0) || !Number.isFinite(x))
+    throw new OptionError(`${name} must be ≥ 0, got ${show(v)}`);
   return x;
 }
 
 /** v > 0 (finite). */
 export function positive(name: string, v: unknown): number {
   const x = number(name, v);
-  if (!(x > 0) || !Number.isFinite(x)) throw new RangeError(`${name} must be > 0, got ${show(v)}`);
+  if (!(x > 0) || !Number.isFinite(x)) throw new OptionError(`${name} must be > 0, got ${show(v)}`);
   return x;
 }
 
 /** 0 ≤ v < 1, as for decay rates and betas. */
 export function unitInterval(name: string, v: unknown): number {
   const x = number(name, v);
-  if (!(x >= 0 && x < 1)) throw new RangeError(`${name} must be in [0, 1), got ${show(v)}`);
+  if (!(x >= 0 && x < 1)) throw new OptionError(`${name} must be in [0, 1), got ${show(v)}`);
   return x;
 }
 
@@ -35,20 +37,21 @@ export function unitInterval(name: string, v: unknown): number {
 export function integer(name: string, v: unknown, min = 0): number {
   const x = number(name, v);
   if (!Number.isInteger(x) || x < min) {
-    throw new RangeError(`${name} must be an integer ≥ ${min}, got ${show(v)}`);
+    throw new OptionError(`${name} must be an integer ≥ ${min}, got ${show(v)}`);
   }
   return x;
 }
 
 export function boolean(name: string, v: unknown): boolean {
-  if (typeof v !== "boolean") throw new TypeError(`${name} must be true or false, got ${show(v)}`);
+  if (typeof v !== "boolean")
+    throw new OptionTypeError(`${name} must be true or false, got ${show(v)}`);
   return v;
 }
 
 /** One of the listed strings. */
 export function oneOf<T extends string>(name: string, v: unknown, allowed: readonly T[]): T {
   if (!allowed.includes(v as T)) {
-    throw new RangeError(`${name} must be one of ${allowed.join(", ")}; got ${show(v)}`);
+    throw new OptionError(`${name} must be one of ${allowed.join(", ")}; got ${show(v)}`);
   }
   return v as T;
 }
@@ -63,7 +66,9 @@ export function learningRate(v: unknown, name = "learningRate"): ScalarOrSchedul
 export function knownOptions(factory: string, opts: object, allowed: readonly string[]): void {
   for (const key of Object.keys(opts)) {
     if (!allowed.includes(key)) {
-      throw new TypeError(`${factory}: unknown option "${key}" (accepted: ${allowed.join(", ")})`);
+      throw new OptionTypeError(
+        `${factory}: unknown option "${key}" (accepted: ${allowed.join(", ")})`,
+      );
     }
   }
 }

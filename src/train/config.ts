@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { CORPORA } from "../data/corpus.js";
 import { TOKENIZER_TYPES } from "../data/tokenizer.js";
+import { UsageError } from "../engine/errors.js";
 import { LLAMA_PRESETS } from "../nn/llama-config.js";
 import { getOptimizer, parseOptimizerOptions } from "./registry.js";
 
@@ -72,10 +73,8 @@ export const DEFAULT_CONFIG: TrainConfig = {
   topK: 20,
 };
 
-/** Error for bad user input: the CLI prints its message alone and exits with code 2. */
-export class UsageError extends Error {
-  override name = "UsageError";
-}
+// Bad user input (one line, exit code 2 at the CLI); defined in engine/errors.ts for every layer.
+export { UsageError };
 
 const KEYS = Object.keys(DEFAULT_CONFIG).concat(["lr", "decaySteps", "out"]);
 
