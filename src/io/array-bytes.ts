@@ -9,6 +9,7 @@
  * - jax-js cannot build an array from an empty typed array: empty arrays come from np.zeros.
  */
 import { numpy as np } from "@jax-js/jax";
+import { onDevice } from "../engine/device-buffer.js";
 import { float64Array } from "../engine/float64.js";
 
 /** The jax-js dtypes that have a safetensors equivalent. */
@@ -107,11 +108,14 @@ export function arrayFromElements(
   const g = globalThis as { Float16Array?: any };
   if (dtype === "float16") {
     if (!hasFloat16Array) throw new TypeError("cannot build a float16 array without Float16Array");
-    return np.array(new g.Float16Array(data.buffer, data.byteOffset, data.length), {
-      shape,
-      dtype: np.float16,
-    });
+    return onDevice(
+      np.array(new g.Float16Array(data.buffer, data.byteOffset, data.length), {
+        shape,
+        dtype: np.float16,
+      }),
+    );
   }
-  if (dtype === "float64") return float64Array(data as Float64Array, shape);
-  return np.array(data as Float32Array, { shape, dtype: DTYPES[dtype] });
+  // A device buffer, never an inline constant: see src/engine/device-buffer.ts (exact resume).
+  if (dtype === "float64") return onDevice(float64Array(data as Float64Array, shape));
+  return onDevice(np.array(data as Float32Array, { shape, dtype: DTYPES[dtype] }));
 }
