@@ -2,6 +2,12 @@
 // Entry point of the `rankwise` command. The wasm thread count must be set before jax-js loads
 // (see src/engine/node-threads.ts); RANKWISE_THREADS overrides the default chosen here.
 process.env.RANKWISE_THREADS ??= "1";
-await import("../dist/engine/node-threads.js"); // before anything loads jax-js
+try {
+  await import("../dist/engine/node-threads.js"); // before anything loads jax-js
+} catch (error) {
+  // e.g. a bad RANKWISE_THREADS: one line and exit code 2, like every other bad input.
+  const { reportError } = await import("../dist/cli/errors.js");
+  process.exit(reportError(error));
+}
 const { main } = await import("../dist/cli/main.js");
 process.exitCode = await main(process.argv);

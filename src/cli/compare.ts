@@ -1,12 +1,32 @@
-/** `rankwise compare`: several optimizers, same model, data, seed and steps; one report. */
-import { mkdirSync } from "node:fs";
+/**
+ * `rankwise compare`: several optimizers, same model, data, seed and steps; one report.
+ *
+ * Every spec is validated (options built, duplicates refused) before anything trains. The plan —
+ * each spec with its resolved configuration — is written to <out>/compare.json first, so that
+ * `compare --resume <out>` can continue an interrupted comparison: finished runs are kept, the
+ * interrupted one resumes from its checkpoint, the rest start.
+ */
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { writeFileAtomicSync } from "../io/atomic.js";
+import { ensureOutputDir, removeCreated } from "../io/output-dir.js";
 import { writeReport } from "../report/index.js";
-import { UsageError, validateConfig } from "../train/config.js";
+import { checkpointPath } from "../train/checkpoint.js";
+import { type TrainConfig, UsageError, validateConfig } from "../train/config.js";
 import { readMetrics } from "../train/metrics.js";
-import { train } from "../train/trainer.js";
+import { buildOptimizer } from "../train/optimizer.js";
+import { getOptimizer } from "../train/registry.js";
+import { type TrainResult, train } from "../train/trainer.js";
 import { interruptSignal, timestamp } from "./train.js";
 import { configFromFlags } from "./train-flags.js";
+
+const PLAN = "compare.json";
+const FORMAT = "rankwise-compare-1";
+
+interface Plan {
+  format: string;
+  runs: { spec: string; dir: string; config: TrainConfig }[];
+}
 
 /** "lion:b2=0.98,weightDecay=0.1" → name and options. */
 export function parseSpec(spec: string): { name: string; options: Record<string, string> } {
@@ -20,11 +40,13 @@ export function parseSpec(spec: string): { name: string; options: Record<string,
   return { name, options };
 }
 
-export async function compareCommand(opts: Record<string, unknown>): Promise<void> {
-  const base = configFromFlags(opts);
-  const specs = (opts.optimizers as string[]).flatMap((s) => s.split(/\s+/)).filter(Boolean);
+/** Folder of a spec's run inside the comparison folder. */
+const runDir = (spec: string) => spec.replace(/[^\w.=-]+/g, "_");
+
+/** Resolve and check every spec (options included) before anything trains. */
+export function planComparison(base: Record<string, unknown>, specs: string[]): Plan {
   if (specs.length === 0) throw new UsageError("--optimizers needs at least one optimizer");
-  // Validate every configuration before training anything.
+  const seen = new Map<string, string>();
   const runs = specs.map((spec) => {
     const { name, options } = parseSpec(spec);
     const config = validateConfig({
@@ -32,19 +54,115 @@ export async function compareCommand(opts: Record<string, unknown>): Promise<voi
       optimizer: name,
       optimizerOptions: { ...(base.optimizerOptions as object), ...options },
     });
-    return { spec, config };
+    buildOptimizer(config); // option values are only checked when the optimizer is built
+    // Same optimizer with the same effective options (defaults filled in) = a duplicate.
+    const effective: Record<string, unknown> = {};
+    for (const o of getOptimizer(config.optimizer).options) effective[o.name] = o.default;
+    Object.assign(effective, config.optimizerOptions);
+    const sorted = Object.entries(effective).sort(([a], [b]) => a.localeCompare(b));
+    const key = JSON.stringify([config.optimizer, sorted]);
+    const dir = runDir(spec);
+    const twin = seen.get(key) ?? seen.get(dir);
+    if (twin !== undefined) {
+      throw new UsageError(`--optimizers lists the same optimizer twice: "${twin}" and "${spec}"`);
+    }
+    seen.set(key, spec);
+    seen.set(dir, spec);
+    return { spec, dir, config };
   });
-  const out = String(opts.out ?? join("runs", `compare-${timestamp()}`));
-  mkdirSync(out, { recursive: true });
-  const results = [];
+  return { format: FORMAT, runs };
+}
+
+function readPlan(out: string): Plan {
+  const path = join(out, PLAN);
+  if (!existsSync(path)) {
+    throw new UsageError(`cannot resume: ${out} holds no comparison (no ${PLAN})`);
+  }
+  try {
+    const plan = JSON.parse(readFileSync(path, "utf8")) as Plan;
+    if (plan.format !== FORMAT || !Array.isArray(plan.runs))
+      throw new Error(`not a ${FORMAT} file`);
+    for (const run of plan.runs) run.config = validateConfig(run.config as never);
+    return plan;
+  } catch (error) {
+    throw new UsageError(`corrupt comparison: ${path}: ${(error as Error).message.split("\n")[0]}`);
+  }
+}
+
+/** Step of the run's checkpoint, or undefined when it has none. */
+function checkpointStep(dir: string): number | undefined {
+  try {
+    return JSON.parse(readFileSync(join(checkpointPath(dir), "trainer.json"), "utf8")).step;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A finished run's result, read back from its metrics. */
+function finishedResult(dir: string, step: number): TrainResult {
+  const rows = readMetrics(join(dir, "metrics.jsonl"));
+  const last = (type: string) => rows.filter((r) => r.type === type).at(-1) ?? {};
+  const train = last("train") as { loss?: number; stateBytes?: number; elapsed?: number };
+  const evalRow = last("eval") as { valLoss?: number; elapsed?: number };
+  const sample = last("sample") as { text?: string };
+  return {
+    out: dir,
+    step,
+    trainLoss: train.loss ?? Number.NaN,
+    valLoss: evalRow.valLoss ?? Number.NaN,
+    sample: sample.text ?? "",
+    interrupted: false,
+    stateBytes: train.stateBytes ?? 0,
+    elapsed: evalRow.elapsed ?? train.elapsed ?? 0,
+  };
+}
+
+export async function compareCommand(opts: Record<string, unknown>): Promise<void> {
+  let out: string;
+  let plan: Plan;
+  if (opts.resume !== undefined) {
+    out = String(opts.resume);
+    const given = Object.keys(opts).filter((k) => !["resume", "out", "quiet"].includes(k));
+    if (given.length > 0) {
+      throw new UsageError(
+        `compare --resume takes no other options (its settings are in ${join(out, PLAN)}); got --${given[0].replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`,
+      );
+    }
+    plan = readPlan(out);
+  } else {
+    if (opts.optimizers === undefined) {
+      throw new UsageError("compare needs --optimizers (e.g. --optimizers adamw lion)");
+    }
+    const specs = (opts.optimizers as string[]).flatMap((s) => s.split(/\s+/)).filter(Boolean);
+    plan = planComparison(configFromFlags(opts), specs);
+    out = String(opts.out ?? join("runs", `compare-${timestamp()}`));
+    const created = ensureOutputDir(out);
+    if (existsSync(join(out, PLAN)) || (created.length === 0 && readdirSync(out).length > 0)) {
+      removeCreated(created);
+      throw new UsageError(
+        `${out} is not empty: continue its comparison with compare --resume ${out}, or choose another --out`,
+      );
+    }
+    writeFileAtomicSync(join(out, PLAN), `${JSON.stringify(plan, null, 2)}\n`);
+  }
+
+  const results: { spec: string; dir: string; config: TrainConfig; result: TrainResult }[] = [];
   const interrupt = interruptSignal();
   try {
-    for (const { spec, config } of runs) {
-      const dir = join(out, spec.replace(/[^\w.=-]+/g, "_"));
-      process.stderr.write(`== ${spec} → ${dir}\n`);
+    for (const { spec, dir: name, config } of plan.runs) {
+      const dir = join(out, name);
+      const step = checkpointStep(dir);
+      if (step !== undefined && step >= config.steps) {
+        process.stderr.write(`== ${spec}: finished in ${dir} (kept)\n`);
+        results.push({ spec, dir, config, result: finishedResult(dir, step) });
+        continue;
+      }
+      const resume = step !== undefined;
+      process.stderr.write(`== ${spec} → ${dir}${resume ? ` (resuming at step ${step})` : ""}\n`);
       const result = await train({
         config,
         out: dir,
+        resume,
         quiet: Boolean(opts.quiet),
         signal: interrupt.signal,
         name: spec,
@@ -82,5 +200,8 @@ export async function compareCommand(opts: Record<string, unknown>): Promise<voi
     ].join("\n"),
   );
   process.stdout.write(`report: ${join(out, "report.html")}\n`);
-  if (results.some((r) => r.result.interrupted)) process.exitCode = 130;
+  if (results.some((r) => r.result.interrupted)) {
+    process.stdout.write(`interrupted; continue with: rankwise compare --resume ${out}\n`);
+    process.exitCode = 130;
+  }
 }

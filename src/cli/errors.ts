@@ -1,20 +1,22 @@
 /**
- * How the CLI fails: bad input is one line naming the problem and exit code 2; anything else is
- * one line and exit code 1. Stack traces only with --debug.
+ * How the CLI fails. The user's mistakes (UsageError, OptionError, OptionTypeError: see
+ * engine/errors.ts) are one line naming the problem, exit code 2. Anything else is a bug: one line
+ * "rankwise: internal error: …", exit code 1. Stack traces only with --debug.
  */
-import { UsageError } from "../train/config.js";
+import { isUserError } from "../engine/errors.js";
 
 export const isDebug = () => process.argv.includes("--debug");
 
-/** Errors the user caused: our UsageError, option validation (Range/TypeError from factories). */
-const isUsage = (error: unknown) =>
-  error instanceof UsageError || error instanceof RangeError || error instanceof TypeError;
-
 export function reportError(error: unknown): number {
-  const message = error instanceof Error ? error.message : String(error);
-  process.stderr.write(`rankwise: ${message.split("\n")[0]}\n`);
+  const message = (error instanceof Error ? error.message : String(error)).split("\n")[0];
+  const user = isUserError(error);
+  process.stderr.write(
+    user
+      ? `rankwise: ${message}\n`
+      : `rankwise: internal error: ${message}${isDebug() ? "" : " (rerun with --debug for the stack trace)"}\n`,
+  );
   if (isDebug() && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
-  return isUsage(error) ? 2 : 1;
+  return user ? 2 : 1;
 }
 
 /** Wrap a command action so its failures exit with the right code. */

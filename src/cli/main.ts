@@ -2,9 +2,12 @@
  * The `rankwise` command line: a thin layer over the library (train, compare, generate, inspect,
  * optimizers). Bad input: one line and exit code 2 (see errors.ts).
  */
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
 import { Command, CommanderError } from "commander";
+import { UsageError } from "../engine/errors.js";
 import { init } from "../engine/init.js";
+import { checkOutputDir } from "../io/output-dir.js";
 import { compareCommand } from "./compare.js";
 import { action, reportError } from "./errors.js";
 import { generateCommand } from "./generate.js";
@@ -17,12 +20,40 @@ const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.ur
   version: string;
 };
 
+/**
+ * Checks on the folders a command will write, before anything runs: an unusable --out is one line
+ * within milliseconds (never a hang), and `--resume` is given the run folder it continues.
+ */
+function checkFolders(command: Command): void {
+  const opts = command.opts() as { out?: string; resume?: string };
+  if (opts.resume !== undefined) {
+    if (opts.out !== undefined && resolve(opts.out) !== resolve(opts.resume)) {
+      throw new UsageError(
+        `--out ${opts.out} and --resume ${opts.resume} differ: a resumed run continues in its own folder (drop --out)`,
+      );
+    }
+    if (
+      basename(resolve(opts.resume)) === "checkpoint" &&
+      existsSync(join(opts.resume, "trainer.json"))
+    ) {
+      throw new UsageError(
+        `--resume takes the run folder, not its checkpoint: use --resume ${dirname(resolve(opts.resume))}`,
+      );
+    }
+    return;
+  }
+  if (opts.out !== undefined) checkOutputDir(String(opts.out));
+}
+
 export function buildProgram(): Command {
   const program = new Command("rankwise")
     .description("Train and fine-tune neural networks in TypeScript with matrix-aware optimizers.")
     .version(pkg.version)
     .option("--debug", "print stack traces on errors")
     .showHelpAfterError(false)
+    .hook("preAction", (_program, command) => {
+      if (command.name() === "train" || command.name() === "compare") checkFolders(command);
+    })
     .exitOverride()
     .configureOutput({
       writeErr: (text) => process.stderr.write(text.startsWith("error:") ? "" : text),
@@ -46,11 +77,15 @@ export function buildProgram(): Command {
       .description(
         "train several optimizers on the same model, data, seed and steps; one combined report",
       )
-      .requiredOption(
+      .option(
         "--optimizers <specs...>",
-        "optimizers, each name[:key=value,...] (e.g. adamw lion:b2=0.98)",
+        "optimizers, each name[:key=value,...] (e.g. adamw lion:b2=0.98); required",
       )
       .option("--out <dir>", "comparison folder (default: runs/compare-<time>)")
+      .option(
+        "--resume <dir>",
+        "continue the comparison in <dir>: finished runs are kept, the interrupted one resumes",
+      )
       .option("--quiet", "no progress output"),
   ).action(action(compareCommand));
 

@@ -9,6 +9,8 @@
  * Measured in bench/matmul.ts (docs/benchmarks.md).
  */
 
+import { UsageError } from "./errors.js";
+
 type WorkerThreads = typeof import("node:worker_threads");
 type NodeBuffer = typeof import("node:buffer");
 
@@ -18,11 +20,13 @@ const isNode = proc?.versions?.node !== undefined;
 /** Number of wasm threads requested for this process (1 outside Node). */
 export const requestedThreads = isNode ? parseThreads(proc!.env.RANKWISE_THREADS) : 1;
 
+/** Refused at import (nothing can run with a thread count jax-js never got); a UsageError, so the
+ *  CLI (bin/rankwise.js) reports it as one line with exit code 2. */
 function parseThreads(value: string | undefined): number {
-  if (value === undefined || value === "") return 1;
+  if (value === undefined || value.trim() === "") return 1;
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1 || n > 256) {
-    throw new RangeError(`RANKWISE_THREADS must be an integer from 1 to 256, got "${value}"`);
+    throw new UsageError(`RANKWISE_THREADS must be an integer from 1 to 256, got "${value}"`);
   }
   return n;
 }
