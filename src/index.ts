@@ -1,21 +1,115 @@
 /**
  * Rankwise: matrix-aware training and fine-tuning on jax-js.
+ *
+ * The public API is this explicit list, as optax's `__init__.py`: the engine start-up, tree
+ * helpers, the optimizer contract and its combinators, schedules, the most used primitives and
+ * every named optimizer at the top level; the rest in namespaces — `transforms` (every
+ * primitive), `projection` (GaLore's projectors), `linalg`, `nn`, `data`, `train`, `registry`
+ * and `io`. test/public-api.test.ts pins the list: a new public name is added there on purpose.
+ *
  * The first import sets up jax-js's wasm thread pool in Node; it must stay first.
  */
 import "./engine/node-threads.js";
 
-export * from "./data/index.js";
+// Namespaces: the secondary surface.
+export * as data from "./data/index.js";
+export { OptionError, OptionTypeError, UsageError } from "./engine/errors.js";
+// Engine, trees and errors.
 export { type EngineInfo, type InitOptions, init } from "./engine/init.js";
 export * as tree from "./engine/tree.js";
 export { type Params, stateBytes, type Tree } from "./engine/tree.js";
-export * from "./io/safetensors.js";
-export * from "./io/state-file.js";
+export * as io from "./io/index.js";
 export * as linalg from "./linalg/index.js";
-export * from "./nn/index.js";
-export * from "./optim/index.js";
-export { renderReport, writeReport } from "./report/index.js";
-export { DEFAULT_CONFIG, type TrainConfig, validateConfig } from "./train/config.js";
-export { sampleText } from "./train/generate.js";
-export { GradientSpikeMonitor } from "./train/monitors/spike-monitor.js";
-export { getOptimizer, optimizerNames, registerOptimizer } from "./train/registry.js";
-export { type TrainOptions, type TrainResult, train } from "./train/trainer.js";
+export * as nn from "./nn/index.js";
+// The optimizer contract and its combinators.
+export {
+  applyUpdates,
+  chain,
+  type GradientTransformation,
+  type LeafSpec,
+  masked,
+  partition,
+  type ScalarOrSchedule,
+  type Schedule,
+  type State,
+} from "./optim/core.js";
+export { paramEma } from "./optim/ema.js";
+export { injectHyperparams } from "./optim/hyperparams.js";
+// Named optimizers, one family per file.
+export {
+  type AdafactorOptions,
+  type AdafactorState,
+  adafactor,
+} from "./optim/optimizers/adafactor.js";
+export { type AdagradOptions, adagrad } from "./optim/optimizers/adagrad.js";
+export {
+  type AdamOptions,
+  type AdamWOptions,
+  adam,
+  adamw,
+  amsgrad,
+} from "./optim/optimizers/adam.js";
+export { adamax } from "./optim/optimizers/adamax.js";
+export { type AdampOptions, adamp, type SgdpOptions, sgdp } from "./optim/optimizers/adamp.js";
+export { type AdemamixOptions, ademamix } from "./optim/optimizers/ademamix.js";
+export { type AsgoOptions, asgo } from "./optim/optimizers/asgo.js";
+export { type CosmosOptions, cosmos } from "./optim/optimizers/cosmos.js";
+export { diffgrad } from "./optim/optimizers/diffgrad.js";
+export { type FadamOptions, type FadamState, fadam } from "./optim/optimizers/fadam.js";
+export { type FiraOptions, fira } from "./optim/optimizers/fira.js";
+export { type FrugalOptions, frugal } from "./optim/optimizers/frugal.js";
+export { type GaloreOptions, galore } from "./optim/optimizers/galore.js";
+export { type Galore8bitOptions, galore8bit } from "./optim/optimizers/galore-8bit.js";
+export {
+  type GaloreAdafactorOptions,
+  galoreAdafactor,
+} from "./optim/optimizers/galore-adafactor.js";
+export { grams } from "./optim/optimizers/grams.js";
+export { type GwtOptions, gwt } from "./optim/optimizers/gwt.js";
+export { type LionOptions, lion } from "./optim/optimizers/lion.js";
+export { type MarsOptions, mars } from "./optim/optimizers/mars.js";
+export { type MuonOptions, muon } from "./optim/optimizers/muon.js";
+export { nadam } from "./optim/optimizers/nadam.js";
+export { novograd } from "./optim/optimizers/novograd.js";
+export { type PsgdKronOptions, psgdKron } from "./optim/optimizers/psgd-kron.js";
+export { type QGaloreOptions, qGalore } from "./optim/optimizers/q-galore.js";
+export { radam } from "./optim/optimizers/radam.js";
+export { type RmspropOptions, rmsprop } from "./optim/optimizers/rmsprop.js";
+export { type SgdOptions, sgd } from "./optim/optimizers/sgd.js";
+export { type ShampooOptions, shampoo } from "./optim/optimizers/shampoo.js";
+export { signSgd, signum } from "./optim/optimizers/signum.js";
+export { type SoapOptions, type SoapState, soap } from "./optim/optimizers/soap.js";
+export { type SpamOptions, type SpamState, spam } from "./optim/optimizers/spam.js";
+export {
+  type ResetTiming,
+  type StableSpamOptions,
+  type StableSpamState,
+  stableSpam,
+} from "./optim/optimizers/stable-spam.js";
+export * as projection from "./optim/projection/index.js";
+// Schedules.
+export {
+  constantSchedule,
+  cosineDecaySchedule,
+  joinSchedules,
+  linearSchedule,
+  warmupCosineDecaySchedule,
+  warmupLinearDecaySchedule,
+  warmupStableDecaySchedule,
+} from "./optim/schedules.js";
+// The most used primitives (all of them: the `transforms` namespace).
+export { accumulateGradients } from "./optim/transforms/accumulate.js";
+export { scaleByAdagrad } from "./optim/transforms/adagrad.js";
+export { scaleByAdam } from "./optim/transforms/adam.js";
+export { adaptiveGradClip } from "./optim/transforms/agc.js";
+export { centralize } from "./optim/transforms/centralize.js";
+export { clipByGlobalNorm, clipByValue } from "./optim/transforms/clip.js";
+export * as transforms from "./optim/transforms/index.js";
+export { matrixOrFallback } from "./optim/transforms/matrix-partition.js";
+export { scaleByRms } from "./optim/transforms/rms.js";
+export { scale, scaleByLearningRate } from "./optim/transforms/scale.js";
+export { skipNonFinite } from "./optim/transforms/skip-nonfinite.js";
+export { trace } from "./optim/transforms/trace.js";
+export { addDecayedWeights, matricesOnly } from "./optim/transforms/weight-decay.js";
+export * as train from "./train/index.js";
+export * as registry from "./train/registry.js";

@@ -1,5 +1,5 @@
 /**
- * Linear algebra that jax-js lacks, for matrix-aware optimizers (GaLore family, Muon, ...):
+ * The `linalg` namespace of the public API. Linear algebra that jax-js lacks, for matrix-aware optimizers (GaLore family, Muon, ...):
  * QR, an accurate SVD, randomized SVD, sign-normalised singular vectors, low-rank bases,
  * DCT-II and Haar bases, blockwise int8/int4 quantisation with stochastic rounding, host eigh and
  * inverse roots (Shampoo, SOAP, COSMOS), and Newton–Schulz iterations (Muon, ASGO).
@@ -15,9 +15,8 @@ export {
   maxHaarLevels,
 } from "./haar.js";
 export { type BasisSide, type LowRankBasisOptions, lowRankBasis } from "./low-rank-basis.js";
-export { inverseRoot, symmetricEigen, symmetricEigenHost } from "./matrix-functions.js";
+export { inverseRoot, symmetricEigen } from "./matrix-functions.js";
 export {
-  frobeniusNorm,
   inverseSqrtPolarExpress,
   inverseSqrtPolarExpressJit,
   NS5_COEFFICIENTS,

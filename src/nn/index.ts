@@ -1,6 +1,8 @@
-/** Models: LLaMA-style decoder (Hugging Face names), MLP classifier, save/load as HF folders. */
+/**
+ * The `nn` namespace of the public API. Models: a LLaMA-style decoder (Hugging Face names), an
+ * MLP classifier, losses, and saving/loading Hugging Face model folders.
+ */
 export {
-  checkLlamaParams,
   initLlama,
   type LlamaParams,
   llamaForward,
@@ -18,11 +20,9 @@ export {
   llamaConfig,
   llamaPreset,
   toHfConfig,
-  validateLlamaConfig,
 } from "./llama-config.js";
 export { accuracy, crossEntropy, type LossAndGrad } from "./loss.js";
 export {
-  checkMlpParams,
   initMlp,
   MLP_ACTIVATIONS,
   type MlpActivation,
@@ -34,16 +34,5 @@ export {
   mlpForward,
   mlpLoss,
   mlpParamShapes,
-  validateMlpConfig,
 } from "./mlp.js";
-export {
-  CONFIG_FILE,
-  configFromJson,
-  configToJson,
-  loadModel,
-  type ModelConfig,
-  type Pretrained,
-  saveModel,
-  WEIGHTS_FILE,
-  WEIGHTS_INDEX_FILE,
-} from "./pretrained.js";
+export { loadModel, type ModelConfig, type Pretrained, saveModel } from "./pretrained.js";

@@ -1,0 +1,34 @@
+/**
+ * The `train` namespace of the public API: the training loop as a library (`train.train`, what
+ * the CLI runs), its configuration, checkpoints, metrics, text sampling, the gradient-spike
+ * monitor and the HTML report. The loop's internals (run state, steps, resume checks) stay inside.
+ */
+export { renderReport } from "../report/html.js";
+export { writeReport } from "../report/index.js";
+export type {
+  EvalRow,
+  MetricRow,
+  ReportOptions,
+  RunData,
+  SampleRow,
+  TrainRow,
+} from "../report/types.js";
+export { type Checkpoint, loadCheckpoint, type TrainerMeta } from "./checkpoint.js";
+export {
+  DEFAULT_CONFIG,
+  readConfigFile,
+  SCHEDULES,
+  type ScheduleName,
+  type TrainConfig,
+  validateConfig,
+} from "./config.js";
+export { DivergedError } from "./diverged.js";
+export { type SampleOptions, sampleText } from "./generate.js";
+export { readMetrics } from "./metrics.js";
+export {
+  GradientSpikeMonitor,
+  type SpikeMetrics,
+  type SpikeMonitorOptions,
+} from "./monitors/spike-monitor.js";
+export { buildOptimizer } from "./optimizer.js";
+export { type TrainOptions, type TrainResult, train } from "./trainer.js";
