@@ -4,12 +4,13 @@
  * "rankwise: internal error: …", exit code 1. Stack traces only with --debug.
  */
 import { isUserError } from "../engine/errors.js";
+import { SafetensorsError } from "../io/safetensors-dtypes.js";
 
 export const isDebug = () => process.argv.includes("--debug");
 
 export function reportError(error: unknown): number {
   const message = (error instanceof Error ? error.message : String(error)).split("\n")[0];
-  const user = isUserError(error);
+  const user = isUserError(error) || error instanceof SafetensorsError; // a file the user gave
   process.stderr.write(
     user
       ? `rankwise: ${message}\n`

@@ -14,7 +14,8 @@
 import type { ElementData, StorableDType } from "./array-bytes.js";
 import { hasFloat16Array } from "./array-bytes.js";
 
-/** Errors in a safetensors file or state file (format, validation, unsupported content). */
+/** Errors in a safetensors file or state file (format, validation, unsupported content, an
+ *  unreadable file). The CLI counts them as bad input (a file the user gave). */
 export class SafetensorsError extends Error {
   override name = "SafetensorsError";
 }

@@ -49,15 +49,20 @@ const fail = (message: string): never => {
 
 /**
  * Read N from the first 8 bytes of a file of `fileSize` bytes and check it fits, before
- * anything is allocated.
+ * anything is allocated. Given a 9th byte, an impossible N is told apart: after a "{" (where the
+ * JSON header starts) the file is truncated or damaged, otherwise it is not a safetensors file.
  */
 export function readHeaderLength(prefix: Uint8Array, fileSize: number): number {
   if (fileSize < 8 || prefix.length < 8) {
-    fail(`file is ${fileSize} bytes long; a safetensors file starts with an 8-byte header length`);
+    fail(
+      `file is ${fileSize} bytes long: not a safetensors file (one starts with an 8-byte header length)`,
+    );
   }
   const n = new DataView(prefix.buffer, prefix.byteOffset, 8).getBigUint64(0, true);
   if (n > BigInt(fileSize - 8)) {
-    fail(`header length ${n} exceeds the ${fileSize - 8} bytes after the length field`);
+    const what = `header length ${n} exceeds the ${fileSize - 8} bytes after the length field`;
+    if (prefix.length > 8 && prefix[8] !== 0x7b) fail(`${what}: not a safetensors file`);
+    fail(prefix.length > 8 ? `${what} (truncated or damaged file)` : what);
   }
   if (n > BigInt(MAX_HEADER_BYTES)) fail(`header length ${n} exceeds ${MAX_HEADER_BYTES} bytes`);
   return Number(n);

@@ -152,7 +152,7 @@ export async function loadSafetensors(path: string): Promise<Safetensors> {
   try {
     bytes = await readFile(path);
   } catch (err) {
-    throw new Error(`cannot read ${path}: ${reason(err)}`, { cause: err });
+    throw new SafetensorsError(`cannot read ${path}: ${reason(err)}`, { cause: err });
   }
   try {
     return decodeSafetensors(bytes);
@@ -178,7 +178,7 @@ export async function readSafetensorsHeader(path: string): Promise<SafetensorsHe
   try {
     file = await open(path, "r");
     const size = (await file.stat()).size;
-    const prefix = new Uint8Array(Math.min(8, size));
+    const prefix = new Uint8Array(Math.min(9, size)); // the length and the header's first byte
     await readFully(file, prefix, 0);
     const n = readHeaderLength(prefix, size);
     const json = new Uint8Array(n);
@@ -186,7 +186,7 @@ export async function readSafetensorsHeader(path: string): Promise<SafetensorsHe
     return parseHeader(json, size);
   } catch (err) {
     if (err instanceof SafetensorsError) throw inFile(path, err);
-    throw new Error(`cannot read ${path}: ${reason(err)}`, { cause: err });
+    throw new SafetensorsError(`cannot read ${path}: ${reason(err)}`, { cause: err });
   } finally {
     await file?.close();
   }

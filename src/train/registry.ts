@@ -38,6 +38,11 @@ export function parseOptimizerOptions(
   const out: Record<string, unknown> = {};
   for (const [key, raw] of Object.entries(pairs)) {
     const spec = entry.options.find((o) => o.name === key);
+    if (key === "learningRate" || key === "lr") {
+      throw new RangeError(
+        `the learning rate is not an optimizer option: set it with --lr (lr: in a config file)`,
+      );
+    }
     if (!spec) {
       const accepted = entry.options.map((o) => o.name).join(", ") || "none";
       throw new RangeError(

@@ -25,10 +25,22 @@ const FIXED_ON_RESUME: (keyof TrainConfig)[] = [
 
 /** Throw if `config` cannot continue a checkpoint trained with `saved` up to `step`. */
 export function checkResumable(saved: TrainConfig, config: TrainConfig, step: number): void {
+  // An unset lr or decaySteps reads as what it means, never as "undefined".
+  const show = (key: keyof TrainConfig, v: unknown) =>
+    v !== undefined
+      ? JSON.stringify(v)
+      : key === "lr"
+        ? "the optimizer's default"
+        : "the default (--steps)";
   for (const key of FIXED_ON_RESUME) {
+    if (saved[key] === undefined && key !== "lr" && key !== "decaySteps") {
+      throw new UsageError(
+        `cannot resume: the checkpoint's trainer.json does not record ${key} (damaged, or written by another version)`,
+      );
+    }
     if (JSON.stringify(config[key]) !== JSON.stringify(saved[key])) {
       throw new UsageError(
-        `cannot resume: ${key} is ${JSON.stringify(config[key])} but the checkpoint was trained with ${JSON.stringify(saved[key])}`,
+        `cannot resume: ${key} is ${show(key, config[key])} but the checkpoint was trained with ${show(key, saved[key])}`,
       );
     }
   }

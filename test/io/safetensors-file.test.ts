@@ -73,7 +73,7 @@ test("missing, truncated and malformed files give errors naming the path", async
     const error = await read(huge).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SafetensorsError);
     expect((error as Error).message).toBe(
-      `${huge}: header length 1152921504606846976 exceeds the 8 bytes after the length field`,
+      `${huge}: header length 1152921504606846976 exceeds the 8 bytes after the length field: not a safetensors file`,
     );
   }
 
