@@ -19,6 +19,11 @@ const FLAGS: [string, keyof TrainConfig, string][] = [
   ["--checkpoint-every <n>", "checkpointEvery", "checkpoint every n steps (0 = only at the end)"],
   ["--clip-norm <x>", "clipNorm", "clip the gradient's global norm (0 = off)"],
   ["--accumulate <k>", "accumulate", "micro-batches per optimizer step"],
+  [
+    "--max-bad-steps <n>",
+    "maxBadSteps",
+    "stop as diverged after n steps in a row with a non-finite loss or gradient (each skipped)",
+  ],
   ["--sample-length <n>", "sampleLength", "characters generated at the end"],
 ];
 

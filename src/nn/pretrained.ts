@@ -10,14 +10,19 @@
  * weights (bf16, f16, f64) are converted to float32. Both files are written atomically, weights
  * first, so an interrupted save never leaves a config.json that points at missing weights.
  *
+ * Loading refuses non-finite weights (NaN or ±Inf: a diverged model) with one line naming the
+ * tensor, so no command goes on from a broken model.
+ *
  * The MLP classifier (no HF equivalent) uses the same layout with config.json
  * {"model_type": "mlp", "sizes": [...], "activation": ...} and nn.Sequential names.
  */
 import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { numpy as np } from "@jax-js/jax";
+import { UsageError } from "../engine/errors.js";
 import { writeFileAtomic } from "../io/atomic.js";
 import { loadSafetensors, saveSafetensors } from "../io/safetensors.js";
+import { describeLeaves, nonFiniteLeaves } from "./finite.js";
 import { checkLlamaParams, type LlamaParams, llamaParamShapes } from "./llama.js";
 import { fromHfConfig, type LlamaConfig, toHfConfig } from "./llama-config.js";
 import { checkMlpParams, type MlpConfig, mlpConfig, mlpParamShapes } from "./mlp.js";
@@ -153,6 +158,13 @@ export async function loadModel(dir: string): Promise<Pretrained> {
   for (const name of Object.keys(shapes)) {
     const a = loaded[name];
     params[name] = a.dtype === np.float32 ? a : a.astype(np.float32);
+  }
+  const bad = await nonFiniteLeaves(params);
+  if (bad.length > 0) {
+    for (const a of Object.values(params)) a.dispose();
+    throw new UsageError(
+      `${dir} holds non-finite weights (NaN or infinity) in ${describeLeaves(bad)}: the model diverged; use an earlier checkpoint`,
+    );
   }
   return { config, params };
 }

@@ -5,9 +5,12 @@
  *   <out>/checkpoint/optimizer.safetensors            the optimizer state tree
  *   <out>/checkpoint/trainer.json                     step, run configuration, tokenizer,
  *                                                     sampler position and random state
+ *   <out>/checkpoint/manifest.json                    size and SHA-256 of each file, written last
  *
  * Written atomically: the new folder is built beside the old one and swapped in with renames, so
- * an interrupted save leaves the previous checkpoint intact.
+ * an interrupted save leaves the previous checkpoint intact; a folder is complete when its
+ * manifest is there. Loading verifies every file against the manifest first and names the
+ * damaged one. A checkpoint is never written with non-finite weights.
  */
 import {
   existsSync,
@@ -17,17 +20,20 @@ import {
   renameSync,
   rmSync,
   statSync,
-  writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
 import type { numpy as np } from "@jax-js/jax";
 import type { SamplerState } from "../data/sampler.js";
 import type { TokenizerJSON } from "../data/tokenizer.js";
 import type { Tree } from "../engine/tree.js";
+import { writeFileAtomic } from "../io/atomic.js";
+import { lockOwner } from "../io/lock.js";
 import { loadTree, saveTree } from "../io/state-file.js";
+import { describeLeaves, nonFiniteLeaves } from "../nn/finite.js";
 import type { LlamaConfig } from "../nn/llama-config.js";
 import { loadModel, saveModel } from "../nn/pretrained.js";
 import { type TrainConfig, UsageError } from "./config.js";
+import { manifestStep, verifyManifest, writeManifest } from "./manifest.js";
 
 export const CHECKPOINT_DIR = "checkpoint";
 const FORMAT = "rankwise-checkpoint-1";
@@ -40,6 +46,9 @@ export interface TrainerMeta {
   sampler: SamplerState;
   /** Gradient-spike monitor state (see monitors/spike-monitor.ts). */
   spikes?: Record<string, number | null>;
+  /** Steps skipped so far, and in a row up to this step (see run-step.ts). */
+  skippedSteps?: number;
+  badSteps?: number;
   /** Training seconds so far (a resumed run keeps counting from here). */
   elapsed: number;
 }
@@ -53,8 +62,17 @@ export interface Checkpoint {
 
 export const checkpointPath = (out: string) => join(out, CHECKPOINT_DIR);
 
-/** Save a checkpoint (borrows the arrays). */
+const FILES = ["config.json", "model.safetensors", "optimizer.safetensors", "trainer.json"];
+const SAVE_DIR = new RegExp(`^${CHECKPOINT_DIR}\\.(tmp|old)-\\d+$`);
+
+/** Save a checkpoint (borrows the arrays). Refuses non-finite weights. */
 export async function saveCheckpoint(out: string, c: Checkpoint): Promise<void> {
+  const bad = await nonFiniteLeaves(c.params);
+  if (bad.length > 0) {
+    throw new Error(
+      `refusing to write a checkpoint with non-finite weights (NaN or infinity) in ${describeLeaves(bad)}`,
+    );
+  }
   const final = checkpointPath(out);
   const tmp = `${final}.tmp-${process.pid}`;
   const old = `${final}.old-${process.pid}`;
@@ -63,8 +81,9 @@ export async function saveCheckpoint(out: string, c: Checkpoint): Promise<void> 
     mkdirSync(tmp, { recursive: true });
     await saveModel(tmp, { config: c.modelConfig, params: c.params });
     await saveTree(join(tmp, "optimizer.safetensors"), c.optState);
-    // Last: a folder with trainer.json is complete (see recoverInterruptedSave).
-    writeFileSync(join(tmp, "trainer.json"), `${JSON.stringify(c.meta, null, 2)}\n`);
+    await writeFileAtomic(join(tmp, "trainer.json"), `${JSON.stringify(c.meta, null, 2)}\n`);
+    // Last: a folder with a manifest is complete (see recoverInterruptedSave).
+    await writeManifest(tmp, c.meta.step, FILES);
   } catch (error) {
     rmSync(tmp, { recursive: true, force: true });
     throw error;
@@ -75,46 +94,55 @@ export async function saveCheckpoint(out: string, c: Checkpoint): Promise<void> 
 }
 
 /**
- * Whether `out` holds a checkpoint. A crash between saveCheckpoint's two renames leaves no
- * `checkpoint` folder but complete `checkpoint.tmp-<pid>` (new) and `checkpoint.old-<pid>` (old)
- * folders; the newest of these is first moved back into place.
+ * Whether `out` holds a checkpoint folder (complete or damaged: loading tells which). A crash
+ * between saveCheckpoint's two renames leaves no `checkpoint` folder but complete
+ * `checkpoint.tmp-<pid>` (new) and `checkpoint.old-<pid>` (old) folders; the newest of these is
+ * first moved back into place — unless another live process holds the folder's lock (it may be
+ * between those renames right now).
  */
 export function hasCheckpoint(out: string): boolean {
   recoverInterruptedSave(out);
-  return existsSync(join(checkpointPath(out), "trainer.json"));
+  return existsSync(checkpointPath(out));
 }
 
 function recoverInterruptedSave(out: string): void {
   const final = checkpointPath(out);
   if (existsSync(final) || !existsSync(out) || !statSync(out).isDirectory()) return;
-  const pattern = new RegExp(`^${CHECKPOINT_DIR}\\.(tmp|old)-\\d+$`);
+  if (lockOwner(out) !== undefined) return;
   let best: { dir: string; step: number } | undefined;
   for (const name of readdirSync(out)) {
-    if (!pattern.test(name)) continue;
+    if (!SAVE_DIR.test(name)) continue;
     const dir = join(out, name);
-    let step: unknown;
-    try {
-      step = JSON.parse(readFileSync(join(dir, "trainer.json"), "utf8")).step;
-    } catch {
-      continue; // not finished: trainer.json is written last
-    }
-    if (Number.isInteger(step) && (best === undefined || (step as number) > best.step))
-      best = { dir, step: step as number };
+    const step = manifestStep(dir); // undefined: not finished, the manifest is written last
+    if (step !== undefined && (best === undefined || step > best.step)) best = { dir, step };
   }
   if (best) renameSync(best.dir, final);
 }
 
-/** Load a checkpoint; any damage is reported as one line naming the file. */
+/** Remove what interrupted saves left beside the checkpoint (call only holding the lock). */
+export function removeStaleSaves(out: string): void {
+  recoverInterruptedSave(out);
+  if (!existsSync(out)) return;
+  for (const name of readdirSync(out)) {
+    if (SAVE_DIR.test(name)) rmSync(join(out, name), { recursive: true, force: true });
+  }
+}
+
+/** Load a checkpoint, verified against its manifest; any damage is one line naming the file. */
 export async function loadCheckpoint(out: string): Promise<Checkpoint> {
   const dir = checkpointPath(out);
-  if (!hasCheckpoint(out))
-    throw new UsageError(`no checkpoint in ${out} (expected ${join(dir, "trainer.json")})`);
+  if (!hasCheckpoint(out)) throw new UsageError(`no checkpoint in ${out} (expected ${dir})`);
+  verifyManifest(dir);
   const read = async <T>(what: string, fn: () => T | Promise<T>): Promise<T> => {
     try {
       return await fn();
     } catch (error) {
+      if (error instanceof UsageError) throw error;
+      // A message that already names a path in the checkpoint keeps it (no doubled path, and
+      // "no config.json in …" is not blamed on model.safetensors); others get the file read.
+      const message = (error as Error).message.split("\n")[0];
       throw new UsageError(
-        `corrupt checkpoint: ${join(dir, what)}: ${(error as Error).message.split("\n")[0]}`,
+        `corrupt checkpoint: ${message.includes(dir) ? message : `${join(dir, what)}: ${message}`}`,
       );
     }
   };
@@ -126,9 +154,15 @@ export async function loadCheckpoint(out: string): Promise<Checkpoint> {
     throw new UsageError(`corrupt checkpoint: ${join(dir, "trainer.json")}: not a ${FORMAT} file`);
   }
   const model = await read("model.safetensors", () => loadModel(dir));
-  const optState = (
-    await read("optimizer.safetensors", () => loadTree(join(dir, "optimizer.safetensors")))
-  ).tree;
+  let optState: Tree<any>;
+  try {
+    optState = (
+      await read("optimizer.safetensors", () => loadTree(join(dir, "optimizer.safetensors")))
+    ).tree;
+  } catch (error) {
+    for (const a of Object.values(model.params)) a.dispose();
+    throw error;
+  }
   return { meta, modelConfig: model.config as LlamaConfig, params: model.params, optState };
 }
 

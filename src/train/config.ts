@@ -42,6 +42,9 @@ export interface TrainConfig {
   clipNorm: number;
   /** Micro-batches accumulated per optimizer step. */
   accumulate: number;
+  /** Consecutive steps with a non-finite loss, gradient or update (each skipped) that stop the
+   *  run as diverged. */
+  maxBadSteps: number;
   valFraction: number;
   sampleLength: number;
   temperature: number;
@@ -67,6 +70,7 @@ export const DEFAULT_CONFIG: TrainConfig = {
   checkpointEvery: 200,
   clipNorm: 1,
   accumulate: 1,
+  maxBadSteps: 5,
   valFraction: 0.1,
   sampleLength: 200,
   temperature: 0.8,
@@ -156,6 +160,7 @@ export function validateConfig(input: Record<string, unknown>): TrainConfig {
     checkpointEvery: int("checkpointEvery", c.checkpointEvery, 0),
     clipNorm: real("clipNorm", c.clipNorm, 0),
     accumulate: int("accumulate", c.accumulate, 1, 1024),
+    maxBadSteps: int("maxBadSteps", c.maxBadSteps, 1),
     valFraction: real("valFraction", c.valFraction, 0, 0.5, true),
     sampleLength: int("sampleLength", c.sampleLength, 0),
     temperature: real("temperature", c.temperature, 0),

@@ -48,6 +48,12 @@ export class Progress {
     this.stream.write(`${message}\n`);
   }
 
+  /** A warning: shown even when quiet. */
+  warn(message: string): void {
+    if (this.#drawn && !this.quiet) this.stream.write("\r\x1b[K");
+    this.stream.write(`${message.startsWith("warning:") ? "" : "warning: "}${message}\n`);
+  }
+
   end(): void {
     if (this.#drawn && !this.quiet) this.stream.write("\n");
     this.#drawn = false;

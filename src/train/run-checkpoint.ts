@@ -1,8 +1,12 @@
-/** Saving a run: its current state as the folder's checkpoint (see checkpoint.ts). */
+/**
+ * Saving a run: its current state as the folder's checkpoint (see checkpoint.ts), then the
+ * report of the run so far (unless the caller writes it itself).
+ */
 import { newMeta, saveCheckpoint } from "./checkpoint.js";
 import type { Run } from "./run.js";
+import { writeRunReport } from "./run-report.js";
 
-export async function checkpointRun(run: Run): Promise<void> {
+export async function checkpointRun(run: Run, o: { report?: boolean } = {}): Promise<void> {
   await saveCheckpoint(run.out, {
     meta: newMeta({
       step: run.step,
@@ -10,10 +14,14 @@ export async function checkpointRun(run: Run): Promise<void> {
       tokenizer: run.data.tokenizer.toJSON(),
       sampler: run.sampler.state(),
       spikes: run.spikes.state(),
+      skippedSteps: run.skippedSteps,
+      badSteps: run.badSteps,
       elapsed: run.seconds(),
     }),
     modelConfig: run.modelConfig,
     params: run.params,
     optState: run.optState,
   });
+  run.savedStep = run.step;
+  if (o.report ?? true) await writeRunReport(run.out, run.name, run.config);
 }

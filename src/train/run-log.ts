@@ -1,7 +1,8 @@
 /**
- * What a step leaves behind: the gradient-spike monitor's verdict, a metrics row on log steps
- * (loss, learning rate, gradient norm, throughput, state size, the optimizer's own numbers) and
- * the progress bar.
+ * What a step leaves behind: the gradient-spike monitor's verdict, the skip count, metrics rows
+ * and the progress bar. A "train" row is written every `logEvery` steps; a "spike" row for every
+ * gradient spike and a "skip" row for every skipped step are written whatever the step, so they
+ * are visible between log steps.
  */
 import * as tree from "../engine/tree.js";
 import { getOptimizer } from "./registry.js";
@@ -11,10 +12,31 @@ import type { StepResult } from "./run-step.js";
 /** Record step `run.step`; `log` says whether it is a logging step. */
 export function logStep(run: Run, result: StepResult, log: boolean): void {
   const { config, step, progress } = run;
-  const { loss, gradNorm } = result;
-  if (run.spikes.observe(gradNorm, step))
+  const { loss, gradNorm, skipped } = result;
+  if (skipped === undefined) run.badSteps = 0;
+  else {
+    run.skippedSteps++;
+    run.badSteps++;
+  }
+  // A skipped step's non-finite norm also counts as a spike; its "skip" row says it all.
+  if (run.spikes.observe(gradNorm, step) && skipped === undefined) {
+    run.metrics.append({ type: "spike", step, gradNorm, ratio: run.spikes.metrics().ratio });
     progress.log(`step ${step}: gradient spike (norm ${gradNorm.toPrecision(3)})`);
-  if (!Number.isFinite(loss)) progress.log(`step ${step}: loss is ${loss}`);
+  }
+  if (skipped !== undefined) {
+    run.metrics.append({
+      type: "skip",
+      step,
+      reason: skipped,
+      loss,
+      gradNorm,
+      skippedSteps: run.skippedSteps,
+      inARow: run.badSteps,
+    });
+    progress.log(
+      `step ${step}: skipped (${skipped}); ${run.badSteps} in a row, the run stops at ${config.maxBadSteps}`,
+    );
+  }
   if (log) {
     const now = run.seconds();
     const entry = getOptimizer(config.optimizer);
@@ -22,13 +44,16 @@ export function logStep(run: Run, result: StepResult, log: boolean): void {
       type: "train",
       step,
       loss,
-      lr: run.schedule(step - 1),
+      // The optimizer's own count: skipped steps did not advance it.
+      lr: run.schedule(step - 1 - (run.skippedSteps - (skipped === undefined ? 0 : 1))),
       gradNorm,
       tokensPerSec:
         ((step - run.lastLog.step) * run.tokensPerStep) / Math.max(now - run.lastLog.time, 1e-9),
       elapsed: now,
       stateBytes: tree.stateBytes(run.optState),
       gradSpikes: run.spikes.metrics().spikes,
+      skippedSteps: run.skippedSteps,
+      ...(skipped === undefined ? {} : { skipped: true }),
       ...(entry.metrics ? entry.metrics(run.opt.optimizerState(run.optState)) : {}),
     });
     run.lastLog = { step, time: now };

@@ -1,30 +1,41 @@
 /**
- * Opening a run: a fresh start (validate, refuse an occupied folder, then allocate) or a resume
- * from the folder's checkpoint (load, check it fits the configuration, restore the sampler and
- * monitors). Either way nothing stays allocated when the run is refused. `openRun` then adds what
+ * Opening a run: a fresh start (validate, lock the folder, refuse an occupied one, then allocate)
+ * or a resume from the folder's checkpoint (lock, load, check it fits the configuration, restore
+ * the sampler and monitors). Either way nothing stays allocated, and no lock stays behind, when
+ * the run is refused. `openRun` then adds what
  * every run needs: the compiled loss functions, the schedule and the clock; `closeRun` frees them.
  */
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { jit, type numpy as np } from "@jax-js/jax";
 import { BatchSampler } from "../data/sampler.js";
 import * as tree from "../engine/tree.js";
+import { acquireLock, type Lock } from "../io/lock.js";
+import { ensureOutputDir } from "../io/output-dir.js";
 import { initLlama, type LlamaParams, llamaLoss, makeLossAndGrad } from "../nn/llama.js";
-import { type LlamaPreset, llamaPreset } from "../nn/llama-config.js";
-import { hasCheckpoint, loadCheckpoint } from "./checkpoint.js";
-import { UsageError } from "./config.js";
+import { type LlamaConfig, type LlamaPreset, llamaPreset } from "../nn/llama-config.js";
+import { hasCheckpoint, loadCheckpoint, removeStaleSaves } from "./checkpoint.js";
+import { type TrainConfig, UsageError } from "./config.js";
 import { learningRateSchedule } from "./lr.js";
 import { MetricsLog } from "./metrics.js";
 import { GradientSpikeMonitor } from "./monitors/spike-monitor.js";
-import { buildOptimizer, peakLearningRate } from "./optimizer.js";
+import { buildOptimizer, peakLearningRate, type RunOptimizer } from "./optimizer.js";
 import { Progress } from "./progress.js";
 import { checkResumable, checkStateMatches } from "./resume.js";
 import type { Run, RunState, TrainOptions } from "./run.js";
-import { loadData } from "./run-data.js";
+import { announceRun } from "./run-announce.js";
+import { type Data, loadData } from "./run-data.js";
 
-/** A new run in `out`, which must not hold one already. */
-export function startRun(o: TrainOptions, metrics: MetricsLog): RunState {
-  let config = o.config;
+/** What a new run needs before it may touch its folder: configuration, data, model shape and
+ *  optimizer, all checked, nothing allocated. */
+interface Prepared {
+  config: TrainConfig;
+  data: Data;
+  modelConfig: LlamaConfig;
+  opt: RunOptimizer;
+}
+
+function prepare(config: TrainConfig): Prepared {
   // Pin a decaying schedule's horizon in the saved configuration, so that resuming with a
   // larger --steps continues this schedule instead of stretching it mid-run.
   if (config.schedule !== "constant" && config.decaySteps === undefined)
@@ -33,13 +44,11 @@ export function startRun(o: TrainOptions, metrics: MetricsLog): RunState {
   const modelConfig = llamaPreset(config.model as LlamaPreset, data.tokenizer.vocabSize, {
     max_position_embeddings: Math.max(256, config.seqLen),
   });
-  const opt = buildOptimizer(config);
-  // Only once the configuration has proved usable: refuse to overwrite, then allocate.
-  if (existsSync(metrics.path) || hasCheckpoint(o.out)) {
-    throw new UsageError(
-      `${o.out} already holds a run: continue it with --resume ${o.out}, or choose another --out`,
-    );
-  }
+  return { config, data, modelConfig, opt: buildOptimizer(config) };
+}
+
+/** A new run's state at step 0. */
+function allocate({ config, data, modelConfig, opt }: Prepared): RunState {
   const params = initLlama(modelConfig, config.seed);
   const optState = opt.init(tree.share(params));
   const sampler = new BatchSampler(data.train, {
@@ -47,8 +56,6 @@ export function startRun(o: TrainOptions, metrics: MetricsLog): RunState {
     seqLen: config.seqLen,
     seed: config.seed,
   });
-  mkdirSync(o.out, { recursive: true });
-  const spikes = new GradientSpikeMonitor();
   return {
     config,
     modelConfig,
@@ -57,10 +64,20 @@ export function startRun(o: TrainOptions, metrics: MetricsLog): RunState {
     params,
     optState,
     sampler,
-    spikes,
+    spikes: new GradientSpikeMonitor(),
     step: 0,
+    skippedSteps: 0,
+    badSteps: 0,
     elapsedBefore: 0,
   };
+}
+
+/** Drop what a run that stopped before its first checkpoint left (the lock is held). */
+function clearUncheckpointed(out: string, progress: Progress, why: string): void {
+  const left = ["metrics.jsonl", "report.html"].filter((f) => existsSync(join(out, f)));
+  if (left.length === 0) return;
+  progress.warn(`${out} ${why}`);
+  for (const f of left) rmSync(join(out, f), { force: true });
 }
 
 /** Continue the checkpoint in `out`. */
@@ -106,20 +123,68 @@ export async function resumeRun(o: TrainOptions, metrics: MetricsLog): Promise<R
     sampler,
     spikes,
     step,
+    skippedSteps: ck.meta.skippedSteps ?? 0,
+    badSteps: ck.meta.badSteps ?? 0,
     elapsedBefore: ck.meta.elapsed,
   };
 }
 
-/** Open the run `o` describes: fresh or resumed, with its compiled functions and clock. */
+/**
+ * Open the run `o` describes, holding the folder's lock: fresh (refused if the folder holds a
+ * checkpoint; a run that stopped before its first checkpoint is started over) or resumed (from
+ * the checkpoint, or from step 0 when there is none yet). Then the compiled functions and clock.
+ */
 export async function openRun(o: TrainOptions): Promise<Run> {
   const progress = new Progress(process.stderr, o.quiet);
   const metrics = new MetricsLog(join(o.out, "metrics.jsonl"));
-  const state = o.resume ? await resumeRun(o, metrics) : startRun(o, metrics);
-  if (o.resume) progress.log(`resuming ${o.out} at step ${state.step} → ${state.config.steps}`);
+  const what = o.out;
+  let lock: Lock | undefined;
+  let state: RunState;
+  let resumed = false;
+  try {
+    if (o.resume) {
+      if (!statSync(o.out, { throwIfNoEntry: false })?.isDirectory())
+        throw new UsageError(`cannot resume: no run folder ${o.out}`);
+      lock = acquireLock(o.out, what, (line) => progress.warn(line));
+      removeStaleSaves(o.out);
+      if (hasCheckpoint(o.out)) {
+        state = await resumeRun(o, metrics);
+        resumed = true;
+      } else {
+        const prepared = prepare(o.config);
+        clearUncheckpointed(
+          o.out,
+          progress,
+          "has no checkpoint yet: starting the run again from step 0",
+        );
+        state = allocate(prepared);
+      }
+    } else {
+      // Only once the configuration has proved usable: claim the folder, refuse to overwrite.
+      const prepared = prepare(o.config);
+      ensureOutputDir(o.out); // never Node's recursive mkdir: it can loop forever (e.g. /proc/x)
+      lock = acquireLock(o.out, what, (line) => progress.warn(line));
+      removeStaleSaves(o.out);
+      if (hasCheckpoint(o.out)) {
+        throw new UsageError(
+          `${o.out} already holds a run: continue it with --resume ${o.out}, or choose another --out`,
+        );
+      }
+      clearUncheckpointed(
+        o.out,
+        progress,
+        "holds a run that stopped before its first checkpoint: starting it over",
+      );
+      state = allocate(prepared);
+    }
+  } catch (error) {
+    lock?.release();
+    throw error;
+  }
   const { config, modelConfig } = state;
   const start = performance.now();
   const seconds = () => state.elapsedBefore + (performance.now() - start) / 1000;
-  return Object.assign(state, {
+  const run: Run = Object.assign(state, {
     out: o.out,
     name: o.name ?? config.optimizer,
     metrics,
@@ -129,11 +194,16 @@ export async function openRun(o: TrainOptions): Promise<Run> {
     schedule: learningRateSchedule(config, peakLearningRate(config)),
     tokensPerStep: config.batchSize * config.seqLen * config.accumulate,
     startStep: state.step,
+    savedStep: resumed ? state.step : undefined,
+    lock,
     seconds,
     lastLog: { step: state.step, time: seconds() },
     trainLoss: Number.NaN,
     valLoss: Number.NaN,
   });
+  if (resumed) progress.log(`resuming ${o.out} at step ${run.step} → ${run.config.steps}`);
+  announceRun(run, !resumed);
+  return run;
 }
 
 /** Free everything the run holds. */
@@ -142,4 +212,5 @@ export function closeRun(run: Run): void {
   run.lossOnly.dispose();
   tree.dispose(run.params);
   tree.dispose(run.optState);
+  run.lock.release();
 }

@@ -1,19 +1,29 @@
 /**
  * One optimizer step: `accumulate` micro-batches through the jit'ed loss-and-gradient, each fed
  * to the optimizer (which averages them when accumulating), the updates added to the parameters.
+ *
+ * A bad step is skipped: when a micro-batch's loss or gradient norm is not finite (then the
+ * optimizer never sees it), or the new parameters are not, the parameters and the optimizer
+ * state go back to the ones the step started from — the very same arrays, so they stay bit-exact
+ * — and the step's remaining micro-batches are drawn and dropped, so the data order does not
+ * depend on where a step failed. The step still counts (the next one gets new data); the
+ * optimizer's own step count does not move.
  */
 import type { numpy as np } from "@jax-js/jax";
 import * as tree from "../engine/tree.js";
+import { nonFiniteLeaves } from "../nn/finite.js";
 import type { LlamaParams } from "../nn/llama.js";
 import { globalNormOf } from "../optim/transforms/clip.js";
 import type { Run, TrainOptions } from "./run.js";
 import { scalar } from "./run-data.js";
 
 export interface StepResult {
-  /** Mean loss over the micro-batches. */
+  /** Mean loss over the micro-batches (of those seen, on a skipped step). */
   loss: number;
-  /** Global gradient norm of the last micro-batch. */
+  /** Global gradient norm of the last micro-batch seen. */
   gradNorm: number;
+  /** Why the step was skipped; undefined for a good step. */
+  skipped?: string;
 }
 
 /** Take step `run.step + 1` and advance `run.step`. */
@@ -22,13 +32,24 @@ export async function trainStep(
   gradientHook?: TrainOptions["gradientHook"],
 ): Promise<StepResult> {
   const { config } = run;
+  const before = { params: tree.share(run.params), optState: tree.share(run.optState) };
   let lossSum = 0;
   let gradNorm = Number.NaN;
+  let skipped: string | undefined;
+  let seen = 0;
   for (let micro = 0; micro < config.accumulate; micro++) {
     const batch = run.sampler.next();
     const [loss, rawGrads] = run.lossAndGrad(tree.share(run.params), batch.inputs, batch.targets);
     const grads = gradientHook ? gradientHook(rawGrads, run.step + 1) : rawGrads;
-    if (micro === config.accumulate - 1) gradNorm = await scalar(globalNormOf(tree.share(grads)));
+    const value = await scalar(loss);
+    gradNorm = await scalar(globalNormOf(tree.share(grads)));
+    lossSum += value;
+    seen++;
+    if (!Number.isFinite(value) || !Number.isFinite(gradNorm)) {
+      tree.dispose(grads);
+      skipped = !Number.isFinite(value) ? `loss is ${value}` : `gradient norm is ${gradNorm}`;
+      break;
+    }
     const [updates, next] = run.opt.update(grads, run.optState, tree.share(run.params));
     run.optState = next;
     run.params = tree.mapWithPath(
@@ -36,9 +57,23 @@ export async function trainStep(
       run.params,
       updates,
     ) as LlamaParams;
-    lossSum += await scalar(loss);
+  }
+  if (skipped === undefined) {
+    const bad = await nonFiniteLeaves(run.params);
+    if (bad.length > 0) skipped = `the update made ${JSON.stringify(bad[0])} non-finite`;
+  }
+  if (skipped === undefined) tree.dispose(before);
+  else {
+    tree.dispose([run.params, run.optState]);
+    run.params = before.params;
+    run.optState = before.optState;
+    for (let micro = seen; micro < config.accumulate; micro++) {
+      const batch = run.sampler.next();
+      batch.inputs.dispose();
+      batch.targets.dispose();
+    }
   }
   run.step++;
-  run.trainLoss = lossSum / config.accumulate;
-  return { loss: run.trainLoss, gradNorm };
+  run.trainLoss = lossSum / seen;
+  return { loss: run.trainLoss, gradNorm, skipped };
 }

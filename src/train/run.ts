@@ -6,6 +6,7 @@
 import type { numpy as np } from "@jax-js/jax";
 import type { BatchSampler } from "../data/sampler.js";
 import type { Tree } from "../engine/tree.js";
+import type { Lock } from "../io/lock.js";
 import type { LlamaParams } from "../nn/llama.js";
 import type { LlamaConfig } from "../nn/llama-config.js";
 import type { LossAndGrad } from "../nn/loss.js";
@@ -39,6 +40,10 @@ export interface TrainResult {
   trainLoss: number;
   valLoss: number;
   sample: string;
+  /** The text the sample continues (the start of the validation text). */
+  prompt?: string;
+  /** Final validation loss in bits per character of text (what the eval rows record). */
+  bitsPerChar?: number;
   interrupted: boolean;
   stateBytes: number;
   elapsed: number;
@@ -55,6 +60,10 @@ export interface RunState {
   sampler: BatchSampler;
   spikes: GradientSpikeMonitor;
   step: number;
+  /** Steps skipped so far (non-finite loss, gradient or update), and how many in a row up to
+   *  now (the run stops as diverged when this reaches `config.maxBadSteps`). */
+  skippedSteps: number;
+  badSteps: number;
   /** Training seconds before this process took over (0 for a fresh run). */
   elapsedBefore: number;
 }
@@ -63,6 +72,8 @@ export interface Run extends RunState {
   readonly out: string;
   readonly name: string;
   readonly metrics: MetricsLog;
+  /** The folder's lock, held until `closeRun`. */
+  readonly lock: Lock;
   readonly progress: Progress;
   readonly lossAndGrad: LossAndGrad<LlamaParams>;
   readonly lossOnly: ((p: LlamaParams, x: np.Array, y: np.Array) => np.Array) & {
@@ -75,6 +86,8 @@ export interface Run extends RunState {
   /** Training seconds so far, including those before a resume. */
   seconds(): number;
   lastLog: { step: number; time: number };
+  /** Step of the folder's latest checkpoint (undefined before the first). */
+  savedStep?: number;
   trainLoss: number;
   valLoss: number;
 }

@@ -96,6 +96,7 @@ describe("saveCheckpoint", () => {
 
     expect(readdirSync(checkpointPath(dir)).sort()).toEqual([
       "config.json",
+      "manifest.json",
       "model.safetensors",
       "optimizer.safetensors",
       "trainer.json",
@@ -124,7 +125,7 @@ describe("a crash between the two renames of a save", () => {
   test("the completed new checkpoint is put in place", async () => {
     const dir = copyOfRun();
     await crashMidSwap(dir, 5);
-    // A third, unfinished save (no trainer.json yet) must not be taken.
+    // A third, unfinished save (no manifest yet) must not be taken.
     mkdirSync(join(dir, "checkpoint.tmp-999"));
     writeFileSync(join(dir, "checkpoint.tmp-999", "config.json"), "{}");
     expect(existsSync(checkpointPath(dir))).toBe(false);
