@@ -8,9 +8,10 @@ import { Command, CommanderError } from "commander";
 import { UsageError } from "../engine/errors.js";
 import { init } from "../engine/init.js";
 import { checkOutputDir } from "../io/output-dir.js";
+import { DEFAULT_CONFIG, type TrainConfig } from "../train/config.js";
 import { compareCommand } from "./compare.js";
 import { action, reportError } from "./errors.js";
-import { generateCommand } from "./generate.js";
+import { generateCommand, MAX_LENGTH } from "./generate.js";
 import { inspectCommand } from "./inspect.js";
 import { optimizersCommand } from "./optimizers.js";
 import { trainCommand } from "./train.js";
@@ -45,6 +46,22 @@ function checkFolders(command: Command): void {
   if (opts.out !== undefined) checkOutputDir(String(opts.out));
 }
 
+/**
+ * Append "(default: …)" to each option's help, read from the one place defaults live
+ * (DEFAULT_CONFIG). Not commander's own defaults: those would fill in every flag, and the
+ * commands need to know which flags the user actually gave (flags override --config files).
+ */
+function showDefaults(cmd: Command, aliases: Record<string, keyof TrainConfig> = {}): Command {
+  for (const option of cmd.options) {
+    const key = aliases[option.attributeName()] ?? option.attributeName();
+    const value = (DEFAULT_CONFIG as unknown as Record<string, unknown>)[key];
+    if (value === undefined || typeof value === "object" || option.description.includes("(default"))
+      continue;
+    option.description += ` (default: ${value})`;
+  }
+  return cmd;
+}
+
 export function buildProgram(): Command {
   const program = new Command("rankwise")
     .description("Train and fine-tune neural networks in TypeScript with matrix-aware optimizers.")
@@ -59,46 +76,51 @@ export function buildProgram(): Command {
       writeErr: (text) => process.stderr.write(text.startsWith("error:") ? "" : text),
     });
 
-  addTrainFlags(
-    program
-      .command("train")
-      .description(
-        "train a LLaMA-style model on a corpus (defaults: Moby Dick, a few minutes on 2 cores)",
-      )
-      .option("--optimizer <name>", "optimizer (see `rankwise optimizers`)")
-      .option("--out <dir>", "run folder (default: runs/<time>-<optimizer>)")
-      .option("--resume <dir>", "continue the run in <dir> from its checkpoint")
-      .option("--quiet", "no progress output"),
+  showDefaults(
+    addTrainFlags(
+      program
+        .command("train")
+        .description(
+          "train a LLaMA-style model on a corpus (defaults: Moby Dick, a few minutes on 2 cores)",
+        )
+        .option("--optimizer <name>", "optimizer (see `rankwise optimizers`)")
+        .option("--out <dir>", "run folder (default: runs/<time>-<optimizer>)")
+        .option("--resume <dir>", "continue the run in <dir> from its checkpoint")
+        .option("--quiet", "no progress output"),
+    ),
   ).action(action(trainCommand));
 
-  addTrainFlags(
-    program
-      .command("compare")
-      .description(
-        "train several optimizers on the same model, data, seed and steps; one combined report",
-      )
-      .option(
-        "--optimizers <specs...>",
-        "optimizers, each name[:key=value,...] (e.g. adamw lion:b2=0.98); required",
-      )
-      .option("--out <dir>", "comparison folder (default: runs/compare-<time>)")
-      .option(
-        "--resume <dir>",
-        "continue the comparison in <dir>: finished runs are kept, the interrupted one resumes",
-      )
-      .option("--quiet", "no progress output"),
+  showDefaults(
+    addTrainFlags(
+      program
+        .command("compare")
+        .description(
+          "train several optimizers on the same model, data, seed and steps; one combined report",
+        )
+        .option(
+          "--optimizers <specs...>",
+          "optimizers, each name[:key=value,...] (e.g. adamw lion:b2=0.98); required",
+        )
+        .option("--out <dir>", "comparison folder (default: runs/compare-<time>)")
+        .option(
+          "--resume <dir>",
+          "continue the comparison in <dir>: finished runs are kept, the interrupted one resumes",
+        )
+        .option("--quiet", "no progress output"),
+    ),
   ).action(action(compareCommand));
 
-  program
+  const generate = program
     .command("generate")
     .description("sample text from a run's checkpoint")
     .argument("<run>", "run folder holding a checkpoint")
-    .option("--prompt <text>", "text to continue", "")
-    .option("--length <n>", "characters/tokens to generate", "200")
-    .option("--temperature <t>", "sampling temperature (0 = greedy)", "0.8")
-    .option("--top-k <k>", "sample among the k most likely tokens (0 = all)", "20")
-    .option("--seed <n>", "random seed", "0")
+    .option("--prompt <text>", "text to continue (default: none)")
+    .option("--length <n>", `tokens to generate, at most ${MAX_LENGTH}`)
+    .option("--temperature <t>", "sampling temperature (0 = greedy)")
+    .option("--top-k <k>", "sample among the k most likely tokens (0 = all)")
+    .option("--seed <n>", "random seed")
     .action(action(generateCommand));
+  showDefaults(generate, { length: "sampleLength" });
 
   program
     .command("inspect")

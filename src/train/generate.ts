@@ -4,8 +4,8 @@
  * on the right, which the causal mask makes invisible to the position we read.
  */
 import { jit, numpy as np } from "@jax-js/jax";
-import { Xoshiro128 } from "../engine/rng.js";
 import type { Tokenizer } from "../data/tokenizer.js";
+import { Xoshiro128 } from "../engine/rng.js";
 import { type LlamaParams, llamaForward } from "../nn/llama.js";
 import type { LlamaConfig } from "../nn/llama-config.js";
 
@@ -17,6 +17,8 @@ export interface SampleOptions {
   seed: number;
   /** Context window; default: the model's max_position_embeddings. */
   window?: number;
+  /** Called with each token id as soon as it is sampled (to stream the text). */
+  onToken?: (id: number) => void;
 }
 
 /** Pick a token from logits (temperature 0 = greedy). Small vocabularies: plain JS is fine here. */
@@ -69,6 +71,7 @@ export function sampleText(
       const next = pickToken(last, o.temperature, o.topK, rng);
       context.push(next);
       generated.push(next);
+      o.onToken?.(next);
     }
   } finally {
     forward.dispose();
