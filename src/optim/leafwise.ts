@@ -39,3 +39,29 @@ export function leafwise(fn: LeafFn): (trees: Params[], scalars: number[]) => Pa
   return (trees, scalars) =>
     compiled(trees as any, scalars.map((x) => np.array(x)) as any) as unknown as Params[];
 }
+
+/**
+ * Eager per-leaf map with several outputs, for steps that update several parallel trees at once
+ * (a gradient and its per-leaf statistics): `fn` gets the leaves at one position of each tree and
+ * returns `count` arrays; the result is those `count` trees, each shaped like the first input
+ * (`count` is given so that an empty tree still yields `count` empty trees). Like `tree.map`, it
+ * passes the leaves as they are: fn consumes or keeps them.
+ */
+export function mapMulti<T extends np.Array[]>(
+  count: T["length"],
+  fn: (...leaves: np.Array[]) => [...T],
+  first: Params,
+  ...rest: Params[]
+): { [K in keyof T]: Params } {
+  const columns = [first, ...rest].map((t) => tree.leaves(t));
+  const outputs: np.Array[][] = Array.from({ length: count }, () => []);
+  columns[0].forEach((_, i) => {
+    const result = fn(...columns.map((c) => c[i]));
+    if (result.length !== count)
+      throw new Error(`mapMulti: fn returned ${result.length} arrays, expected ${count}`);
+    result.forEach((a, k) => {
+      outputs[k].push(a);
+    });
+  });
+  return outputs.map((leaves) => tree.unflatten(first, leaves)) as { [K in keyof T]: Params };
+}

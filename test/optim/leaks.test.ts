@@ -3,8 +3,8 @@
  * the live-buffer count does not grow after the first step, it never exceeds one buffer per array
  * leaf of params + state, and disposing params and state brings it back to where it started.
  */
-import { blockUntilReady, numpy as np } from "@jax-js/jax";
-import { beforeAll, expect, test } from "vitest";
+import { numpy as np } from "@jax-js/jax";
+import { beforeAll, test } from "vitest";
 import {
   adafactor,
   adagrad,
@@ -12,7 +12,6 @@ import {
   adamax,
   adamw,
   amsgrad,
-  applyUpdates,
   lion,
   nadam,
   novograd,
@@ -21,14 +20,10 @@ import {
   sgd,
   signSgd,
   signum,
-  tree,
 } from "../../src/index.js";
-import { liveBuffers, setup } from "../helpers/engine.js";
-
-interface Optimizer {
-  init(params: any): any;
-  update(updates: any, state: any, params?: any): [any, any];
-}
+import { setup } from "../helpers/engine.js";
+import { expectNoLeaks } from "../helpers/leaks.js";
+import type { Optimizer } from "../helpers/trajectory.js";
 
 const STEPS = 100;
 
@@ -87,39 +82,16 @@ function gradients(step: number) {
   };
 }
 
-const arrayLeaves = (t: unknown) => tree.leaves(t as any).filter(tree.isArray);
-
-/** Run pending work so that lazy arrays hold buffers, not graphs over earlier buffers. */
-async function settle(...trees: unknown[]) {
-  await blockUntilReady(trees.flatMap(arrayLeaves));
-}
-
 beforeAll(setup);
 
+const params = () => ({
+  w: np.array(
+    Float32Array.from({ length: 12 }, (_, i) => 0.1 * (i - 6)),
+    { shape: SHAPES.w },
+  ),
+  b: np.array(new Float32Array([0.5, -0.25, 0.125]), { shape: SHAPES.b }),
+});
+
 test.each(optimizers)("%s: 100 steps leave only params and state alive", async (_name, make) => {
-  const before = await liveBuffers();
-  const opt = make();
-  let params: any = {
-    w: np.array(
-      Float32Array.from({ length: 12 }, (_, i) => 0.1 * (i - 6)),
-      { shape: SHAPES.w },
-    ),
-    b: np.array(new Float32Array([0.5, -0.25, 0.125]), { shape: SHAPES.b }),
-  };
-  let state = opt.init(tree.ref(params));
-  const counts: number[] = [];
-  for (let step = 0; step < STEPS; step++) {
-    const [updates, next] = opt.update(gradients(step), state, tree.ref(params));
-    state = next;
-    params = applyUpdates(params, updates);
-    await settle(params, state);
-    counts.push(await liveBuffers());
-  }
-  const held = arrayLeaves(params).length + arrayLeaves(state).length;
-  const grew = counts.findIndex((n) => n > counts[0]);
-  expect(grew, `live buffers per step: ${counts.slice(0, 10).join(", ")}, …`).toBe(-1);
-  expect(counts[STEPS - 1] - before).toBeLessThanOrEqual(held);
-  tree.dispose(params);
-  tree.dispose(state);
-  expect(await liveBuffers()).toBe(before);
+  await expectNoLeaks({ make, params, grads: gradients, steps: STEPS });
 });

@@ -11,10 +11,18 @@
  * routing, and no leaked arrays over 20 steps.
  */
 import { readFileSync } from "node:fs";
-import { blockUntilReady, numpy as np } from "@jax-js/jax";
+import { numpy as np } from "@jax-js/jax";
 import { beforeAll, describe, expect, test } from "vitest";
 import * as tree from "../../src/engine/tree.js";
 import { decodeTree, encodeTree } from "../../src/io/state-file.js";
+import { inverseRoot, symmetricEigen } from "../../src/linalg/matrix-functions.js";
+import {
+  inverseSqrtPolarExpress,
+  inverseSqrtPolarExpressJit,
+  NS5_COEFFICIENTS,
+  orthogonalize,
+  orthogonalizeJit,
+} from "../../src/linalg/newton-schulz.js";
 import { orthonormalize } from "../../src/linalg/qr.js";
 import { applyUpdates } from "../../src/optim/core.js";
 import { adamw } from "../../src/optim/optimizers/adam.js";
@@ -23,16 +31,9 @@ import { cosmos } from "../../src/optim/optimizers/cosmos.js";
 import { MUON_ADAMW_DEFAULTS, muon } from "../../src/optim/optimizers/muon.js";
 import { shampoo } from "../../src/optim/optimizers/shampoo.js";
 import { soap } from "../../src/optim/optimizers/soap.js";
-import { inverseRoot, symmetricEigen } from "../../src/linalg/matrix-functions.js";
 import { hiddenMatrices } from "../../src/optim/transforms/matrix-partition.js";
-import {
-  inverseSqrtPolarExpress,
-  inverseSqrtPolarExpressJit,
-  NS5_COEFFICIENTS,
-  orthogonalize,
-  orthogonalizeJit,
-} from "../../src/linalg/newton-schulz.js";
-import { closeness, liveBuffers, read, setup } from "../helpers/engine.js";
+import { closeness, read, setup } from "../helpers/engine.js";
+import { expectNoLeaks } from "../helpers/leaks.js";
 
 type Leaves = Record<string, number[]>;
 
@@ -383,8 +384,6 @@ test("a learning-rate schedule is read at each step", () => {
   tree.dispose([params, a, b]);
 });
 
-const arrayLeaves = (t: unknown) => tree.leaves(t as any).filter(tree.isArray);
-
 test.each([
   ["soap", () => soap({ precondFrequency: 2, maxPrecondDim: 3 })],
   ["shampoo", () => shampoo({ precondFrequency: 2, startPrecondStep: 3 })],
@@ -433,26 +432,6 @@ describe("no leaks", () => {
     ["cosmos", () => cosmos({ rank: 2, weightDecay: 0.1 })],
   ];
   test.each(optimizers)("%s: 20 steps leave only params and state alive", async (_name, make) => {
-    const before = await liveBuffers();
-    const opt = make();
-    let params: any = model();
-    let state = opt.init(tree.ref(params));
-    const counts: number[] = [];
-    for (let step = 0; step < STEPS; step++) {
-      const [updates, next] = opt.update(gradsAt(step), state, tree.ref(params));
-      state = next;
-      params = applyUpdates(params, updates);
-      await blockUntilReady([...arrayLeaves(params), ...arrayLeaves(state)]);
-      counts.push(await liveBuffers());
-    }
-    const held = arrayLeaves(params).length + arrayLeaves(state).length;
-    const grew = counts.findIndex((n, i) => i >= WARMUP && n > counts[WARMUP]);
-    expect(grew, `live buffers per step: ${counts.join(", ")}`).toBe(-1);
-    expect(counts[STEPS - 1] - before).toBeLessThanOrEqual(held);
-    for (const x of arrayLeaves(params))
-      expect(Array.from(read(x)).every(Number.isFinite)).toBe(true);
-    tree.dispose(params);
-    tree.dispose(state);
-    expect(await liveBuffers()).toBe(before);
+    await expectNoLeaks({ make, params: model, grads: gradsAt, steps: STEPS, warmup: WARMUP });
   });
 });

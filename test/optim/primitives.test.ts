@@ -21,7 +21,8 @@ import {
   skipNonFinite,
   tree,
 } from "../../src/index.js";
-import { liveBuffers, read, setup } from "../helpers/engine.js";
+import { read, setup } from "../helpers/engine.js";
+import { expectNoLeaks } from "../helpers/leaks.js";
 
 beforeAll(setup);
 
@@ -181,17 +182,10 @@ test("a scheduled hyperparameter is evaluated at every step and recorded", () =>
 });
 
 test("a chain of primitives leaks nothing over many steps", async () => {
-  const before = await liveBuffers();
-  const opt = chain(clipByGlobalNorm(1), centralize(), adamw({ learningRate: 1e-2 }));
-  let params: any = { w: np.ones([3, 2]), b: np.ones([2]) };
-  let state = opt.init(tree.ref(params));
-  for (let i = 0; i < 20; i++) {
-    const grads = tree.mapWithPath((p: np.Array) => p.ref.mul(0.5), params);
-    const [u, s] = opt.update(grads, state, tree.ref(params));
-    params = applyUpdates(params, u);
-    state = s;
-    params.w.ref.dataSync();
-  }
-  tree.dispose([params, state]);
-  expect(await liveBuffers()).toBe(before);
+  await expectNoLeaks({
+    make: () => chain(clipByGlobalNorm(1), centralize(), adamw({ learningRate: 1e-2 })),
+    params: () => ({ w: np.ones([3, 2]), b: np.ones([2]) }),
+    grads: (step) => ({ w: np.ones([3, 2]).mul(0.5 + step), b: np.ones([2]).mul(-0.5) }),
+    steps: 20,
+  });
 });

@@ -11,7 +11,7 @@
  * Also: the norm bound against closed form, the update schedule, option validation, no leaks.
  */
 import { readFileSync } from "node:fs";
-import { blockUntilReady, numpy as np } from "@jax-js/jax";
+import { numpy as np } from "@jax-js/jax";
 import { beforeAll, describe, expect, test } from "vitest";
 import * as tree from "../../src/engine/tree.js";
 import { applyUpdates } from "../../src/optim/core.js";
@@ -20,7 +20,8 @@ import {
   spectralNormLowerBound,
   updatesPreconditioner,
 } from "../../src/optim/optimizers/psgd-kron.js";
-import { closeness, liveBuffers, read, setup } from "../helpers/engine.js";
+import { closeness, read, setup } from "../helpers/engine.js";
+import { expectNoLeaks } from "../helpers/leaks.js";
 
 type Leaves = Record<string, number[]>;
 
@@ -132,32 +133,16 @@ describe("validation", () => {
 });
 
 test("no leaked arrays over 20 steps (triangular, diagonal and 4-D leaves)", async () => {
-  const arrayLeaves = (t: unknown) => tree.leaves(t as any).filter(tree.isArray);
-  const before = await liveBuffers();
-  const opt = psgdKron({ maxSizeTriangular: 4, precondUpdateProb: 0.5, weightDecay: 0.1 });
   const shapes: Record<string, number[]> = { a: [6, 4], b: [4, 5], k: [3, 2, 2, 2], v: [5] };
   const grads = (step: number) =>
     Object.fromEntries(
       Object.entries(shapes).map(([k, s]) => [k, np.ones(s).mul(Math.cos(step) + 0.1 * k.length)]),
     );
-  let params: any = grads(1);
-  let state = opt.init(tree.ref(params));
-  const counts: number[] = [];
-  for (let step = 0; step < 20; step++) {
-    const [u, s] = opt.update(grads(step), state, tree.ref(params));
-    state = s;
-    params = applyUpdates(params, u);
-    await blockUntilReady([...arrayLeaves(params), ...arrayLeaves(state)]);
-    counts.push(await liveBuffers());
-  }
-  const held = arrayLeaves(params).length + arrayLeaves(state).length;
-  expect(
-    counts.findIndex((n, i) => i >= 2 && n > counts[2]),
-    counts.join(", "),
-  ).toBe(-1);
-  expect(counts[19] - before).toBeLessThanOrEqual(held);
-  for (const x of arrayLeaves(params))
-    expect(Array.from(read(x)).every(Number.isFinite)).toBe(true);
-  tree.dispose(params);
-  tree.dispose(state);
+  await expectNoLeaks({
+    make: () => psgdKron({ maxSizeTriangular: 4, precondUpdateProb: 0.5, weightDecay: 0.1 }),
+    params: () => grads(1),
+    grads,
+    steps: 20,
+    warmup: 2,
+  });
 });

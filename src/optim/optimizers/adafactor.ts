@@ -47,51 +47,74 @@ export interface AdafactorState {
 
 const rms = (x: np.Array) => np.sqrt(x.ref.mul(x).mean());
 
+/**
+ * αₜ of a leaf at step t (1-based): ρₜ = min(1e-2, 1/√t) (warmupInit: min(1e-6·t, 1/√t)) or the
+ * learning rate, × max(ε2, RMS(p)) with scaleParameter. Consumes p. Also used by galoreAdafactor.
+ */
+export function adafactorStepSize(
+  o: {
+    relativeStep: boolean;
+    warmupInit: boolean;
+    learningRate: ScalarOrSchedule;
+    scaleParameter: boolean;
+    eps2: number;
+  },
+  t: number,
+  p: np.Array,
+): np.Array | number {
+  const rho = o.relativeStep
+    ? Math.min(o.warmupInit ? 1e-6 * t : 1e-2, 1 / Math.sqrt(t))
+    : evaluate(o.learningRate, t - 1);
+  if (o.scaleParameter) return np.maximum(rms(p), o.eps2).mul(rho);
+  p.dispose();
+  return rho;
+}
+
+/**
+ * transformers' Adafactor defaults (the learning rate apart). Unset: b1 (no first moment unless
+ * given) and relativeStep (on exactly when no learning rate is given).
+ */
+export const ADAFACTOR_DEFAULTS = {
+  eps1: 1e-30,
+  eps2: 1e-3,
+  clipThreshold: 1,
+  decayRate: -0.8,
+  b1: undefined as number | undefined,
+  weightDecay: 0,
+  scaleParameter: true,
+  relativeStep: undefined as boolean | undefined,
+  warmupInit: false,
+} as const;
+
 export function adafactor(options: AdafactorOptions = {}): GradientTransformation<AdafactorState> {
-  check.knownOptions("adafactor", options, [
-    "learningRate",
-    "eps1",
-    "eps2",
-    "clipThreshold",
-    "decayRate",
-    "b1",
-    "weightDecay",
-    "scaleParameter",
-    "relativeStep",
-    "warmupInit",
-  ]);
+  check.knownOptions("adafactor", options, [...Object.keys(ADAFACTOR_DEFAULTS), "learningRate"]);
+  const o = { ...ADAFACTOR_DEFAULTS, ...options };
   const relativeStep = check.boolean(
     "relativeStep",
-    options.relativeStep ?? options.learningRate === undefined,
+    o.relativeStep ?? o.learningRate === undefined,
   );
-  if (relativeStep && options.learningRate !== undefined) {
+  if (relativeStep && o.learningRate !== undefined) {
     throw new RangeError("learningRate cannot be combined with relativeStep: true (omit one)");
   }
-  if (!relativeStep && options.learningRate === undefined) {
+  if (!relativeStep && o.learningRate === undefined) {
     throw new RangeError("learningRate is required when relativeStep is false");
   }
-  if (options.warmupInit && !relativeStep) {
+  if (o.warmupInit && !relativeStep) {
     throw new RangeError("warmupInit requires relativeStep: true");
   }
-  const lr = relativeStep ? 0 : check.learningRate(options.learningRate);
-  const eps1 = check.nonNegative("eps1", options.eps1 ?? 1e-30);
-  const eps2 = check.nonNegative("eps2", options.eps2 ?? 1e-3);
-  const clipThreshold = check.positive("clipThreshold", options.clipThreshold ?? 1);
-  const decayRate = options.decayRate ?? -0.8;
+  const lr = relativeStep ? 0 : check.learningRate(o.learningRate);
+  const eps1 = check.nonNegative("eps1", o.eps1);
+  const eps2 = check.nonNegative("eps2", o.eps2);
+  const clipThreshold = check.positive("clipThreshold", o.clipThreshold);
+  const decayRate = o.decayRate;
   if (!(decayRate < 0)) throw new RangeError(`decayRate must be < 0, got ${decayRate}`);
-  const b1 = options.b1 === undefined ? undefined : check.unitInterval("b1", options.b1);
-  const weightDecay = check.nonNegative("weightDecay", options.weightDecay ?? 0);
-  const scaleParameter = check.boolean("scaleParameter", options.scaleParameter ?? true);
-  const warmupInit = check.boolean("warmupInit", options.warmupInit ?? false);
+  const b1 = o.b1 === undefined ? undefined : check.unitInterval("b1", o.b1);
+  const weightDecay = check.nonNegative("weightDecay", o.weightDecay);
+  const scaleParameter = check.boolean("scaleParameter", o.scaleParameter);
+  const warmupInit = check.boolean("warmupInit", o.warmupInit);
 
-  const stepSize = (t: number, p: np.Array): np.Array | number => {
-    const rho = relativeStep
-      ? Math.min(warmupInit ? 1e-6 * t : 1e-2, 1 / Math.sqrt(t))
-      : evaluate(lr, t - 1);
-    if (scaleParameter) return np.maximum(rms(p), eps2).mul(rho);
-    p.dispose();
-    return rho;
-  };
+  const stepSize = (t: number, p: np.Array) =>
+    adafactorStepSize({ relativeStep, warmupInit, learningRate: lr, scaleParameter, eps2 }, t, p);
 
   return {
     init(params) {

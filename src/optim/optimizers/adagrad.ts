@@ -6,7 +6,7 @@
 import { chain, evaluate, type ScalarOrSchedule } from "../core.js";
 import { scaleByAdagrad } from "../transforms/adagrad.js";
 import { scaleByLearningRate } from "../transforms/scale.js";
-import { addDecayedWeights } from "../transforms/weight-decay.js";
+import { optionalDecay } from "../transforms/weight-decay.js";
 import * as check from "../validate.js";
 
 export interface AdagradOptions {
@@ -17,25 +17,28 @@ export interface AdagradOptions {
   eps?: number;
 }
 
+/** torch.optim.Adagrad's defaults (the learning rate, 1e-2, apart). */
+export const ADAGRAD_DEFAULTS = {
+  lrDecay: 0,
+  weightDecay: 0,
+  initialAccumulatorValue: 0,
+  eps: 1e-10,
+} as const;
+
 export function adagrad(options: AdagradOptions = {}) {
-  check.knownOptions("adagrad", options, [
-    "learningRate",
-    "lrDecay",
-    "weightDecay",
-    "initialAccumulatorValue",
-    "eps",
-  ]);
-  const lr = check.learningRate(options.learningRate ?? 1e-2);
-  const lrDecay = check.nonNegative("lrDecay", options.lrDecay ?? 0);
-  const weightDecay = check.nonNegative("weightDecay", options.weightDecay ?? 0);
-  const initialAccumulatorValue = check.nonNegative(
-    "initialAccumulatorValue",
-    options.initialAccumulatorValue ?? 0,
-  );
-  const eps = check.nonNegative("eps", options.eps ?? 1e-10);
+  check.knownOptions("adagrad", options, [...Object.keys(ADAGRAD_DEFAULTS), "learningRate"]);
+  const o = { ...ADAGRAD_DEFAULTS, ...options };
+  const lr = check.learningRate(o.learningRate ?? 1e-2);
+  const lrDecay = check.nonNegative("lrDecay", o.lrDecay);
   return chain(
-    ...(weightDecay > 0 ? [addDecayedWeights(weightDecay)] : []),
-    scaleByAdagrad({ initialAccumulatorValue, eps }),
+    ...optionalDecay(check.nonNegative("weightDecay", o.weightDecay)),
+    scaleByAdagrad({
+      initialAccumulatorValue: check.nonNegative(
+        "initialAccumulatorValue",
+        o.initialAccumulatorValue,
+      ),
+      eps: check.nonNegative("eps", o.eps),
+    }),
     scaleByLearningRate((step) => evaluate(lr, step) / (1 + step * lrDecay)),
   );
 }

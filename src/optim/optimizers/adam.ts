@@ -8,7 +8,7 @@
 import { chain, type LeafSpec, type ScalarOrSchedule } from "../core.js";
 import { scaleByAdam } from "../transforms/adam.js";
 import { scaleByLearningRate } from "../transforms/scale.js";
-import { addDecayedWeights } from "../transforms/weight-decay.js";
+import { optionalDecay } from "../transforms/weight-decay.js";
 import * as check from "../validate.js";
 
 export interface AdamOptions {
@@ -25,39 +25,55 @@ export interface AdamWOptions extends AdamOptions {
   weightDecayMask?: LeafSpec<boolean>;
 }
 
-const NAMES = ["learningRate", "b1", "b2", "eps", "weightDecay", "amsgrad"];
+/** torch.optim.Adam's defaults (the learning rate apart). */
+export const ADAM_DEFAULTS = {
+  b1: 0.9,
+  b2: 0.999,
+  eps: 1e-8,
+  weightDecay: 0,
+  amsgrad: false,
+} as const;
 
-/** Validated Adam options with PyTorch defaults; shared by methods built on the Adam direction. */
-export function adamOptions(name: string, o: AdamOptions, extra: string[] = []) {
-  check.knownOptions(name, o, [...NAMES, ...extra]);
+/** torch.optim.AdamW's: Adam's, with decoupled weight decay 0.01. */
+export const ADAMW_DEFAULTS = { ...ADAM_DEFAULTS, weightDecay: 0.01 } as const;
+
+/** Adam's, without the amsgrad switch (always on). */
+export const AMSGRAD_DEFAULTS = { b1: 0.9, b2: 0.999, eps: 1e-8, weightDecay: 0 } as const;
+
+/** Adam's b1, b2 ∈ [0, 1) and eps ≥ 0, checked: shared by the methods built on Adam's moments. */
+export function adamOptions(o: { b1: unknown; b2: unknown; eps: unknown }) {
   return {
-    learningRate: check.learningRate(o.learningRate ?? 1e-3),
-    b1: check.unitInterval("b1", o.b1 ?? 0.9),
-    b2: check.unitInterval("b2", o.b2 ?? 0.999),
-    eps: check.nonNegative("eps", o.eps ?? 1e-8),
-    amsgrad: check.boolean("amsgrad", o.amsgrad ?? false),
+    b1: check.unitInterval("b1", o.b1),
+    b2: check.unitInterval("b2", o.b2),
+    eps: check.nonNegative("eps", o.eps),
   };
 }
 
 export function adam(options: AdamOptions = {}) {
-  const o = adamOptions("adam", options);
-  const weightDecay = check.nonNegative("weightDecay", options.weightDecay ?? 0);
+  check.knownOptions("adam", options, [...Object.keys(ADAM_DEFAULTS), "learningRate"]);
+  const o = { ...ADAM_DEFAULTS, ...options };
   return chain(
-    ...(weightDecay > 0 ? [addDecayedWeights(weightDecay)] : []),
-    scaleByAdam(o),
-    scaleByLearningRate(o.learningRate),
+    ...optionalDecay(check.nonNegative("weightDecay", o.weightDecay)),
+    scaleByAdam({ ...adamOptions(o), amsgrad: check.boolean("amsgrad", o.amsgrad) }),
+    scaleByLearningRate(check.learningRate(o.learningRate ?? 1e-3)),
   );
 }
 
 export function adamw(options: AdamWOptions = {}) {
-  const { weightDecayMask, ...rest } = options;
-  const o = adamOptions("adamw", rest);
-  const weightDecay = check.nonNegative("weightDecay", options.weightDecay ?? 1e-2);
+  check.knownOptions("adamw", options, [
+    ...Object.keys(ADAMW_DEFAULTS),
+    "learningRate",
+    "weightDecayMask",
+  ]);
+  const o = { ...ADAMW_DEFAULTS, ...options };
   return chain(
-    scaleByAdam(o),
-    ...(weightDecay > 0 ? [addDecayedWeights(weightDecay, weightDecayMask)] : []),
-    scaleByLearningRate(o.learningRate),
+    scaleByAdam({ ...adamOptions(o), amsgrad: check.boolean("amsgrad", o.amsgrad) }),
+    ...optionalDecay(check.nonNegative("weightDecay", o.weightDecay), o.weightDecayMask),
+    scaleByLearningRate(check.learningRate(o.learningRate ?? 1e-3)),
   );
 }
 
-export const amsgrad = (options: AdamOptions = {}) => adam({ ...options, amsgrad: true });
+export function amsgrad(options: Omit<AdamOptions, "amsgrad"> = {}) {
+  check.knownOptions("amsgrad", options, [...Object.keys(AMSGRAD_DEFAULTS), "learningRate"]);
+  return adam({ ...AMSGRAD_DEFAULTS, ...options, amsgrad: true });
+}

@@ -9,7 +9,7 @@ import * as tree from "../../engine/tree.js";
 import { chain, type GradientTransformation } from "../core.js";
 import { biasCorrection, ema, zeroMoments } from "../transforms/moments.js";
 import { scaleByLearningRate } from "../transforms/scale.js";
-import { addDecayedWeights } from "../transforms/weight-decay.js";
+import { optionalDecay } from "../transforms/weight-decay.js";
 import * as check from "../validate.js";
 import { type AdamOptions, adamOptions } from "./adam.js";
 
@@ -27,7 +27,11 @@ function scaleByAdamax(b1: number, b2: number, eps: number): GradientTransformat
     update(updates, state, params) {
       if (params !== undefined) tree.dispose(params);
       const t = state.count + 1;
-      const mu = tree.mapWithPath((g: np.Array, _p, m: np.Array) => ema(m, g.ref, b1), updates, state.mu);
+      const mu = tree.mapWithPath(
+        (g: np.Array, _p, m: np.Array) => ema(m, g.ref, b1),
+        updates,
+        state.mu,
+      );
       const inf = tree.mapWithPath(
         (g: np.Array, _p, u: np.Array) => np.maximum(u.mul(b2), np.abs(g).add(eps)),
         updates,
@@ -43,12 +47,16 @@ function scaleByAdamax(b1: number, b2: number, eps: number): GradientTransformat
   };
 }
 
+/** torch.optim.Adamax's defaults (the learning rate, 2e-3, apart). */
+export const ADAMAX_DEFAULTS = { b1: 0.9, b2: 0.999, eps: 1e-8, weightDecay: 0 } as const;
+
 export function adamax(options: Omit<AdamOptions, "amsgrad"> = {}) {
-  const o = adamOptions("adamax", { learningRate: 2e-3, ...options });
-  const weightDecay = check.nonNegative("weightDecay", options.weightDecay ?? 0);
+  check.knownOptions("adamax", options, [...Object.keys(ADAMAX_DEFAULTS), "learningRate"]);
+  const o = { ...ADAMAX_DEFAULTS, ...options };
+  const { b1, b2, eps } = adamOptions(o);
   return chain(
-    ...(weightDecay > 0 ? [addDecayedWeights(weightDecay)] : []),
-    scaleByAdamax(o.b1, o.b2, o.eps),
-    scaleByLearningRate(o.learningRate),
+    ...optionalDecay(check.nonNegative("weightDecay", o.weightDecay)),
+    scaleByAdamax(b1, b2, eps),
+    scaleByLearningRate(check.learningRate(o.learningRate ?? 2e-3)),
   );
 }

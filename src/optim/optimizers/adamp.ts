@@ -21,6 +21,7 @@ import { adamDirection } from "../transforms/adam.js";
 import { ema, emaSquare, zeroMoments } from "../transforms/moments.js";
 import { scaleByLearningRate } from "../transforms/scale.js";
 import * as check from "../validate.js";
+import { adamOptions } from "./adam.js";
 
 interface ProjectionOptions {
   delta: number;
@@ -136,7 +137,11 @@ function scaleByAdamp(o: {
     update(updates, state, params) {
       if (params === undefined) throw new Error("adamp needs params in update()");
       const t = state.count + 1;
-      const mu = tree.mapWithPath((g: np.Array, _p, m: np.Array) => ema(m, g.ref, o.b1), updates, state.mu);
+      const mu = tree.mapWithPath(
+        (g: np.Array, _p, m: np.Array) => ema(m, g.ref, o.b1),
+        updates,
+        state.mu,
+      );
       const nu = tree.mapWithPath(
         (g: np.Array, _p, v: np.Array) => emaSquare(v, g.ref, o.b2),
         updates,
@@ -157,29 +162,29 @@ function scaleByAdamp(o: {
   };
 }
 
+/** The authors' AdamP defaults (the learning rate, 1e-3, apart). */
+export const ADAMP_DEFAULTS = {
+  b1: 0.9,
+  b2: 0.999,
+  eps: 1e-8,
+  weightDecay: 0,
+  delta: 0.1,
+  wdRatio: 0.1,
+  nesterov: false,
+} as const;
+
 export function adamp(options: AdampOptions = {}) {
-  check.knownOptions("adamp", options, [
-    "learningRate",
-    "b1",
-    "b2",
-    "eps",
-    "weightDecay",
-    "delta",
-    "wdRatio",
-    "nesterov",
-  ]);
-  const o = {
-    b1: check.unitInterval("b1", options.b1 ?? 0.9),
-    b2: check.unitInterval("b2", options.b2 ?? 0.999),
-    eps: check.nonNegative("eps", options.eps ?? 1e-8),
-    weightDecay: check.nonNegative("weightDecay", options.weightDecay ?? 0),
-    delta: check.positive("delta", options.delta ?? 0.1),
-    wdRatio: check.nonNegative("wdRatio", options.wdRatio ?? 0.1),
-    nesterov: check.boolean("nesterov", options.nesterov ?? false),
-  };
+  check.knownOptions("adamp", options, [...Object.keys(ADAMP_DEFAULTS), "learningRate"]);
+  const o = { ...ADAMP_DEFAULTS, ...options };
   return chain(
-    scaleByAdamp(o),
-    scaleByLearningRate(check.learningRate(options.learningRate ?? 1e-3)),
+    scaleByAdamp({
+      ...adamOptions(o),
+      weightDecay: check.nonNegative("weightDecay", o.weightDecay),
+      delta: check.positive("delta", o.delta),
+      wdRatio: check.nonNegative("wdRatio", o.wdRatio),
+      nesterov: check.boolean("nesterov", o.nesterov),
+    }),
+    scaleByLearningRate(check.learningRate(o.learningRate ?? 1e-3)),
   );
 }
 
@@ -232,27 +237,30 @@ function scaleBySgdp(o: {
   };
 }
 
+/** The authors' SGDP defaults, torch.optim.SGD's for the SGD part (a learning rate is required). */
+export const SGDP_DEFAULTS = {
+  momentum: 0,
+  dampening: 0,
+  weightDecay: 0,
+  nesterov: false,
+  eps: 1e-8,
+  delta: 0.1,
+  wdRatio: 0.1,
+} as const;
+
 /** SGDP needs a learning rate, as torch.optim.SGD. */
 export function sgdp(options: SgdpOptions) {
-  check.knownOptions("sgdp", options, [
-    "learningRate",
-    "momentum",
-    "dampening",
-    "weightDecay",
-    "nesterov",
-    "eps",
-    "delta",
-    "wdRatio",
-  ]);
+  check.knownOptions("sgdp", options, [...Object.keys(SGDP_DEFAULTS), "learningRate"]);
   if (options.learningRate === undefined) throw new TypeError("sgdp: learningRate is required");
-  const o = {
-    momentum: check.unitInterval("momentum", options.momentum ?? 0),
-    dampening: check.unitInterval("dampening", options.dampening ?? 0),
-    weightDecay: check.nonNegative("weightDecay", options.weightDecay ?? 0),
-    nesterov: check.boolean("nesterov", options.nesterov ?? false),
-    eps: check.nonNegative("eps", options.eps ?? 1e-8),
-    delta: check.positive("delta", options.delta ?? 0.1),
-    wdRatio: check.nonNegative("wdRatio", options.wdRatio ?? 0.1),
+  const o = { ...SGDP_DEFAULTS, ...options };
+  const resolved = {
+    momentum: check.unitInterval("momentum", o.momentum),
+    dampening: check.unitInterval("dampening", o.dampening),
+    weightDecay: check.nonNegative("weightDecay", o.weightDecay),
+    nesterov: check.boolean("nesterov", o.nesterov),
+    eps: check.nonNegative("eps", o.eps),
+    delta: check.positive("delta", o.delta),
+    wdRatio: check.nonNegative("wdRatio", o.wdRatio),
   };
-  return chain(scaleBySgdp(o), scaleByLearningRate(check.learningRate(options.learningRate)));
+  return chain(scaleBySgdp(resolved), scaleByLearningRate(check.learningRate(o.learningRate)));
 }

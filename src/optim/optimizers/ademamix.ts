@@ -20,8 +20,9 @@ import { chain, type GradientTransformation, type ScalarOrSchedule } from "../co
 import { adamDirection } from "../transforms/adam.js";
 import { biasCorrection, ema, emaSquare, zeroMoments } from "../transforms/moments.js";
 import { scaleByLearningRate } from "../transforms/scale.js";
-import { addDecayedWeights } from "../transforms/weight-decay.js";
+import { optionalDecay } from "../transforms/weight-decay.js";
 import * as check from "../validate.js";
+import { adamOptions } from "./adam.js";
 
 export interface AdemamixOptions {
   learningRate?: ScalarOrSchedule;
@@ -114,34 +115,32 @@ export function scaleByAdemamix(o: {
   };
 }
 
+/** The authors' defaults (the learning rate, 1e-3, apart); no warm-ups unless given. */
+export const ADEMAMIX_DEFAULTS = {
+  b1: 0.9,
+  b2: 0.999,
+  b3: 0.9999,
+  alpha: 2,
+  alphaWarmup: undefined as number | undefined,
+  beta3Warmup: undefined as number | undefined,
+  eps: 1e-8,
+  weightDecay: 0,
+} as const;
+
 export function ademamix(options: AdemamixOptions = {}) {
-  check.knownOptions("ademamix", options, [
-    "learningRate",
-    "b1",
-    "b2",
-    "b3",
-    "alpha",
-    "alphaWarmup",
-    "beta3Warmup",
-    "eps",
-    "weightDecay",
-  ]);
+  check.knownOptions("ademamix", options, [...Object.keys(ADEMAMIX_DEFAULTS), "learningRate"]);
+  const o = { ...ADEMAMIX_DEFAULTS, ...options };
   const optionalSteps = (name: string, v: unknown) =>
     v === undefined ? undefined : check.integer(name, v, 1);
-  const o = {
-    b1: check.unitInterval("b1", options.b1 ?? 0.9),
-    b2: check.unitInterval("b2", options.b2 ?? 0.999),
-    b3: check.unitInterval("b3", options.b3 ?? 0.9999),
-    alpha: check.nonNegative("alpha", options.alpha ?? 2),
-    alphaWarmup: optionalSteps("alphaWarmup", options.alphaWarmup),
-    beta3Warmup: optionalSteps("beta3Warmup", options.beta3Warmup),
-    eps: check.nonNegative("eps", options.eps ?? 1e-8),
-  };
-  const learningRate = check.learningRate(options.learningRate ?? 1e-3);
-  const weightDecay = check.nonNegative("weightDecay", options.weightDecay ?? 0);
   return chain(
-    scaleByAdemamix(o),
-    ...(weightDecay > 0 ? [addDecayedWeights(weightDecay)] : []),
-    scaleByLearningRate(learningRate),
+    scaleByAdemamix({
+      ...adamOptions(o),
+      b3: check.unitInterval("b3", o.b3),
+      alpha: check.nonNegative("alpha", o.alpha),
+      alphaWarmup: optionalSteps("alphaWarmup", o.alphaWarmup),
+      beta3Warmup: optionalSteps("beta3Warmup", o.beta3Warmup),
+    }),
+    ...optionalDecay(check.nonNegative("weightDecay", o.weightDecay)),
+    scaleByLearningRate(check.learningRate(o.learningRate ?? 1e-3)),
   );
 }

@@ -20,6 +20,7 @@
  */
 import { numpy as np } from "@jax-js/jax";
 import * as tree from "../../engine/tree.js";
+import { frobeniusNorm, inverseSqrtPolarExpressJit } from "../../linalg/newton-schulz.js";
 import {
   chain,
   type GradientTransformation,
@@ -28,9 +29,8 @@ import {
 } from "../core.js";
 import { asMatrix, matrixOrFallback, matrixShape } from "../transforms/matrix-partition.js";
 import { ema } from "../transforms/moments.js";
-import { frobeniusNorm, inverseSqrtPolarExpressJit } from "../../linalg/newton-schulz.js";
 import { scaleByLearningRate } from "../transforms/scale.js";
-import { addDecayedWeights } from "../transforms/weight-decay.js";
+import { optionalDecay } from "../transforms/weight-decay.js";
 import * as check from "../validate.js";
 import { type AdamWOptions, adamw } from "./adam.js";
 import { MUON_ADAMW_DEFAULTS } from "./muon.js";
@@ -63,12 +63,21 @@ export interface AsgoState {
   leaves: Record<string, AsgoLeaf>;
 }
 
+/** The authors' ASGO defaults (the learning rate, 1e-2, apart). */
+export const ASGO_DEFAULTS = {
+  momentum: 0.9,
+  b2: 0.8,
+  eps: 1e-10,
+  steps: 10,
+  weightDecay: 0.1,
+} as const;
+
 /** Rows < cols: precondition from the left (the smaller side); else from the right. */
 const leftSided = (rows: number, cols: number) => rows < cols;
 
 /** ASGO's normalised direction for matrix leaves (no learning rate, no weight decay). */
 export function scaleByAsgo(options: ScaleByAsgoOptions = {}): GradientTransformation<AsgoState> {
-  const { momentum = 0.9, b2 = 0.8, eps = 1e-10, steps = 10 } = options;
+  const { momentum, b2, eps, steps } = { ...ASGO_DEFAULTS, ...options };
   return {
     init(params) {
       const leaves: Record<string, AsgoLeaf> = {};
@@ -109,31 +118,22 @@ export function scaleByAsgo(options: ScaleByAsgoOptions = {}): GradientTransform
 
 export function asgo(options: AsgoOptions = {}) {
   check.knownOptions("asgo", options, [
+    ...Object.keys(ASGO_DEFAULTS),
     "learningRate",
-    "momentum",
-    "b2",
-    "eps",
-    "steps",
-    "weightDecay",
     "adamw",
     "isMatrix",
   ]);
-  const learningRate = check.learningRate(options.learningRate ?? 1e-2);
-  const weightDecay = check.nonNegative("weightDecay", options.weightDecay ?? 0.1);
+  const o = { ...ASGO_DEFAULTS, ...options };
   const direction = scaleByAsgo({
-    momentum: check.unitInterval("momentum", options.momentum ?? 0.9),
-    b2: check.unitInterval("b2", options.b2 ?? 0.8),
-    eps: check.nonNegative("eps", options.eps ?? 1e-10),
-    steps: check.integer("steps", options.steps ?? 10, 1),
+    momentum: check.unitInterval("momentum", o.momentum),
+    b2: check.unitInterval("b2", o.b2),
+    eps: check.nonNegative("eps", o.eps),
+    steps: check.integer("steps", o.steps, 1),
   });
   const matrices = chain(
     direction,
-    ...(weightDecay > 0 ? [addDecayedWeights(weightDecay)] : []),
-    scaleByLearningRate(learningRate),
+    ...optionalDecay(check.nonNegative("weightDecay", o.weightDecay)),
+    scaleByLearningRate(check.learningRate(o.learningRate ?? 1e-2)),
   );
-  return matrixOrFallback(
-    matrices,
-    adamw({ ...MUON_ADAMW_DEFAULTS, ...options.adamw }),
-    options.isMatrix,
-  );
+  return matrixOrFallback(matrices, adamw({ ...MUON_ADAMW_DEFAULTS, ...o.adamw }), o.isMatrix);
 }

@@ -24,6 +24,8 @@
  */
 import { numpy as np } from "@jax-js/jax";
 import * as tree from "../../engine/tree.js";
+import { symmetricEigen } from "../../linalg/matrix-functions.js";
+import { frobeniusNorm, orthogonalizeJit } from "../../linalg/newton-schulz.js";
 import { orthonormalize } from "../../linalg/qr.js";
 import {
   chain,
@@ -31,14 +33,12 @@ import {
   type LeafSpec,
   type ScalarOrSchedule,
 } from "../core.js";
-import { symmetricEigen } from "../../linalg/matrix-functions.js";
 import { asMatrix, matrixOrFallback, matrixShape } from "../transforms/matrix-partition.js";
 import { biasCorrection, emaSquare } from "../transforms/moments.js";
-import { frobeniusNorm, orthogonalizeJit } from "../../linalg/newton-schulz.js";
 import { scaleByLearningRate } from "../transforms/scale.js";
-import { addDecayedWeights } from "../transforms/weight-decay.js";
+import { optionalDecay } from "../transforms/weight-decay.js";
 import * as check from "../validate.js";
-import { type AdamWOptions, adamw } from "./adam.js";
+import { type AdamWOptions, adamOptions, adamw } from "./adam.js";
 
 export interface ScaleByCosmosOptions {
   b1?: number;
@@ -151,39 +151,43 @@ export function scaleByCosmos(
   };
 }
 
+/** The authors' COSMOS defaults (the learning rate, 1e-3, apart). */
+export const COSMOS_DEFAULTS = {
+  b1: 0.9,
+  b2: 0.999,
+  eps: 1e-8,
+  rank: 64,
+  lrRatio: 0.1,
+  weightDecay: 0,
+} as const;
+
 export function cosmos(options: CosmosOptions = {}) {
   check.knownOptions("cosmos", options, [
+    ...Object.keys(COSMOS_DEFAULTS),
     "learningRate",
-    "b1",
-    "b2",
-    "eps",
-    "rank",
-    "lrRatio",
-    "weightDecay",
     "adamw",
     "isMatrix",
   ]);
-  const learningRate = check.learningRate(options.learningRate ?? 1e-3);
-  const weightDecay = check.nonNegative("weightDecay", options.weightDecay ?? 0);
-  const o = {
-    b1: check.unitInterval("b1", options.b1 ?? 0.9),
-    b2: check.unitInterval("b2", options.b2 ?? 0.999),
-    eps: check.nonNegative("eps", options.eps ?? 1e-8),
-    rank: check.integer("rank", options.rank ?? 64, 1),
-    lrRatio: check.positive("lrRatio", options.lrRatio ?? 0.1),
+  const o = { ...COSMOS_DEFAULTS, ...options };
+  const learningRate = check.learningRate(o.learningRate ?? 1e-3);
+  const weightDecay = check.nonNegative("weightDecay", o.weightDecay);
+  const resolved = {
+    ...adamOptions(o),
+    rank: check.integer("rank", o.rank, 1),
+    lrRatio: check.positive("lrRatio", o.lrRatio),
   };
   const matrices = chain(
-    scaleByCosmos(o),
-    ...(weightDecay > 0 ? [addDecayedWeights(weightDecay)] : []),
+    scaleByCosmos(resolved),
+    ...optionalDecay(weightDecay),
     scaleByLearningRate(learningRate),
   );
   const fallback = adamw({
     learningRate,
-    b1: o.b1,
-    b2: o.b2,
-    eps: o.eps,
+    b1: resolved.b1,
+    b2: resolved.b2,
+    eps: resolved.eps,
     weightDecay,
-    ...options.adamw,
+    ...o.adamw,
   });
-  return matrixOrFallback(matrices, fallback, options.isMatrix);
+  return matrixOrFallback(matrices, fallback, o.isMatrix);
 }

@@ -16,7 +16,7 @@ import { chain, type GradientTransformation } from "../core.js";
 import { adamDirection } from "../transforms/adam.js";
 import { biasCorrection, ema, emaSquare, zeroMoments } from "../transforms/moments.js";
 import { scaleByLearningRate } from "../transforms/scale.js";
-import { addDecayedWeights } from "../transforms/weight-decay.js";
+import { optionalDecay } from "../transforms/weight-decay.js";
 import * as check from "../validate.js";
 import { type AdamOptions, adamOptions } from "./adam.js";
 
@@ -40,7 +40,11 @@ export function scaleByDiffgrad(o: {
       if (params !== undefined) tree.dispose(params);
       const t = state.count + 1;
       const adam = { b1: o.b1, b2: o.b2, eps: o.eps / Math.sqrt(biasCorrection(o.b2, t)) };
-      const mu = tree.mapWithPath((g: np.Array, _p, m: np.Array) => ema(m, g.ref, o.b1), updates, state.mu);
+      const mu = tree.mapWithPath(
+        (g: np.Array, _p, m: np.Array) => ema(m, g.ref, o.b1),
+        updates,
+        state.mu,
+      );
       const nu = tree.mapWithPath(
         (g: np.Array, _p, v: np.Array) => emaSquare(v, g.ref, o.b2),
         updates,
@@ -62,13 +66,15 @@ export function scaleByDiffgrad(o: {
   };
 }
 
+/** The authors' defaults (Adam's; the learning rate, 1e-3, apart). */
+export const DIFFGRAD_DEFAULTS = { b1: 0.9, b2: 0.999, eps: 1e-8, weightDecay: 0 } as const;
+
 export function diffgrad(options: Omit<AdamOptions, "amsgrad"> = {}) {
-  if ("amsgrad" in options) throw new TypeError('diffgrad: unknown option "amsgrad"');
-  const o = adamOptions("diffgrad", options);
-  const weightDecay = check.nonNegative("weightDecay", options.weightDecay ?? 0);
+  check.knownOptions("diffgrad", options, [...Object.keys(DIFFGRAD_DEFAULTS), "learningRate"]);
+  const o = { ...DIFFGRAD_DEFAULTS, ...options };
   return chain(
-    ...(weightDecay > 0 ? [addDecayedWeights(weightDecay)] : []),
-    scaleByDiffgrad(o),
-    scaleByLearningRate(o.learningRate),
+    ...optionalDecay(check.nonNegative("weightDecay", o.weightDecay)),
+    scaleByDiffgrad(adamOptions(o)),
+    scaleByLearningRate(check.learningRate(o.learningRate ?? 1e-3)),
   );
 }

@@ -17,9 +17,11 @@ import { numpy as np } from "@jax-js/jax";
 import type { Params } from "../../engine/tree.js";
 import * as tree from "../../engine/tree.js";
 import { chain, type GradientTransformation, type ScalarOrSchedule } from "../core.js";
+import { mapMulti } from "../leafwise.js";
 import { biasCorrection, ema, emaSquare } from "../transforms/moments.js";
 import { scaleByLearningRate } from "../transforms/scale.js";
 import * as check from "../validate.js";
+import { adamOptions } from "./adam.js";
 
 export interface FadamOptions {
   learningRate?: ScalarOrSchedule;
@@ -68,46 +70,46 @@ function scaleByFadam(o: {
         updates,
         state.fisher,
       );
-      const mus: np.Array[] = [];
-      const out: np.Array[] = [];
-      const [fs, ms, ws] = [tree.leaves(fisher), tree.leaves(state.mu), tree.leaves(params)];
-      tree.leaves(updates).forEach((g, i) => {
-        const floor = np.minimum(rms(g.ref), 1).mul(o.eps);
-        const base = power(fs[i].ref).add(floor);
-        const natural = clipRms(g.div(base.ref), o.clip);
-        const m = ema(ms[i], natural, o.b1);
-        const decay = clipRms(ws[i].div(base), o.clip);
-        out.push(m.ref.add(decay.mul(o.weightDecay)));
-        mus.push(m);
-      });
-      return [
-        tree.unflatten(updates, out),
-        { count: t, mu: tree.unflatten(state.mu, mus), fisher },
-      ];
+      const [out, mu] = mapMulti(
+        2,
+        (g, f, m0, w) => {
+          const floor = np.minimum(rms(g.ref), 1).mul(o.eps);
+          const base = power(f.ref).add(floor);
+          const natural = clipRms(g.div(base.ref), o.clip);
+          const m = ema(m0, natural, o.b1);
+          const decay = clipRms(w.div(base), o.clip);
+          return [m.ref.add(decay.mul(o.weightDecay)), m];
+        },
+        updates,
+        fisher,
+        state.mu,
+        params,
+      );
+      return [out, { count: t, mu, fisher }];
     },
   };
 }
 
+/** The authors' defaults (the learning rate, 1e-3, apart). */
+export const FADAM_DEFAULTS = {
+  b1: 0.9,
+  b2: 0.999,
+  eps: 1e-8,
+  weightDecay: 0.1,
+  clip: 1,
+  p: 0.5,
+} as const;
+
 export function fadam(options: FadamOptions = {}) {
-  check.knownOptions("fadam", options, [
-    "learningRate",
-    "b1",
-    "b2",
-    "eps",
-    "weightDecay",
-    "clip",
-    "p",
-  ]);
-  const o = {
-    b1: check.unitInterval("b1", options.b1 ?? 0.9),
-    b2: check.unitInterval("b2", options.b2 ?? 0.999),
-    eps: check.nonNegative("eps", options.eps ?? 1e-8),
-    weightDecay: check.nonNegative("weightDecay", options.weightDecay ?? 0.1),
-    clip: check.positive("clip", options.clip ?? 1),
-    p: check.positive("p", options.p ?? 0.5),
-  };
+  check.knownOptions("fadam", options, [...Object.keys(FADAM_DEFAULTS), "learningRate"]);
+  const o = { ...FADAM_DEFAULTS, ...options };
   return chain(
-    scaleByFadam(o),
-    scaleByLearningRate(check.learningRate(options.learningRate ?? 1e-3)),
+    scaleByFadam({
+      ...adamOptions(o),
+      weightDecay: check.nonNegative("weightDecay", o.weightDecay),
+      clip: check.positive("clip", o.clip),
+      p: check.positive("p", o.p),
+    }),
+    scaleByLearningRate(check.learningRate(o.learningRate ?? 1e-3)),
   );
 }

@@ -13,7 +13,7 @@ import * as tree from "../../engine/tree.js";
 import { chain, type GradientTransformation, type State } from "../core.js";
 import { scaleByAdam } from "../transforms/adam.js";
 import { scaleByLearningRate } from "../transforms/scale.js";
-import { addDecayedWeights } from "../transforms/weight-decay.js";
+import { optionalDecay } from "../transforms/weight-decay.js";
 import * as check from "../validate.js";
 import { type AdamOptions, adamOptions } from "./adam.js";
 
@@ -26,18 +26,32 @@ export function withGradientSign<S extends State>(
     update(updates, state, params) {
       const grads = tree.share(updates);
       const [u, next] = inner.update(updates, state, params);
-      const out = tree.mapWithPath((x: np.Array, _p, g: np.Array) => np.abs(x).mul(np.sign(g)), u, grads);
+      const out = tree.mapWithPath(
+        (x: np.Array, _p, g: np.Array) => np.abs(x).mul(np.sign(g)),
+        u,
+        grads,
+      );
       return [out, next];
     },
   };
 }
 
+/** Adam's defaults with decoupled weight decay 0 (the learning rate, 1e-3, apart). */
+export const GRAMS_DEFAULTS = {
+  b1: 0.9,
+  b2: 0.999,
+  eps: 1e-8,
+  weightDecay: 0,
+  amsgrad: false,
+} as const;
+
 export function grams(options: AdamOptions = {}) {
-  const o = adamOptions("grams", options);
-  const weightDecay = check.nonNegative("weightDecay", options.weightDecay ?? 0);
+  check.knownOptions("grams", options, [...Object.keys(GRAMS_DEFAULTS), "learningRate"]);
+  const o = { ...GRAMS_DEFAULTS, ...options };
+  const direction = { ...adamOptions(o), amsgrad: check.boolean("amsgrad", o.amsgrad) };
   return chain(
-    withGradientSign(scaleByAdam(o)),
-    ...(weightDecay > 0 ? [addDecayedWeights(weightDecay)] : []),
-    scaleByLearningRate(o.learningRate),
+    withGradientSign(scaleByAdam(direction)),
+    ...optionalDecay(check.nonNegative("weightDecay", o.weightDecay)),
+    scaleByLearningRate(check.learningRate(o.learningRate ?? 1e-3)),
   );
 }

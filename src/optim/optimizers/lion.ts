@@ -9,7 +9,7 @@ import * as tree from "../../engine/tree.js";
 import { chain, type GradientTransformation, type ScalarOrSchedule } from "../core.js";
 import { ema, zeroMoments } from "../transforms/moments.js";
 import { scaleByLearningRate } from "../transforms/scale.js";
-import { addDecayedWeights } from "../transforms/weight-decay.js";
+import { optionalDecay } from "../transforms/weight-decay.js";
 import * as check from "../validate.js";
 
 export interface LionOptions {
@@ -29,21 +29,25 @@ export function scaleByLion(b1: number, b2: number): GradientTransformation<{ mu
         updates,
         state.mu,
       );
-      const mu = tree.mapWithPath((g: np.Array, _p, m: np.Array) => ema(m, g, b2), updates, state.mu);
+      const mu = tree.mapWithPath(
+        (g: np.Array, _p, m: np.Array) => ema(m, g, b2),
+        updates,
+        state.mu,
+      );
       return [out, { mu }];
     },
   };
 }
 
+/** The authors' defaults (the learning rate, 1e-4, apart). */
+export const LION_DEFAULTS = { b1: 0.9, b2: 0.99, weightDecay: 0 } as const;
+
 export function lion(options: LionOptions = {}) {
-  check.knownOptions("lion", options, ["learningRate", "b1", "b2", "weightDecay"]);
-  const lr = check.learningRate(options.learningRate ?? 1e-4);
-  const b1 = check.unitInterval("b1", options.b1 ?? 0.9);
-  const b2 = check.unitInterval("b2", options.b2 ?? 0.99);
-  const weightDecay = check.nonNegative("weightDecay", options.weightDecay ?? 0);
+  check.knownOptions("lion", options, [...Object.keys(LION_DEFAULTS), "learningRate"]);
+  const o = { ...LION_DEFAULTS, ...options };
   return chain(
-    scaleByLion(b1, b2),
-    ...(weightDecay > 0 ? [addDecayedWeights(weightDecay)] : []),
-    scaleByLearningRate(lr),
+    scaleByLion(check.unitInterval("b1", o.b1), check.unitInterval("b2", o.b2)),
+    ...optionalDecay(check.nonNegative("weightDecay", o.weightDecay)),
+    scaleByLearningRate(check.learningRate(o.learningRate ?? 1e-4)),
   );
 }

@@ -21,8 +21,9 @@ import { chain, type GradientTransformation, partition, type ScalarOrSchedule } 
 import { adamDirection, scaleByAdam } from "../transforms/adam.js";
 import { ema, emaSquare, zeroMoments } from "../transforms/moments.js";
 import { scaleByLearningRate } from "../transforms/scale.js";
-import { addDecayedWeights } from "../transforms/weight-decay.js";
+import { optionalDecay } from "../transforms/weight-decay.js";
 import * as check from "../validate.js";
+import { adamOptions } from "./adam.js";
 
 export interface MarsOptions {
   learningRate?: ScalarOrSchedule;
@@ -89,47 +90,44 @@ export function scaleByMars(o: {
   };
 }
 
+/**
+ * The authors' defaults (the learning rate, 3e-3, apart): MARS on matrices, AdamW with the *1d
+ * options on vectors.
+ */
+export const MARS_DEFAULTS = {
+  b1: 0.95,
+  b2: 0.99,
+  gamma: 0.025,
+  eps: 1e-8,
+  weightDecay: 0,
+  optimize1d: false,
+  learningRate1d: 3e-3,
+  betas1d: [0.9, 0.95],
+  weightDecay1d: 0.1,
+} as const;
+
 export function mars(options: MarsOptions = {}) {
-  check.knownOptions("mars", options, [
-    "learningRate",
-    "b1",
-    "b2",
-    "gamma",
-    "eps",
-    "weightDecay",
-    "optimize1d",
-    "learningRate1d",
-    "betas1d",
-    "weightDecay1d",
-  ]);
-  const o = {
-    b1: check.unitInterval("b1", options.b1 ?? 0.95),
-    b2: check.unitInterval("b2", options.b2 ?? 0.99),
-    gamma: check.nonNegative("gamma", options.gamma ?? 0.025),
-    eps: check.nonNegative("eps", options.eps ?? 1e-8),
-  };
-  const learningRate = check.learningRate(options.learningRate ?? 3e-3);
-  const weightDecay = check.nonNegative("weightDecay", options.weightDecay ?? 0);
-  const optimize1d = check.boolean("optimize1d", options.optimize1d ?? false);
+  check.knownOptions("mars", options, [...Object.keys(MARS_DEFAULTS), "learningRate"]);
+  const o = { ...MARS_DEFAULTS, ...options };
+  const betas = adamOptions(o);
   const matrices = chain(
-    scaleByMars(o),
-    ...(weightDecay > 0 ? [addDecayedWeights(weightDecay)] : []),
-    scaleByLearningRate(learningRate),
+    scaleByMars({ ...betas, gamma: check.nonNegative("gamma", o.gamma) }),
+    ...optionalDecay(check.nonNegative("weightDecay", o.weightDecay)),
+    scaleByLearningRate(check.learningRate(o.learningRate ?? 3e-3)),
   );
-  if (optimize1d) return matrices;
-  const betas = options.betas1d ?? [0.9, 0.95];
-  if (!Array.isArray(betas) || betas.length !== 2) {
-    throw new TypeError(`betas1d must be a pair [b1, b2], got ${JSON.stringify(betas)}`);
+  if (check.boolean("optimize1d", o.optimize1d)) return matrices;
+  const pair = o.betas1d;
+  if (!Array.isArray(pair) || pair.length !== 2) {
+    throw new TypeError(`betas1d must be a pair [b1, b2], got ${JSON.stringify(pair)}`);
   }
-  const weightDecay1d = check.nonNegative("weightDecay1d", options.weightDecay1d ?? 0.1);
   const vectors = chain(
     scaleByAdam({
-      b1: check.unitInterval("betas1d[0]", betas[0]),
-      b2: check.unitInterval("betas1d[1]", betas[1]),
-      eps: o.eps,
+      b1: check.unitInterval("betas1d[0]", pair[0]),
+      b2: check.unitInterval("betas1d[1]", pair[1]),
+      eps: betas.eps,
     }),
-    ...(weightDecay1d > 0 ? [addDecayedWeights(weightDecay1d)] : []),
-    scaleByLearningRate(check.learningRate(options.learningRate1d ?? 3e-3, "learningRate1d")),
+    ...optionalDecay(check.nonNegative("weightDecay1d", o.weightDecay1d)),
+    scaleByLearningRate(check.learningRate(o.learningRate1d, "learningRate1d")),
   );
   return partition({ mars: matrices, adamw: vectors }, (leaf) =>
     leaf.ndim >= 2 ? "mars" : "adamw",

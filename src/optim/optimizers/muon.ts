@@ -24,6 +24,7 @@
 import type { numpy as np } from "@jax-js/jax";
 import type { Params } from "../../engine/tree.js";
 import * as tree from "../../engine/tree.js";
+import { orthogonalizeJit } from "../../linalg/newton-schulz.js";
 import {
   chain,
   type GradientTransformation,
@@ -32,9 +33,8 @@ import {
 } from "../core.js";
 import { asMatrix, matrixOrFallback, matrixShape } from "../transforms/matrix-partition.js";
 import { ema } from "../transforms/moments.js";
-import { orthogonalizeJit } from "../../linalg/newton-schulz.js";
 import { scaleByLearningRate } from "../transforms/scale.js";
-import { addDecayedWeights } from "../transforms/weight-decay.js";
+import { optionalDecay } from "../transforms/weight-decay.js";
 import * as check from "../validate.js";
 import { type AdamWOptions, adamw } from "./adam.js";
 
@@ -70,6 +70,15 @@ export const MUON_ADAMW_DEFAULTS: AdamWOptions = {
   weightDecay: 0,
 };
 
+/** The authors' Muon defaults (the learning rate, 0.02, apart). */
+export const MUON_DEFAULTS = {
+  momentum: 0.95,
+  nesterov: true,
+  nsSteps: 5,
+  scaling: "original" as MuonScaling,
+  weightDecay: 0,
+} as const;
+
 /** The factor applied to the orthogonalised update of a rows × cols matrix. */
 export const muonScale = (rows: number, cols: number, scaling: MuonScaling): number =>
   scaling === "original"
@@ -78,10 +87,7 @@ export const muonScale = (rows: number, cols: number, scaling: MuonScaling): num
 
 /** Muon's direction s·NS5(momentum) for matrix leaves (no learning rate, no weight decay). */
 export function scaleByMuon(options: ScaleByMuonOptions = {}): GradientTransformation<MuonState> {
-  const momentum = options.momentum ?? 0.95;
-  const nesterov = options.nesterov ?? true;
-  const nsSteps = options.nsSteps ?? 5;
-  const scaling = options.scaling ?? "original";
+  const { momentum, nesterov, nsSteps, scaling } = { ...MUON_DEFAULTS, ...options };
   return {
     init(params) {
       tree.walk(params, (p: np.Array, path) => void matrixShape(p.shape, "muon", path));
@@ -117,34 +123,22 @@ export function scaleByMuon(options: ScaleByMuonOptions = {}): GradientTransform
 
 export function muon(options: MuonOptions = {}) {
   check.knownOptions("muon", options, [
+    ...Object.keys(MUON_DEFAULTS),
     "learningRate",
-    "momentum",
-    "nesterov",
-    "nsSteps",
-    "weightDecay",
-    "scaling",
     "adamw",
     "isMatrix",
   ]);
-  const learningRate = check.learningRate(options.learningRate ?? 0.02);
-  const weightDecay = check.nonNegative("weightDecay", options.weightDecay ?? 0);
+  const o = { ...MUON_DEFAULTS, ...options };
   const direction = scaleByMuon({
-    momentum: check.unitInterval("momentum", options.momentum ?? 0.95),
-    nesterov: check.boolean("nesterov", options.nesterov ?? true),
-    nsSteps: check.integer("nsSteps", options.nsSteps ?? 5, 1),
-    scaling: check.oneOf<MuonScaling>("scaling", options.scaling ?? "original", [
-      "original",
-      "matchAdamW",
-    ]),
+    momentum: check.unitInterval("momentum", o.momentum),
+    nesterov: check.boolean("nesterov", o.nesterov),
+    nsSteps: check.integer("nsSteps", o.nsSteps, 1),
+    scaling: check.oneOf<MuonScaling>("scaling", o.scaling, ["original", "matchAdamW"]),
   });
   const matrices = chain(
     direction,
-    ...(weightDecay > 0 ? [addDecayedWeights(weightDecay)] : []),
-    scaleByLearningRate(learningRate),
+    ...optionalDecay(check.nonNegative("weightDecay", o.weightDecay)),
+    scaleByLearningRate(check.learningRate(o.learningRate ?? 0.02)),
   );
-  return matrixOrFallback(
-    matrices,
-    adamw({ ...MUON_ADAMW_DEFAULTS, ...options.adamw }),
-    options.isMatrix,
-  );
+  return matrixOrFallback(matrices, adamw({ ...MUON_ADAMW_DEFAULTS, ...o.adamw }), o.isMatrix);
 }

@@ -11,7 +11,7 @@ import * as tree from "../../engine/tree.js";
 import { chain, type GradientTransformation } from "../core.js";
 import { biasCorrection, ema, emaSquare, zeroMoments } from "../transforms/moments.js";
 import { scaleByLearningRate } from "../transforms/scale.js";
-import { addDecayedWeights } from "../transforms/weight-decay.js";
+import { optionalDecay } from "../transforms/weight-decay.js";
 import * as check from "../validate.js";
 import { type AdamOptions, adamOptions } from "./adam.js";
 
@@ -41,7 +41,11 @@ function scaleByNadam(
       const muProduct = state.muProduct * muT;
       const gradCoef = (1 - muT) / (1 - muProduct);
       const momentumCoef = muNext / (1 - muProduct * muNext);
-      const mu = tree.mapWithPath((g: np.Array, _p, m: np.Array) => ema(m, g.ref, b1), updates, state.mu);
+      const mu = tree.mapWithPath(
+        (g: np.Array, _p, m: np.Array) => ema(m, g.ref, b1),
+        updates,
+        state.mu,
+      );
       const nu = tree.mapWithPath(
         (g: np.Array, _p, v: np.Array) => emaSquare(v, g.ref, b2),
         updates,
@@ -61,14 +65,22 @@ function scaleByNadam(
   };
 }
 
+/** torch.optim.NAdam's defaults (the learning rate, 2e-3, apart). */
+export const NADAM_DEFAULTS = {
+  b1: 0.9,
+  b2: 0.999,
+  eps: 1e-8,
+  weightDecay: 0,
+  momentumDecay: 4e-3,
+} as const;
+
 export function nadam(options: Omit<AdamOptions, "amsgrad"> & { momentumDecay?: number } = {}) {
-  const { momentumDecay = 4e-3, ...rest } = options;
-  const o = adamOptions("nadam", { learningRate: 2e-3, ...rest });
-  check.nonNegative("momentumDecay", momentumDecay);
-  const weightDecay = check.nonNegative("weightDecay", options.weightDecay ?? 0);
+  check.knownOptions("nadam", options, [...Object.keys(NADAM_DEFAULTS), "learningRate"]);
+  const o = { ...NADAM_DEFAULTS, ...options };
+  const { b1, b2, eps } = adamOptions(o);
   return chain(
-    ...(weightDecay > 0 ? [addDecayedWeights(weightDecay)] : []),
-    scaleByNadam(o.b1, o.b2, o.eps, momentumDecay),
-    scaleByLearningRate(o.learningRate),
+    ...optionalDecay(check.nonNegative("weightDecay", o.weightDecay)),
+    scaleByNadam(b1, b2, eps, check.nonNegative("momentumDecay", o.momentumDecay)),
+    scaleByLearningRate(check.learningRate(o.learningRate ?? 2e-3)),
   );
 }

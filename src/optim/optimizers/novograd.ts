@@ -12,6 +12,7 @@ import * as tree from "../../engine/tree.js";
 import { chain, type GradientTransformation, type ScalarOrSchedule } from "../core.js";
 import { scaleByLearningRate } from "../transforms/scale.js";
 import * as check from "../validate.js";
+import { adamOptions } from "./adam.js";
 
 interface NovogradState {
   count: number;
@@ -66,6 +67,15 @@ function scaleByNovograd(o: {
   };
 }
 
+/** The apex NovoGrad defaults (the learning rate, 1e-3, apart). */
+export const NOVOGRAD_DEFAULTS = {
+  b1: 0.95,
+  b2: 0.98,
+  eps: 1e-8,
+  weightDecay: 0,
+  gradAveraging: false,
+} as const;
+
 export function novograd(options: {
   learningRate?: ScalarOrSchedule;
   b1?: number;
@@ -74,22 +84,14 @@ export function novograd(options: {
   weightDecay?: number;
   gradAveraging?: boolean;
 }) {
-  check.knownOptions("novograd", options, [
-    "learningRate",
-    "b1",
-    "b2",
-    "eps",
-    "weightDecay",
-    "gradAveraging",
-  ]);
+  check.knownOptions("novograd", options, [...Object.keys(NOVOGRAD_DEFAULTS), "learningRate"]);
+  const o = { ...NOVOGRAD_DEFAULTS, ...options };
   return chain(
     scaleByNovograd({
-      b1: check.unitInterval("b1", options.b1 ?? 0.95),
-      b2: check.unitInterval("b2", options.b2 ?? 0.98),
-      eps: check.nonNegative("eps", options.eps ?? 1e-8),
-      weightDecay: check.nonNegative("weightDecay", options.weightDecay ?? 0),
-      gradAveraging: check.boolean("gradAveraging", options.gradAveraging ?? false),
+      ...adamOptions(o),
+      weightDecay: check.nonNegative("weightDecay", o.weightDecay),
+      gradAveraging: check.boolean("gradAveraging", o.gradAveraging),
     }),
-    scaleByLearningRate(check.learningRate(options.learningRate ?? 1e-3)),
+    scaleByLearningRate(check.learningRate(o.learningRate ?? 1e-3)),
   );
 }

@@ -41,7 +41,7 @@ import {
 import { asMatrix, matrixOrFallback, matrixShape } from "../transforms/matrix-partition.js";
 import { biasCorrection, ema } from "../transforms/moments.js";
 import { scaleByLearningRate } from "../transforms/scale.js";
-import { addDecayedWeights } from "../transforms/weight-decay.js";
+import { optionalDecay } from "../transforms/weight-decay.js";
 import * as check from "../validate.js";
 import { type AdamWOptions, adamw } from "./adam.js";
 
@@ -246,41 +246,46 @@ export function scaleByPsgdKron(
   };
 }
 
+/** kron_torch's defaults (the learning rate, 1e-3, apart). */
+export const PSGD_KRON_DEFAULTS = {
+  b1: 0.9,
+  precondLr: 0.1,
+  precondInitScale: 1,
+  precondUpdateProb: 1,
+  maxSizeTriangular: 8192,
+  seed: 5318008,
+  weightDecay: 0,
+} as const;
+
 export function psgdKron(options: PsgdKronOptions = {}) {
   check.knownOptions("psgdKron", options, [
+    ...Object.keys(PSGD_KRON_DEFAULTS),
     "learningRate",
-    "b1",
-    "precondLr",
-    "precondInitScale",
-    "precondUpdateProb",
-    "maxSizeTriangular",
-    "seed",
-    "weightDecay",
     "adamw",
     "isMatrix",
   ]);
-  const learningRate = check.learningRate(options.learningRate ?? 1e-3);
-  const b1 = check.unitInterval("b1", options.b1 ?? 0.9);
-  const precondUpdateProb = options.precondUpdateProb ?? 1;
+  const o = { ...PSGD_KRON_DEFAULTS, ...options };
+  const learningRate = check.learningRate(o.learningRate ?? 1e-3);
+  const b1 = check.unitInterval("b1", o.b1);
+  const precondUpdateProb = o.precondUpdateProb;
   if (typeof precondUpdateProb !== "number" || !(precondUpdateProb > 0 && precondUpdateProb <= 1)) {
     throw new RangeError(`precondUpdateProb must be in (0, 1], got ${precondUpdateProb}`);
   }
-  const seed = options.seed ?? 5318008;
+  const seed = o.seed;
   if (!Number.isSafeInteger(seed)) throw new RangeError(`seed must be a safe integer, got ${seed}`);
   const direction = scaleByPsgdKron({
     b1,
-    precondLr: check.positive("precondLr", options.precondLr ?? 0.1),
-    precondInitScale: check.positive("precondInitScale", options.precondInitScale ?? 1),
+    precondLr: check.positive("precondLr", o.precondLr),
+    precondInitScale: check.positive("precondInitScale", o.precondInitScale),
     precondUpdateProb,
-    maxSizeTriangular: check.integer("maxSizeTriangular", options.maxSizeTriangular ?? 8192, 1),
+    maxSizeTriangular: check.integer("maxSizeTriangular", o.maxSizeTriangular, 1),
     seed,
   });
-  const weightDecay = check.nonNegative("weightDecay", options.weightDecay ?? 0);
   const matrices = chain(
     direction,
-    ...(weightDecay > 0 ? [addDecayedWeights(weightDecay)] : []),
+    ...optionalDecay(check.nonNegative("weightDecay", o.weightDecay)),
     scaleByLearningRate(learningRate),
   );
-  const fallback = adamw({ learningRate, b1, weightDecay: 0, ...options.adamw });
-  return matrixOrFallback(matrices, fallback, options.isMatrix);
+  const fallback = adamw({ learningRate, b1, weightDecay: 0, ...o.adamw });
+  return matrixOrFallback(matrices, fallback, o.isMatrix);
 }

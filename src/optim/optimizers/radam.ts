@@ -11,7 +11,7 @@ import * as tree from "../../engine/tree.js";
 import { chain, type GradientTransformation } from "../core.js";
 import { biasCorrection, ema, emaSquare, zeroMoments } from "../transforms/moments.js";
 import { scaleByLearningRate } from "../transforms/scale.js";
-import { addDecayedWeights } from "../transforms/weight-decay.js";
+import { optionalDecay } from "../transforms/weight-decay.js";
 import * as check from "../validate.js";
 import { type AdamOptions, adamOptions } from "./adam.js";
 
@@ -32,8 +32,16 @@ function scaleByRadam(b1: number, b2: number, eps: number): GradientTransformati
       const t = state.count + 1;
       const bc2 = biasCorrection(b2, t);
       const rho = rhoInf - (2 * t * b2 ** t) / bc2;
-      const mu = tree.mapWithPath((g: np.Array, _p, m: np.Array) => ema(m, g.ref, b1), updates, state.mu);
-      const nu = tree.mapWithPath((g: np.Array, _p, v: np.Array) => emaSquare(v, g, b2), updates, state.nu);
+      const mu = tree.mapWithPath(
+        (g: np.Array, _p, m: np.Array) => ema(m, g.ref, b1),
+        updates,
+        state.mu,
+      );
+      const nu = tree.mapWithPath(
+        (g: np.Array, _p, v: np.Array) => emaSquare(v, g, b2),
+        updates,
+        state.nu,
+      );
       const mHat = (m: np.Array) => m.ref.div(biasCorrection(b1, t));
       let out: Params;
       if (rho > 5) {
@@ -52,12 +60,16 @@ function scaleByRadam(b1: number, b2: number, eps: number): GradientTransformati
   };
 }
 
+/** torch.optim.RAdam's defaults (the learning rate, 1e-3, apart). */
+export const RADAM_DEFAULTS = { b1: 0.9, b2: 0.999, eps: 1e-8, weightDecay: 0 } as const;
+
 export function radam(options: Omit<AdamOptions, "amsgrad"> = {}) {
-  const o = adamOptions("radam", options);
-  const weightDecay = check.nonNegative("weightDecay", options.weightDecay ?? 0);
+  check.knownOptions("radam", options, [...Object.keys(RADAM_DEFAULTS), "learningRate"]);
+  const o = { ...RADAM_DEFAULTS, ...options };
+  const { b1, b2, eps } = adamOptions(o);
   return chain(
-    ...(weightDecay > 0 ? [addDecayedWeights(weightDecay)] : []),
-    scaleByRadam(o.b1, o.b2, o.eps),
-    scaleByLearningRate(o.learningRate),
+    ...optionalDecay(check.nonNegative("weightDecay", o.weightDecay)),
+    scaleByRadam(b1, b2, eps),
+    scaleByLearningRate(check.learningRate(o.learningRate ?? 1e-3)),
   );
 }

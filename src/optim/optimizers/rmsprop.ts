@@ -8,7 +8,7 @@ import { chain, type ScalarOrSchedule } from "../core.js";
 import { scaleByRms } from "../transforms/rms.js";
 import { scaleByLearningRate } from "../transforms/scale.js";
 import { trace } from "../transforms/trace.js";
-import { addDecayedWeights } from "../transforms/weight-decay.js";
+import { optionalDecay } from "../transforms/weight-decay.js";
 import * as check from "../validate.js";
 
 export interface RmspropOptions {
@@ -20,25 +20,27 @@ export interface RmspropOptions {
   weightDecay?: number;
 }
 
+/** torch.optim.RMSprop's defaults (its alpha is `decay`; the learning rate, 1e-2, apart). */
+export const RMSPROP_DEFAULTS = {
+  decay: 0.99,
+  eps: 1e-8,
+  momentum: 0,
+  centered: false,
+  weightDecay: 0,
+} as const;
+
 export function rmsprop(options: RmspropOptions = {}) {
-  check.knownOptions("rmsprop", options, [
-    "learningRate",
-    "decay",
-    "eps",
-    "momentum",
-    "centered",
-    "weightDecay",
-  ]);
-  const lr = check.learningRate(options.learningRate ?? 1e-2);
-  const decay = check.unitInterval("decay", options.decay ?? 0.99);
-  const eps = check.nonNegative("eps", options.eps ?? 1e-8);
-  const momentum = check.nonNegative("momentum", options.momentum ?? 0);
-  const centered = check.boolean("centered", options.centered ?? false);
-  const weightDecay = check.nonNegative("weightDecay", options.weightDecay ?? 0);
+  check.knownOptions("rmsprop", options, [...Object.keys(RMSPROP_DEFAULTS), "learningRate"]);
+  const o = { ...RMSPROP_DEFAULTS, ...options };
+  const momentum = check.nonNegative("momentum", o.momentum);
   return chain(
-    ...(weightDecay > 0 ? [addDecayedWeights(weightDecay)] : []),
-    scaleByRms({ decay, eps, centered }),
+    ...optionalDecay(check.nonNegative("weightDecay", o.weightDecay)),
+    scaleByRms({
+      decay: check.unitInterval("decay", o.decay),
+      eps: check.nonNegative("eps", o.eps),
+      centered: check.boolean("centered", o.centered),
+    }),
     ...(momentum > 0 ? [trace({ decay: momentum })] : []),
-    scaleByLearningRate(lr),
+    scaleByLearningRate(check.learningRate(o.learningRate ?? 1e-2)),
   );
 }

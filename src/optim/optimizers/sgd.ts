@@ -7,7 +7,7 @@
 import { chain, type ScalarOrSchedule } from "../core.js";
 import { scaleByLearningRate } from "../transforms/scale.js";
 import { trace } from "../transforms/trace.js";
-import { addDecayedWeights } from "../transforms/weight-decay.js";
+import { optionalDecay } from "../transforms/weight-decay.js";
 import * as check from "../validate.js";
 
 export interface SgdOptions {
@@ -18,24 +18,21 @@ export interface SgdOptions {
   weightDecay?: number;
 }
 
+/** torch.optim.SGD's defaults: plain SGD (the learning rate is required). */
+export const SGD_DEFAULTS = { momentum: 0, dampening: 0, nesterov: false, weightDecay: 0 } as const;
+
 export function sgd(options: SgdOptions) {
-  check.knownOptions("sgd", options, [
-    "learningRate",
-    "momentum",
-    "dampening",
-    "nesterov",
-    "weightDecay",
-  ]);
-  const lr = check.learningRate(options.learningRate);
-  const momentum = check.nonNegative("momentum", options.momentum ?? 0);
-  const dampening = check.nonNegative("dampening", options.dampening ?? 0);
-  const nesterov = check.boolean("nesterov", options.nesterov ?? false);
-  const weightDecay = check.nonNegative("weightDecay", options.weightDecay ?? 0);
+  check.knownOptions("sgd", options, [...Object.keys(SGD_DEFAULTS), "learningRate"]);
+  const o = { ...SGD_DEFAULTS, ...options };
+  const lr = check.learningRate(o.learningRate);
+  const momentum = check.nonNegative("momentum", o.momentum);
+  const dampening = check.nonNegative("dampening", o.dampening);
+  const nesterov = check.boolean("nesterov", o.nesterov);
   if (nesterov && (momentum <= 0 || dampening !== 0)) {
     throw new RangeError("nesterov requires momentum > 0 and dampening = 0");
   }
   return chain(
-    ...(weightDecay > 0 ? [addDecayedWeights(weightDecay)] : []),
+    ...optionalDecay(check.nonNegative("weightDecay", o.weightDecay)),
     ...(momentum > 0 ? [trace({ decay: momentum, nesterov, dampening })] : []),
     scaleByLearningRate(lr),
   );

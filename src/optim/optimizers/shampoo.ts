@@ -23,18 +23,18 @@
  */
 import { numpy as np } from "@jax-js/jax";
 import * as tree from "../../engine/tree.js";
+import { inverseRoot } from "../../linalg/matrix-functions.js";
+import { frobeniusNorm } from "../../linalg/newton-schulz.js";
 import {
   chain,
   type GradientTransformation,
   type LeafSpec,
   type ScalarOrSchedule,
 } from "../core.js";
-import { inverseRoot } from "../../linalg/matrix-functions.js";
 import { asMatrix, matrixOrFallback, matrixShape } from "../transforms/matrix-partition.js";
 import { biasCorrection, ema } from "../transforms/moments.js";
-import { frobeniusNorm } from "../../linalg/newton-schulz.js";
 import { scaleByLearningRate } from "../transforms/scale.js";
-import { addDecayedWeights } from "../transforms/weight-decay.js";
+import { optionalDecay } from "../transforms/weight-decay.js";
 import * as check from "../validate.js";
 import { type AdamWOptions, adamw } from "./adam.js";
 
@@ -78,20 +78,29 @@ export interface ShampooState {
   leaves: Record<string, ShampooLeaf>;
 }
 
+/**
+ * The defaults (the learning rate, 1e-3, apart): Adam's betas, refresh every 10 steps, Adam
+ * grafting. startPrecondStep, unset, is precondFrequency.
+ */
+export const SHAMPOO_DEFAULTS = {
+  b1: 0.9,
+  b2: 0.999,
+  matrixEps: 1e-6,
+  precondFrequency: 10,
+  startPrecondStep: undefined as number | undefined,
+  graft: "adam" as ShampooGraft,
+  graftEps: 1e-8,
+  maxPrecondDim: 1024,
+  weightDecay: 0,
+} as const;
+
 /** Shampoo's grafted direction for matrix leaves (no learning rate, no weight decay). */
 export function scaleByShampoo(
   options: ScaleByShampooOptions = {},
 ): GradientTransformation<ShampooState> {
-  const {
-    b1 = 0.9,
-    b2 = 0.999,
-    matrixEps = 1e-6,
-    precondFrequency = 10,
-    graft = "adam",
-    graftEps = 1e-8,
-    maxPrecondDim = 1024,
-  } = options;
-  const start = options.startPrecondStep ?? precondFrequency;
+  const { b1, b2, matrixEps, precondFrequency, graft, graftEps, maxPrecondDim, startPrecondStep } =
+    { ...SHAMPOO_DEFAULTS, ...options };
+  const start = startPrecondStep ?? precondFrequency;
   const [keep, add] = b2 === 1 ? [1, 1] : [b2, 1 - b2];
   const side = (n: number) => (n <= maxPrecondDim ? np.zeros([n, n]) : null);
   /** keep·stat + add·fresh (an EMA, or a sum when β2 = 1); null stays null. Consumes stat. */
@@ -164,44 +173,33 @@ export function scaleByShampoo(
 
 export function shampoo(options: ShampooOptions = {}) {
   check.knownOptions("shampoo", options, [
+    ...Object.keys(SHAMPOO_DEFAULTS),
     "learningRate",
-    "b1",
-    "b2",
-    "matrixEps",
-    "precondFrequency",
-    "startPrecondStep",
-    "graft",
-    "graftEps",
-    "maxPrecondDim",
-    "weightDecay",
     "adamw",
     "isMatrix",
   ]);
-  const learningRate = check.learningRate(options.learningRate ?? 1e-3);
-  const b1 = check.unitInterval("b1", options.b1 ?? 0.9);
-  const b2 = options.b2 ?? 0.999;
+  const d = { ...SHAMPOO_DEFAULTS, ...options };
+  const learningRate = check.learningRate(d.learningRate ?? 1e-3);
+  const b1 = check.unitInterval("b1", d.b1);
+  const b2 = d.b2;
   if (typeof b2 !== "number" || !(b2 > 0 && b2 <= 1)) {
     throw new RangeError(`b2 must be in (0, 1] (1 sums the statistics), got ${b2}`);
   }
-  const precondFrequency = check.integer("precondFrequency", options.precondFrequency ?? 10, 1);
+  const precondFrequency = check.integer("precondFrequency", d.precondFrequency, 1);
   const o: ScaleByShampooOptions = {
     b1,
     b2,
-    matrixEps: check.nonNegative("matrixEps", options.matrixEps ?? 1e-6),
+    matrixEps: check.nonNegative("matrixEps", d.matrixEps),
     precondFrequency,
-    startPrecondStep: check.integer(
-      "startPrecondStep",
-      options.startPrecondStep ?? precondFrequency,
-      1,
-    ),
-    graft: check.oneOf<ShampooGraft>("graft", options.graft ?? "adam", ["adam", "sgd", "none"]),
-    graftEps: check.nonNegative("graftEps", options.graftEps ?? 1e-8),
-    maxPrecondDim: check.integer("maxPrecondDim", options.maxPrecondDim ?? 1024, 1),
+    startPrecondStep: check.integer("startPrecondStep", d.startPrecondStep ?? precondFrequency, 1),
+    graft: check.oneOf<ShampooGraft>("graft", d.graft, ["adam", "sgd", "none"]),
+    graftEps: check.nonNegative("graftEps", d.graftEps),
+    maxPrecondDim: check.integer("maxPrecondDim", d.maxPrecondDim, 1),
   };
-  const weightDecay = check.nonNegative("weightDecay", options.weightDecay ?? 0);
+  const weightDecay = check.nonNegative("weightDecay", d.weightDecay);
   const matrices = chain(
     scaleByShampoo(o),
-    ...(weightDecay > 0 ? [addDecayedWeights(weightDecay)] : []),
+    ...optionalDecay(weightDecay),
     scaleByLearningRate(learningRate),
   );
   const fallback = adamw({
@@ -210,7 +208,7 @@ export function shampoo(options: ShampooOptions = {}) {
     b2: b2 < 1 ? b2 : 0.999,
     eps: o.graftEps,
     weightDecay,
-    ...options.adamw,
+    ...d.adamw,
   });
-  return matrixOrFallback(matrices, fallback, options.isMatrix);
+  return matrixOrFallback(matrices, fallback, d.isMatrix);
 }

@@ -11,7 +11,7 @@ import { chain, type GradientTransformation, type ScalarOrSchedule } from "../co
 import { ema, zeroMoments } from "../transforms/moments.js";
 import { scaleByLearningRate } from "../transforms/scale.js";
 import { scaleBySign } from "../transforms/sign.js";
-import { addDecayedWeights } from "../transforms/weight-decay.js";
+import { optionalDecay } from "../transforms/weight-decay.js";
 import * as check from "../validate.js";
 
 /** m ← μ·m + (1−μ)·g, emitted as the update (an EMA of the updates, zero-initialised). */
@@ -20,26 +20,32 @@ export function emaTrace(decay: number): GradientTransformation<{ mu: Params }> 
     init: (params) => zeroMoments(params, ["mu"]),
     update(updates, state, params) {
       if (params !== undefined) tree.dispose(params);
-      const mu = tree.mapWithPath((g: np.Array, _p, m: np.Array) => ema(m, g, decay), updates, state.mu);
+      const mu = tree.mapWithPath(
+        (g: np.Array, _p, m: np.Array) => ema(m, g, decay),
+        updates,
+        state.mu,
+      );
       return [tree.share(mu), { mu }];
     },
   };
 }
+
+/** Bernstein et al.'s momentum 0.9; no weight decay. */
+export const SIGNUM_DEFAULTS = { momentum: 0.9, weightDecay: 0 } as const;
 
 export function signum(options: {
   learningRate: ScalarOrSchedule;
   momentum?: number;
   weightDecay?: number;
 }) {
-  check.knownOptions("signum", options, ["learningRate", "momentum", "weightDecay"]);
-  const lr = check.learningRate(options.learningRate);
-  const momentum = check.unitInterval("momentum", options.momentum ?? 0.9);
-  const weightDecay = check.nonNegative("weightDecay", options.weightDecay ?? 0);
+  check.knownOptions("signum", options, [...Object.keys(SIGNUM_DEFAULTS), "learningRate"]);
+  const o = { ...SIGNUM_DEFAULTS, ...options };
+  const momentum = check.unitInterval("momentum", o.momentum);
   return chain(
-    ...(weightDecay > 0 ? [addDecayedWeights(weightDecay)] : []),
+    ...optionalDecay(check.nonNegative("weightDecay", o.weightDecay)),
     ...(momentum > 0 ? [emaTrace(momentum)] : []),
     scaleBySign(),
-    scaleByLearningRate(lr),
+    scaleByLearningRate(check.learningRate(o.learningRate)),
   );
 }
 

@@ -26,6 +26,7 @@
  */
 import { numpy as np } from "@jax-js/jax";
 import * as tree from "../../engine/tree.js";
+import { symmetricEigen } from "../../linalg/matrix-functions.js";
 import { orthonormalize } from "../../linalg/qr.js";
 import {
   evaluate,
@@ -33,11 +34,11 @@ import {
   type LeafSpec,
   type ScalarOrSchedule,
 } from "../core.js";
-import { symmetricEigen } from "../../linalg/matrix-functions.js";
 import { asMatrix, matrixOrFallback, matrixShape } from "../transforms/matrix-partition.js";
 import { biasCorrection, ema, emaSquare } from "../transforms/moments.js";
+import { stepThenDecay } from "../transforms/weight-decay.js";
 import * as check from "../validate.js";
-import { type AdamWOptions, adamw } from "./adam.js";
+import { type AdamWOptions, adamOptions, adamw } from "./adam.js";
 
 export interface SoapOptions {
   learningRate?: ScalarOrSchedule;
@@ -186,11 +187,11 @@ function soapMatrices(o: {
         const stepSize = o.correctBias
           ? (lr * Math.sqrt(biasCorrection(o.b2, t))) / biasCorrection(o.b1, t)
           : lr;
-        // p' = p − stepSize·N, then p' ← p'·(1 − η·λ): the update is −stepSize·(1 − ηλ)·N − ηλ·p.
-        let out = direction.mul(-stepSize * (1 - lr * o.weightDecay));
-        if (o.weightDecay > 0)
-          out = out.sub(asMatrix(param!, "soap", path).mul(lr * o.weightDecay));
-        else param?.dispose();
+        // p' = p − stepSize·N, then p' ← p'·(1 − η·λ) (the decay after the step).
+        let out = direction.mul(-stepSize);
+        if (o.weightDecay > 0) {
+          out = stepThenDecay(out, asMatrix(param!, "soap", path), lr * o.weightDecay);
+        } else param?.dispose();
 
         // Update the preconditioner after the step (the authors' order).
         const { left, right } = updateStatistics(s, g);
@@ -214,33 +215,40 @@ function soapMatrices(o: {
   };
 }
 
+/**
+ * The authors' SOAP defaults (the learning rate, 3e-3, apart). shampooBeta, unset, is b2;
+ * maxPrecondDim is the authors' 10000.
+ */
+export const SOAP_DEFAULTS = {
+  b1: 0.95,
+  b2: 0.95,
+  shampooBeta: undefined as number | undefined,
+  eps: 1e-8,
+  weightDecay: 0.01,
+  precondFrequency: 10,
+  maxPrecondDim: 10000,
+  normalizeGrads: false,
+  correctBias: true,
+} as const;
+
 export function soap(options: SoapOptions = {}) {
   check.knownOptions("soap", options, [
+    ...Object.keys(SOAP_DEFAULTS),
     "learningRate",
-    "b1",
-    "b2",
-    "shampooBeta",
-    "eps",
-    "weightDecay",
-    "precondFrequency",
-    "maxPrecondDim",
-    "normalizeGrads",
-    "correctBias",
     "adamw",
     "isMatrix",
   ]);
-  const b2 = check.unitInterval("b2", options.b2 ?? 0.95);
+  const d = { ...SOAP_DEFAULTS, ...options };
+  const betas = adamOptions(d);
   const o = {
-    learningRate: check.learningRate(options.learningRate ?? 3e-3),
-    b1: check.unitInterval("b1", options.b1 ?? 0.95),
-    b2,
-    shampooBeta: check.unitInterval("shampooBeta", options.shampooBeta ?? b2),
-    eps: check.nonNegative("eps", options.eps ?? 1e-8),
-    weightDecay: check.nonNegative("weightDecay", options.weightDecay ?? 0.01),
-    precondFrequency: check.integer("precondFrequency", options.precondFrequency ?? 10, 1),
-    maxPrecondDim: check.integer("maxPrecondDim", options.maxPrecondDim ?? 10000, 1),
-    normalizeGrads: check.boolean("normalizeGrads", options.normalizeGrads ?? false),
-    correctBias: check.boolean("correctBias", options.correctBias ?? true),
+    ...betas,
+    learningRate: check.learningRate(d.learningRate ?? 3e-3),
+    shampooBeta: check.unitInterval("shampooBeta", d.shampooBeta ?? betas.b2),
+    weightDecay: check.nonNegative("weightDecay", d.weightDecay),
+    precondFrequency: check.integer("precondFrequency", d.precondFrequency, 1),
+    maxPrecondDim: check.integer("maxPrecondDim", d.maxPrecondDim, 1),
+    normalizeGrads: check.boolean("normalizeGrads", d.normalizeGrads),
+    correctBias: check.boolean("correctBias", d.correctBias),
   };
   const fallback = adamw({
     learningRate: o.learningRate,
@@ -248,7 +256,7 @@ export function soap(options: SoapOptions = {}) {
     b2: o.b2,
     eps: o.eps,
     weightDecay: o.weightDecay,
-    ...options.adamw,
+    ...d.adamw,
   });
-  return matrixOrFallback(soapMatrices(o), fallback, options.isMatrix);
+  return matrixOrFallback(soapMatrices(o), fallback, d.isMatrix);
 }

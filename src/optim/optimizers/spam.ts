@@ -8,8 +8,9 @@
  *   d = s_k · sqrt(1−β2^t)/(1−β1^t) · m/(sqrt(v) + ε)      (bias correction counts from t = 1,
  *                                                            not from the last reset)
  *   s_k = 1 − 0.99·(1 + cos(π·k/(W+1)))/2 for k = t − (last reset) < W, else 1   (cosine warm-up)
- *   p ← (p − η·d)·(1 − ηλ)                                    (decay applied after the step)
- * ΔT = resetInterval (0: never), W = warmupSteps, θ = theta (0: no clipping), N = clipDelay.
+ *   p ← (p − η·d)·(1 − ηλ)                 (decay after the step: transforms/weight-decay.ts)
+ * ΔT = resetInterval (0: never), W = warmupSteps, θ = spikeThreshold (0: no clipping; the
+ * authors' `threshold`), N = clipDelay.
  *
  * Reference: the authors' code (TianjinYellow/SPAM-Optimizer, galore_torch/SPAM.py, read through
  * the ffuhu/SPAM-Optimizer copy; not copied); fixture written from it in
@@ -22,12 +23,15 @@
 import { numpy as np } from "@jax-js/jax";
 import type { Params } from "../../engine/tree.js";
 import * as tree from "../../engine/tree.js";
-import { chain, evaluate, type GradientTransformation, type ScalarOrSchedule } from "../core.js";
+import { chain, type GradientTransformation, type ScalarOrSchedule } from "../core.js";
+import { mapMulti } from "../leafwise.js";
 import { adamDirection } from "../transforms/adam.js";
 import { biasCorrection, ema, emaSquare, zeroMoments } from "../transforms/moments.js";
-import { type CountState, scaleByLearningRate } from "../transforms/scale.js";
+import { scaleByLearningRate } from "../transforms/scale.js";
 import { clipSpikesBySecondMoment } from "../transforms/spike-clip.js";
+import { optionalDecayAfterStep } from "../transforms/weight-decay.js";
 import * as check from "../validate.js";
+import { adamOptions } from "./adam.js";
 
 export interface SpamOptions {
   learningRate?: ScalarOrSchedule;
@@ -40,7 +44,7 @@ export interface SpamOptions {
   /** Cosine warm-up length W after each reset. */
   warmupSteps?: number;
   /** Spike threshold θ on g²/v; 0 turns clipping off. */
-  theta?: number;
+  spikeThreshold?: number;
   /** Steps (N) before clipping starts, and after each reset. */
   clipDelay?: number;
 }
@@ -57,7 +61,7 @@ interface Resolved {
   eps: number;
   resetInterval: number;
   warmupSteps: number;
-  theta: number;
+  spikeThreshold: number;
   clipDelay: number;
 }
 
@@ -79,31 +83,26 @@ function scaleBySpam(o: Resolved): GradientTransformation<SpamState> {
       const t = state.count + 1;
       const reset = o.resetInterval > 0 && t % o.resetInterval === 0;
       const sinceReset = o.resetInterval > 0 ? t % o.resetInterval : t;
-      const clip = o.theta > 0 && t >= o.clipDelay && sinceReset >= o.clipDelay;
+      const clip = o.spikeThreshold > 0 && t >= o.clipDelay && sinceReset >= o.clipDelay;
       const factor = warmupFactor(o, t);
       // ε outside the bias correction: ε' = ε / sqrt(1 − β2^t) in adamDirection's form.
       const adam = { b1: o.b1, b2: o.b2, eps: o.eps / Math.sqrt(biasCorrection(o.b2, t)) };
       const restart = (a: np.Array) => (reset ? zeroed(a) : a);
-      const nus = tree.leaves(state.nu);
-      const mus = tree.leaves(state.mu);
-      const out: np.Array[] = [];
-      const mu: np.Array[] = [];
-      const nu: np.Array[] = [];
-      tree.leaves(updates).forEach((g0, i) => {
-        const m0 = restart(mus[i]);
-        const v0 = restart(nus[i]);
-        const g = clip ? clipSpikesBySecondMoment(g0, v0.ref, o.theta) : g0;
-        const m = ema(m0, g.ref, o.b1);
-        const v = emaSquare(v0, g, o.b2);
-        const d = adamDirection(m.ref, v.ref, t, adam);
-        out.push(factor === 1 ? d : d.mul(factor));
-        mu.push(m);
-        nu.push(v);
-      });
-      return [
-        tree.unflatten(updates, out),
-        { count: t, mu: tree.unflatten(state.mu, mu), nu: tree.unflatten(state.nu, nu) },
-      ];
+      const [out, mu, nu] = mapMulti(
+        3,
+        (g0, m0, v0) => {
+          const [mPrev, vPrev] = [restart(m0), restart(v0)];
+          const g = clip ? clipSpikesBySecondMoment(g0, vPrev.ref, o.spikeThreshold) : g0;
+          const m = ema(mPrev, g.ref, o.b1);
+          const v = emaSquare(vPrev, g, o.b2);
+          const d = adamDirection(m.ref, v.ref, t, adam);
+          return [factor === 1 ? d : d.mul(factor), m, v];
+        },
+        updates,
+        state.mu,
+        state.nu,
+      );
+      return [out, { count: t, mu, nu }];
     },
   };
 }
@@ -115,58 +114,33 @@ function zeroed(a: np.Array): np.Array {
   return z;
 }
 
-/** u ← u − ηλ·(p + u): weight decay of the already stepped parameters, as SPAM applies it. */
-function decayAfterStep(
-  learningRate: ScalarOrSchedule,
-  weightDecay: number,
-): GradientTransformation<CountState> {
-  return {
-    init(params) {
-      tree.dispose(params);
-      return { count: 0 };
-    },
-    update(updates, state, params) {
-      if (params === undefined) throw new Error("spam needs params in update() for weightDecay");
-      const rate = evaluate(learningRate, state.count) * weightDecay;
-      const out = tree.mapWithPath(
-        (u: np.Array, _path, p: np.Array) => u.mul(1 - rate).sub(p.mul(rate)),
-        updates,
-        params,
-      );
-      return [out, { count: state.count + 1 }];
-    },
-  };
-}
+/** The paper's ΔT 500, W 150, θ 5000 and the code's ε 1e-6, clipping from step 20 (N). */
+export const SPAM_DEFAULTS = {
+  b1: 0.9,
+  b2: 0.999,
+  eps: 1e-6,
+  weightDecay: 0,
+  resetInterval: 500,
+  warmupSteps: 150,
+  spikeThreshold: 5000,
+  clipDelay: 20,
+} as const;
 
-const NAMES = [
-  "learningRate",
-  "b1",
-  "b2",
-  "eps",
-  "weightDecay",
-  "resetInterval",
-  "warmupSteps",
-  "theta",
-  "clipDelay",
-] as const;
-
-/** Defaults: the paper's (ΔT 500, W 150, θ 5000) and the code's (ε 1e-6, clipping from step 20). */
+/** The learning rate defaults to 1e-3. */
 export function spam(options: SpamOptions = {}) {
-  check.knownOptions("spam", options, NAMES);
+  check.knownOptions("spam", options, [...Object.keys(SPAM_DEFAULTS), "learningRate"]);
+  const d = { ...SPAM_DEFAULTS, ...options };
   const o: Resolved = {
-    b1: check.unitInterval("b1", options.b1 ?? 0.9),
-    b2: check.unitInterval("b2", options.b2 ?? 0.999),
-    eps: check.nonNegative("eps", options.eps ?? 1e-6),
-    resetInterval: check.integer("resetInterval", options.resetInterval ?? 500, 0),
-    warmupSteps: check.integer("warmupSteps", options.warmupSteps ?? 150, 0),
-    theta: check.nonNegative("theta", options.theta ?? 5000),
-    clipDelay: check.integer("clipDelay", options.clipDelay ?? 20, 1),
+    ...adamOptions(d),
+    resetInterval: check.integer("resetInterval", d.resetInterval, 0),
+    warmupSteps: check.integer("warmupSteps", d.warmupSteps, 0),
+    spikeThreshold: check.nonNegative("spikeThreshold", d.spikeThreshold),
+    clipDelay: check.integer("clipDelay", d.clipDelay, 1),
   };
-  const learningRate = check.learningRate(options.learningRate ?? 1e-3);
-  const weightDecay = check.nonNegative("weightDecay", options.weightDecay ?? 0);
+  const learningRate = check.learningRate(d.learningRate ?? 1e-3);
   return chain(
     scaleBySpam(o),
     scaleByLearningRate(learningRate),
-    ...(weightDecay > 0 ? [decayAfterStep(learningRate, weightDecay)] : []),
+    ...optionalDecayAfterStep(learningRate, check.nonNegative("weightDecay", d.weightDecay)),
   );
 }

@@ -33,13 +33,15 @@ import { numpy as np } from "@jax-js/jax";
 import type { Params } from "../../engine/tree.js";
 import * as tree from "../../engine/tree.js";
 import { chain, type GradientTransformation, type ScalarOrSchedule } from "../core.js";
+import { mapMulti } from "../leafwise.js";
 import { adamDirection } from "../transforms/adam.js";
 import { ema, emaSquare } from "../transforms/moments.js";
 import { stabilizeNorm } from "../transforms/norm-stabilizer.js";
 import { scaleByLearningRate } from "../transforms/scale.js";
 import { adaptiveSpikeClip } from "../transforms/spike-clip.js";
-import { addDecayedWeights } from "../transforms/weight-decay.js";
+import { optionalDecay } from "../transforms/weight-decay.js";
 import * as check from "../validate.js";
+import { adamOptions } from "./adam.js";
 
 export type ResetTiming = "paper" | "reference";
 
@@ -127,41 +129,27 @@ function scaleByStableSpam(o: Resolved): GradientTransformation<StableSpamState>
       const zeroBefore = paper && due;
       const zeroAfter = !paper && due;
 
-      const [mus, nus] = [tree.leaves(state.mu), tree.leaves(state.nu)];
-      const [maxs, means, squares] = [
-        tree.leaves(state.maxAbs),
-        tree.leaves(state.normMean),
-        tree.leaves(state.normSquare),
-      ];
-      const out: np.Array[] = [];
-      const next = { mu: [] as np.Array[], nu: [] as np.Array[] };
-      const stats = { maxAbs: [] as np.Array[], mean: [] as np.Array[], square: [] as np.Array[] };
-      tree.leaves(updates).forEach((g0, i) => {
-        const [clipped, maxAbs] = adaptiveSpikeClip(g0, maxs[i], o.theta, statStep);
-        const [g, mean, square] = stabilizeNorm(clipped, means[i], squares[i], norm, statStep);
-        stats.maxAbs.push(maxAbs);
-        stats.mean.push(mean);
-        stats.square.push(square);
-        const m0 = zeroBefore ? zeroed(mus[i]) : mus[i];
-        const v0 = zeroBefore ? zeroed(nus[i]) : nus[i];
-        const m = ema(m0, g.ref, b1);
-        const v = emaSquare(v0, g, o.b2);
-        out.push(adamDirection(m.ref, v.ref, momentStep, { b1, b2: o.b2, eps: o.eps }));
-        next.mu.push(zeroAfter ? zeroed(m) : m);
-        next.nu.push(zeroAfter ? zeroed(v) : v);
-      });
-      return [
-        tree.unflatten(updates, out),
-        {
-          count: t,
-          momentCount: momentStep,
-          mu: tree.unflatten(state.mu, next.mu),
-          nu: tree.unflatten(state.nu, next.nu),
-          maxAbs: tree.unflatten(state.maxAbs, stats.maxAbs),
-          normMean: tree.unflatten(state.normMean, stats.mean),
-          normSquare: tree.unflatten(state.normSquare, stats.square),
+      const [out, mu, nu, maxAbs, normMean, normSquare] = mapMulti(
+        6,
+        (g0, m0, v0, max0, mean0, square0) => {
+          const [clipped, max] = adaptiveSpikeClip(g0, max0, o.theta, statStep);
+          const [g, mean, square] = stabilizeNorm(clipped, mean0, square0, norm, statStep);
+          const mPrev = zeroBefore ? zeroed(m0) : m0;
+          const vPrev = zeroBefore ? zeroed(v0) : v0;
+          const m = ema(mPrev, g.ref, b1);
+          const v = emaSquare(vPrev, g, o.b2);
+          const d = adamDirection(m.ref, v.ref, momentStep, { b1, b2: o.b2, eps: o.eps });
+          const keep = (a: np.Array) => (zeroAfter ? zeroed(a) : a);
+          return [d, keep(m), keep(v), max, mean, square];
         },
-      ];
+        updates,
+        state.mu,
+        state.nu,
+        state.maxAbs,
+        state.normMean,
+        state.normSquare,
+      );
+      return [out, { count: t, momentCount: momentStep, mu, nu, maxAbs, normMean, normSquare }];
     },
   };
 }
@@ -173,44 +161,37 @@ function zeroed(a: np.Array): np.Array {
   return z;
 }
 
-const NAMES = [
-  "learningRate",
-  "b1",
-  "b2",
-  "eps",
-  "weightDecay",
-  "gamma1",
-  "gamma2",
-  "theta",
-  "resetInterval",
-  "totalT",
-  "etaMin",
-  "resetTiming",
-] as const;
+/** The authors' defaults (lr 1e-3 apart): γ1 0.7, γ2 0.9, γ3 0.999, reset every 1000, ηmin 0.5. */
+export const STABLE_SPAM_DEFAULTS = {
+  b1: 0.9,
+  b2: 0.999,
+  eps: 1e-8,
+  weightDecay: 0,
+  gamma1: 0.7,
+  gamma2: 0.9,
+  theta: 0.999,
+  resetInterval: 1000,
+  totalT: undefined as number | undefined,
+  etaMin: 0.5,
+  resetTiming: "paper" as ResetTiming,
+} as const;
 
-/** Defaults are the authors' (lr 1e-3, γ1 0.7, γ2 0.9, γ3 0.999, reset every 1000, ηmin 0.5). */
 export function stableSpam(options: StableSpamOptions = {}) {
-  check.knownOptions("stableSpam", options, NAMES);
+  check.knownOptions("stableSpam", options, [...Object.keys(STABLE_SPAM_DEFAULTS), "learningRate"]);
+  const d = { ...STABLE_SPAM_DEFAULTS, ...options };
   const o: Resolved = {
-    b1: check.unitInterval("b1", options.b1 ?? 0.9),
-    b2: check.unitInterval("b2", options.b2 ?? 0.999),
-    eps: check.nonNegative("eps", options.eps ?? 1e-8),
-    gamma1: check.unitInterval("gamma1", options.gamma1 ?? 0.7),
-    gamma2: check.unitInterval("gamma2", options.gamma2 ?? 0.9),
-    theta: check.unitInterval("theta", options.theta ?? 0.999),
-    resetInterval: check.integer("resetInterval", options.resetInterval ?? 1000, 0),
-    totalT: options.totalT === undefined ? undefined : check.integer("totalT", options.totalT, 1),
-    etaMin: check.unitInterval("etaMin", options.etaMin ?? 0.5),
-    resetTiming: check.oneOf("resetTiming", options.resetTiming ?? "paper", [
-      "paper",
-      "reference",
-    ] as const),
+    ...adamOptions(d),
+    gamma1: check.unitInterval("gamma1", d.gamma1),
+    gamma2: check.unitInterval("gamma2", d.gamma2),
+    theta: check.unitInterval("theta", d.theta),
+    resetInterval: check.integer("resetInterval", d.resetInterval, 0),
+    totalT: d.totalT === undefined ? undefined : check.integer("totalT", d.totalT, 1),
+    etaMin: check.unitInterval("etaMin", d.etaMin),
+    resetTiming: check.oneOf("resetTiming", d.resetTiming, ["paper", "reference"] as const),
   };
-  const learningRate = check.learningRate(options.learningRate ?? 1e-3);
-  const weightDecay = check.nonNegative("weightDecay", options.weightDecay ?? 0);
   return chain(
     scaleByStableSpam(o),
-    ...(weightDecay > 0 ? [addDecayedWeights(weightDecay)] : []),
-    scaleByLearningRate(learningRate),
+    ...optionalDecay(check.nonNegative("weightDecay", d.weightDecay)),
+    scaleByLearningRate(check.learningRate(d.learningRate ?? 1e-3)),
   );
 }

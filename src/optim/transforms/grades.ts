@@ -44,22 +44,24 @@ export interface GradesState<S extends State = State> {
   inner: S;
 }
 
+/** Defaults of the optional settings (τ, `threshold`, has none: it is required). */
+export const GRADES_DEFAULTS = {
+  patience: 1,
+  gracePeriod: 0,
+  metric: "l2" as "l2" | "meanAbs",
+} as const;
+
 export function grades<S extends State>(
   inner: GradientTransformation<S>,
   options: GradesOptions,
 ): GradientTransformation<GradesState<S>> {
-  check.knownOptions("grades", options, [
-    "threshold",
-    "patience",
-    "gracePeriod",
-    "metric",
-    "watch",
-  ]);
-  const threshold = check.positive("threshold", options.threshold);
-  const patience = check.integer("patience", options.patience ?? 1, 1);
-  const grace = check.integer("gracePeriod", options.gracePeriod ?? 0, 0);
-  const metric = check.oneOf("metric", options.metric ?? "l2", ["l2", "meanAbs"] as const);
-  const watch = options.watch ?? matricesOnly;
+  check.knownOptions("grades", options, [...Object.keys(GRADES_DEFAULTS), "threshold", "watch"]);
+  const o = { ...GRADES_DEFAULTS, ...options };
+  const threshold = check.positive("threshold", o.threshold);
+  const patience = check.integer("patience", o.patience, 1);
+  const grace = check.integer("gracePeriod", o.gracePeriod, 0);
+  const metric = check.oneOf("metric", o.metric, ["l2", "meanAbs"] as const);
+  const watch = o.watch ?? matricesOnly;
   const statistic = (g: np.Array) =>
     metric === "l2" ? np.sqrt(g.ref.mul(g).sum()) : np.abs(g).mean();
   return {

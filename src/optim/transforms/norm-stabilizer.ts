@@ -12,6 +12,7 @@ import { numpy as np } from "@jax-js/jax";
 import type { Params } from "../../engine/tree.js";
 import * as tree from "../../engine/tree.js";
 import type { GradientTransformation } from "../core.js";
+import { mapMulti } from "../leafwise.js";
 import * as check from "../validate.js";
 import { biasCorrection, ema, emaSquare } from "./moments.js";
 
@@ -69,25 +70,14 @@ export function adaGN(
     update(updates, state, params) {
       if (params !== undefined) tree.dispose(params);
       const t = state.count + 1;
-      const ms = tree.leaves(state.normMean);
-      const vs = tree.leaves(state.normSquare);
-      const out: np.Array[] = [];
-      const mean: np.Array[] = [];
-      const square: np.Array[] = [];
-      tree.leaves(updates).forEach((g, i) => {
-        const [u, m, v] = stabilizeNorm(g, ms[i], vs[i], o, t);
-        out.push(u);
-        mean.push(m);
-        square.push(v);
-      });
-      return [
-        tree.unflatten(updates, out),
-        {
-          count: t,
-          normMean: tree.unflatten(state.normMean, mean),
-          normSquare: tree.unflatten(state.normSquare, square),
-        },
-      ];
+      const [out, normMean, normSquare] = mapMulti(
+        3,
+        (g, m, v) => stabilizeNorm(g, m, v, o, t),
+        updates,
+        state.normMean,
+        state.normSquare,
+      );
+      return [out, { count: t, normMean, normSquare }];
     },
   };
 }

@@ -18,6 +18,7 @@ import { numpy as np } from "@jax-js/jax";
 import type { Params } from "../../engine/tree.js";
 import * as tree from "../../engine/tree.js";
 import type { GradientTransformation } from "../core.js";
+import { mapMulti } from "../leafwise.js";
 import * as check from "../validate.js";
 import { biasCorrection, ema } from "./moments.js";
 
@@ -66,19 +67,13 @@ export function adaClip(options: { theta?: number } = {}): GradientTransformatio
     update(updates, state, params) {
       if (params !== undefined) tree.dispose(params);
       const t = state.count + 1;
-      const gs = tree.leaves(updates);
-      const ms = tree.leaves(state.maxAbs);
-      const out: np.Array[] = [];
-      const next: np.Array[] = [];
-      gs.forEach((g, i) => {
-        const [c, m] = adaptiveSpikeClip(g, ms[i], theta, t);
-        out.push(c);
-        next.push(m);
-      });
-      return [
-        tree.unflatten(updates, out),
-        { count: t, maxAbs: tree.unflatten(state.maxAbs, next) },
-      ];
+      const [out, maxAbs] = mapMulti(
+        2,
+        (g, m) => adaptiveSpikeClip(g, m, theta, t),
+        updates,
+        state.maxAbs,
+      );
+      return [out, { count: t, maxAbs }];
     },
   };
 }

@@ -1,6 +1,13 @@
 /** Registry entries of the stabilising optimizers and the modern Adam family. */
 import * as optim from "../../optim/index.js";
-import { b1, b2, bool, eps, num, type OptimizerEntry, str, wd } from "./spec.js";
+import { ADAM_DESCRIPTIONS as ADAM, type OptimizerEntry, optionSpecs } from "./spec.js";
+
+/** The CLI's SGDP: momentum 0.9, as SGD's (the factory's default is torch's plain SGD). */
+const SGDP_PRESET = { ...optim.SGDP_DEFAULTS, momentum: 0.9 } as const;
+
+/** GradES around AdamW; the CLI's τ 1e-3 and patience 5 (the rule has no default τ). */
+const GRADES_PRESET = { ...optim.GRADES_DEFAULTS, threshold: 1e-3, patience: 5 } as const;
+const GRADES_ADAMW = { ...optim.ADAMW_DEFAULTS, ...GRADES_PRESET } as const;
 
 export const adaptive: OptimizerEntry[] = [
   {
@@ -8,59 +15,59 @@ export const adaptive: OptimizerEntry[] = [
     description: "Stable-SPAM: AdaClip + AdaGN + periodic momentum reset",
     reference: "TianjinYellow/StableSPAM (reference script)",
     defaultLearningRate: 3e-3,
-    options: [
-      b1(),
-      b2(),
-      eps(),
-      wd(0, "decoupled"),
-      num("gamma1", 0.7, "AdaGN decay of mean ‖g‖"),
-      num("gamma2", 0.9, "AdaGN decay of mean ‖g‖²"),
-      num("theta", 0.999, "AdaClip decay of max|g|"),
-      num("resetInterval", 1000, "momentum reset interval (0 = never)"),
-      num("totalT", undefined, "cosine decay horizon of β1, γ1 (unset = none)"),
-      str("resetTiming", "paper", "paper or reference (authors' code: one step late)"),
-    ],
-    create: (o) => optim.stableSpam(o as optim.StableSpamOptions),
+    options: optionSpecs(optim.STABLE_SPAM_DEFAULTS, {
+      ...ADAM,
+      weightDecay: "weight decay (decoupled)",
+      gamma1: "AdaGN decay of mean ‖g‖",
+      gamma2: "AdaGN decay of mean ‖g‖²",
+      theta: "AdaClip decay of max|g|",
+      resetInterval: "momentum reset interval (0 = never)",
+      totalT: { type: "number", description: "cosine decay horizon of β1, γ1 (unset = none)" },
+      etaMin: "floor of that cosine decay",
+      resetTiming: "paper or reference (authors' code: one step late)",
+    }),
+    create: (o) => optim.stableSpam(o),
   },
   {
     name: "spam",
     description: "SPAM: momentum reset with warm-up, spike-aware clipping",
     reference: "TianjinYellow/SPAM-Optimizer (reference script)",
     defaultLearningRate: 3e-3,
-    options: [
-      b1(),
-      b2(),
-      eps(1e-6),
-      wd(0, "decoupled"),
-      num("resetInterval", 500, "momentum reset interval (0 = never)"),
-      num("warmupSteps", 150, "cosine warm-up after each reset"),
-      num("theta", 5000, "spike threshold on g²/v"),
-    ],
-    create: (o) => optim.spam(o as optim.SpamOptions),
+    options: optionSpecs(optim.SPAM_DEFAULTS, {
+      ...ADAM,
+      weightDecay: "weight decay (after the step)",
+      resetInterval: "momentum reset interval (0 = never)",
+      warmupSteps: "cosine warm-up after each reset",
+      spikeThreshold: "spike threshold θ on g²/v (0 = no clipping)",
+      clipDelay: "steps before clipping starts, and after each reset",
+    }),
+    create: (o) => optim.spam(o),
   },
   {
     name: "ademamix",
     description: "AdEMAMix: fast and slow momentum mixture",
     reference: "apple/ml-ademamix (reference script)",
     defaultLearningRate: 3e-3,
-    options: [
-      b1(),
-      b2(),
-      num("b3", 0.9999, "slow EMA decay"),
-      num("alpha", 2, "slow EMA weight"),
-      num("alphaWarmup", undefined, "α warm-up steps"),
-      num("beta3Warmup", undefined, "β3 warm-up steps"),
-      eps(),
-      wd(0, "decoupled"),
-    ],
-    create: (o) => optim.ademamix(o as optim.AdemamixOptions),
+    options: optionSpecs(optim.ADEMAMIX_DEFAULTS, {
+      ...ADAM,
+      b3: "slow EMA decay",
+      alpha: "slow EMA weight",
+      alphaWarmup: { type: "number", description: "α warm-up steps (unset = none)" },
+      beta3Warmup: { type: "number", description: "β3 warm-up steps (unset = none)" },
+      weightDecay: "weight decay (decoupled)",
+    }),
+    create: (o) => optim.ademamix(o),
   },
   {
     name: "grams",
     description: "Grams: Adam magnitude with the gradient's sign",
     reference: "the paper's Algorithm 1 (reference script)",
     defaultLearningRate: 3e-3,
-    options: [b1(), b2(), eps(), wd(0, "decoupled")],
+    options: optionSpecs(optim.GRAMS_DEFAULTS, {
+      ...ADAM,
+      weightDecay: "weight decay (decoupled)",
+      amsgrad: "AMSGrad maximum",
+    }),
     create: (o) => optim.grams(o),
   },
   {
@@ -68,14 +75,12 @@ export const adaptive: OptimizerEntry[] = [
     description: "FAdam: Fisher Adam",
     reference: "kozistr/pytorch_optimizer fadam (reference script)",
     defaultLearningRate: 3e-3,
-    options: [
-      b1(),
-      b2(),
-      eps(),
-      wd(0.1, "decoupled"),
-      num("clip", 1, "RMS clip"),
-      num("p", 0.5, "Fisher power"),
-    ],
+    options: optionSpecs(optim.FADAM_DEFAULTS, {
+      ...ADAM,
+      weightDecay: "weight decay (decoupled, natural-gradient scaled)",
+      clip: "RMS clip",
+      p: "Fisher power",
+    }),
     create: (o) => optim.fadam(o),
   },
   {
@@ -83,7 +88,7 @@ export const adaptive: OptimizerEntry[] = [
     description: "diffGrad: friction from gradient change",
     reference: "shivram1987/diffGrad (reference script)",
     defaultLearningRate: 3e-3,
-    options: [b1(), b2(), eps(), wd(0)],
+    options: optionSpecs(optim.DIFFGRAD_DEFAULTS, { ...ADAM, weightDecay: "weight decay (L2)" }),
     create: (o) => optim.diffgrad(o),
   },
   {
@@ -91,15 +96,13 @@ export const adaptive: OptimizerEntry[] = [
     description: "AdamP: Adam without radial updates of scale-invariant weights",
     reference: "clovaai/AdamP (reference script)",
     defaultLearningRate: 3e-3,
-    options: [
-      b1(),
-      b2(),
-      eps(),
-      wd(0),
-      num("delta", 0.1, "cosine threshold"),
-      num("wdRatio", 0.1, "decay ratio"),
-      bool("nesterov", false, "Nesterov"),
-    ],
+    options: optionSpecs(optim.ADAMP_DEFAULTS, {
+      ...ADAM,
+      weightDecay: "weight decay (L2)",
+      delta: "cosine threshold",
+      wdRatio: "decay ratio",
+      nesterov: "Nesterov",
+    }),
     create: (o) => optim.adamp(o),
   },
   {
@@ -107,26 +110,30 @@ export const adaptive: OptimizerEntry[] = [
     description: "SGDP: SGD without radial updates of scale-invariant weights",
     reference: "clovaai/AdamP (reference script)",
     defaultLearningRate: 0.1,
-    options: [
-      num("momentum", 0.9, "momentum"),
-      wd(0),
-      bool("nesterov", false, "Nesterov"),
-      num("delta", 0.1, "cosine threshold"),
-    ],
-    create: (o) => optim.sgdp({ momentum: 0.9, ...o } as optim.SgdpOptions),
+    options: optionSpecs(SGDP_PRESET, {
+      momentum: "momentum",
+      dampening: "momentum dampening",
+      weightDecay: "weight decay (L2)",
+      nesterov: "Nesterov",
+      eps: "epsilon of the cosine test",
+      delta: "cosine threshold",
+      wdRatio: "decay ratio",
+    }),
+    create: (o) => optim.sgdp({ ...SGDP_PRESET, ...o }),
   },
   {
     name: "mars",
     description: "MARS-AdamW: variance-reduced AdamW",
     reference: "AGI-Arena/MARS (reference script)",
     defaultLearningRate: 3e-3,
-    options: [
-      b1(0.95),
-      b2(0.99),
-      num("gamma", 0.025, "correction strength"),
-      eps(),
-      wd(0, "decoupled"),
-    ],
+    options: optionSpecs(optim.MARS_DEFAULTS, {
+      ...ADAM,
+      gamma: "correction strength",
+      weightDecay: "weight decay (decoupled)",
+      optimize1d: "MARS on vectors too (else AdamW)",
+      learningRate1d: "learning rate of the AdamW on vectors",
+      weightDecay1d: "weight decay of the AdamW on vectors",
+    }),
     create: (o) => optim.mars(o),
   },
   {
@@ -134,7 +141,11 @@ export const adaptive: OptimizerEntry[] = [
     description: "AdamW with cautious masking (C-AdamW)",
     reference: "kyleliang919/C-Optim (reference script)",
     defaultLearningRate: 3e-3,
-    options: [b1(), b2(), eps(), wd(0.01, "decoupled")],
+    options: optionSpecs(optim.ADAMW_DEFAULTS, {
+      ...ADAM,
+      weightDecay: "weight decay (decoupled)",
+      amsgrad: "AMSGrad maximum",
+    }),
     create: (o) => optim.cautious(optim.adamw(o)),
   },
   {
@@ -142,19 +153,21 @@ export const adaptive: OptimizerEntry[] = [
     description: "AdamW with GradES freezing of converged matrices",
     reference: "the GradES freezing rule (reference script)",
     defaultLearningRate: 3e-3,
-    options: [
-      b1(),
-      b2(),
-      eps(),
-      wd(0.01, "decoupled"),
-      num("threshold", 1e-3, "freeze below this gradient norm"),
-      num("patience", 5, "steps below threshold"),
-    ],
-    create: ({ threshold, patience, ...o }) =>
-      optim.grades(optim.adamw(o), {
-        threshold: (threshold as number) ?? 1e-3,
-        patience: (patience as number) ?? 5,
-      }),
+    options: optionSpecs(GRADES_ADAMW, {
+      ...ADAM,
+      weightDecay: "weight decay (decoupled)",
+      amsgrad: "AMSGrad maximum",
+      threshold: "freeze below this gradient norm",
+      patience: "steps below threshold",
+      gracePeriod: "steps before anything may freeze",
+      metric: "l2 or meanAbs: the gradient statistic",
+    }),
+    create: (options) => {
+      const rule: Record<string, unknown> = { ...GRADES_PRESET };
+      const o: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(options)) (k in GRADES_PRESET ? rule : o)[k] = v;
+      return optim.grades(optim.adamw(o), rule as unknown as optim.GradesOptions);
+    },
     metrics: (state) => ({ frozen: optim.frozenPaths(state as { frozen: never }).length }),
   },
 ];

@@ -1,6 +1,16 @@
 /** Registry entries of the classic optimizers (PyTorch semantics). */
 import * as optim from "../../optim/index.js";
-import { b1, b2, bool, eps, num, type OptimizerEntry, wd } from "./spec.js";
+import { ADAM_DESCRIPTIONS as ADAM, type OptimizerEntry, optionSpecs } from "./spec.js";
+
+/** The CLI's SGD: Nesterov momentum 0.9 (the factory's default is torch's plain SGD). */
+const SGD_PRESET = { ...optim.SGD_DEFAULTS, momentum: 0.9, nesterov: true } as const;
+
+/** The trainer always gives a learning rate, so Adafactor's relative step stays off. */
+const {
+  relativeStep: _relative,
+  warmupInit: _warmup,
+  ...ADAFACTOR_LISTED
+} = optim.ADAFACTOR_DEFAULTS;
 
 export const classic: OptimizerEntry[] = [
   {
@@ -8,7 +18,11 @@ export const classic: OptimizerEntry[] = [
     description: "Adam with decoupled weight decay",
     reference: "torch.optim.AdamW",
     defaultLearningRate: 3e-3,
-    options: [b1(), b2(), eps(), wd(0.01, "decoupled"), bool("amsgrad", false, "AMSGrad maximum")],
+    options: optionSpecs(optim.ADAMW_DEFAULTS, {
+      ...ADAM,
+      weightDecay: "weight decay (decoupled)",
+      amsgrad: "AMSGrad maximum",
+    }),
     create: (o) => optim.adamw(o),
   },
   {
@@ -16,7 +30,11 @@ export const classic: OptimizerEntry[] = [
     description: "Adam (L2 weight decay)",
     reference: "torch.optim.Adam",
     defaultLearningRate: 3e-3,
-    options: [b1(), b2(), eps(), wd(0), bool("amsgrad", false, "AMSGrad maximum")],
+    options: optionSpecs(optim.ADAM_DEFAULTS, {
+      ...ADAM,
+      weightDecay: "weight decay (L2)",
+      amsgrad: "AMSGrad maximum",
+    }),
     create: (o) => optim.adam(o),
   },
   {
@@ -24,7 +42,7 @@ export const classic: OptimizerEntry[] = [
     description: "Adam with the running maximum of v",
     reference: "torch.optim.Adam(amsgrad=True)",
     defaultLearningRate: 3e-3,
-    options: [b1(), b2(), eps(), wd(0)],
+    options: optionSpecs(optim.AMSGRAD_DEFAULTS, { ...ADAM, weightDecay: "weight decay (L2)" }),
     create: (o) => optim.amsgrad(o),
   },
   {
@@ -32,26 +50,26 @@ export const classic: OptimizerEntry[] = [
     description: "SGD with momentum and Nesterov",
     reference: "torch.optim.SGD",
     defaultLearningRate: 0.1,
-    options: [
-      num("momentum", 0.9, "momentum"),
-      num("dampening", 0, "momentum dampening"),
-      bool("nesterov", true, "Nesterov momentum"),
-      wd(0),
-    ],
-    create: (o) => optim.sgd({ momentum: 0.9, nesterov: true, ...o } as optim.SgdOptions),
+    options: optionSpecs(SGD_PRESET, {
+      momentum: "momentum",
+      dampening: "momentum dampening",
+      nesterov: "Nesterov momentum",
+      weightDecay: "weight decay (L2)",
+    }),
+    create: (o) => optim.sgd({ ...SGD_PRESET, ...o }),
   },
   {
     name: "rmsprop",
     description: "RMSprop (optionally centered, with momentum)",
     reference: "torch.optim.RMSprop",
     defaultLearningRate: 1e-3,
-    options: [
-      num("decay", 0.99, "squared-gradient decay (torch alpha)"),
-      eps(),
-      num("momentum", 0, "momentum"),
-      bool("centered", false, "subtract the mean gradient"),
-      wd(0),
-    ],
+    options: optionSpecs(optim.RMSPROP_DEFAULTS, {
+      decay: "squared-gradient decay (torch alpha)",
+      eps: ADAM.eps,
+      momentum: "momentum",
+      centered: "subtract the mean gradient",
+      weightDecay: "weight decay (L2)",
+    }),
     create: (o) => optim.rmsprop(o),
   },
   {
@@ -59,12 +77,12 @@ export const classic: OptimizerEntry[] = [
     description: "Adagrad",
     reference: "torch.optim.Adagrad",
     defaultLearningRate: 1e-2,
-    options: [
-      num("lrDecay", 0, "learning-rate decay"),
-      num("initialAccumulatorValue", 0, "initial accumulator"),
-      eps(1e-10),
-      wd(0),
-    ],
+    options: optionSpecs(optim.ADAGRAD_DEFAULTS, {
+      lrDecay: "learning-rate decay",
+      weightDecay: "weight decay (L2)",
+      initialAccumulatorValue: "initial accumulator",
+      eps: ADAM.eps,
+    }),
     create: (o) => optim.adagrad(o),
   },
   {
@@ -72,7 +90,7 @@ export const classic: OptimizerEntry[] = [
     description: "Adam with the infinity norm",
     reference: "torch.optim.Adamax",
     defaultLearningRate: 2e-3,
-    options: [b1(), b2(), eps(), wd(0)],
+    options: optionSpecs(optim.ADAMAX_DEFAULTS, { ...ADAM, weightDecay: "weight decay (L2)" }),
     create: (o) => optim.adamax(o),
   },
   {
@@ -80,7 +98,11 @@ export const classic: OptimizerEntry[] = [
     description: "Adam with Nesterov momentum",
     reference: "torch.optim.NAdam",
     defaultLearningRate: 2e-3,
-    options: [b1(), b2(), eps(), wd(0), num("momentumDecay", 4e-3, "momentum decay ψ")],
+    options: optionSpecs(optim.NADAM_DEFAULTS, {
+      ...ADAM,
+      weightDecay: "weight decay (L2)",
+      momentumDecay: "momentum decay ψ",
+    }),
     create: (o) => optim.nadam(o),
   },
   {
@@ -88,7 +110,7 @@ export const classic: OptimizerEntry[] = [
     description: "Rectified Adam",
     reference: "torch.optim.RAdam",
     defaultLearningRate: 3e-3,
-    options: [b1(), b2(), eps(), wd(0)],
+    options: optionSpecs(optim.RADAM_DEFAULTS, { ...ADAM, weightDecay: "weight decay (L2)" }),
     create: (o) => optim.radam(o),
   },
   {
@@ -96,23 +118,27 @@ export const classic: OptimizerEntry[] = [
     description: "Adafactor with factored second moments",
     reference: "transformers Adafactor (reference script)",
     defaultLearningRate: 1e-2,
-    options: [
-      num("b1", undefined, "first-moment decay (none by default)"),
-      num("decayRate", -0.8, "second-moment decay exponent"),
-      num("clipThreshold", 1, "update RMS clip"),
-      num("eps1", 1e-30, "regulariser of g²"),
-      num("eps2", 1e-3, "parameter-scale floor"),
-      bool("scaleParameter", true, "scale the step by RMS(p)"),
-      wd(0, "decoupled"),
-    ],
-    create: (o) => optim.adafactor({ ...o, relativeStep: false } as optim.AdafactorOptions),
+    options: optionSpecs(ADAFACTOR_LISTED, {
+      eps1: "regulariser of g²",
+      eps2: "parameter-scale floor",
+      clipThreshold: "update RMS clip",
+      decayRate: "second-moment decay exponent",
+      b1: { type: "number", description: "first-moment decay (unset: no first moment)" },
+      weightDecay: "weight decay (decoupled)",
+      scaleParameter: "scale the step by RMS(p)",
+    }),
+    create: (o) => optim.adafactor({ ...o, relativeStep: false }),
   },
   {
     name: "lion",
     description: "Lion (sign of interpolated momentum)",
     reference: "google/automl lion (reference script)",
     defaultLearningRate: 3e-4,
-    options: [b1(0.9), b2(0.99), wd(0, "decoupled")],
+    options: optionSpecs(optim.LION_DEFAULTS, {
+      b1: "interpolation of momentum and gradient",
+      b2: "momentum decay",
+      weightDecay: "weight decay (decoupled)",
+    }),
     create: (o) => optim.lion(o),
   },
   {
@@ -120,7 +146,10 @@ export const classic: OptimizerEntry[] = [
     description: "sign of momentum",
     reference: "Bernstein et al. 2018 (reference script)",
     defaultLearningRate: 3e-4,
-    options: [num("momentum", 0.9, "momentum"), wd(0)],
+    options: optionSpecs(optim.SIGNUM_DEFAULTS, {
+      momentum: "momentum",
+      weightDecay: "weight decay (L2)",
+    }),
     create: (o) => optim.signum(o),
   },
   {
@@ -128,7 +157,11 @@ export const classic: OptimizerEntry[] = [
     description: "NovoGrad (layer-wise second moment)",
     reference: "NVIDIA apex NovoGrad (reference script)",
     defaultLearningRate: 1e-2,
-    options: [b1(0.95), b2(0.98), eps(), wd(0), bool("gradAveraging", false, "scale by 1−β1")],
+    options: optionSpecs(optim.NOVOGRAD_DEFAULTS, {
+      ...ADAM,
+      weightDecay: "weight decay (L2, inside the normalised gradient)",
+      gradAveraging: "scale by 1−β1",
+    }),
     create: (o) => optim.novograd(o),
   },
 ];

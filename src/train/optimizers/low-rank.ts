@@ -4,23 +4,34 @@
  * embeddings, norms and (untied) output head use the same optimizer without projection.
  */
 import * as optim from "../../optim/index.js";
-import { b1, b2, eps, num, type OptimizerEntry, type OptionSpec, str, wd } from "./spec.js";
+import { ADAM_DESCRIPTIONS as ADAM, type OptimizerEntry, optionSpecs } from "./spec.js";
 
-const galoreSpecs = (rank = 32): OptionSpec[] => [
-  num("rank", rank, "projection rank r"),
-  num("updateProjGap", 200, "refresh the projection every T steps"),
-  num("scale", 0.25, "α on the projected-back update"),
-  str("projType", "std", "std, reverse_std, left, right or full"),
-  str("projector", "svd", "svd, randomized_svd, random, dct, online_pca or grass"),
-  b1(),
-  b2(),
-  eps(1e-6),
-  wd(0, "decoupled"),
-];
+/** Descriptions of the projection options the GaLore family shares. */
+const PROJECTION = {
+  rank: "projection rank r",
+  updateProjGap: "refresh the projection every T steps",
+  projType: "std, reverse_std, left, right or full",
+  projector: "svd, randomized_svd, random, dct, online_pca or grass",
+  seed: "seed of the random projectors",
+} as const;
+
+/** GaLore's options over Adam. */
+const GALORE = {
+  ...PROJECTION,
+  scale: "α on the projected-back update",
+  ...ADAM,
+  weightDecay: "weight decay (decoupled, after the step)",
+} as const;
+
+/** The trainer always gives a learning rate, so Adafactor's relative step stays off. */
+const {
+  relativeStep: _relative,
+  warmupInit: _warmup,
+  ...GALORE_ADAFACTOR_LISTED
+} = optim.GALORE_ADAFACTOR_DEFAULTS;
 
 /** Registry options → factory options: the projection mask added. */
-const withMask = (o: Record<string, unknown>) =>
-  ({ ...o, mask: optim.hiddenMatrices }) as optim.GaloreOptions;
+const withMask = <T>(o: Record<string, unknown>) => ({ ...o, mask: optim.hiddenMatrices }) as T;
 
 export const lowRank: OptimizerEntry[] = [
   {
@@ -28,76 +39,95 @@ export const lowRank: OptimizerEntry[] = [
     description: "GaLore: Adam in a low-rank gradient subspace",
     reference: "jiaweizzhao/GaLore adamw (reference script)",
     defaultLearningRate: 3e-3,
-    options: galoreSpecs(),
+    options: optionSpecs(optim.GALORE_DEFAULTS, GALORE),
     create: (o) => optim.galore(withMask(o)),
   },
   {
     name: "galore-adafactor",
-    description: "GaLore over Adafactor",
+    description: "GaLore over Adafactor (no first moment)",
     reference: "jiaweizzhao/GaLore adafactor (reference script)",
     defaultLearningRate: 1e-2,
-    options: galoreSpecs().filter((s) => !["b2", "eps"].includes(s.name)),
-    create: (o) => optim.galoreAdafactor({ ...withMask(o), relativeStep: false } as never),
+    options: optionSpecs(GALORE_ADAFACTOR_LISTED, {
+      ...PROJECTION,
+      scale: "α on the projected-back update",
+      eps1: "regulariser of g²",
+      eps2: "parameter-scale floor",
+      clipThreshold: "update RMS clip",
+      decayRate: "second-moment decay exponent",
+      b1: { type: "number", description: "first-moment decay (unset: no first moment)" },
+      weightDecay: "weight decay (decoupled)",
+      scaleParameter: "scale the step by RMS(p)",
+    }),
+    create: (o) => optim.galoreAdafactor(withMask({ ...o, relativeStep: false })),
   },
   {
     name: "galore-8bit",
     description: "GaLore with blockwise 8-bit moments",
     reference: "GaLore AdamW with a blockwise int8 codec (reference script)",
     defaultLearningRate: 3e-3,
-    options: [...galoreSpecs(), num("blockSize", 256, "quantisation block")],
-    create: (o) => optim.galore8bit(withMask(o) as optim.Galore8bitOptions),
+    options: optionSpecs(optim.GALORE_8BIT_DEFAULTS, {
+      ...GALORE,
+      blockSize: "quantisation block",
+      minQuantizedSize: "moments with fewer entries stay float32",
+    }),
+    create: (o) => optim.galore8bit(withMask(o)),
   },
   {
     name: "q-galore",
     description: "Q-GaLore: INT4 projections, layer-adaptive refresh",
     reference: "the authors' projector + GaLore AdamW (reference script)",
     defaultLearningRate: 3e-3,
-    options: [
-      ...galoreSpecs(),
-      num("cosThreshold", 0.4, "skip refreshes while successive projections stay this similar"),
-      num("queueSize", 5, "similar refreshes before the gap grows"),
-    ],
-    create: (o) => optim.qGalore(withMask(o) as optim.QGaloreOptions),
+    options: optionSpecs(optim.Q_GALORE_DEFAULTS, {
+      ...GALORE,
+      projBits: "bits per basis entry",
+      projGroupSize: "basis entries per quantisation group",
+      cosThreshold: "skip refreshes while successive projections stay this similar",
+      gammaProj: "growth factor of the refresh period",
+      queueSize: "similar refreshes before the gap grows",
+      moments: "int8 (blockwise) or float32 moment storage",
+      momentBlockSize: "block size of the int8 moments",
+    }),
+    create: (o) => optim.qGalore(withMask(o)),
   },
   {
     name: "fira",
     description: "Fira: low-rank Adam + scaled full-rank residual",
     reference: "the authors' Fira code (reference script)",
     defaultLearningRate: 3e-3,
-    options: [...galoreSpecs(), num("normGrowthLimit", 1.01, "norm-growth limiter γ")],
-    create: (o) => optim.fira(withMask(o) as optim.FiraOptions),
+    options: optionSpecs(optim.FIRA_DEFAULTS, {
+      ...GALORE,
+      normGrowthLimit: "norm-growth limiter γ",
+    }),
+    create: (o) => optim.fira(withMask(o)),
   },
   {
     name: "frugal",
     description: "FRUGAL: Adam in a subspace, signSGD on the rest",
     reference: "the authors' FRUGAL templates (reference script)",
     defaultLearningRate: 3e-3,
-    options: [
-      str("mode", "projection", "projection or blocks"),
-      num("rank", 32, "subspace rank (projection mode)"),
-      num("updateProjGap", 200, "refresh every T steps"),
-      num("density", 0.25, "share of blocks with Adam (blocks mode)"),
-      str("stateFree", "signSgd", "signSgd or sgd for the complement"),
-      b1(),
-      b2(),
-      eps(),
-      wd(0, "decoupled"),
-    ],
-    create: (o) => optim.frugal({ ...o, mask: optim.hiddenMatrices } as optim.FrugalOptions),
+    options: optionSpecs(optim.FRUGAL_DEFAULTS, {
+      mode: "projection or blocks",
+      ...PROJECTION,
+      density: "share of blocks with Adam (blocks mode)",
+      blockOrder: "which blocks become active (blocks mode)",
+      stateFree: "signSgd or sgd for the complement",
+      stateFreeLrScale: "the complement's step relative to the learning rate",
+      ...ADAM,
+      weightDecay: "weight decay (decoupled)",
+    }),
+    create: (o) => optim.frugal(withMask(o)),
   },
   {
     name: "gwt",
     description: "Gradient Wavelet Transform: Adam on Haar approximation coefficients",
     reference: "the paper's algorithm (reference script)",
     defaultLearningRate: 3e-3,
-    options: [
-      num("levels", 2, "Haar levels"),
-      num("scale", 0.25, "α on the update"),
-      b1(),
-      b2(),
-      eps(),
-      wd(0, "decoupled"),
-    ],
-    create: (o) => optim.gwt({ ...o, mask: optim.hiddenMatrices } as optim.GwtOptions),
+    options: optionSpecs(optim.GWT_DEFAULTS, {
+      levels: "Haar levels",
+      scale: "α on the update",
+      ...ADAM,
+      weightDecay: "weight decay (decoupled)",
+    }),
+    create: (o) => optim.gwt(withMask(o)),
   },
 ];

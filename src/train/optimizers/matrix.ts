@@ -7,7 +7,7 @@
 
 import type { ScalarOrSchedule } from "../../optim/core.js";
 import * as optim from "../../optim/index.js";
-import { b1, b2, bool, eps, num, type OptimizerEntry, str, wd } from "./spec.js";
+import { ADAM_DESCRIPTIONS as ADAM, type OptimizerEntry, optionSpecs } from "./spec.js";
 
 const scaled = (lr: ScalarOrSchedule, ratio: number): ScalarOrSchedule =>
   typeof lr === "function" ? (step: number) => lr(step) * ratio : lr * ratio;
@@ -25,8 +25,8 @@ function route(o: Record<string, unknown> & { learningRate: ScalarOrSchedule }, 
   };
 }
 
-const auxRatio = (d: number) =>
-  num("adamwLrRatio", d, "AdamW learning rate of non-matrix leaves ÷ the method's");
+/** The registry's own option: the AdamW part's learning rate relative to the method's. */
+const AUX_RATIO = "AdamW learning rate of non-matrix leaves ÷ the method's";
 
 export const matrix: OptimizerEntry[] = [
   {
@@ -35,18 +35,17 @@ export const matrix: OptimizerEntry[] = [
       "Muon: orthogonalised momentum (Newton–Schulz) for hidden matrices, AdamW elsewhere",
     reference: "KellerJordan/Muon (reference script)",
     defaultLearningRate: 0.02,
-    options: [
-      num("momentum", 0.95, "momentum (EMA)"),
-      bool("nesterov", true, "Nesterov blend"),
-      num("nsSteps", 5, "Newton–Schulz iterations"),
-      wd(0, "decoupled"),
-      str(
-        "scaling",
-        "original",
-        "original (sqrt(max(1, rows/cols))) or matchAdamW (0.2·sqrt(max dim))",
-      ),
-      auxRatio(0.15),
-    ],
+    options: optionSpecs(
+      { ...optim.MUON_DEFAULTS, adamwLrRatio: 0.15 },
+      {
+        momentum: "momentum (EMA)",
+        nesterov: "Nesterov blend",
+        nsSteps: "Newton–Schulz iterations",
+        scaling: "original (sqrt(max(1, rows/cols))) or matchAdamW (0.2·sqrt(max dim))",
+        weightDecay: "weight decay (decoupled)",
+        adamwLrRatio: AUX_RATIO,
+      },
+    ),
     create: (o) => optim.muon(route(o, 0.15) as optim.MuonOptions),
   },
   {
@@ -54,14 +53,15 @@ export const matrix: OptimizerEntry[] = [
     description: "SOAP: Adam in the eigenbasis of Shampoo's preconditioners",
     reference: "nikhilvyas/SOAP (reference script)",
     defaultLearningRate: 3e-3,
-    options: [
-      b1(0.95),
-      b2(0.95),
-      eps(),
-      wd(0.01, "decoupled"),
-      num("precondFrequency", 10, "eigenbasis refresh period"),
-      num("maxPrecondDim", 1024, "sides longer than this are not preconditioned"),
-    ],
+    options: optionSpecs(optim.SOAP_DEFAULTS, {
+      ...ADAM,
+      shampooBeta: { type: "number", description: "decay of the statistics (unset: b2)" },
+      weightDecay: "weight decay (after the step)",
+      precondFrequency: "eigenbasis refresh period",
+      maxPrecondDim: "sides longer than this are not preconditioned",
+      normalizeGrads: "normalise the direction's RMS",
+      correctBias: "Adam's bias correction",
+    }),
     create: (o) => optim.soap(route(o) as optim.SoapOptions),
   },
   {
@@ -69,14 +69,20 @@ export const matrix: OptimizerEntry[] = [
     description: "Shampoo with Adam grafting",
     reference: "Gupta et al. 2018; Anil et al. 2020 (reference script)",
     defaultLearningRate: 3e-3,
-    options: [
-      b1(),
-      b2(),
-      num("precondFrequency", 10, "inverse-root refresh period"),
-      str("graft", "adam", "adam, sgd or none"),
-      num("matrixEps", 1e-6, "relative ridge"),
-      wd(0, "decoupled"),
-    ],
+    options: optionSpecs(optim.SHAMPOO_DEFAULTS, {
+      b1: "momentum of the direction",
+      b2: "decay of the statistics (1 = sum)",
+      matrixEps: "relative ridge",
+      precondFrequency: "inverse-root refresh period",
+      startPrecondStep: {
+        type: "number",
+        description: "first preconditioned step (unset: precondFrequency)",
+      },
+      graft: "adam, sgd or none",
+      graftEps: "epsilon of the Adam graft",
+      maxPrecondDim: "sides longer than this are not preconditioned",
+      weightDecay: "weight decay (decoupled)",
+    }),
     create: (o) => optim.shampoo(route(o) as optim.ShampooOptions),
   },
   {
@@ -84,13 +90,17 @@ export const matrix: OptimizerEntry[] = [
     description: "ASGO: one-sided adaptive preconditioning",
     reference: "infinity-stars/ASGO (reference script)",
     defaultLearningRate: 1e-2,
-    options: [
-      num("momentum", 0.9, "momentum"),
-      b2(0.8),
-      eps(1e-10),
-      wd(0.1, "decoupled"),
-      auxRatio(0.3),
-    ],
+    options: optionSpecs(
+      { ...optim.ASGO_DEFAULTS, adamwLrRatio: 0.3 },
+      {
+        momentum: "momentum",
+        b2: "decay of the one-sided statistic",
+        eps: "normalisation epsilon of the statistic",
+        steps: "PolarExpress iterations",
+        weightDecay: "weight decay (decoupled)",
+        adamwLrRatio: AUX_RATIO,
+      },
+    ),
     create: (o) => optim.asgo(route(o, 0.3) as optim.AsgoOptions),
   },
   {
@@ -98,14 +108,12 @@ export const matrix: OptimizerEntry[] = [
     description: "COSMOS: SOAP on the leading eigen-subspace, Muon on the rest",
     reference: "lliu606/COSMOS (reference script)",
     defaultLearningRate: 3e-3,
-    options: [
-      b1(),
-      b2(),
-      eps(),
-      num("rank", 64, "eigen-subspace rank"),
-      num("lrRatio", 0.1, "Muon part's rate ratio"),
-      wd(0, "decoupled"),
-    ],
+    options: optionSpecs(optim.COSMOS_DEFAULTS, {
+      ...ADAM,
+      rank: "eigen-subspace rank",
+      lrRatio: "Muon part's rate ratio",
+      weightDecay: "weight decay (decoupled)",
+    }),
     create: (o) => optim.cosmos(route(o) as optim.CosmosOptions),
   },
   {
@@ -113,13 +121,15 @@ export const matrix: OptimizerEntry[] = [
     description: "PSGD with Kronecker-factored preconditioners",
     reference: "evanatyourservice/kron_torch (reference script)",
     defaultLearningRate: 1e-3,
-    options: [
-      b1(),
-      num("precondLr", 0.1, "preconditioner step size"),
-      num("precondUpdateProb", 1, "share of steps that update the preconditioner"),
-      num("maxSizeTriangular", 8192, "longer sides get a diagonal factor"),
-      wd(0, "decoupled"),
-    ],
+    options: optionSpecs(optim.PSGD_KRON_DEFAULTS, {
+      b1: "momentum",
+      precondLr: "preconditioner step size",
+      precondInitScale: "initial preconditioner scale",
+      precondUpdateProb: "share of steps that update the preconditioner",
+      maxSizeTriangular: "longer sides get a diagonal factor",
+      seed: "seed of the probe vectors",
+      weightDecay: "weight decay (decoupled)",
+    }),
     create: (o) => optim.psgdKron(route(o) as optim.PsgdKronOptions),
   },
 ];

@@ -1,4 +1,8 @@
-/** How registry entries describe an optimizer and its options. */
+/**
+ * How registry entries describe an optimizer and its options. An entry's options come from the
+ * factory's exported defaults (`optionSpecs`): names, types and values are the ones the factory
+ * really uses, and only the one-line descriptions are written here.
+ */
 import type { GradientTransformation, ScalarOrSchedule } from "../../optim/core.js";
 
 export interface OptionSpec {
@@ -24,27 +28,62 @@ export interface OptimizerEntry {
   metrics?(state: unknown): Record<string, number>;
 }
 
-export const num = (name: string, def: number | undefined, description: string): OptionSpec => ({
-  name,
-  type: "number",
-  ...(def === undefined ? {} : { default: def }),
-  description,
-});
-export const bool = (name: string, def: boolean, description: string): OptionSpec => ({
-  name,
-  type: "boolean",
-  default: def,
-  description,
-});
+/** Descriptions of Adam's options, shared by the entries built on Adam's moments. */
+export const ADAM_DESCRIPTIONS = {
+  b1: "first-moment decay",
+  b2: "second-moment decay",
+  eps: "denominator epsilon",
+} as const;
 
-export const b1 = (d = 0.9) => num("b1", d, "first-moment decay");
-export const b2 = (d = 0.999) => num("b2", d, "second-moment decay");
-export const eps = (d = 1e-8) => num("eps", d, "denominator epsilon");
-export const wd = (d: number, kind = "L2") => num("weightDecay", d, `weight decay (${kind})`);
+type Scalar = number | boolean | string;
 
-export const str = (name: string, def: string, description: string): OptionSpec => ({
-  name,
-  type: "string",
-  default: def,
-  description,
-});
+/** Option names whose defaults the CLI can show and parse: scalars, or unset (undefined). */
+type ListedKeys<D> = {
+  [K in keyof D]-?: D[K] extends Scalar | undefined ? K : never;
+}[keyof D];
+
+/** An option without a default (undefined in the defaults object) states its type. */
+export interface UnsetOption {
+  type: OptionSpec["type"];
+  description: string;
+}
+
+/**
+ * One description per listed option of `D`: a string, or for an unset option its type too. A
+ * missing description, or one for an option the defaults lack, is a type error.
+ */
+export type OptionDescriptions<D> = {
+  [K in ListedKeys<D>]: undefined extends D[K] ? UnsetOption : string;
+};
+
+/**
+ * Option specs from a factory's defaults object, in its order: each scalar option with its type and
+ * default, each unset one with the type its description gives. Non-scalar defaults (masks, nested
+ * options, pairs) are not listed: the CLI cannot give them.
+ */
+export function optionSpecs<D extends object>(
+  defaults: D,
+  descriptions: OptionDescriptions<D>,
+): OptionSpec[] {
+  const described = descriptions as Record<string, string | UnsetOption>;
+  const specs: OptionSpec[] = [];
+  for (const [name, value] of Object.entries(defaults)) {
+    const d = described[name];
+    if (value !== undefined && !["number", "boolean", "string"].includes(typeof value)) continue;
+    if (d === undefined) throw new Error(`option ${name} has no description`);
+    specs.push(
+      typeof d === "string"
+        ? {
+            name,
+            type: typeof value as OptionSpec["type"],
+            default: value as Scalar,
+            description: d,
+          }
+        : { name, type: d.type, description: d.description },
+    );
+  }
+  for (const name of Object.keys(described)) {
+    if (!(name in defaults)) throw new Error(`description of unknown option ${name}`);
+  }
+  return specs;
+}
