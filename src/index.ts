@@ -6,22 +6,28 @@
  * every named optimizer at the top level; the rest in namespaces — `transforms` (every
  * primitive), `projection` (GaLore's projectors), `linalg`, `nn`, `data`, `train`, `registry`
  * and `io`. test/public-api.test.ts pins the list: a new public name is added there on purpose.
+ * (Biome keeps the statements sorted by source file.)
  *
  * The first import sets up jax-js's wasm thread pool in Node; it must stay first.
  */
 import "./engine/node-threads.js";
 
-// Namespaces: the secondary surface.
+/** Corpora, tokenizers, splits and batch sampling. */
 export * as data from "./data/index.js";
 export { OptionError, OptionTypeError, UsageError } from "./engine/errors.js";
-// Engine, trees and errors.
 export { type EngineInfo, type InitOptions, init } from "./engine/init.js";
+/** Tree helpers (jax-js tree_util's shape): map, leaves, ref/dispose, sizes. */
 export * as tree from "./engine/tree.js";
 export { type Params, stateBytes, type Tree } from "./engine/tree.js";
+/** Safetensors files and state files (any tree as one safetensors file, bit-exact). */
 export * as io from "./io/index.js";
+/**
+ * Linear algebra jax-js lacks: QR, SVD, randomized SVD, DCT and Haar bases, quantisation,
+ * Newton–Schulz iterations, inverse roots.
+ */
 export * as linalg from "./linalg/index.js";
+/** Models (LLaMA-style decoder, MLP), losses, and Hugging Face model folders. */
 export * as nn from "./nn/index.js";
-// The optimizer contract and its combinators.
 export {
   applyUpdates,
   chain,
@@ -35,7 +41,6 @@ export {
 } from "./optim/core.js";
 export { paramEma } from "./optim/ema.js";
 export { injectHyperparams } from "./optim/hyperparams.js";
-// Named optimizers, one family per file.
 export {
   type AdafactorOptions,
   type AdafactorState,
@@ -86,8 +91,11 @@ export {
   type StableSpamState,
   stableSpam,
 } from "./optim/optimizers/stable-spam.js";
+/**
+ * GaLore's low-rank projection: `scaleByGalore` around any inner transformation, and the
+ * projectors that choose the subspace.
+ */
 export * as projection from "./optim/projection/index.js";
-// Schedules.
 export {
   constantSchedule,
   cosineDecaySchedule,
@@ -97,13 +105,13 @@ export {
   warmupLinearDecaySchedule,
   warmupStableDecaySchedule,
 } from "./optim/schedules.js";
-// The most used primitives (all of them: the `transforms` namespace).
 export { accumulateGradients } from "./optim/transforms/accumulate.js";
 export { scaleByAdagrad } from "./optim/transforms/adagrad.js";
 export { scaleByAdam } from "./optim/transforms/adam.js";
 export { adaptiveGradClip } from "./optim/transforms/agc.js";
 export { centralize } from "./optim/transforms/centralize.js";
 export { clipByGlobalNorm, clipByValue } from "./optim/transforms/clip.js";
+/** Every gradient-transformation primitive, to build your own optimizer (optax's transforms). */
 export * as transforms from "./optim/transforms/index.js";
 export { matrixOrFallback } from "./optim/transforms/matrix-partition.js";
 export { scaleByRms } from "./optim/transforms/rms.js";
@@ -111,5 +119,10 @@ export { scale, scaleByLearningRate } from "./optim/transforms/scale.js";
 export { skipNonFinite } from "./optim/transforms/skip-nonfinite.js";
 export { trace } from "./optim/transforms/trace.js";
 export { addDecayedWeights, matricesOnly } from "./optim/transforms/weight-decay.js";
+/**
+ * The training loop as a library (what the CLI runs), its configuration, checkpoints, metrics
+ * and report.
+ */
 export * as train from "./train/index.js";
+/** The optimizers the CLI and trainer build by name, with their options and defaults. */
 export * as registry from "./train/registry.js";

@@ -17,6 +17,10 @@
 import { numpy as np } from "@jax-js/jax";
 import { Xoshiro128 } from "../engine/rng.js";
 
+/**
+ * One batch for next-token prediction: `targets` are `inputs` shifted by one token. The caller owns
+ * both arrays.
+ */
 export interface Batch {
   inputs: np.Array;
   targets: np.Array;
@@ -24,6 +28,10 @@ export interface Batch {
   starts: Int32Array;
 }
 
+/**
+ * Options of a {@link BatchSampler}: rows per batch, tokens per row and the random seed (default
+ * 0).
+ */
 export interface SamplerOptions {
   batchSize: number;
   seqLen: number;
@@ -31,6 +39,10 @@ export interface SamplerOptions {
   seed?: number;
 }
 
+/**
+ * A sampler's position and random state as plain numbers (JSON), for checkpoints; see {@link
+ * BatchSampler.restore}.
+ */
 export interface SamplerState {
   seed: number;
   /** Batches drawn so far. */
@@ -75,6 +87,10 @@ export function gatherBatch(tokens: Int32Array, starts: Int32Array, seqLen: numb
   };
 }
 
+/**
+ * Draws training batches: `batchSize` windows at uniformly random offsets (with replacement),
+ * seeded, so that a run can be replayed and resumed exactly.
+ */
 export class BatchSampler {
   readonly batchSize: number;
   readonly seqLen: number;
@@ -128,15 +144,21 @@ export class BatchSampler {
     return starts;
   }
 
+  /** The next batch (the caller owns its arrays). */
   next(): Batch {
     return gatherBatch(this.tokens, this.nextStarts(), this.seqLen);
   }
 
+  /** The state to save in a checkpoint; {@link BatchSampler.restore} continues from it. */
   state(): SamplerState {
     return { seed: this.seed, position: this.drawn, rng: this.rng.state() };
   }
 }
 
+/**
+ * Options of {@link validationBatches}: rows per batch, tokens per row, and an optional cap on the
+ * number of batches.
+ */
 export interface ValidationOptions {
   batchSize: number;
   seqLen: number;

@@ -5,11 +5,13 @@
  * input (no copy).
  */
 
+/** Options of {@link splitTokens}. */
 export interface SplitOptions {
   /** Share of tokens held out for validation, in [0, 1). Default 0.1. */
   valFraction?: number;
 }
 
+/** The two parts of a token stream (views of it, not copies). */
 export interface Split {
   train: Int32Array;
   val: Int32Array;
@@ -17,6 +19,10 @@ export interface Split {
 
 export const DEFAULT_VAL_FRACTION = 0.1;
 
+/**
+ * Split a token stream into training tokens and a validation tail (the last `valFraction`, default
+ * 0.1).
+ */
 export function splitTokens(tokens: Int32Array, opts: SplitOptions = {}): Split {
   const valFraction = opts.valFraction ?? DEFAULT_VAL_FRACTION;
   if (typeof valFraction !== "number" || !(valFraction >= 0 && valFraction < 1)) {

@@ -12,17 +12,24 @@
  * Serialised as {type: "char", vocab: [...]} or {type: "byte"}; tokenizerFromJSON reverses it.
  */
 
+/** A tokenizer as JSON (what checkpoints store); {@link tokenizerFromJSON} rebuilds it. */
 export type TokenizerJSON = { type: "char"; vocab: string[] } | { type: "byte" };
 
+/** Text ⇄ token ids. */
 export interface Tokenizer {
   readonly type: "char" | "byte";
   readonly vocabSize: number;
+  /** The token ids of `text`. */
   encode(text: string): Int32Array;
+  /** The text of token ids (throws on an id outside the vocabulary). */
   decode(ids: ArrayLike<number>): string;
+  /** This tokenizer as JSON. */
   toJSON(): TokenizerJSON;
 }
 
+/** The tokenizer kinds {@link buildTokenizer} accepts. */
 export const TOKENIZER_TYPES = ["char", "byte"] as const;
+/** One of {@link TOKENIZER_TYPES}. */
 export type TokenizerType = (typeof TOKENIZER_TYPES)[number];
 
 const describeChar = (ch: string): string =>
@@ -34,6 +41,10 @@ function checkId(id: number, vocabSize: number): void {
   }
 }
 
+/**
+ * One token per Unicode code point; the vocabulary is the corpus's distinct characters sorted by
+ * code point. Encoding a character outside it throws.
+ */
 export class CharTokenizer implements Tokenizer {
   readonly type = "char" as const;
   readonly vocab: readonly string[];
@@ -67,6 +78,7 @@ export class CharTokenizer implements Tokenizer {
     return new CharTokenizer(sorted.map((cp) => String.fromCodePoint(cp)));
   }
 
+  /** Number of distinct tokens. */
   get vocabSize(): number {
     return this.vocab.length;
   }
@@ -104,6 +116,7 @@ export class CharTokenizer implements Tokenizer {
   }
 }
 
+/** The UTF-8 bytes of the text (vocabulary 256); invalid UTF-8 decodes to U+FFFD. */
 export class ByteTokenizer implements Tokenizer {
   readonly type = "byte" as const;
   readonly vocabSize = 256;

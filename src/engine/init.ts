@@ -3,11 +3,13 @@ import "./node-threads.js";
 import { type Device, defaultDevice, init as jaxInit } from "@jax-js/jax";
 import { requestedThreads } from "./node-threads.js";
 
+/** Options of {@link init}. */
 export interface InitOptions {
   /** Force a device. Default: "webgpu" when a browser offers it, else "wasm". */
   device?: "wasm" | "webgpu" | "cpu";
 }
 
+/** What {@link init} started: the device and, for wasm, its thread count. */
 export interface EngineInfo {
   device: Device;
   /** Wasm threads in use (1 = single-threaded; set RANKWISE_THREADS before import in Node). */

@@ -5,8 +5,11 @@
  */
 import { numpy as np } from "@jax-js/jax";
 
+/** A jax-js array (a tree's array leaf). */
 export type Array = np.Array;
+/** What a tree's leaves may be: arrays and plain JSON values. */
 export type Leaf = np.Array | number | string | boolean | null;
+/** A tree: a leaf, or plain arrays and objects of trees (jax-js's pytrees without custom nodes). */
 export type Tree<T = Leaf> = T | Tree<T>[] | { [key: string]: Tree<T> };
 /** Parameters, gradients and updates: trees whose leaves are float arrays. */
 export type Params = Tree<np.Array>;
@@ -16,6 +19,7 @@ const Tracer = Object.getPrototypeOf(np.Array.prototype).constructor as abstract
   ...args: never[]
 ) => unknown;
 
+/** Whether `x` is a jax-js array (or a tracer standing for one inside `jit`/`grad`). */
 export const isArray = (x: unknown): x is np.Array => x instanceof Tracer;
 
 const isNode = (x: unknown): x is object =>
@@ -34,12 +38,14 @@ export function walk<T>(tree: Tree<T>, visit: (leaf: T, path: string) => void, p
   } else visit(tree as T, prefix);
 }
 
+/** The leaves of `tree` in order (borrowed, not copied). */
 export function leaves<T>(tree: Tree<T>): T[] {
   const out: T[] = [];
   walk(tree, (leaf) => out.push(leaf));
   return out;
 }
 
+/** The path of every leaf ("layers.0.weight"), in leaf order. */
 export function paths(tree: Tree<unknown>): string[] {
   const out: string[] = [];
   walk(tree, (_, path) => out.push(path));
@@ -64,12 +70,10 @@ export function unflatten<T, U>(structure: Tree<T>, values: readonly U[]): Tree<
 }
 
 /**
- * Map leaves of one or more trees of the same structure. `fn` receives the leaves of every tree
- * at one position and that position's path. Ownership is up to `fn`.
- */
-/**
- * Map `fn` over the leaves of `tree` (and the matching leaves of `rest`), passing each leaf's
- * path (e.g. "layers.0.w") second. Use this when a rule depends on where a leaf sits.
+ * Map `fn` over the leaves of `tree` (and the matching leaves of `rest`, trees of the same
+ * structure), passing each leaf's path (e.g. "layers.0.w") second: `fn(leaf, path, ...others)`.
+ * Use this when a rule depends on where a leaf sits; {@link map} is jax-js's leaves-only form.
+ * Ownership is up to `fn`.
  */
 export function mapWithPath<T, U>(
   fn: (leaf: T, path: string, ...rest: any[]) => U,
@@ -95,7 +99,10 @@ export function mapWithPath<T, U>(
   );
 }
 
-/** Map `fn` over the leaves of `tree` and the matching leaves of `rest`, as jax-js's `tree.map`. */
+/**
+ * Map `fn` over the leaves of `tree` and the matching leaves of `rest`: `fn(leaf, ...others)`,
+ * jax-js's `tree.map` signature (no path; {@link mapWithPath} passes one). Ownership is up to `fn`.
+ */
 export function map<T, U>(
   fn: (leaf: T, ...rest: any[]) => U,
   tree: Tree<T>,

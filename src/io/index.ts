@@ -15,4 +15,5 @@ export {
   saveSafetensors,
   type TensorInfo,
 } from "./safetensors.js";
+export type { FileDType } from "./safetensors-dtypes.js";
 export { decodeTree, encodeTree, encodeTreeAsync, loadTree, saveTree } from "./state-file.js";

@@ -18,6 +18,7 @@
 import { numpy as np } from "@jax-js/jax";
 import { checkInteger, checkOneOf, jaxDType } from "./host.js";
 
+/** A multi-level Haar transform: the coarsest approximation and the details of every level. */
 export interface HaarCoefficients {
   /** Approximation after the last level (axis length n / 2^levels). */
   approximation: np.Array;

@@ -12,6 +12,7 @@
 import { numpy as np } from "@jax-js/jax";
 import { float64Array } from "../engine/float64.js";
 
+/** The float dtypes the linear-algebra routines compute in. */
 export type FloatDType = "float32" | "float64";
 
 /** The jax-js dtype constant for a float dtype name. */

@@ -14,6 +14,7 @@ export {
   haarUnpack,
   maxHaarLevels,
 } from "./haar.js";
+export type { FloatDType } from "./host.js";
 export { type BasisSide, type LowRankBasisOptions, lowRankBasis } from "./low-rank-basis.js";
 export { inverseRoot, symmetricEigen } from "./matrix-functions.js";
 export {

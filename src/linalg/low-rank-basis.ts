@@ -22,8 +22,10 @@ import {
 import { type RandomizedSvdOptions, randomizedSvd } from "./randomized-svd.js";
 import { hostSvd } from "./svd.js";
 
+/** Which singular vectors {@link lowRankBasis} returns: "left" (m×r) or "right" (r×n). */
 export type BasisSide = "left" | "right";
 
+/** Options of {@link lowRankBasis}. */
 export interface LowRankBasisOptions extends RandomizedSvdOptions {
   /** "svd" (default, exact) or "randomized". The other options apply to "randomized". */
   method?: "svd" | "randomized";

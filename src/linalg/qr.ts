@@ -27,8 +27,10 @@
 import type { numpy as np } from "@jax-js/jax";
 import { checkMatrix, checkOneOf, type FloatDType, fromHost, toHost } from "./host.js";
 
+/** "reduced" (Q m×k, R k×n with k = min(m, n)) or "complete" (Q m×m, R m×n), as NumPy's. */
 export type QrMode = "reduced" | "complete";
 
+/** The factors of A = QR. */
 export interface QrResult {
   /** m×k (reduced) or m×m (complete), orthonormal columns. */
   q: np.Array;

@@ -23,8 +23,10 @@
 import { numpy as np, random } from "@jax-js/jax";
 import { checkInteger } from "./host.js";
 
+/** Bits per quantised code. */
 export type QuantBits = 4 | 8;
 
+/** Options of {@link quantize}. */
 export interface QuantizeOptions {
   /** Bits per code: 8 (default) or 4. */
   bits?: QuantBits;

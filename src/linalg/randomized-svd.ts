@@ -30,6 +30,7 @@ import { formQ, householder } from "./qr.js";
 import { signNormalize } from "./sign-normalize.js";
 import { hostSvd, type SvdResult } from "./svd.js";
 
+/** Options of {@link randomizedSvd} (Halko, Martinsson and Tropp's range finder). */
 export interface RandomizedSvdOptions {
   /** Extra random directions beyond `rank` (default 10). */
   oversample?: number;

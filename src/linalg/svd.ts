@@ -29,11 +29,13 @@ import { checkMatrix, type FloatDType, fromHost, toHost, transposeHost } from ".
 import { applyQ, householder } from "./qr.js";
 import { signNormalizeHost } from "./sign-normalize.js";
 
+/** Options of {@link svd}. */
 export interface SvdOptions {
   /** Square U (m×m) and Vᵀ (n×n) instead of m×k and k×n. Default false. */
   fullMatrices?: boolean;
 }
 
+/** The factors of A = U·diag(s)·Vᵀ. */
 export interface SvdResult {
   /** m×k (or m×m): left singular vectors as columns. */
   u: np.Array;

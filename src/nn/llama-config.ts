@@ -211,7 +211,9 @@ export function fromHfConfig(json: unknown): LlamaConfig {
   }
 }
 
+/** The model sizes {@link llamaPreset} knows ("tiny" is for tests). */
 export const LLAMA_PRESETS = ["tiny", "small", "default", "medium"] as const;
+/** One of {@link LLAMA_PRESETS}. */
 export type LlamaPreset = (typeof LLAMA_PRESETS)[number];
 
 const PRESETS: Record<LlamaPreset, Omit<LlamaConfigInput, "vocab_size">> = {

@@ -13,9 +13,12 @@
 import { jit, nn, numpy as np, random, valueAndGrad } from "@jax-js/jax";
 import { accuracy, crossEntropy, type LossAndGrad } from "./loss.js";
 
+/** The activations an MLP may use. */
 export const MLP_ACTIVATIONS = ["relu", "gelu", "tanh"] as const;
+/** One of {@link MLP_ACTIVATIONS}. */
 export type MlpActivation = (typeof MLP_ACTIVATIONS)[number];
 
+/** An MLP classifier's configuration, as its config.json holds it. */
 export interface MlpConfig {
   model_type: "mlp";
   /** Layer widths: input features, hidden widths…, number of classes. */
@@ -23,6 +26,7 @@ export interface MlpConfig {
   activation: MlpActivation;
 }
 
+/** An MLP's parameters by nn.Sequential name (`{2i}.weight` [out, in] and `{2i}.bias`). */
 export type MlpParams = Record<string, np.Array>;
 
 /** Build and validate an MLP configuration. */

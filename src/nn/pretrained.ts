@@ -27,8 +27,13 @@ import { checkLlamaParams, type LlamaParams, llamaParamShapes } from "./llama.js
 import { fromHfConfig, type LlamaConfig, toHfConfig } from "./llama-config.js";
 import { checkMlpParams, type MlpConfig, mlpConfig, mlpParamShapes } from "./mlp.js";
 
+/** The configuration of any model Rankwise saves or loads. */
 export type ModelConfig = LlamaConfig | MlpConfig;
 
+/**
+ * A model loaded from (or to save as) a Hugging Face model folder: its configuration and
+ * parameters.
+ */
 export interface Pretrained<C extends ModelConfig = ModelConfig> {
   config: C;
   params: Record<string, np.Array>;

@@ -10,15 +10,29 @@ import type { Params, Tree } from "../engine/tree.js";
 import * as tree from "../engine/tree.js";
 import { leafwise } from "./leafwise.js";
 
+/**
+ * A transformation's state: any tree (arrays and plain values), kept in the same structure from
+ * `init` on.
+ */
 export type State = Tree<any>;
 
+/**
+ * The optimizer contract (optax's GradientTransformation): `init` builds the state, `update` turns
+ * gradients into the updates that {@link applyUpdates} adds. Both consume their array arguments.
+ */
 export interface GradientTransformation<S extends State = State> {
+  /** The initial state for `params` (consumed: pass `tree.ref(params)` to keep them). */
   init(params: Params): S;
+  /**
+   * Transform `updates` (gradients at the start of a chain); returns the new updates and state.
+   * Consumes `updates`, `state` and `params`.
+   */
   update(updates: Params, state: S, params?: Params): [Params, S];
 }
 
 /** Learning rate (or any hyperparameter) as a constant or a function of the step (0-based). */
 export type Schedule = (step: number) => number;
+/** A hyperparameter given as a number or as a {@link Schedule}. */
 export type ScalarOrSchedule = number | Schedule;
 
 export const evaluate = (value: ScalarOrSchedule, step: number): number =>

@@ -9,11 +9,17 @@ import * as tree from "../engine/tree.js";
 import { ema } from "./transforms/moments.js";
 import { unitInterval } from "./validate.js";
 
+/** The state of {@link paramEma}: the step count and the running average of the parameters. */
 export interface EmaState {
   count: number;
   average: Params;
 }
 
+/**
+ * Parameter EMA (Polyak averaging): `update(params, state)` folds the new parameters into the
+ * average after each step; with `debias` the average is divided by 1 − decayᵗ. Not a gradient
+ * transformation: it reads parameters, not updates.
+ */
 export function paramEma(o: { decay: number; debias?: boolean }) {
   const decay = unitInterval("decay", o.decay);
   return {

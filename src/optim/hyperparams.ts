@@ -9,12 +9,24 @@
  */
 import type { GradientTransformation, State } from "./core.js";
 
+/**
+ * The state of {@link injectHyperparams}: the step count, the current numeric options (writable
+ * between steps) and the inner optimizer's state.
+ */
 export interface HyperparamsState<O> {
   count: number;
+  /**
+   * The options as numbers: schedules are evaluated at the current step; constants may be changed
+   * in place.
+   */
   hyperparams: { [K in keyof O]: O[K] extends number | ((step: number) => number) ? number : O[K] };
   inner: State;
 }
 
+/**
+ * optax's inject_hyperparams: build the optimizer from `factory(options)` at every step with the
+ * options kept in the state, so they can be logged, changed between steps and checkpointed.
+ */
 export function injectHyperparams<O extends object>(
   factory: (options: O) => GradientTransformation<any>,
   options: O,

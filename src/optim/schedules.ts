@@ -5,6 +5,7 @@
 import type { Schedule } from "./core.js";
 import { integer, nonNegative, unitInterval } from "./validate.js";
 
+/** The same value at every step. */
 export const constantSchedule =
   (value: number): Schedule =>
   () =>

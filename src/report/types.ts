@@ -41,6 +41,7 @@ export interface SampleRow {
  */
 export type MetricRow = TrainRow | EvalRow | SampleRow | { type: string; [key: string]: unknown };
 
+/** One run as the report shows it: its name, configuration and metrics rows. */
 export interface RunData {
   name: string;
   config: Record<string, unknown>;
@@ -49,6 +50,7 @@ export interface RunData {
   summary?: Record<string, number | string>;
 }
 
+/** Options of the report: its title. */
 export interface ReportOptions {
   title: string;
 }

@@ -38,6 +38,10 @@ import { manifestStep, verifyManifest, writeManifest } from "./manifest.js";
 export const CHECKPOINT_DIR = "checkpoint";
 const FORMAT = "rankwise-checkpoint-1";
 
+/**
+ * trainer.json of a checkpoint: the step, the run's configuration, the tokenizer and everything
+ * else that decides the next step.
+ */
 export interface TrainerMeta {
   format: string;
   step: number;
@@ -53,6 +57,10 @@ export interface TrainerMeta {
   elapsed: number;
 }
 
+/**
+ * A checkpoint as loaded: trainer state, model configuration, parameters and optimizer state (the
+ * caller owns the arrays).
+ */
 export interface Checkpoint {
   meta: TrainerMeta;
   modelConfig: LlamaConfig;

@@ -10,9 +10,15 @@ import { UsageError } from "../engine/errors.js";
 import { LLAMA_PRESETS } from "../nn/llama-config.js";
 import { getOptimizer, parseOptimizerOptions } from "./registry.js";
 
+/** The learning-rate shapes a run may use (after the linear warm-up). */
 export const SCHEDULES = ["constant", "cosine", "linear", "wsd"] as const;
+/** One of {@link SCHEDULES}. */
 export type ScheduleName = (typeof SCHEDULES)[number];
 
+/**
+ * A training run's configuration: CLI flags and config files both end up here (see {@link
+ * validateConfig}).
+ */
 export interface TrainConfig {
   /** Model preset. */
   model: string;
@@ -52,6 +58,7 @@ export interface TrainConfig {
   out?: string;
 }
 
+/** The defaults of every field of a run's configuration. */
 export const DEFAULT_CONFIG: TrainConfig = {
   model: "default",
   data: "moby-dick",

@@ -5,6 +5,10 @@
  */
 export const DIVERGED_EXIT = 3;
 
+/**
+ * The run stopped because too many steps in a row had a non-finite loss, gradient or update (the
+ * CLI exits with code 3).
+ */
 export class DivergedError extends Error {
   override name = "DivergedError";
   readonly exitCode = DIVERGED_EXIT;

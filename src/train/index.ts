@@ -30,5 +30,5 @@ export {
   type SpikeMetrics,
   type SpikeMonitorOptions,
 } from "./monitors/spike-monitor.js";
-export { buildOptimizer } from "./optimizer.js";
+export { buildOptimizer, type RunOptimizer } from "./optimizer.js";
 export { type TrainOptions, type TrainResult, train } from "./trainer.js";

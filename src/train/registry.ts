@@ -18,10 +18,12 @@ export function registerOptimizer(entry: OptimizerEntry): void {
   entries.set(entry.name, entry);
 }
 
+/** The names of every registered optimizer, in registration order. */
 export function optimizerNames(): string[] {
   return [...entries.keys()];
 }
 
+/** The registry entry of an optimizer (throws, listing the accepted names, for an unknown one). */
 export function getOptimizer(name: string): OptimizerEntry {
   const entry = entries.get(name);
   if (!entry) {

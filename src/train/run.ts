@@ -18,6 +18,7 @@ import type { RunOptimizer } from "./optimizer.js";
 import type { Progress } from "./progress.js";
 import type { Data } from "./run-data.js";
 
+/** Options of {@link train}. */
 export interface TrainOptions {
   config: TrainConfig;
   out: string;
@@ -34,6 +35,7 @@ export interface TrainOptions {
   gradientHook?: (grads: LlamaParams, step: number) => LlamaParams;
 }
 
+/** What {@link train} returns: the last step, losses, sample and optimizer-state size. */
 export interface TrainResult {
   out: string;
   step: number;

@@ -29,6 +29,11 @@ export { checkResumable } from "./resume.js";
 export type { TrainOptions, TrainResult } from "./run.js";
 export { writeRunReport } from "./run-report.js";
 
+/**
+ * Train a model as the CLI does: a fresh run in `out`, or with `resume` the continuation of its
+ * checkpoint (bit for bit as if never stopped). Writes metrics.jsonl, checkpoints and report.html
+ * there.
+ */
 export async function train(o: TrainOptions): Promise<TrainResult> {
   const run = await openRun(o);
   try {

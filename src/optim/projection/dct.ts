@@ -14,6 +14,7 @@ import { lax, numpy as np } from "@jax-js/jax";
 import { dctBasis } from "../../linalg/dct.js";
 import type { Projector } from "./projector.js";
 
+/** The state of {@link dctProjector}: the indices of the selected DCT basis vectors. */
 export interface DctProjectorState {
   /** Indices of the selected DCT basis vectors (int32, length r). */
   index: np.Array;
@@ -34,6 +35,10 @@ export function dctColumns(d: number, index: np.Array): np.Array {
   return np.cos(phase.mul(Math.PI / (2 * d))).mul(weights);
 }
 
+/**
+ * SVD-free projection (Modoranu et al. 2025): keep the r DCT-II basis vectors best aligned with the
+ * gradient; only their indices are stored.
+ */
 export function dctProjector(): Projector<DctProjectorState> {
   return {
     name: "dct",

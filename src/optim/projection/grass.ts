@@ -14,10 +14,17 @@ import { lax, numpy as np, random } from "@jax-js/jax";
 import * as check from "../validate.js";
 import { drawKey, type Projector } from "./projector.js";
 
+/**
+ * Options of {@link grassProjector}: "topk" rows by norm (default) or "multinomial" sampling
+ * (unbiased).
+ */
 export interface GrassOptions {
   selection?: "topk" | "multinomial";
 }
 
+/**
+ * The state of {@link grassProjector}: the selected rows, their weights, and the seed for sampling.
+ */
 export interface GrassProjectorState {
   index: np.Array;
   weight: np.Array;
@@ -26,6 +33,10 @@ export interface GrassProjectorState {
   draws: number;
 }
 
+/**
+ * Grass (Muhamed et al. 2024): the basis is a sparse selection of the gradient's rows; only indices
+ * and weights are stored.
+ */
 export function grassProjector(options: GrassOptions = {}): Projector<GrassProjectorState> {
   check.knownOptions("grassProjector", options, ["selection"]);
   const selection = check.oneOf("selection", options.selection ?? "topk", [

@@ -11,6 +11,9 @@
  */
 import { numpy as np, random } from "@jax-js/jax";
 
+/**
+ * A projector's state for one leaf: a plain tree of arrays and numbers (saved with checkpoints).
+ */
 export type ProjectorState = Record<string, any>;
 
 /** What a projector knows about the leaf when it is created. */
@@ -27,6 +30,10 @@ export interface ProjectorContext {
   updateProjGap: number;
 }
 
+/**
+ * How a GaLore-family optimizer finds and stores the basis Q (dim × rank) of one matrix leaf's
+ * subspace; the projected gradient is Qᵀg and the way back Q·low.
+ */
 export interface Projector<S extends ProjectorState = ProjectorState> {
   readonly name: string;
   /** State before the first refresh (shapes fixed, values unused until refresh). */

@@ -16,17 +16,25 @@ import { orthonormalize } from "../../linalg/qr.js";
 import * as check from "../validate.js";
 import { drawKey, type Projector } from "./projector.js";
 
+/** Options of {@link randomProjector}. */
 export interface RandomProjectorOptions {
   /** Orthonormal columns (GoLore, default) or scaled Gaussian ones (Flora). */
   orthogonal?: boolean;
 }
 
+/**
+ * The state of {@link randomProjector}: the basis, the leaf's seed and the number of draws so far.
+ */
 export interface RandomProjectorState {
   q: np.Array;
   seed: number;
   draws: number;
 }
 
+/**
+ * Random bases resampled at every refresh: orthonormal (GoLore, default) or scaled Gaussian
+ * (Flora).
+ */
 export function randomProjector(
   options: RandomProjectorOptions = {},
 ): Projector<RandomProjectorState> {

@@ -13,6 +13,7 @@ import * as check from "../validate.js";
 import { leafSeed, type Projector } from "./projector.js";
 import { finiteOr } from "./svd.js";
 
+/** Options of {@link randomizedSvdProjector}. */
 export interface RandomizedSvdProjectorOptions {
   /** Extra sketch columns (default 10). */
   oversample?: number;
@@ -20,12 +21,20 @@ export interface RandomizedSvdProjectorOptions {
   powerIters?: number;
 }
 
+/**
+ * The state of {@link randomizedSvdProjector}: the basis, the leaf's seed and the number of draws
+ * so far.
+ */
 export interface RandomizedSvdProjectorState {
   q: np.Array;
   seed: number;
   draws: number;
 }
 
+/**
+ * The top-r left singular vectors from a randomized SVD (Halko et al. 2011), sign-normalised;
+ * faster than the exact SVD on large matrices.
+ */
 export function randomizedSvdProjector(
   options: RandomizedSvdProjectorOptions = {},
 ): Projector<RandomizedSvdProjectorState> {

@@ -10,6 +10,7 @@ import { numpy as np } from "@jax-js/jax";
 import { lowRankBasis } from "../../linalg/low-rank-basis.js";
 import type { Projector } from "./projector.js";
 
+/** The state of {@link svdProjector}: the basis Q. */
 export interface SvdProjectorState {
   q: np.Array;
 }
@@ -25,6 +26,10 @@ export function finiteOr(g: np.Array, previous: np.Array, basis: (g: np.Array) =
   return basis(g).astype(np.float32);
 }
 
+/**
+ * GaLore's projector (Zhao et al. 2024): the first r left singular vectors of the gradient,
+ * sign-normalised; a non-finite gradient keeps the previous basis.
+ */
 export function svdProjector(): Projector<SvdProjectorState> {
   return {
     name: "svd",

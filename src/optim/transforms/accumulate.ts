@@ -9,12 +9,20 @@ import * as tree from "../../engine/tree.js";
 import type { GradientTransformation, State } from "../core.js";
 import { integer } from "../validate.js";
 
+/**
+ * The state of {@link accumulateGradients}: the inner state, the micro-step within the cycle and
+ * the running sum.
+ */
 export interface AccumulateState {
   inner: State;
   microStep: number;
   sum: Params;
 }
 
+/**
+ * optax's MultiSteps: average the updates of `every` micro-steps and call `inner` once per cycle
+ * (zero updates in between).
+ */
 export function accumulateGradients(
   inner: GradientTransformation<any>,
   every: number,

@@ -8,6 +8,7 @@ import type { Params } from "../../engine/tree.js";
 import * as tree from "../../engine/tree.js";
 import type { GradientTransformation } from "../core.js";
 
+/** Adagrad's scaling: s ← s + g², u = g / (√s + ε) (PyTorch's arithmetic). */
 export function scaleByAdagrad(
   o: { initialAccumulatorValue?: number; eps?: number } = {},
 ): GradientTransformation<{ sum: Params }> {

@@ -12,6 +12,10 @@ import type { GradientTransformation } from "../core.js";
 import { leafwise } from "../leafwise.js";
 import { biasCorrection, ema, emaSquare, zeroMoments } from "./moments.js";
 
+/**
+ * Options of {@link scaleByAdam}: β1, β2, ε (defaults 0.9, 0.999, 1e-8), `epsRoot` (inside the
+ * square root, default 0) and `amsgrad`.
+ */
 export interface ScaleByAdamOptions {
   b1?: number;
   b2?: number;
@@ -20,6 +24,7 @@ export interface ScaleByAdamOptions {
   amsgrad?: boolean;
 }
 
+/** Adam's state: the step count and the first and second moments. */
 export interface AdamState {
   count: number;
   mu: Params;
@@ -74,6 +79,10 @@ const adamStep = (amsgrad: boolean) =>
   });
 const adamSteps = { plain: adamStep(false), amsgrad: adamStep(true) };
 
+/**
+ * Adam's bias-corrected direction m̂ / (√v̂ + ε) (Kingma and Ba 2015, PyTorch's arithmetic,
+ * optional AMSGrad); chain it with {@link scaleByLearningRate}.
+ */
 export function scaleByAdam(options: ScaleByAdamOptions = {}): GradientTransformation<AdamState> {
   const o = { b1: 0.9, b2: 0.999, eps: 1e-8, epsRoot: 0, amsgrad: false, ...options };
   return {

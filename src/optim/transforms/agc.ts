@@ -14,6 +14,10 @@ function unitNorm(x: np.Array): np.Array {
   return np.sqrt(x.ref.mul(x).sum(axes, { keepdims: true }));
 }
 
+/**
+ * Adaptive gradient clipping (AGC, NFNets): each row's gradient norm is clipped to `clipping` × the
+ * row's parameter norm (at least `eps`).
+ */
 export function adaptiveGradClip(clipping: number, eps = 1e-3): GradientTransformation<any> {
   return statelessWithParams("adaptiveGradClip", (g, p) => {
     const maxNorm = np.maximum(unitNorm(p), eps).mul(clipping);

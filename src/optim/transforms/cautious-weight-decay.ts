@@ -17,6 +17,10 @@ import {
 } from "../core.js";
 import * as check from "../validate.js";
 
+/**
+ * Cautious weight decay: decoupled decay λ·p only where the update and the parameter have the same
+ * sign (Chen et al. 2025); `mask` limits it to some leaves.
+ */
 export function cautiousWeightDecay(
   weightDecay: number,
   mask?: LeafSpec<boolean>,

@@ -17,6 +17,10 @@ import * as tree from "../../engine/tree.js";
 import type { GradientTransformation, State } from "../core.js";
 import * as check from "../validate.js";
 
+/**
+ * Options of {@link cautious}: whether `inner` returns a "step" (a full optimizer, default) or a
+ * descent "direction".
+ */
 export interface CautiousOptions {
   output?: "step" | "direction";
 }
@@ -28,6 +32,10 @@ export function cautiousMask(u: np.Array, g: np.Array, sign: 1 | -1): np.Array {
   return u.mul(agree).div(scale);
 }
 
+/**
+ * Cautious masking around any transformation: zero the update where it disagrees with the gradient
+ * and rescale the rest by the kept fraction (Liang et al. 2024).
+ */
 export function cautious<S extends State>(
   inner: GradientTransformation<S>,
   options: CautiousOptions = {},

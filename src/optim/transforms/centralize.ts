@@ -5,6 +5,10 @@
  */
 import { stateless } from "../core.js";
 
+/**
+ * Gradient centralization: leaves with two or more axes lose their mean over every axis but the
+ * first.
+ */
 export const centralize = () =>
   stateless((g) => {
     if (g.ndim < 2) return g;

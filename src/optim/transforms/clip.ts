@@ -31,10 +31,14 @@ const clipTree = jit((u: Params, maxNorm: np.Array) => {
   return out;
 }) as unknown as (u: Params, maxNorm: np.Array) => Params;
 
+/**
+ * Rescale the updates to global norm `maxNorm` when they exceed it (optax's clip_by_global_norm).
+ */
 export const clipByGlobalNorm = (maxNorm: number) =>
   statelessTree((updates) => clipTree(updates, np.array(maxNorm)));
 
 const clampLeaves = leafwise(([u], [lo, hi]) => [np.clip(u, lo, hi)]);
 
+/** Clamp every update entry to [−maxDelta, maxDelta]. */
 export const clipByValue = (maxDelta: number) =>
   statelessTree((updates) => clampLeaves([updates], [-maxDelta, maxDelta])[0]);

@@ -13,12 +13,17 @@ import type { GradientTransformation } from "../core.js";
 import * as check from "../validate.js";
 import { ema } from "./moments.js";
 
+/** The state of {@link grokfastEma}: the step count and the slow (EMA) gradient. */
 export interface GrokfastState {
   count: number;
   /** The slow gradient (zeros before the first step, which starts it at the gradient). */
   ema: Params;
 }
 
+/**
+ * Grokfast's EMA filter (Lee et al. 2024): g ← g + λ·e with e the EMA of the gradients (α default
+ * 0.98, λ default 2). Put it first in a chain.
+ */
 export function grokfastEma(
   options: { alpha?: number; lamb?: number } = {},
 ): GradientTransformation<GrokfastState> {

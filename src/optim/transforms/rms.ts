@@ -9,11 +9,16 @@ import * as tree from "../../engine/tree.js";
 import type { GradientTransformation } from "../core.js";
 import { ema, emaSquare } from "./moments.js";
 
+/** RMSprop's state: the running mean of g² (and of g when centered). */
 export interface RmsState {
   nu: Params;
   mu?: Params;
 }
 
+/**
+ * RMSprop's scaling: u = g / (√s + ε) with s the running mean of g² (decay default 0.99; centered
+ * subtracts the squared running mean of g).
+ */
 export function scaleByRms(
   o: { decay?: number; eps?: number; centered?: boolean } = {},
 ): GradientTransformation<RmsState> {

@@ -9,6 +9,7 @@ import { leafwise } from "../leafwise.js";
 
 const scaleLeaves = leafwise(([u], [factor]) => [u.mul(factor)]);
 
+/** A state that only counts steps. */
 export interface CountState {
   count: number;
 }
@@ -31,5 +32,9 @@ export function scaleBySchedule(fn: (step: number) => number): GradientTransform
 /** Multiply by a constant (a schedule that never changes; its count is kept for uniformity). */
 export const scale = (factor: number) => scaleBySchedule(() => factor);
 
+/**
+ * Multiply the updates by −learningRate(step): turns a descent direction into the step {@link
+ * applyUpdates} adds.
+ */
 export const scaleByLearningRate = (learningRate: ScalarOrSchedule) =>
   scaleBySchedule((step) => -evaluate(learningRate, step));

@@ -9,12 +9,20 @@ import { numpy as np } from "@jax-js/jax";
 import * as tree from "../../engine/tree.js";
 import type { GradientTransformation, State } from "../core.js";
 
+/**
+ * The state of {@link skipNonFinite}: the inner state, the steps skipped so far and those skipped
+ * in a row.
+ */
 export interface SkipState {
   inner: State;
   skipped: number;
   consecutive: number;
 }
 
+/**
+ * optax's apply_if_finite: a step whose updates hold NaN or ±Inf is skipped (zero updates, inner
+ * state unchanged) and counted; after `maxConsecutive` skips in a row it is applied anyway.
+ */
 export function skipNonFinite(
   inner: GradientTransformation<any>,
   maxConsecutive = Number.POSITIVE_INFINITY,

@@ -8,12 +8,17 @@ import type { Params } from "../../engine/tree.js";
 import * as tree from "../../engine/tree.js";
 import type { GradientTransformation } from "../core.js";
 
+/** Momentum's state: the step count and the momentum buffer. */
 export interface TraceState {
   count: number;
   /** Zeros until the first step (kept allocated so the state's shape never changes). */
   trace: Params;
 }
 
+/**
+ * Heavy-ball momentum as torch.optim.SGD: b ← μ·b + (1 − dampening)·g (b starts at the first
+ * gradient); u = b, or g + μ·b with `nesterov`.
+ */
 export function trace(o: {
   decay: number;
   nesterov?: boolean;

@@ -26,6 +26,7 @@ export interface SpikeMonitorOptions {
   decay?: number;
 }
 
+/** What the monitor reports for the metrics rows. */
 export interface SpikeMetrics {
   /** Spikes seen so far. */
   spikes: number;
@@ -35,6 +36,10 @@ export interface SpikeMetrics {
   ratio: number;
 }
 
+/**
+ * Flags gradient spikes from the per-step global gradient norm: a step is a spike when its norm
+ * exceeds `factor` × the running (clipped, bias-corrected) average.
+ */
 export class GradientSpikeMonitor {
   readonly factor: number;
   readonly warmup: number;
@@ -114,6 +119,7 @@ export class GradientSpikeMonitor {
     return this;
   }
 
+  /** Spikes so far, the latest spike's step and the last norm over the running average. */
   metrics(): SpikeMetrics {
     return { spikes: this.spikes, lastSpikeStep: this.lastSpikeStep, ratio: this.ratio };
   }
