@@ -197,6 +197,10 @@ export const runScript = <T>(
     RANKWISE_THREADS: String(threads),
   });
 
+/** Run a Python child (bench/torch_*.py) under BENCH_PYTHON, leaving no __pycache__ behind. */
+export const runPython = <T>(script: string, args: string[]): Promise<T> =>
+  runChild<T>(PYTHON, [script, ...args], { PYTHONDONTWRITEBYTECODE: "1" });
+
 /** Run `configs` `rounds` times, alternating (a, b, a, b, ...), and group the results. */
 export async function alternate<C, R>(
   configs: readonly C[],
@@ -235,3 +239,9 @@ export function writeResult(name: string, result: ResultFile): string {
 export const log = (message: string): void => {
   process.stderr.write(`${message}\n`);
 };
+
+/** End a parent with its error's one-line message (no stack: the message says what to do). */
+export function fail(error: Error): never {
+  process.stderr.write(`${error.message}\n`);
+  process.exit(1);
+}

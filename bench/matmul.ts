@@ -1,11 +1,14 @@
 /**
  * Matmul throughput of the wasm backend: GFLOP/s (2n³ flops) of jit-compiled `np.matmul` for
  * square float32 A·B, A·Bᵀ and Aᵀ·B (the transpose taken inside the jit, so the kernel sees the
- * strided operand), sizes 256, 512 and 1024, with one and two wasm threads.
+ * strided operand), sizes 256, 512 and 1024, with one and two wasm threads, beside PyTorch's
+ * `torch.mm` on the same products with the same thread count (bench/torch_matmul.py). PyTorch
+ * must call an optimised BLAS (bench/torch-baseline.ts), or the benchmark refuses to run.
  *
  * Each timed call runs the matmul and waits for its result (`blockUntilReady`, which with a
- * thread pool waits for the workers). Thread counts run in separate child processes, alternating
- * over rounds; the table gives the median over all timed calls of all rounds.
+ * thread pool waits for the workers). Every (engine, threads) configuration runs in its own child
+ * process, interleaved over rounds so that load drifts hit all of them alike; the table gives the
+ * median over all timed calls of all rounds.
  *
  *   node --import tsx bench/matmul.ts [--quick]
  */
@@ -13,6 +16,7 @@ import { parseArgs } from "node:util";
 import {
   alternate,
   childThreads,
+  fail,
   isChild,
   type LoadRecord,
   load1,
@@ -22,11 +26,13 @@ import {
   median,
   reportToParent,
   round,
+  runPython,
   runScript,
   timeRuns,
   writeResult,
 } from "./common.js";
 import { startEngine } from "./engine.js";
+import { type BlasInfo, baselineRecord, requireTorchBaseline } from "./torch-baseline.js";
 
 const OPS = ["A·B", "A·Bᵀ", "Aᵀ·B"] as const;
 type Op = (typeof OPS)[number];
@@ -34,11 +40,17 @@ const SIZES = [256, 512, 1024];
 const THREADS = [1, 2];
 
 interface ChildResult {
+  /** Absent in Rankwise's children. */
+  engine?: "pytorch";
   threads: number;
   load: LoadRecord;
   /** Milliseconds of each timed call, per op and size. */
   times: Record<string, number[]>;
+  /** PyTorch only. */
+  blas?: BlasInfo;
 }
+
+type Engine = "rankwise" | "pytorch";
 
 const key = (op: string, n: number) => `${op} ${n}`;
 
@@ -81,28 +93,53 @@ async function child(quick: boolean): Promise<void> {
 }
 
 async function parent(quick: boolean): Promise<void> {
+  const preflight = requireTorchBaseline();
   const start = load1();
   const rounds = quick ? 1 : 3;
-  const byThreads = await alternate(THREADS, rounds, (threads, r) => {
-    log(`matmul: round ${r + 1}/${rounds}, ${threads} thread(s)`);
-    return runScript<ChildResult>("bench/matmul.ts", threads, quick ? ["--quick"] : []);
+  const configs = THREADS.flatMap((threads) =>
+    (["rankwise", "pytorch"] as const).map((engine) => ({ engine, threads })),
+  );
+  const results = await alternate(configs, rounds, ({ engine, threads }, r) => {
+    log(`matmul: round ${r + 1}/${rounds}, ${engine}, ${threads} thread(s)`);
+    const extra = quick ? ["--quick"] : [];
+    return engine === "rankwise"
+      ? runScript<ChildResult>("bench/matmul.ts", threads, extra)
+      : runPython<ChildResult>("bench/torch_matmul.py", ["--threads", String(threads), ...extra]);
   });
+  const runsOf = (engine: Engine, threads: number) =>
+    results[configs.findIndex((c) => c.engine === engine && c.threads === threads)]!;
+  const baseline = baselineRecord(
+    preflight,
+    THREADS.flatMap((threads) => runsOf("pytorch", threads)).map((res) => ({
+      threads: res.threads,
+      blas: res.blas!,
+    })),
+  );
   const rows = [];
   for (const op of OPS) {
     for (const n of SIZES) {
       const flops = 2 * n ** 3;
-      const perThreads = THREADS.map((threads, i) => {
-        const all = byThreads[i]!.flatMap((res) => res.times[key(op, n)]!);
+      const measure = (runs: ChildResult[]) => {
+        const all = runs.flatMap((res) => res.times[key(op, n)]!);
         const ms = median(all);
         return {
-          threads,
           medianMs: round(ms, 3),
           bestMs: round(Math.min(...all), 3),
           gflops: round(flops / ms / 1e6, 1),
-          roundMedianGflops: byThreads[i]!.map((res) =>
+          roundMedianGflops: runs.map((res) =>
             round(flops / median(res.times[key(op, n)]!) / 1e6, 1),
           ),
           calls: all.length,
+        };
+      };
+      const perThreads = THREADS.map((threads) => {
+        const rankwise = measure(runsOf("rankwise", threads));
+        const pytorch = measure(runsOf("pytorch", threads));
+        return {
+          threads,
+          ...rankwise,
+          pytorch,
+          rankwiseOverPytorch: round(rankwise.gflops / pytorch.gflops, 2),
         };
       });
       rows.push({
@@ -119,12 +156,19 @@ async function parent(quick: boolean): Promise<void> {
     date: new Date().toISOString(),
     machine: machine(),
     load: { start, end: load1() },
+    baseline,
     rounds,
-    childLoads: byThreads.flat().map((r) => ({ threads: r.threads, ...r.load })),
+    childLoads: configs.flatMap((c) =>
+      runsOf(c.engine, c.threads).map((res) => ({
+        engine: c.engine,
+        threads: c.threads,
+        ...res.load,
+      })),
+    ),
     rows,
   });
 }
 
 const { values } = parseArgs({ options: { quick: { type: "boolean", default: false } } });
 if (isChild()) await child(values.quick!);
-else await parent(values.quick!);
+else await parent(values.quick!).catch(fail);

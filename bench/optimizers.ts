@@ -208,7 +208,11 @@ async function child(spec: RunSpec, budget: Budget): Promise<void> {
     const start = performance.now();
     const [updates, next] = opt.update(tree.share(grads), state, tree.share(params));
     state = next;
-    params = tree.mapWithPath((p: any, _path, u: any) => p.add(u), params, updates) as typeof params;
+    params = tree.mapWithPath(
+      (p: any, _path, u: any) => p.add(u),
+      params,
+      updates,
+    ) as typeof params;
     await jax.blockUntilReady([params, tree.leaves(state).filter(tree.isArray)]);
     if (i >= 2) updateTimes.push(performance.now() - start);
   }

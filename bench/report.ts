@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from "node:path";
 import { log, RESULTS_DIR, ROOT } from "./common.js";
 import { lineChart } from "./svg-chart.js";
+import { type BlasInfo, blasLabel } from "./torch-baseline.js";
 
 const DOCS_DIR = join(ROOT, "docs");
 const CHART_DIR = join(DOCS_DIR, "charts");
@@ -59,8 +60,19 @@ const othersRange = (records: Json[]): string => {
   return xs.length > 0 ? range(xs, 2) : "–";
 };
 
+/** The PyTorch baseline of a result, if it ran against an optimised BLAS; otherwise undefined
+ *  (old files recorded only library paths, and a reference BLAS makes any ratio meaningless). */
+function trustedBaseline(r: Json): { torch: string; blas: BlasInfo } | undefined {
+  const b = r.baseline;
+  return b?.blas?.optimised === true ? b : undefined;
+}
+
+const baselineLine = (b: { torch: string; blas: BlasInfo; blasThreads?: number[] }): string =>
+  `- PyTorch baseline: PyTorch ${b.torch} calling ${blasLabel(b.blas)}${b.blasThreads ? `, its thread pools pinned to ${b.blasThreads.join(" or ")} as the row says` : ""}`;
+
 function header(r: Json): string {
   const m = r.machine;
+  const baseline = trustedBaseline(r);
   const children = childLoads(r);
   const averages = [r.load.start, r.load.end, ...children.flatMap((c) => [c.start, c.end])];
   const others = children.map((c) => c.others).filter((x) => Number.isFinite(x));
@@ -72,6 +84,7 @@ function header(r: Json): string {
   return [
     `- Command: \`${r.command}\``,
     `- Machine: ${m.cpu}, ${m.cores} cores, ${m.platform}; Node ${m.node}, @jax-js/jax ${m.jax}${m.nice ? `; run at nice ${m.nice}` : ""}`,
+    ...(baseline ? [baselineLine(baseline)] : []),
     `- Date: ${r.date.slice(0, 16).replace("T", " ")} UTC`,
     `- Load: other processes used ${others.length > 0 ? `${range(others, 2)} cores` : "an unknown share of the cores"} while each measurement ran (1-minute load average, which counts the benchmark itself: ${range(averages, 2)}).${busy ? ` **Taken under load**: absolute numbers are pessimistic and two-thread numbers are the most affected.${raised}` : ""}`,
   ].join("\n");
@@ -93,6 +106,13 @@ function matmulNotes(r: Json): string {
       ? `${fastestOps[0]} is the fastest layout at every size with one thread; it is the layout of the model's linear layers (x·Wᵀ with W stored [out, in]).`
       : `The fastest layout with one thread by size: ${[...bySize.keys()].map((n, i) => `${n}: ${fastestOps[i]}`).join(", ")}.`,
   ].join(" ");
+}
+
+/** Sentences on the PyTorch side of the matmul rows. */
+function matmulBaselineNotes(r: Json): string {
+  const ratios = (t: number) => r.rows.map((x: Json) => x.results[t].rankwiseOverPytorch as number);
+  const torch1 = r.rows.map((x: Json) => x.results[0].pytorch.gflops as number);
+  return `With one thread PyTorch's BLAS runs these products at ${range(torch1, 0)} GFLOP/s, and Rankwise reaches ${range(ratios(0), 2)} of its speed (${range(ratios(1), 2)} with two threads).`;
 }
 
 /** Sentences read off the AdamW rows. */
@@ -118,28 +138,28 @@ function adamwNotes(r: Json): string {
 }
 
 function matmul(r: Json): string {
+  const withTorch = trustedBaseline(r) !== undefined;
+  const gflops = (x: Json) => `${fmt(x.gflops)} (${range(x.roundMedianGflops)})`;
   const rows = r.rows.map((row: Json) => {
     const [one, two] = row.results as Json[];
-    return [
-      row.op,
-      row.n,
-      `${fmt(one!.gflops)} (${range(one!.roundMedianGflops)})`,
-      `${fmt(two!.gflops)} (${range(two!.roundMedianGflops)})`,
-      `${fmt(row.speedup2v1, 2)}×`,
-    ];
+    const side = (x: Json) =>
+      withTorch ? [gflops(x), gflops(x.pytorch), `${fmt(x.rankwiseOverPytorch, 2)}×`] : [gflops(x)];
+    return [row.op, row.n, ...side(one!), ...side(two!), `${fmt(row.speedup2v1, 2)}×`];
   });
+  const head = (t: string) =>
+    withTorch ? [`Rankwise ${t}`, `PyTorch ${t}`, `Rankwise / PyTorch ${t}`] : [`${t} GFLOP/s`];
   return `## Matmul throughput
 
 GFLOP/s (2n³ flops per call) of jit-compiled \`np.matmul\` on square float32 matrices, with the
-transpose taken inside the jit. Each thread count runs in its own process (the wasm thread pool is
-fixed when jax-js loads), alternating over ${r.rounds} round(s); a call is timed until its result
+transpose taken inside the jit${withTorch ? ", beside PyTorch's `torch.mm` on the same products (`bench/torch_matmul.py`; the transposes are views, so the BLAS gets its transposed-operand flag) with the same thread count" : ""}. Each ${withTorch ? "engine and " : ""}thread count runs in its own process (the wasm thread pool is
+fixed when jax-js loads), interleaved over ${r.rounds} round(s); a call is timed until its result
 is ready. Median over all calls; in brackets the range of the per-round medians.
 
 ${header(r)}
 
-${table(["product", "n", "1 thread GFLOP/s", "2 threads GFLOP/s", "2 threads / 1"], rows)}
+${table(["product", "n", ...head("1 thread"), ...head("2 threads"), "Rankwise 2 threads / 1"], rows)}
 
-${matmulNotes(r)}
+${matmulNotes(r)}${withTorch ? ` ${matmulBaselineNotes(r)}` : ""}
 `;
 }
 
@@ -185,8 +205,10 @@ ${adamwNotes(r)}
 }
 
 function throughput(r: Json): string {
-  const rows = r.measured.map((m: Json) => [
-    m.engine === "rankwise" ? "Rankwise (jax-js wasm)" : `PyTorch ${r.torch}`,
+  const baseline = trustedBaseline(r);
+  const measured = r.measured.filter((m: Json) => baseline || m.engine === "rankwise");
+  const rows = measured.map((m: Json) => [
+    m.engine === "rankwise" ? "Rankwise (jax-js wasm)" : `PyTorch ${baseline!.torch}`,
     m.threads,
     fmt(m.medianStepMs, 0),
     `${fmt(m.tokensPerSec, 0)} (${range(m.roundTokensPerSec, 0)})`,
@@ -198,15 +220,24 @@ function throughput(r: Json): string {
   ]);
   const find = (engine: string, threads: number) =>
     r.measured.find((m: Json) => m.engine === engine && m.threads === threads);
-  const ratioRows = r.ratios.map((x: Json) => [
-    x.threads,
-    fmt(find("rankwise", x.threads)?.tokensPerSec, 0),
-    fmt(find("pytorch", x.threads)?.tokensPerSec, 0),
-    `${fmt(x.rankwiseOverPytorch, 2)}×`,
-  ]);
-  const blasPaths = (r.torchBlas as string[] | undefined) ?? [];
-  const reference = blasPaths.some((p) => p.includes("/blas/libblas"));
-  const blas = `${blasPaths.join(", ") || "an unidentified BLAS"}${reference ? ", the unoptimised reference BLAS of Debian's libblas3" : ""}`;
+  const ratioRows = r.ratios.map((x: Json) => {
+    const [rankwise, pytorch] = [find("rankwise", x.threads), find("pytorch", x.threads)];
+    return [
+      x.threads,
+      fmt(rankwise?.tokensPerSec, 0),
+      fmt(pytorch?.tokensPerSec, 0),
+      `${fmt(x.rankwiseOverPytorch, 2)}×${x.roundRatios ? ` (${range(x.roundRatios, 2)})` : ""}`,
+      othersRange([...(rankwise?.childLoads ?? []), ...(pytorch?.childLoads ?? [])]),
+    ];
+  });
+  const ratios = r.ratios.map((x: Json) => x.rankwiseOverPytorch as number);
+  const comparison = baseline
+    ? `${table(["threads", "Rankwise tokens/s", "PyTorch tokens/s", "Rankwise / PyTorch (per round)", "others' cores"], ratioRows)}
+
+Rankwise trains this model at ${range(ratios, 2)}× PyTorch's speed (PyTorch ${baseline.torch} with
+${blasLabel(baseline.blas)}, every thread pool pinned to the row's thread count). The matmul
+section above measures the kernels alone against the same BLAS.`
+    : "PyTorch comparison withheld: this result file does not show PyTorch calling an optimised BLAS, and a ratio against the reference BLAS would mislead. Re-run the benchmark with one installed (`apt-get install libopenblas0-pthread`).";
   return `## Training throughput
 
 The trainer's step on the \`${r.model}\` preset (${r.measured[0].params.toLocaleString("en-US")}
@@ -214,8 +245,9 @@ parameters, character vocabulary of ${r.vocab}, tied embeddings) at batch ${r.ba
 ${r.seqLen} (${r.tokensPerStep} tokens per step): jit'ed loss and gradient, global-norm clipping
 to 1, AdamW, parameter update, loss read back. PyTorch runs the same architecture
 (\`bench/torch_llama.py\`, built on \`tools/fixtures/llama_reference.py\`) with the same step
-(forward, backward, \`clip_grad_norm_(1)\`, \`torch.optim.AdamW\`), \`torch.set_num_threads(n)\`.
-Each configuration is its own process, alternating over ${r.rounds} round(s); tokens/s from the
+(forward, backward, \`clip_grad_norm_(1)\`, \`torch.optim.AdamW\`), \`torch.set_num_threads(n)\` and
+the BLAS's own pool pinned to n. Each configuration is its own process, interleaved with the others
+over ${r.rounds} round(s); tokens/s from the
 median step time (in brackets the per-round values); peak memory is the process's maximum RSS;
 "others' cores": CPU used by other processes meanwhile.
 Five untimed warm-up steps (the first compiles the jit; the next few are still slow while V8
@@ -225,12 +257,8 @@ ${header(r)}
 
 ${table(["engine", "threads", "step ms", "tokens/s", "peak RSS MiB", "others' cores", "notes"], rows)}
 
-${table(["threads", "Rankwise tokens/s", "PyTorch tokens/s", "Rankwise / PyTorch"], ratioRows)}
+${comparison}
 
-Caveat on the baseline: this is the system PyTorch (Debian's \`python3-torch\`, the one the
-fixtures use), whose float32 matmuls go through the BLAS it loads: ${blas} — see its matmul
-GFLOP/s in the notes column. A PyTorch build with MKL or OpenBLAS would be several times faster;
-the ratio compares against the PyTorch installed here, not against PyTorch at its best.
 Rankwise's peak RSS includes the wasm heap, which grows and is never returned to the system.
 `;
 }
@@ -368,6 +396,14 @@ changes in machine load hit them alike. The machine is shared: every measurement
 CPU that other processes used while it ran (from /proc/stat) and the load average, and results
 where others used more than ${BUSY_CORES} of a core are marked as taken under load. Running at raised
 priority (\`nice -n -10 npm run bench\`, as root) reduces that interference.
+
+The matmul and training-throughput benchmarks measure PyTorch beside Rankwise, in the same run and
+interleaved with it. They need PyTorch (\`BENCH_PYTHON\`, default \`/usr/bin/python3\`) calling an
+optimised BLAS — on Debian \`apt-get install python3-torch libopenblas0-pthread\` — and refuse to
+run otherwise: Debian's PyTorch calls whatever \`libblas.so.3\` resolves to, and against the
+reference BLAS (about 30× slower at matmul) a ratio would mislead. \`bench/torch_blas.py\` finds
+the library that torch's \`sgemm_\` binds to; each result records it, and OpenBLAS's own thread
+pool is pinned to the measured thread count (it ignores \`torch.set_num_threads\`).
 
 ${sections.join("\n")}`;
 }

@@ -6,56 +6,33 @@ implementation of the architecture src/nn/llama.ts implements), run here in floa
 Hugging Face's init (normal(0, 0.02) weights, unit norms). One step is what the Rankwise trainer
 does: forward, cross-entropy, backward, clip the global gradient norm to 1, AdamW (lr 3e-3,
 weight decay 0.01). Tokens are uniform random ids (speed does not depend on the text).
+Every thread pool (OpenMP and the BLAS's own) is pinned to --threads before torch loads, and the
+result names the BLAS that torch's sgemm binds to (bench/torch_blas.py): the parent refuses to
+report a ratio against a reference BLAS.
 
     /usr/bin/python3 bench/torch_llama.py --threads 1 --vocab 65 [--batch 16 --seq 64 --steps 20]
 
-Prints one JSON object (or writes it to $BENCH_CHILD_OUT when the parent benchmark runs it).
+Prints one JSON object (or writes it to $BENCH_CHILD_OUT when the parent benchmark runs it;
+bench/torch_child.py).
 """
 
 import argparse
-import json
 import os
 import resource
 import statistics
 import sys
 import time
 
-import torch
+from torch_blas import blas_info, pin_threads
+from torch_child import load_probe, report
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools", "fixtures"))
-from llama_reference import llama_forward, llama_shapes  # noqa: E402
 
 # Rankwise's "default" preset (src/nn/llama-config.ts).
 PRESETS = {
     "small": dict(hidden_size=64, intermediate_size=176, num_hidden_layers=4, num_attention_heads=4),
     "default": dict(hidden_size=128, intermediate_size=352, num_hidden_layers=4, num_attention_heads=4),
 }
-
-
-def blas_library():
-    """The BLAS shared library this process has loaded (resolved through Debian's alternatives)."""
-    try:
-        with open("/proc/self/maps") as f:
-            paths = {line.split()[-1] for line in f if "blas" in line or "mkl" in line}
-        return sorted(os.path.realpath(p) for p in paths if p.startswith("/"))
-    except OSError:
-        return []
-
-
-def machine_busy_seconds():
-    """Busy CPU seconds of the whole machine (/proc/stat; USER_HZ is 100 on Linux), or None."""
-    try:
-        with open("/proc/stat") as f:
-            v = [int(x) for x in f.readline().split()[1:]]
-        user, nice, system, _idle, _iowait, irq, softirq, steal = (v + [0] * 8)[:8]
-        return (user + nice + system + irq + softirq + steal) / 100
-    except OSError:
-        return None
-
-
-def own_cpu_seconds():
-    t = os.times()
-    return t.user + t.system
 
 
 def main():
@@ -68,9 +45,11 @@ def main():
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--steps", type=int, default=20)
     args = ap.parse_args()
+    pin_threads(args.threads)  # before torch loads its BLAS
+    import torch
+    from llama_reference import llama_forward, llama_shapes
 
-    load_start = os.getloadavg()[0]
-    busy0, own0, wall0 = machine_busy_seconds(), own_cpu_seconds(), time.perf_counter()
+    finish_load = load_probe()
     torch.set_num_threads(args.threads)
     torch.set_num_interop_threads(1)
     torch.manual_seed(0)
@@ -104,8 +83,9 @@ def main():
         step()
     # This torch's float32 matmul speed at 512 (Debian's build calls the system BLAS), for context.
     a, b = torch.randn(512, 512), torch.randn(512, 512)
+    torch.mm(a, b)
     mm = []
-    for _ in range(5):
+    for _ in range(10):
         t0 = time.perf_counter()
         torch.mm(a, b)
         mm.append(time.perf_counter() - t0)
@@ -124,24 +104,13 @@ def main():
         "stepMs": times,
         "medianStepMs": statistics.median(times),
         "tokensPerSec": args.batch * args.seq / (statistics.median(times) / 1000),
-        # ru_maxrss is in KiB on Linux.
         "matmulGflops512": blas_gflops,
-        "blas": blas_library(),
+        "blas": blas_info(),
+        # ru_maxrss is in KiB on Linux.
         "peakRssMiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "load": {"start": round(load_start, 2), "end": round(os.getloadavg()[0], 2)},
+        "load": finish_load(),
     }
-    busy1 = machine_busy_seconds()
-    if busy0 is not None and busy1 is not None:
-        # CPU cores used by other processes while this one ran (as bench/common.ts loadProbe).
-        others = (busy1 - busy0 - (own_cpu_seconds() - own0)) / (time.perf_counter() - wall0)
-        result["load"]["others"] = round(max(0.0, others), 2)
-    text = json.dumps(result)
-    out = os.environ.get("BENCH_CHILD_OUT")
-    if out:
-        with open(out, "w") as f:
-            f.write(text)
-    else:
-        print(text)
+    report(result)
 
 
 if __name__ == "__main__":

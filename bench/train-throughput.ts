@@ -2,7 +2,9 @@
  * Training throughput of the default model: tokens per second of full training steps (forward,
  * backward, gradient clipping, AdamW, parameter update) at batch 16 × sequence 64, with one and
  * two threads, beside the same model, batch and step in PyTorch on the same machine
- * (bench/torch_llama.py). Also peak resident memory of each process.
+ * (bench/torch_llama.py). Also peak resident memory of each process. PyTorch must call an
+ * optimised BLAS (bench/torch-baseline.ts), or the benchmark refuses to run: a ratio against
+ * Debian's reference BLAS once showed Rankwise 2.5× faster when it is about 6× slower.
  *
  * The Rankwise step is the trainer's (src/train/trainer.ts): the jit'ed loss-and-gradient of
  * `llamaPreset("default", vocab)`, `buildOptimizer` of the default configuration (clip the global
@@ -19,6 +21,7 @@ import { buildTokenizer } from "../src/data/tokenizer.js";
 import {
   alternate,
   childThreads,
+  fail,
   isChild,
   type LoadRecord,
   load1,
@@ -26,15 +29,15 @@ import {
   log,
   machine,
   median,
-  PYTHON,
   peakRssMiB,
   reportToParent,
   round,
-  runChild,
+  runPython,
   runScript,
   writeResult,
 } from "./common.js";
 import { startEngine } from "./engine.js";
+import { type BlasInfo, baselineRecord, requireTorchBaseline } from "./torch-baseline.js";
 
 const BATCH = 16;
 const SEQ = 64;
@@ -51,9 +54,9 @@ interface ChildResult {
   peakRssMiB: number;
   load: LoadRecord;
   torch?: string;
-  /** PyTorch: its float32 matmul GFLOP/s at 512 and the BLAS library it loaded. */
+  /** PyTorch: its float32 matmul GFLOP/s at 512 and the BLAS its sgemm binds to. */
   matmulGflops512?: number;
-  blas?: string[];
+  blas?: BlasInfo;
 }
 
 function corpusVocab(): { text: string; vocab: number } {
@@ -91,7 +94,11 @@ async function child(model: string, steps: number): Promise<void> {
     const [loss, grads] = lossAndGrad(tree.share(params), batch.inputs, batch.targets);
     const [updates, next] = opt.update(grads, state, tree.share(params));
     state = next;
-    params = tree.mapWithPath((p: any, _path, u: any) => p.add(u), params, updates) as typeof params;
+    params = tree.mapWithPath(
+      (p: any, _path, u: any) => p.add(u),
+      params,
+      updates,
+    ) as typeof params;
     const value = (await loss.data())[0]!;
     if (!Number.isFinite(value)) throw new Error(`loss is ${value}`);
     return performance.now() - start;
@@ -119,6 +126,7 @@ async function child(model: string, steps: number): Promise<void> {
 type Config = { engine: "rankwise" | "pytorch"; threads: number };
 
 async function parent(model: string, steps: number, quick: boolean): Promise<void> {
+  const preflight = requireTorchBaseline();
   const start = load1();
   const { vocab } = corpusVocab();
   const configs: Config[] = THREADS.flatMap((threads) => [
@@ -131,8 +139,7 @@ async function parent(model: string, steps: number, quick: boolean): Promise<voi
     const args = ["--model", model, "--steps", String(steps)];
     if (c.engine === "rankwise")
       return runScript<ChildResult>("bench/train-throughput.ts", c.threads, args);
-    return runChild<ChildResult>(PYTHON, [
-      "bench/torch_llama.py",
+    return runPython<ChildResult>("bench/torch_llama.py", [
       ...args,
       "--threads",
       String(c.threads),
@@ -171,14 +178,24 @@ async function parent(model: string, steps: number, quick: boolean): Promise<voi
   });
   const find = (engine: string, threads: number) =>
     measured.find((m) => m.engine === engine && m.threads === threads)!;
-  const ratios = THREADS.map((threads) => ({
-    threads,
-    rankwiseOverPytorch: round(
-      find("rankwise", threads).tokensPerSec / find("pytorch", threads).tokensPerSec,
-      2,
-    ),
-  }));
-  const torchRun = results.flat().find((res) => res.engine === "pytorch")!;
+  const ratios = THREADS.map((threads) => {
+    const [rankwise, pytorch] = [find("rankwise", threads), find("pytorch", threads)];
+    return {
+      threads,
+      rankwiseOverPytorch: round(rankwise.tokensPerSec / pytorch.tokensPerSec, 2),
+      // Each round ran the two engines back to back, so its ratio saw nearly the same load.
+      roundRatios: rankwise.roundTokensPerSec.map((x, r) =>
+        round(x / pytorch.roundTokensPerSec[r]!, 2),
+      ),
+    };
+  });
+  const baseline = baselineRecord(
+    preflight,
+    results
+      .flat()
+      .filter((res) => res.engine === "pytorch")
+      .map((res) => ({ threads: res.threads, blas: res.blas! })),
+  );
   writeResult("train-throughput", {
     benchmark: "train-throughput",
     command: `node --import tsx bench/train-throughput.ts${quick ? " --quick" : ""}`,
@@ -191,8 +208,7 @@ async function parent(model: string, steps: number, quick: boolean): Promise<voi
     seqLen: SEQ,
     tokensPerStep: BATCH * SEQ,
     rounds,
-    torch: torchRun.torch,
-    torchBlas: torchRun.blas,
+    baseline,
     measured,
     ratios,
   });
@@ -207,4 +223,4 @@ const { values } = parseArgs({
 });
 const steps = Number(values.steps ?? (values.quick ? 5 : 10));
 if (isChild()) await child(values.model!, steps);
-else await parent(values.model!, steps, values.quick!);
+else await parent(values.model!, steps, values.quick!).catch(fail);
