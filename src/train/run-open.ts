@@ -101,6 +101,7 @@ export async function resumeRun(o: TrainOptions, metrics: MetricsLog): Promise<R
     } finally {
       tree.dispose(fresh);
     }
+    metrics.truncateAfter(step); // the rows past the checkpoint are redone
   } catch (error) {
     tree.dispose([params, optState]); // a refused resume leaves nothing allocated
     throw error;
@@ -112,7 +113,6 @@ export async function resumeRun(o: TrainOptions, metrics: MetricsLog): Promise<R
   );
   const spikes = new GradientSpikeMonitor();
   if (ck.meta.spikes) spikes.restore(ck.meta.spikes);
-  metrics.truncateAfter(step);
   return {
     config,
     modelConfig: ck.modelConfig,

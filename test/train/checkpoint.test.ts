@@ -82,6 +82,20 @@ describe("saveCheckpoint", () => {
     dispose(again);
   });
 
+  test("a checkpoint with non-finite weights is refused, and the old one stays", async () => {
+    const dir = copyOfRun();
+    const before = files(checkpointPath(dir));
+    const ck = await loadCheckpoint(dir);
+    const name = "model.layers.0.mlp.up_proj.weight";
+    const poisoned = { ...ck.params, [name]: ck.params[name]!.ref.mul(Number.POSITIVE_INFINITY) };
+    await expect(saveCheckpoint(dir, { ...ck, params: poisoned })).rejects.toThrow(
+      `refusing to write a checkpoint with non-finite weights (NaN or infinity) in "${name}"`,
+    );
+    poisoned[name]!.dispose();
+    dispose(ck);
+    expect(files(checkpointPath(dir))).toEqual(before);
+  });
+
   test("a successful save replaces the folder whole and round-trips exactly", async () => {
     const dir = copyOfRun();
     writeFileSync(join(checkpointPath(dir), "stale.txt"), "from an older save");
