@@ -70,7 +70,9 @@ test("8 flipped bytes in any checkpoint file: train --resume names that file", a
   const results = await Promise.all(
     dirs.map((dir) => cliAsync(["train", "--resume", dir, "--steps", "5", "--quiet"])),
   );
-  results.forEach((r, i) => expectRefusal(r, named(dirs[i]!, FILES[i]!)));
+  results.forEach((r, i) => {
+    expectRefusal(r, named(dirs[i]!, FILES[i]!));
+  });
   // Nothing was trained: the refused folders keep their 3 steps.
   for (const dir of dirs) expect(trainRows(dir).map((row) => row.step)).toEqual([1, 2, 3]);
 });
