@@ -9,26 +9,20 @@
  *       γ = max(‖S‖ / (‖S_prev‖ + 1e-8), 1.01) / 1.01,   S ← S/γ,   ‖S_prev‖ ← ‖S‖ (after)
  *   W ← W − η √(1−β2ᵗ)/(1−β1ᵗ) (α·back(N) + S),   then W ← W − ηλW.
  * φ is the factor by which the low-rank Adam scaled its own gradient, applied to the residual.
+ * Built as GaLore's AdamW (galore.ts) with this residual as scaleByGalore's residual hook.
  * State: GaLore's plus one float per matrix (‖S_prev‖). Non-matrix leaves: AdamW, as GaLore.
  * Checked against a re-implementation of the authors' code (tools/fixtures/galore_reference.py,
  * test/optim/galore.test.ts). Deviations: as GaLore (sign-normalised SVD); projType "full" is
  * refused (the authors' norm-based scaling is undefined for it).
  */
 import { numpy as np } from "@jax-js/jax";
-import type { GradientTransformation } from "../core.js";
+import { OptionError } from "../../engine/errors.js";
+import type { GradientTransformation, State } from "../core.js";
+import type { GaloreResidual } from "../projection/scale-by-galore.js";
 import { projectUp } from "../projection/subspace.js";
 import { biasCorrection } from "../transforms/moments.js";
-import type { CountState } from "../transforms/scale.js";
 import * as check from "../validate.js";
-import {
-  GALORE_DEFAULTS,
-  type GaloreOptions,
-  type GaloreResidual,
-  type GaloreState,
-  galoreOptions,
-  scaleByGalore,
-  withGaloreStep,
-} from "./galore.js";
+import { GALORE_DEFAULTS, type GaloreOptions, galoreAdamW } from "./galore.js";
 
 export interface FiraOptions extends GaloreOptions {
   /** Largest growth of the residual's norm per step (default 1.01). */
@@ -44,10 +38,14 @@ const norm = (x: np.Array, axis?: number) =>
     : np.sqrt(x.ref.mul(x).sum(axis, { keepdims: true }));
 
 /** Fira's scaled residual with the norm-growth limiter (see the header). */
-export function firaResidual(limit: number, b1: number, b2: number): GaloreResidual {
+export function firaResidual(
+  limit: number,
+  b1: number,
+  b2: number,
+): GaloreResidual<{ prevNorm: np.Array }> {
   return {
     init: () => ({ prevNorm: np.zeros([]) }),
-    apply({ g, low, dirLow, bases, extra, step, scale }) {
+    apply({ g, low, dirLow, bases, state, step, scale }) {
       const t = step + 1;
       // dirLow carries the step-size factor √(1−β2ᵗ)/(1−β1ᵗ); the authors' φ is measured
       // without it and the whole update (residual included) is multiplied by it.
@@ -58,31 +56,24 @@ export function firaResidual(limit: number, b1: number, b2: number): GaloreResid
       const resNorm = norm(res.ref);
       let prevNorm: np.Array;
       if (step === 0) {
-        extra.prevNorm.dispose();
+        state.prevNorm.dispose();
         prevNorm = resNorm;
       } else {
-        const gamma = np.maximum(resNorm.ref.div(extra.prevNorm.add(1e-8)), limit).div(limit);
+        const gamma = np.maximum(resNorm.ref.div(state.prevNorm.add(1e-8)), limit).div(limit);
         res = res.div(gamma.ref);
         prevNorm = resNorm.div(gamma);
       }
-      return [res.mul(stepFactor), { ...extra, prevNorm }];
+      return [res.mul(stepFactor), { prevNorm }];
     },
   };
 }
 
-export function fira(
-  options: FiraOptions = {},
-): GradientTransformation<{ galore: GaloreState; step: CountState }> {
-  const { normGrowthLimit, ...rest } = options;
-  const o = galoreOptions("fira", rest, ["normGrowthLimit"]);
-  if (o.projType === "full") {
-    throw new RangeError('fira: projType must be one of std, reverse_std, left, right; got "full"');
-  }
-  const limit = check.positive("normGrowthLimit", normGrowthLimit ?? 1.01);
-  if (limit < 1) throw new RangeError(`normGrowthLimit must be ≥ 1, got ${limit}`);
-  return withGaloreStep(
-    scaleByGalore({ ...o, residual: firaResidual(limit, o.b1, o.b2) }),
-    o.learningRate,
-    o.weightDecay,
-  );
+export function fira(options: FiraOptions = {}): GradientTransformation<State[]> {
+  check.knownOptions("fira", options, [...Object.keys(FIRA_DEFAULTS), "learningRate", "mask"]);
+  const o = { ...FIRA_DEFAULTS, ...options };
+  // The authors' norm-based scaling is undefined for a two-sided projection.
+  check.oneOf("projType", o.projType, ["std", "reverse_std", "left", "right"] as const);
+  const limit = check.positive("normGrowthLimit", o.normGrowthLimit);
+  if (limit < 1) throw new OptionError(`normGrowthLimit must be ≥ 1, got ${limit}`);
+  return galoreAdamW(o, { residual: firaResidual(limit, o.b1, o.b2) });
 }

@@ -9,7 +9,13 @@
  *       ascending order of the leaves, or a seeded random choice) and takes Adam steps with fresh
  *       moments; the other leaves take c·rule(G).
  *   W ← W(1 − ηλ) − η·d          (decoupled decay first, as torch.optim.AdamW)
- * Adam is PyTorch's (transforms/adam.ts's direction, ε = 1e-8). Non-matrix leaves: AdamW.
+ * Adam is PyTorch's (scaleByAdam, ε = 1e-8). Built from primitives:
+ *   chain(matrixOrFallback(split, scaleByAdam, projectable(mask)), addDecayedWeights(λ),
+ *         scaleByLearningRate(η))
+ * where split is, in projection mode, scaleByGalore with an inner scaleByAdam started over at
+ * every refresh, α = 1 and the state-free complement as its residual; in blocks mode
+ * scaleByFrugalBlocks below. Non-matrix (or masked-out) leaves: AdamW. The options GaLore also
+ * has take GaLore's names and defaults (GALORE_DEFAULTS), ε apart.
  * State of a projected m × n leaf: the basis plus two r·max(m, n) moments; of an inactive block:
  * nothing.
  * Checked against a re-implementation of the authors' reference templates (ProjOptimizer /
@@ -18,45 +24,24 @@
  * density ρ = r / dim); the projection sides follow GaLore's projType.
  */
 import { numpy as np, random } from "@jax-js/jax";
+import { OptionError } from "../../engine/errors.js";
+import type { Params } from "../../engine/tree.js";
 import * as tree from "../../engine/tree.js";
-import {
-  chain,
-  type GradientTransformation,
-  type LeafSpec,
-  type ScalarOrSchedule,
-} from "../core.js";
-import { type ProjectorSpec, resolveProjector } from "../projection/index.js";
+import { chain, type GradientTransformation, type State } from "../core.js";
 import { drawKey } from "../projection/projector.js";
-import {
-  lowShape,
-  PROJ_TYPES,
-  type ProjType,
-  projectDown,
-  projectUp,
-  type SubspaceState,
-} from "../projection/subspace.js";
-import { adamDirection } from "../transforms/adam.js";
-import { ema, emaSquare } from "../transforms/moments.js";
+import { type GaloreResidual, scaleByGalore } from "../projection/scale-by-galore.js";
+import { projectable, projectUp } from "../projection/subspace.js";
+import { type AdamState, scaleByAdam } from "../transforms/adam.js";
+import { matrixOrFallback } from "../transforms/matrix-partition.js";
 import { scaleByLearningRate } from "../transforms/scale.js";
-import { addDecayedWeights } from "../transforms/weight-decay.js";
+import { optionalDecay } from "../transforms/weight-decay.js";
 import * as check from "../validate.js";
-import {
-  createSubspace,
-  enterSubspace,
-  GALORE_DEFAULTS,
-  leaveSubspace,
-  projectedLeaves,
-} from "./galore.js";
+import { adamOptions } from "./adam.js";
+import { GALORE_DEFAULTS, type GaloreOptions } from "./galore.js";
 
-export interface FrugalOptions {
+export interface FrugalOptions extends Omit<GaloreOptions, "scale"> {
   /** "projection" (default) or "blocks". */
   mode?: "projection" | "blocks";
-  /** Rank of the state-full subspace (projection mode; default 128). */
-  rank?: number;
-  /** Refresh period T (default 200). */
-  updateProjGap?: number;
-  projType?: ProjType;
-  projector?: ProjectorSpec;
   /** Fraction of matrix leaves active at a time (blocks mode; default 0.25). */
   density?: number;
   /** Which blocks become active (blocks mode; default "ascending"). */
@@ -65,14 +50,6 @@ export interface FrugalOptions {
   stateFree?: "signSgd" | "sgd";
   /** c, the state-free part's step relative to the learning rate (default 1). */
   stateFreeLrScale?: number;
-  learningRate?: ScalarOrSchedule;
-  b1?: number;
-  b2?: number;
-  eps?: number;
-  weightDecay?: number;
-  seed?: number;
-  /** Which leaves are split (default: every 2-D leaf); the others use AdamW. */
-  mask?: LeafSpec<boolean>;
 }
 
 /** The defaults frugal() really uses; learningRate excluded. GaLore's shared options, Adam's ε. */
@@ -93,86 +70,49 @@ export const FRUGAL_DEFAULTS = {
   seed: GALORE_DEFAULTS.seed,
 } as const;
 
-interface LeafState {
-  sub?: SubspaceState;
-  mu: np.Array;
-  nu: np.Array;
-  /** Adam steps since the last reset. */
-  t: number;
-  /** Blocks mode: 1 while the leaf is active. */
-  active?: number;
+/** c·rule(x), the state-free update. Consumes x. */
+type StateFree = (x: np.Array) => np.Array;
+
+/** The complement G − back(R) through the state-free rule, as scaleByGalore's residual. */
+function stateFreeResidual(free: StateFree): GaloreResidual<Record<string, never>> {
+  return {
+    init: () => ({}),
+    apply: ({ g, low, bases, state }) => [free(g.sub(projectUp(low.ref, bases))), state],
+  };
 }
 
-export interface FrugalState {
+export interface FrugalBlocksState {
   count: number;
-  leaves: Record<string, LeafState>;
-  /** Blocks mode: where the next ascending window starts. */
+  /** Where the next ascending window starts. */
   nextBlock: number;
+  /** 1 while a leaf is active, by leaf path. */
+  active: Record<string, number>;
+  /** Adam over the leaves (moments of shape [0] for inactive ones), fresh at each window. */
+  adam: AdamState;
 }
 
-export function scaleByFrugal(options: FrugalOptions = {}): GradientTransformation<FrugalState> {
-  check.knownOptions("frugal", options, [
-    "mode",
-    "rank",
-    "updateProjGap",
-    "projType",
-    "projector",
-    "density",
-    "blockOrder",
-    "stateFree",
-    "stateFreeLrScale",
-    "learningRate",
-    "b1",
-    "b2",
-    "eps",
-    "weightDecay",
-    "seed",
-    "mask",
-  ]);
-  const mode = check.oneOf("mode", options.mode ?? "projection", ["projection", "blocks"] as const);
-  const cfg = {
-    rank: check.integer("rank", options.rank ?? 128, 1),
-    updateProjGap: check.integer("updateProjGap", options.updateProjGap ?? 200, 1),
-    projType: check.oneOf("projType", options.projType ?? "std", PROJ_TYPES),
-    projector: resolveProjector(options.projector ?? "svd"),
-    seed: check.integer("seed", options.seed ?? 0, 0),
-  };
-  const density = options.density ?? 0.25;
-  if (!(typeof density === "number" && density > 0 && density <= 1)) {
-    throw new RangeError(`density must be in (0, 1], got ${JSON.stringify(density)}`);
-  }
-  const blockOrder = check.oneOf("blockOrder", options.blockOrder ?? "ascending", [
-    "ascending",
-    "random",
-  ] as const);
-  const stateFree = check.oneOf("stateFree", options.stateFree ?? "signSgd", [
-    "signSgd",
-    "sgd",
-  ] as const);
-  const freeScale = check.nonNegative("stateFreeLrScale", options.stateFreeLrScale ?? 1);
-  const adam = {
-    b1: check.unitInterval("b1", options.b1 ?? 0.9),
-    b2: check.unitInterval("b2", options.b2 ?? 0.999),
-    eps: check.nonNegative("eps", options.eps ?? 1e-8),
-  };
-  const free = (x: np.Array) => (stateFree === "signSgd" ? np.sign(x) : x).mul(freeScale);
-
-  /** One Adam step on x with the leaf's moments. Consumes x and the moments. */
-  const adamStep = (x: np.Array, s: LeafState) => {
-    const t = s.t + 1;
-    const mu = ema(s.mu, x.ref, adam.b1);
-    const nu = emaSquare(s.nu, x, adam.b2);
-    return { dir: adamDirection(mu.ref, nu.ref, t, adam), mu, nu, t };
-  };
-
-  /** Blocks mode: the matrix leaves active for the window starting at `count`. */
-  const chooseBlocks = (paths: string[], state: FrugalState): Set<string> => {
-    const k = Math.max(1, Math.round(paths.length * density));
-    if (blockOrder === "random") {
-      const perm = random.permutation(
-        drawKey(cfg.seed, state.count / cfg.updateProjGap),
-        paths.length,
-      );
+/** Blocks mode on 2-D leaves (see the header). */
+export function scaleByFrugalBlocks(o: {
+  density: number;
+  blockOrder: "ascending" | "random";
+  updateProjGap: number;
+  seed: number;
+  free: StateFree;
+  adam: { b1: number; b2: number; eps: number };
+}): GradientTransformation<FrugalBlocksState> {
+  const adam = scaleByAdam(o.adam);
+  /** Adam's state with moments for the active leaves only. Borrows shapes. */
+  const freshAdam = (shapes: Record<string, number[]>, active: Record<string, number>) =>
+    adam.init(
+      Object.fromEntries(
+        Object.entries(shapes).map(([path, s]) => [path, np.zeros(active[path] ? s : [0])]),
+      ),
+    );
+  /** The leaves active for the window starting at `count`. */
+  const choose = (paths: string[], state: FrugalBlocksState): Set<string> => {
+    const k = Math.max(1, Math.round(paths.length * o.density));
+    if (o.blockOrder === "random") {
+      const perm = random.permutation(drawKey(o.seed, state.count / o.updateProjGap), paths.length);
       const order = Array.from(perm.js() as number[]);
       return new Set(order.slice(0, k).map((i) => paths[i]));
     }
@@ -180,99 +120,95 @@ export function scaleByFrugal(options: FrugalOptions = {}): GradientTransformati
     for (let i = 0; i < k; i++) chosen.add(paths[(state.nextBlock + i) % paths.length]);
     return chosen;
   };
-
+  const shapesOf = (t: Params) => {
+    const shapes: Record<string, number[]> = {};
+    tree.walk(t, (x: np.Array, path) => {
+      shapes[path] = x.shape;
+    });
+    return shapes;
+  };
   return {
     init(params) {
-      const projected = projectedLeaves(params, options.mask);
-      const leaves: Record<string, LeafState> = {};
-      let index = 0;
-      tree.walk(params, (p: np.Array, path) => {
-        if (projected.get(path) && mode === "projection") {
-          const shape = lowShape(cfg.projType, cfg.rank, p.shape[0], p.shape[1]);
-          leaves[path] = {
-            sub: createSubspace(cfg, p.shape, index),
-            mu: np.zeros(shape),
-            nu: np.zeros(shape),
-            t: 0,
-          };
-        } else if (projected.get(path)) {
-          leaves[path] = { mu: np.zeros([0]), nu: np.zeros([0]), t: 0, active: 0 };
-        } else {
-          leaves[path] = { mu: np.zeros(p.shape), nu: np.zeros(p.shape), t: 0 };
-        }
-        index++;
-      });
+      const shapes = shapesOf(params);
       tree.dispose(params);
-      return { count: 0, leaves, nextBlock: 0 };
+      const active = Object.fromEntries(Object.keys(shapes).map((path) => [path, 0]));
+      return { count: 0, nextBlock: 0, active, adam: freshAdam(shapes, active) };
     },
     update(updates, state, params) {
       if (params !== undefined) tree.dispose(params);
-      const step = state.count;
-      const refresh = step % cfg.updateProjGap === 0;
-      let nextBlock = state.nextBlock;
-      let active: Set<string> | undefined;
-      if (mode === "blocks" && refresh) {
-        const blocks = Object.keys(state.leaves).filter(
-          (p) => state.leaves[p].active !== undefined,
-        );
-        active = chooseBlocks(blocks, state);
-        nextBlock = (nextBlock + active.size) % Math.max(1, blocks.length);
+      let { nextBlock, active, adam: adamState } = state;
+      if (state.count % o.updateProjGap === 0) {
+        const shapes = shapesOf(updates);
+        const paths = Object.keys(shapes);
+        const chosen = choose(paths, state);
+        nextBlock = (nextBlock + chosen.size) % Math.max(1, paths.length);
+        active = Object.fromEntries(paths.map((path) => [path, chosen.has(path) ? 1 : 0]));
+        tree.dispose(adamState);
+        adamState = freshAdam(shapes, active);
       }
-      const leaves: Record<string, LeafState> = {};
-      const out = tree.mapWithPath((g: np.Array, path: string) => {
-        const s = state.leaves[path];
-        if (s.active !== undefined) {
-          // Blocks mode.
-          let cur = s;
-          if (active) {
-            const on = active.has(path) ? 1 : 0;
-            s.mu.dispose();
-            s.nu.dispose();
-            const shape = on ? g.shape : [0];
-            cur = { mu: np.zeros(shape), nu: np.zeros(shape), t: 0, active: on };
-          }
-          if (!cur.active) {
-            leaves[path] = cur;
-            return free(g);
-          }
-          const { dir, mu, nu, t } = adamStep(g, cur);
-          leaves[path] = { mu, nu, t, active: 1 };
-          return dir;
-        }
-        if (!s.sub) {
-          const { dir, mu, nu, t } = adamStep(g, s);
-          leaves[path] = { mu, nu, t };
-          return dir;
-        }
-        let cur = s;
-        if (refresh) {
-          // New subspace: the Adam statistics start over.
-          const shape = s.mu.shape;
-          s.mu.dispose();
-          s.nu.dispose();
-          cur = { sub: s.sub, mu: np.zeros(shape), nu: np.zeros(shape), t: 0 };
-        }
-        const { sub, bases } = enterSubspace(cfg, g, cur.sub!, step);
-        const low = projectDown(g.ref, bases);
-        const { dir, mu, nu, t } = adamStep(low.ref, cur);
-        const residual = g.ref.sub(projectUp(low, bases));
-        const d = projectUp(dir, bases).add(free(residual));
-        leaves[path] = { sub: leaveSubspace(cfg, g, sub, bases, step), mu, nu, t };
-        return d;
-      }, updates);
-      return [out, { count: step + 1, leaves, nextBlock }];
+      const grads: Record<string, np.Array> = {};
+      tree.walk(updates, (g: np.Array, path) => {
+        grads[path] = g;
+      });
+      const on = Object.keys(grads).filter((path) => active[path]);
+      const pick = (t: Params) => Object.fromEntries(on.map((p) => [p, (t as any)[p]]));
+      const [dirs, stepped] = adam.update(pick(grads), {
+        count: adamState.count,
+        mu: pick(adamState.mu),
+        nu: pick(adamState.nu),
+      });
+      const merge = (all: Params, part: Params) =>
+        Object.fromEntries(
+          Object.keys(grads).map((p) => [p, active[p] ? (part as any)[p] : (all as any)[p]]),
+        );
+      const out = Object.keys(grads).map((p) =>
+        active[p] ? (dirs as Record<string, np.Array>)[p] : o.free(grads[p]),
+      );
+      const adamNext = {
+        count: stepped.count,
+        mu: merge(adamState.mu, stepped.mu),
+        nu: merge(adamState.nu, stepped.nu),
+      };
+      return [
+        tree.unflatten(updates, out) as Params,
+        { count: state.count + 1, nextBlock, active, adam: adamNext },
+      ];
     },
   };
 }
 
-/** FRUGAL with decoupled weight decay and the learning rate (see the header). */
-export function frugal(options: FrugalOptions = {}) {
-  const { learningRate, weightDecay, ...rest } = options;
-  const lr = check.learningRate(learningRate ?? 1e-3);
-  const wd = check.nonNegative("weightDecay", weightDecay ?? 0);
+export function frugal(options: FrugalOptions = {}): GradientTransformation<State[]> {
+  check.knownOptions("frugal", options, [...Object.keys(FRUGAL_DEFAULTS), "learningRate", "mask"]);
+  const o = { ...FRUGAL_DEFAULTS, ...options };
+  const mode = check.oneOf("mode", o.mode, ["projection", "blocks"] as const);
+  const density = o.density;
+  if (!(typeof density === "number" && density > 0 && density <= 1)) {
+    throw new OptionError(`density must be in (0, 1], got ${JSON.stringify(density)}`);
+  }
+  const blockOrder = check.oneOf("blockOrder", o.blockOrder, ["ascending", "random"] as const);
+  const stateFree = check.oneOf("stateFree", o.stateFree, ["signSgd", "sgd"] as const);
+  const freeScale = check.nonNegative("stateFreeLrScale", o.stateFreeLrScale);
+  const free: StateFree = (x) => (stateFree === "signSgd" ? np.sign(x) : x).mul(freeScale);
+  const adam = adamOptions(o);
+  const updateProjGap = check.integer("updateProjGap", o.updateProjGap, 1);
+  const seed = check.integer("seed", o.seed, 0);
+  const split =
+    mode === "projection"
+      ? scaleByGalore({
+          rank: o.rank,
+          updateProjGap,
+          scale: 1,
+          projType: o.projType,
+          projector: o.projector,
+          seed,
+          inner: scaleByAdam(adam),
+          residual: stateFreeResidual(free),
+          resetInner: true,
+        })
+      : scaleByFrugalBlocks({ density, blockOrder, updateProjGap, seed, free, adam });
   return chain(
-    scaleByFrugal(rest),
-    ...(wd > 0 ? [addDecayedWeights(wd)] : []),
-    scaleByLearningRate(lr),
+    matrixOrFallback(split, scaleByAdam(adam), projectable(o.mask)),
+    ...optionalDecay(check.nonNegative("weightDecay", o.weightDecay)),
+    scaleByLearningRate(check.learningRate(o.learningRate ?? 1e-3)),
   );
 }

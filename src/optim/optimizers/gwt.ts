@@ -8,7 +8,10 @@
  *   d = α · Haar⁻¹( (m/(1−β1ᵗ))/δ,  D_k/δ↑ )     (δ↑: δ repeated to each detail level's length)
  *   W ← W(1 − ηλ) − η·d
  * The details carry no state: they are normalised by the same denominator as the approximation
- * they belong to, so the update keeps the gradient's full resolution. Non-matrix leaves: AdamW.
+ * they belong to, so the update keeps the gradient's full resolution. Non-matrix (or masked-out)
+ * leaves: AdamW, through matrixOrFallback:
+ *   chain(matrixOrFallback(scaleByGwt, scaleByAdam, projectable(mask)), addDecayedWeights(λ),
+ *         scaleByLearningRate(η))
  * State of an m × n leaf: 2·m·n/2^l floats.
  * Checked against tools/fixtures/galore_reference.py (gwt), written from the paper's algorithm
  * (test/optim/galore.test.ts). Deviation/reading: the paper leaves the handling of the detail
@@ -17,31 +20,24 @@
  * arithmetic (ε outside the bias-corrected root), α = 0.25 by default as in GaLore.
  */
 import { numpy as np } from "@jax-js/jax";
+import { OptionError } from "../../engine/errors.js";
 import * as tree from "../../engine/tree.js";
 import { haarForward, haarInverse } from "../../linalg/haar.js";
-import {
-  chain,
-  type GradientTransformation,
-  type LeafSpec,
-  type ScalarOrSchedule,
-} from "../core.js";
-import { adamDirection } from "../transforms/adam.js";
+import { chain, type GradientTransformation, type LeafSpec, type State } from "../core.js";
+import { projectable } from "../projection/subspace.js";
+import { scaleByAdam } from "../transforms/adam.js";
+import { matrixOrFallback } from "../transforms/matrix-partition.js";
 import { biasCorrection, ema, emaSquare } from "../transforms/moments.js";
 import { scaleByLearningRate } from "../transforms/scale.js";
-import { addDecayedWeights } from "../transforms/weight-decay.js";
+import { optionalDecay } from "../transforms/weight-decay.js";
 import * as check from "../validate.js";
-import { projectedLeaves } from "./galore.js";
+import { type AdamOptions, adamOptions } from "./adam.js";
 
-export interface GwtOptions {
+export interface GwtOptions extends Omit<AdamOptions, "amsgrad"> {
   /** Haar levels l (default 2); the last axis must be divisible by 2^l. */
   levels?: number;
   /** α, the factor on the update of transformed leaves (default 0.25). */
   scale?: number;
-  learningRate?: ScalarOrSchedule;
-  b1?: number;
-  b2?: number;
-  eps?: number;
-  weightDecay?: number;
   /** Which leaves are transformed (default: every 2-D leaf); the others use AdamW. */
   mask?: LeafSpec<boolean>;
 }
@@ -58,32 +54,34 @@ export const GWT_DEFAULTS = {
 
 export interface GwtState {
   count: number;
-  leaves: Record<string, { mu: np.Array; nu: np.Array; wavelet: number }>;
+  /** Adam's moments of each leaf's approximation coefficients, by leaf path. */
+  leaves: Record<string, { mu: np.Array; nu: np.Array }>;
 }
 
-export function scaleByGwt(options: Omit<GwtOptions, "learningRate" | "weightDecay"> = {}) {
-  const levels = check.integer("levels", options.levels ?? 2, 1);
-  const scale = check.positive("scale", options.scale ?? 0.25);
-  const o = {
-    b1: check.unitInterval("b1", options.b1 ?? 0.9),
-    b2: check.unitInterval("b2", options.b2 ?? 0.999),
-    eps: check.nonNegative("eps", options.eps ?? 1e-8),
-  };
-  const transform: GradientTransformation<GwtState> = {
+/** The GWT direction of 2-D leaves (see the header). */
+export function scaleByGwt(o: {
+  levels: number;
+  scale: number;
+  b1: number;
+  b2: number;
+  eps: number;
+}): GradientTransformation<GwtState> {
+  const { levels, scale } = o;
+  return {
     init(params) {
-      const chosen = projectedLeaves(params, options.mask);
       const leaves: GwtState["leaves"] = {};
       tree.walk(params, (p: np.Array, path) => {
-        if (chosen.get(path)) {
-          const [m, n] = p.shape;
-          if (n % 2 ** levels !== 0) {
-            throw new RangeError(
-              `gwt: leaf "${path}" has ${n} columns, not divisible by 2^levels = ${2 ** levels}; lower levels`,
-            );
-          }
-          const shape = [m, n / 2 ** levels];
-          leaves[path] = { mu: np.zeros(shape), nu: np.zeros(shape), wavelet: 1 };
-        } else leaves[path] = { mu: np.zeros(p.shape), nu: np.zeros(p.shape), wavelet: 0 };
+        const [m, n] = p.shape;
+        if (p.ndim !== 2) {
+          throw new TypeError(`gwt: leaf "${path}" has shape [${p.shape}]; only 2-D leaves`);
+        }
+        if (n % 2 ** levels !== 0) {
+          throw new OptionError(
+            `gwt: leaf "${path}" has ${n} columns, not divisible by 2^levels = ${2 ** levels}; lower levels`,
+          );
+        }
+        const shape = [m, n / 2 ** levels];
+        leaves[path] = { mu: np.zeros(shape), nu: np.zeros(shape) };
       });
       tree.dispose(params);
       return { count: 0, leaves };
@@ -94,12 +92,6 @@ export function scaleByGwt(options: Omit<GwtOptions, "learningRate" | "weightDec
       const leaves: GwtState["leaves"] = {};
       const out = tree.mapWithPath((g: np.Array, path: string) => {
         const s = state.leaves[path];
-        if (!s.wavelet) {
-          const mu = ema(s.mu, g.ref, o.b1);
-          const nu = emaSquare(s.nu, g, o.b2);
-          leaves[path] = { mu, nu, wavelet: 0 };
-          return adamDirection(mu.ref, nu.ref, t, o);
-        }
         const { approximation, details } = haarForward(g, levels, -1);
         const mu = ema(s.mu, approximation.ref, o.b1);
         const nu = emaSquare(s.nu, approximation, o.b2);
@@ -108,32 +100,26 @@ export function scaleByGwt(options: Omit<GwtOptions, "learningRate" | "weightDec
         // details[k] (finest first) is 2^(levels−1−k) times longer than the approximation.
         const d = details.map((dk, k) => dk.div(np.repeat(denom.ref, 2 ** (levels - 1 - k), -1)));
         denom.dispose();
-        leaves[path] = { mu, nu, wavelet: 1 };
+        leaves[path] = { mu, nu };
         return haarInverse({ approximation: a, details: d }, -1).mul(scale);
       }, updates);
       return [out, { count: t, leaves }];
     },
   };
-  return transform;
 }
 
-export function gwt(options: GwtOptions = {}) {
-  check.knownOptions("gwt", options, [
-    "levels",
-    "scale",
-    "learningRate",
-    "b1",
-    "b2",
-    "eps",
-    "weightDecay",
-    "mask",
-  ]);
-  const { learningRate, weightDecay, ...rest } = options;
-  const lr = check.learningRate(learningRate ?? 1e-3);
-  const wd = check.nonNegative("weightDecay", weightDecay ?? 0);
+export function gwt(options: GwtOptions = {}): GradientTransformation<State[]> {
+  check.knownOptions("gwt", options, [...Object.keys(GWT_DEFAULTS), "learningRate", "mask"]);
+  const o = { ...GWT_DEFAULTS, ...options };
+  const adam = adamOptions(o);
+  const transform = scaleByGwt({
+    levels: check.integer("levels", o.levels, 1),
+    scale: check.positive("scale", o.scale),
+    ...adam,
+  });
   return chain(
-    scaleByGwt(rest),
-    ...(wd > 0 ? [addDecayedWeights(wd)] : []),
-    scaleByLearningRate(lr),
+    matrixOrFallback(transform, scaleByAdam(adam), projectable(o.mask)),
+    ...optionalDecay(check.nonNegative("weightDecay", o.weightDecay)),
+    scaleByLearningRate(check.learningRate(o.learningRate ?? 1e-3)),
   );
 }

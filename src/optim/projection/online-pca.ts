@@ -7,7 +7,8 @@
  *   every later step t, with Ĝ = G/‖G‖ and after Q has been used to project:
  *       L(Q) = ‖Q Qᵀ Ĝ − Ĝ‖²,   ∇L = 2 (R Ĝᵀ Q + Ĝ Rᵀ Q),   R = Q Qᵀ Ĝ − Ĝ,
  *       Q ← one AdamW step on ∇L (torch.optim.AdamW defaults: β = (0.9, 0.999), ε = 1e-8,
- *           weight decay 0.01; learning rate 1/T, T = the optimizer's updateProjGap).
+ *           weight decay 0.01; learning rate 1/T, T = the optimizer's updateProjGap), built from
+ *           the primitives scaleByAdam, addDecayedWeights and scaleByLearningRate.
  * The basis is never re-orthonormalised (as in the reference). State: Q, the AdamW moments of Q
  * (dim × r each) and counters — three times the SVD projector's.
  * Checked against tools/fixtures/galore_reference.py (torch autograd + torch.optim.AdamW, as the
@@ -16,7 +17,10 @@
  * both bases independently (the reference only has one-sided ones).
  */
 import { numpy as np } from "@jax-js/jax";
-import { adamw } from "../optimizers/adam.js";
+import { chain, type State } from "../core.js";
+import { scaleByAdam } from "../transforms/adam.js";
+import { scaleByLearningRate } from "../transforms/scale.js";
+import { optionalDecay } from "../transforms/weight-decay.js";
 import * as check from "../validate.js";
 import type { Projector } from "./projector.js";
 import { svdProjector } from "./svd.js";
@@ -30,8 +34,8 @@ export interface OnlinePcaOptions {
 
 export interface OnlinePcaState {
   q: np.Array;
-  /** AdamW state of the basis (optimizers/adam.ts's adamw). */
-  opt: any;
+  /** AdamW state of the basis (a chain: Adam, decoupled decay, learning rate). */
+  opt: State[];
   /** 1 once the SVD start has been taken. */
   started: number;
   learningRate: number;
@@ -45,7 +49,13 @@ export function onlinePcaProjector(options: OnlinePcaOptions = {}): Projector<On
       : check.positive("learningRate", options.learningRate);
   const weightDecay = check.nonNegative("weightDecay", options.weightDecay ?? 0.01);
   const start = svdProjector();
-  const inner = (learningRate: number) => adamw({ learningRate, weightDecay });
+  // torch.optim.AdamW, from the primitives (a projector does not import a named optimizer).
+  const inner = (learningRate: number) =>
+    chain(
+      scaleByAdam({ b1: 0.9, b2: 0.999, eps: 1e-8 }),
+      ...optionalDecay(weightDecay),
+      scaleByLearningRate(learningRate),
+    );
   return {
     name: "online_pca",
     init({ dim, rank, updateProjGap }) {

@@ -12,13 +12,15 @@
  *     ≥ cosThreshold, T ← ⌊T·gammaProj⌋, so layers whose subspace has settled refresh less often.
  * It must be called at every step (the optimizer runs it with a period of 1) since it keeps T.
  * State: the codes (dim·r·b/8 bytes), a scale and a zero point per group, the previous first
- * vector (dim floats), T and the queue.
+ * vector (dim floats), T and the queue (a fixed-length list and how many entries are filled, so
+ * the state keeps its structure from init on).
  * Checked against tools/fixtures/galore_reference.py (quantize_dequantize, adapt_gap) through
  * GaLore trajectories. Deviation: the authors group the r × n matrix Vᴴ for right projections
  * (we group our dim × r basis) and require the size to be a multiple of the group size (we pad
  * the last group with its last entry, which leaves its min and max unchanged).
  */
 import { numpy as np } from "@jax-js/jax";
+import { OptionError, OptionTypeError } from "../../engine/errors.js";
 import * as check from "../validate.js";
 import type { Projector, ProjectorState } from "./projector.js";
 
@@ -34,6 +36,15 @@ export interface QGaloreProjectorOptions {
   /** Similarities averaged (default 5). */
   queueSize?: number;
 }
+
+/** qGaloreProjector's defaults (the authors'). */
+export const Q_GALORE_PROJECTOR_DEFAULTS = {
+  bits: 4,
+  groupSize: 256,
+  cosThreshold: 0.4,
+  gammaProj: 2,
+  queueSize: 5,
+} as const;
 
 export interface QuantizedBasis {
   codes: np.Array;
@@ -51,7 +62,10 @@ export interface QGaloreProjectorState {
   past: np.Array;
   hasPast: number;
   gap: number;
+  /** The last `queueSize` similarities, oldest first (zeros until filled). */
   queue: number[];
+  /** Entries of the queue filled so far (≤ queueSize). */
+  queued: number;
 }
 
 /** Asymmetric group quantization of a 2-D float32 matrix (see the header). Consumes q. */
@@ -107,34 +121,29 @@ export function qGaloreProjector(
   inner: Projector,
   options: QGaloreProjectorOptions = {},
 ): Projector<QGaloreProjectorState> {
-  check.knownOptions("qGaloreProjector", options, [
-    "bits",
-    "groupSize",
-    "cosThreshold",
-    "gammaProj",
-    "queueSize",
-  ]);
-  const bits = options.bits ?? 4;
+  check.knownOptions("qGaloreProjector", options, Object.keys(Q_GALORE_PROJECTOR_DEFAULTS));
+  const o = { ...Q_GALORE_PROJECTOR_DEFAULTS, ...options };
+  const bits = o.bits;
   if (bits !== 2 && bits !== 4 && bits !== 8) {
-    throw new RangeError(`bits must be one of 2, 4, 8; got ${JSON.stringify(bits)}`);
+    throw new OptionError(`bits must be one of 2, 4, 8; got ${JSON.stringify(bits)}`);
   }
-  const groupSize = check.integer("groupSize", options.groupSize ?? 256, 1);
+  const groupSize = check.integer("groupSize", o.groupSize, 1);
   if (groupSize % (32 / bits) !== 0) {
-    throw new RangeError(
+    throw new OptionError(
       `groupSize must be a multiple of ${32 / bits} for ${bits}-bit codes, got ${groupSize}`,
     );
   }
-  const cosThreshold = options.cosThreshold ?? 0.4;
+  const cosThreshold = o.cosThreshold;
   if (typeof cosThreshold !== "number" || !(cosThreshold >= -1 && cosThreshold <= 1)) {
-    throw new RangeError(`cosThreshold must be in [-1, 1], got ${JSON.stringify(cosThreshold)}`);
+    throw new OptionError(`cosThreshold must be in [-1, 1], got ${JSON.stringify(cosThreshold)}`);
   }
-  const gammaProj = check.positive("gammaProj", options.gammaProj ?? 2);
-  const queueSize = check.integer("queueSize", options.queueSize ?? 5, 1);
+  const gammaProj = check.positive("gammaProj", o.gammaProj);
+  const queueSize = check.integer("queueSize", o.queueSize, 1);
 
   const split = (s: ProjectorState): { q: np.Array; rest: ProjectorState } => {
     const { q, ...rest } = s;
     if (!(q instanceof np.Array)) {
-      throw new TypeError(
+      throw new OptionTypeError(
         `qGaloreProjector: the wrapped projector "${inner.name}" keeps no dense basis q`,
       );
     }
@@ -151,7 +160,8 @@ export function qGaloreProjector(
         past: np.zeros([ctx.dim]),
         hasPast: 0,
         gap: ctx.updateProjGap,
-        queue: [],
+        queue: new Array<number>(queueSize).fill(0),
+        queued: 0,
       };
     },
     refresh(g, state, step) {
@@ -163,7 +173,7 @@ export function qGaloreProjector(
       disposeBasis(state.basis);
       const { q, rest } = split(inner.refresh(g, before, step));
       const first = q.ref.slice([], 0);
-      let { gap, queue } = state;
+      let { gap, queue, queued } = state;
       if (state.hasPast) {
         const cos = first.ref
           .mul(state.past.ref)
@@ -174,9 +184,10 @@ export function qGaloreProjector(
               .mul(np.sqrt(state.past.ref.mul(state.past.ref).sum())),
           )
           .js() as unknown as number;
-        queue = [...queue.slice(queue.length === queueSize ? 1 : 0), cos];
+        queue = [...queue.slice(1), cos];
+        queued = Math.min(queued + 1, queueSize);
         const mean = queue.reduce((a, b) => a + b, 0) / queueSize;
-        if (queue.length === queueSize && mean >= cosThreshold) gap = Math.floor(gap * gammaProj);
+        if (queued === queueSize && mean >= cosThreshold) gap = Math.floor(gap * gammaProj);
       }
       state.past.dispose();
       return {
@@ -186,6 +197,7 @@ export function qGaloreProjector(
         hasPast: 1,
         gap,
         queue,
+        queued,
       };
     },
     basis: (state) => dequantizeBasis(state.basis, bits),

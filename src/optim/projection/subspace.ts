@@ -11,9 +11,15 @@
  *
  * The right basis is found from Gᵀ, so each projector only ever sees a gradient whose rows its
  * basis spans (projector.ts).
+ *
+ * Also the per-leaf bookkeeping every method of the family shares: which leaves are projected
+ * (`projectable`), a leaf's projector states from a config (`createSubspace`), and the step's
+ * refresh / bases / every-step hook (`enterSubspace`, `leaveSubspace`).
  */
 import { numpy as np } from "@jax-js/jax";
-import type { Projector, ProjectorState } from "./projector.js";
+import * as tree from "../../engine/tree.js";
+import type { LeafSpec } from "../core.js";
+import { leafSeed, type Projector, type ProjectorState } from "./projector.js";
 
 export const PROJ_TYPES = ["std", "reverse_std", "left", "right", "full"] as const;
 export type ProjType = (typeof PROJ_TYPES)[number];
@@ -139,4 +145,71 @@ export function projectUp(low: np.Array, b: Bases): np.Array {
   if (b.left) full = np.matmul(b.left.ref, full);
   if (b.right) full = np.matmul(full, b.right.ref.transpose());
   return full;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Per-leaf bookkeeping shared by the GaLore family.
+
+/**
+ * The leaves a low-rank method projects: the 2-D ones the mask selects (every 2-D leaf without a
+ * mask). A predicate of (leaf, path), for `matrixOrFallback`; a mask given as a tree of booleans
+ * is matched by path.
+ */
+export function projectable(mask?: LeafSpec<boolean>): (leaf: np.Array, path: string) => boolean {
+  if (mask === undefined) return (leaf) => leaf.ndim === 2;
+  if (typeof mask === "function") {
+    const selected = mask as (leaf: np.Array, path: string) => boolean;
+    return (leaf, path) => leaf.ndim === 2 && selected(leaf, path) === true;
+  }
+  const flags = new Map<string, boolean>();
+  tree.walk(mask as tree.Tree<boolean>, (on, path) => flags.set(path, on === true));
+  return (leaf, path) => leaf.ndim === 2 && flags.get(path) === true;
+}
+
+/** What the bookkeeping needs to know about a method's projections. */
+export interface SubspaceConfig {
+  rank: number;
+  updateProjGap: number;
+  projType: ProjType;
+  projector: Projector;
+  seed: number;
+}
+
+/** The projector states of the `index`-th leaf (its seed mixed from the config's). */
+export function createSubspace(cfg: SubspaceConfig, shape: number[], index: number): SubspaceState {
+  return initSubspace(
+    cfg.projector,
+    cfg.projType,
+    shape,
+    cfg.rank,
+    leafSeed(cfg.seed, index),
+    cfg.updateProjGap,
+  );
+}
+
+/**
+ * Refresh the subspace when the step (0-based) is a multiple of `gap` (the config's T unless a
+ * projector keeps its own period) and materialise the bases. Borrows g; consumes sub.
+ */
+export function enterSubspace(
+  cfg: SubspaceConfig,
+  g: np.Array,
+  sub: SubspaceState,
+  step: number,
+  gap = cfg.updateProjGap,
+): { sub: SubspaceState; bases: Bases } {
+  if (step % gap === 0) sub = refreshSubspace(cfg.projector, g.ref, sub, step);
+  return { sub, bases: basesOf(cfg.projector, sub) };
+}
+
+/** Release the step's bases and run the projector's every-step hook. Consumes g, sub, bases. */
+export function leaveSubspace(
+  cfg: SubspaceConfig,
+  g: np.Array,
+  sub: SubspaceState,
+  bases: Bases,
+  step: number,
+): SubspaceState {
+  disposeBases(bases);
+  return trackSubspace(cfg.projector, g, sub, step);
 }

@@ -19,8 +19,8 @@ import type { Params } from "../../engine/tree.js";
 import * as tree from "../../engine/tree.js";
 import { orthonormalize } from "../../linalg/qr.js";
 import type { GradientTransformation, LeafSpec } from "../core.js";
-import { projectedLeaves } from "../optimizers/galore.js";
 import { drawKey, leafSeed } from "../projection/projector.js";
+import { projectable } from "../projection/subspace.js";
 import * as check from "../validate.js";
 
 export interface PowerSgdOptions {
@@ -48,10 +48,10 @@ export function powerSgdCompressedFloats(
   rank: number,
   mask?: LeafSpec<boolean>,
 ): number {
-  const chosen = projectedLeaves(params, mask);
+  const chosen = projectable(mask);
   let total = 0;
   tree.walk(params, (p: np.Array, path) => {
-    if (chosen.get(path)) {
+    if (chosen(p, path)) {
       const [m, n] = p.shape;
       total += Math.min(rank, m, n) * (m + n);
     } else total += p.size;
@@ -60,16 +60,17 @@ export function powerSgdCompressedFloats(
 }
 
 export function powerSgd(options: PowerSgdOptions = {}): GradientTransformation<PowerSgdState> {
-  check.knownOptions("powerSgd", options, ["rank", "seed", "mask"]);
-  const rank = check.integer("rank", options.rank ?? 2, 1);
-  const seed = check.integer("seed", options.seed ?? 0, 0);
+  check.knownOptions("powerSgd", options, [...Object.keys(POWER_SGD_DEFAULTS), "mask"]);
+  const o = { ...POWER_SGD_DEFAULTS, ...options };
+  const rank = check.integer("rank", o.rank, 1);
+  const seed = check.integer("seed", o.seed, 0);
+  const chosen = projectable(o.mask);
   return {
     init(params) {
-      const chosen = projectedLeaves(params, options.mask);
       const leaves: PowerSgdState["leaves"] = {};
       let index = 0;
       tree.walk(params, (p: np.Array, path) => {
-        if (chosen.get(path)) {
+        if (chosen(p, path)) {
           const [m, n] = p.shape;
           const key = drawKey(leafSeed(seed, index), 0);
           leaves[path] = {
@@ -79,7 +80,7 @@ export function powerSgd(options: PowerSgdOptions = {}): GradientTransformation<
         } else leaves[path] = {};
         index++;
       });
-      const sentFloats = powerSgdCompressedFloats(params, rank, options.mask);
+      const sentFloats = powerSgdCompressedFloats(params, rank, o.mask);
       tree.dispose(params);
       return { count: 0, sentFloats, leaves };
     },
