@@ -63,9 +63,6 @@ export const GALORE_DEFAULTS = {
   weightDecay: 0,
 } as const;
 
-/** Every option name galore() accepts (kept for the registry; GALORE_DEFAULTS is the source). */
-export const GALORE_OPTIONS = [...Object.keys(GALORE_DEFAULTS), "learningRate", "mask"] as const;
-
 /** GaLore's options with every default filled in (a variant's extra options may ride along). */
 export type GaloreResolved = Required<Omit<GaloreOptions, "learningRate" | "mask">> &
   Pick<GaloreOptions, "learningRate" | "mask">;
