@@ -79,11 +79,23 @@ export const statelessWithParams = (
   fn: (update: np.Array, param: np.Array, path: string) => np.Array,
 ) =>
   statelessTree(
-    (updates, params) => tree.mapWithPath((u: np.Array, p, w: np.Array) => fn(u, w, p), updates, params),
+    (updates, params) =>
+      tree.mapWithPath((u: np.Array, p, w: np.Array) => fn(u, w, p), updates, params),
     name,
   );
 
 export const identity = (): GradientTransformation<Record<string, never>> => stateless((u) => u);
+
+/**
+ * A chain entry present only when `on` (a decay with λ > 0, a momentum > 0): spread into `chain`.
+ * When off there is no entry at all, so an unused option adds neither state nor work.
+ */
+export function optional<S extends State>(
+  on: boolean,
+  make: () => GradientTransformation<S>,
+): GradientTransformation<S>[] {
+  return on ? [make()] : [];
+}
 
 /** Apply transformations in sequence; the state is the list of their states. */
 export function chain(

@@ -72,3 +72,19 @@ export function knownOptions(factory: string, opts: object, allowed: readonly st
     }
   }
 }
+
+type AdamKey = "b1" | "b2" | "eps";
+
+/**
+ * Adam's hyperparameters, checked wherever they appear: b1, b2 ∈ [0, 1) and eps ≥ 0, each only if
+ * `o` has it (a method may take only some of them). Returns them as numbers.
+ */
+export function adamOptions<T extends Partial<Record<AdamKey, unknown>>>(
+  o: T,
+): { [K in keyof T & AdamKey]: number } {
+  const out: Partial<Record<AdamKey, number>> = {};
+  if ("b1" in o) out.b1 = unitInterval("b1", o.b1);
+  if ("b2" in o) out.b2 = unitInterval("b2", o.b2);
+  if ("eps" in o) out.eps = nonNegative("eps", o.eps);
+  return out as { [K in keyof T & AdamKey]: number };
+}

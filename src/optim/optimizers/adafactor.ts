@@ -108,7 +108,7 @@ export function adafactor(options: AdafactorOptions = {}): GradientTransformatio
   const clipThreshold = check.positive("clipThreshold", o.clipThreshold);
   const decayRate = o.decayRate;
   if (!(decayRate < 0)) throw new RangeError(`decayRate must be < 0, got ${decayRate}`);
-  const b1 = o.b1 === undefined ? undefined : check.unitInterval("b1", o.b1);
+  const b1 = o.b1 === undefined ? undefined : check.adamOptions({ b1: o.b1 }).b1;
   const weightDecay = check.nonNegative("weightDecay", o.weightDecay);
   const scaleParameter = check.boolean("scaleParameter", o.scaleParameter);
   const warmupInit = check.boolean("warmupInit", o.warmupInit);

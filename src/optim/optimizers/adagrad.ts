@@ -37,7 +37,7 @@ export function adagrad(options: AdagradOptions = {}) {
         "initialAccumulatorValue",
         o.initialAccumulatorValue,
       ),
-      eps: check.nonNegative("eps", o.eps),
+      ...check.adamOptions({ eps: o.eps }),
     }),
     scaleByLearningRate((step) => evaluate(lr, step) / (1 + step * lrDecay)),
   );

@@ -40,14 +40,8 @@ export const ADAMW_DEFAULTS = { ...ADAM_DEFAULTS, weightDecay: 0.01 } as const;
 /** Adam's, without the amsgrad switch (always on). */
 export const AMSGRAD_DEFAULTS = { b1: 0.9, b2: 0.999, eps: 1e-8, weightDecay: 0 } as const;
 
-/** Adam's b1, b2 ∈ [0, 1) and eps ≥ 0, checked: shared by the methods built on Adam's moments. */
-export function adamOptions(o: { b1: unknown; b2: unknown; eps: unknown }) {
-  return {
-    b1: check.unitInterval("b1", o.b1),
-    b2: check.unitInterval("b2", o.b2),
-    eps: check.nonNegative("eps", o.eps),
-  };
-}
+/** Adam's b1, b2, eps checked (validate.ts); re-exported for the methods built on Adam. */
+export const adamOptions = check.adamOptions;
 
 export function adam(options: AdamOptions = {}) {
   check.knownOptions("adam", options, [...Object.keys(ADAM_DEFAULTS), "learningRate"]);

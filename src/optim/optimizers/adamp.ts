@@ -258,7 +258,7 @@ export function sgdp(options: SgdpOptions) {
     dampening: check.unitInterval("dampening", o.dampening),
     weightDecay: check.nonNegative("weightDecay", o.weightDecay),
     nesterov: check.boolean("nesterov", o.nesterov),
-    eps: check.nonNegative("eps", o.eps),
+    ...check.adamOptions({ eps: o.eps }),
     delta: check.positive("delta", o.delta),
     wdRatio: check.nonNegative("wdRatio", o.wdRatio),
   };

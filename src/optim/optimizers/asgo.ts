@@ -126,8 +126,7 @@ export function asgo(options: AsgoOptions = {}) {
   const o = { ...ASGO_DEFAULTS, ...options };
   const direction = scaleByAsgo({
     momentum: check.unitInterval("momentum", o.momentum),
-    b2: check.unitInterval("b2", o.b2),
-    eps: check.nonNegative("eps", o.eps),
+    ...check.adamOptions({ b2: o.b2, eps: o.eps }),
     steps: check.integer("steps", o.steps, 1),
   });
   const matrices = chain(

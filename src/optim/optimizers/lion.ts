@@ -45,8 +45,9 @@ export const LION_DEFAULTS = { b1: 0.9, b2: 0.99, weightDecay: 0 } as const;
 export function lion(options: LionOptions = {}) {
   check.knownOptions("lion", options, [...Object.keys(LION_DEFAULTS), "learningRate"]);
   const o = { ...LION_DEFAULTS, ...options };
+  const { b1, b2 } = check.adamOptions(o);
   return chain(
-    scaleByLion(check.unitInterval("b1", o.b1), check.unitInterval("b2", o.b2)),
+    scaleByLion(b1, b2),
     ...optionalDecay(check.nonNegative("weightDecay", o.weightDecay)),
     scaleByLearningRate(check.learningRate(o.learningRate ?? 1e-4)),
   );

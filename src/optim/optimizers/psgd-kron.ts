@@ -266,7 +266,7 @@ export function psgdKron(options: PsgdKronOptions = {}) {
   ]);
   const o = { ...PSGD_KRON_DEFAULTS, ...options };
   const learningRate = check.learningRate(o.learningRate ?? 1e-3);
-  const b1 = check.unitInterval("b1", o.b1);
+  const { b1 } = check.adamOptions({ b1: o.b1 });
   const precondUpdateProb = o.precondUpdateProb;
   if (typeof precondUpdateProb !== "number" || !(precondUpdateProb > 0 && precondUpdateProb <= 1)) {
     throw new RangeError(`precondUpdateProb must be in (0, 1], got ${precondUpdateProb}`);

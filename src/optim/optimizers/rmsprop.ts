@@ -4,7 +4,7 @@
  *   p ← p − η·d.
  * Checked against torch.optim.RMSprop. `decay` is PyTorch's `alpha`.
  */
-import { chain, type ScalarOrSchedule } from "../core.js";
+import { chain, optional, type ScalarOrSchedule } from "../core.js";
 import { scaleByRms } from "../transforms/rms.js";
 import { scaleByLearningRate } from "../transforms/scale.js";
 import { trace } from "../transforms/trace.js";
@@ -37,10 +37,10 @@ export function rmsprop(options: RmspropOptions = {}) {
     ...optionalDecay(check.nonNegative("weightDecay", o.weightDecay)),
     scaleByRms({
       decay: check.unitInterval("decay", o.decay),
-      eps: check.nonNegative("eps", o.eps),
+      ...check.adamOptions({ eps: o.eps }),
       centered: check.boolean("centered", o.centered),
     }),
-    ...(momentum > 0 ? [trace({ decay: momentum })] : []),
+    ...optional(momentum > 0, () => trace({ decay: momentum })),
     scaleByLearningRate(check.learningRate(o.learningRate ?? 1e-2)),
   );
 }

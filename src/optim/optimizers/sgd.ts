@@ -4,7 +4,7 @@
  *   p ← p − η·d.
  * Checked against torch.optim.SGD (test/optim/classic.test.ts). No deviations.
  */
-import { chain, type ScalarOrSchedule } from "../core.js";
+import { chain, optional, type ScalarOrSchedule } from "../core.js";
 import { scaleByLearningRate } from "../transforms/scale.js";
 import { trace } from "../transforms/trace.js";
 import { optionalDecay } from "../transforms/weight-decay.js";
@@ -33,7 +33,7 @@ export function sgd(options: SgdOptions) {
   }
   return chain(
     ...optionalDecay(check.nonNegative("weightDecay", o.weightDecay)),
-    ...(momentum > 0 ? [trace({ decay: momentum, nesterov, dampening })] : []),
+    ...optional(momentum > 0, () => trace({ decay: momentum, nesterov, dampening })),
     scaleByLearningRate(lr),
   );
 }

@@ -180,7 +180,7 @@ export function shampoo(options: ShampooOptions = {}) {
   ]);
   const d = { ...SHAMPOO_DEFAULTS, ...options };
   const learningRate = check.learningRate(d.learningRate ?? 1e-3);
-  const b1 = check.unitInterval("b1", d.b1);
+  const { b1 } = check.adamOptions({ b1: d.b1 }); // b2 may be 1 here (a sum), checked below
   const b2 = d.b2;
   if (typeof b2 !== "number" || !(b2 > 0 && b2 <= 1)) {
     throw new RangeError(`b2 must be in (0, 1] (1 sums the statistics), got ${b2}`);

@@ -7,7 +7,7 @@
 import type { numpy as np } from "@jax-js/jax";
 import type { Params } from "../../engine/tree.js";
 import * as tree from "../../engine/tree.js";
-import { chain, type GradientTransformation, type ScalarOrSchedule } from "../core.js";
+import { chain, type GradientTransformation, optional, type ScalarOrSchedule } from "../core.js";
 import { ema, zeroMoments } from "../transforms/moments.js";
 import { scaleByLearningRate } from "../transforms/scale.js";
 import { scaleBySign } from "../transforms/sign.js";
@@ -43,7 +43,7 @@ export function signum(options: {
   const momentum = check.unitInterval("momentum", o.momentum);
   return chain(
     ...optionalDecay(check.nonNegative("weightDecay", o.weightDecay)),
-    ...(momentum > 0 ? [emaTrace(momentum)] : []),
+    ...optional(momentum > 0, () => emaTrace(momentum)),
     scaleBySign(),
     scaleByLearningRate(check.learningRate(o.learningRate)),
   );

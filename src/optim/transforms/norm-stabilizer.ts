@@ -16,6 +16,7 @@ import { mapMulti } from "../leafwise.js";
 import * as check from "../validate.js";
 import { biasCorrection, ema, emaSquare } from "./moments.js";
 
+/** AdaGN's decays γ1, γ2 of the running ‖g‖ and ‖g‖², and its ε. */
 export interface NormStabilizerOptions {
   gamma1: number;
   gamma2: number;
@@ -43,6 +44,7 @@ export function stabilizeNorm(
   return [np.where(positive, g.ref.mul(target.div(n)), g), mu, nu];
 }
 
+/** The state of {@link adaGN}: the step count and, per leaf, the running means of ‖g‖ and ‖g‖². */
 export interface AdaGNState {
   count: number;
   /** Scalar arrays per leaf: running mean of ‖g‖ and of ‖g‖². */
@@ -50,15 +52,19 @@ export interface AdaGNState {
   normSquare: Params;
 }
 
+/** The authors' γ1, γ2 and ε. */
+export const ADAGN_DEFAULTS = { gamma1: 0.7, gamma2: 0.9, eps: 1e-8 } as const;
+
 /** AdaGN on its own, as a transformation (Stable-SPAM uses `stabilizeNorm` directly). */
 export function adaGN(
   options: { gamma1?: number; gamma2?: number; eps?: number } = {},
 ): GradientTransformation<AdaGNState> {
-  check.knownOptions("adaGN", options, ["gamma1", "gamma2", "eps"]);
+  check.knownOptions("adaGN", options, Object.keys(ADAGN_DEFAULTS));
+  const d = { ...ADAGN_DEFAULTS, ...options };
   const o = {
-    gamma1: check.unitInterval("gamma1", options.gamma1 ?? 0.7),
-    gamma2: check.unitInterval("gamma2", options.gamma2 ?? 0.9),
-    eps: check.nonNegative("eps", options.eps ?? 1e-8),
+    gamma1: check.unitInterval("gamma1", d.gamma1),
+    gamma2: check.unitInterval("gamma2", d.gamma2),
+    ...check.adamOptions({ eps: d.eps }),
   };
   return {
     init(params) {

@@ -48,16 +48,20 @@ export function adaptiveSpikeClip(
   return [np.where(spike, g.ref.mul(threshold.div(gMax)), g), next];
 }
 
+/** The state of {@link adaClip}: the step count and, per leaf, the running maximum of |g|. */
 export interface AdaClipState {
   count: number;
   /** One scalar array per leaf: the running maximum of |g|. */
   maxAbs: Params;
 }
 
+/** The authors' γ3 (their `theta`). */
+export const ADACLIP_DEFAULTS = { theta: 0.999 } as const;
+
 /** AdaClip on its own, as a transformation (Stable-SPAM uses `adaptiveSpikeClip` directly). */
 export function adaClip(options: { theta?: number } = {}): GradientTransformation<AdaClipState> {
-  check.knownOptions("adaClip", options, ["theta"]);
-  const theta = check.unitInterval("theta", options.theta ?? 0.999);
+  check.knownOptions("adaClip", options, Object.keys(ADACLIP_DEFAULTS));
+  const theta = check.unitInterval("theta", { ...ADACLIP_DEFAULTS, ...options }.theta);
   return {
     init(params) {
       const maxAbs = tree.mapWithPath(() => np.zeros([]), params);

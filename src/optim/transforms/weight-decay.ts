@@ -20,6 +20,7 @@ import {
   type GradientTransformation,
   type LeafSpec,
   masked,
+  optional,
   type ScalarOrSchedule,
   statelessTree,
 } from "../core.js";
@@ -28,6 +29,10 @@ import type { CountState } from "./scale.js";
 
 const decayLeaves = leafwise(([u, p], [rate]) => [u.add(p.mul(rate))]);
 
+/**
+ * u ← u + λ·p: L2 regularisation before an adaptive scaling, decoupled weight decay (AdamW's) after
+ * it and before the learning rate. `mask` restricts it to some leaves.
+ */
 export function addDecayedWeights(
   weightDecay: number,
   mask?: LeafSpec<boolean>,
@@ -46,7 +51,8 @@ export const matricesOnly = (leaf: np.Array): boolean => leaf.ndim >= 2;
 export const optionalDecay = (
   weightDecay: number,
   mask?: LeafSpec<boolean>,
-): GradientTransformation<any>[] => (weightDecay > 0 ? [addDecayedWeights(weightDecay, mask)] : []);
+): GradientTransformation<any>[] =>
+  optional(weightDecay > 0, () => addDecayedWeights(weightDecay, mask));
 
 /** u·(1 − r) − r·p for one leaf: the step u (already −η-scaled), then p ← p·(1 − r). Consumes u, p. */
 export const stepThenDecay = (u: np.Array, p: np.Array, rate: number): np.Array =>
@@ -78,4 +84,4 @@ export const optionalDecayAfterStep = (
   learningRate: ScalarOrSchedule,
   weightDecay: number,
 ): GradientTransformation<CountState>[] =>
-  weightDecay > 0 ? [decayAfterStep(learningRate, weightDecay)] : [];
+  optional(weightDecay > 0, () => decayAfterStep(learningRate, weightDecay));
