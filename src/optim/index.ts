@@ -1,3 +1,8 @@
+/**
+ * Everything in optim/, for code inside the library (the optimizer registry reads factories and
+ * their defaults from here). Not the public API: the package entry (src/index.ts) lists its
+ * names explicitly and does not re-export this file.
+ */
 export * from "./core.js";
 export * from "./ema.js";
 export * from "./hyperparams.js";
