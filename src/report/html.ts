@@ -3,26 +3,16 @@
  *
  * The runs are embedded as JSON in <script type="application/json" id="rankwise-data"> (with
  * "<", ">", "&", U+2028 and U+2029 written as \u escapes, so no text can close the element) and
- * drawn by the inline script in ./client.ts. Tables (summary, config) and samples are plain HTML
- * rendered here, escaped, and readable without JavaScript.
+ * drawn by the inline script bundled from ./client/main.ts. Tables (summary, run settings,
+ * config) and samples are plain HTML rendered here, escaped, and readable without JavaScript.
  */
-import { CLIENT_SCRIPT } from "./client.js";
+import { clientScript } from "./client-script.js";
+import type { ChartSpec, ReportPayload } from "./payload.js";
+import { settingsRows } from "./settings.js";
 import { runSummary } from "./summary.js";
 import type { ReportOptions, RunData, SampleRow } from "./types.js";
 
-/** A chart of the report: one quantity of the metric rows against step or wall-clock time. */
-export interface ChartSpec {
-  id: string;
-  title: string;
-  x: "step" | "elapsed";
-  xLabel: string;
-  xKind?: "seconds";
-  yLabel: string;
-  yKind?: "bytes";
-  /** Keep 0 on the y axis. */
-  zero?: boolean;
-  series: { type: "train" | "eval"; y: string; label: string; dashed?: boolean }[];
-}
+export type { ChartSpec, ReportPayload, SeriesSpec } from "./payload.js";
 
 const LOSS_SERIES: ChartSpec["series"] = [
   { type: "train", y: "loss", label: "train" },
@@ -62,7 +52,23 @@ export const REPORT_CHARTS: readonly ChartSpec[] = [
     x: "step",
     xLabel: "step",
     yLabel: "global L2 norm",
-    series: [{ type: "train", y: "gradNorm", label: "gradient norm" }],
+    series: [
+      { type: "train", y: "gradNorm", label: "gradient norm" },
+      // "spike" rows are written at every spike, logged step or not.
+      { type: "spike", y: "gradNorm", label: "spike", markers: true },
+    ],
+  },
+  {
+    id: "stability",
+    title: "Skipped steps and gradient spikes",
+    x: "step",
+    xLabel: "step",
+    yLabel: "count so far",
+    zero: true,
+    series: [
+      { type: "skip", label: "skipped steps", count: true },
+      { type: "spike", label: "gradient spikes", count: true, dashed: true },
+    ],
   },
   {
     id: "tokens-per-sec",
@@ -152,6 +158,9 @@ const SUMMARY_COLUMNS: Column[] = [
   { key: "finalValLoss", label: "final val loss", format: formatLoss },
   { key: "bestValLoss", label: "best val loss", format: formatLoss },
   { key: "finalBitsPerChar", label: "val bits/char", format: formatLoss },
+  { key: "learningRate", label: "learning rate", format: (v) => String(v) },
+  { key: "skippedSteps", label: "skipped steps", format: (v) => String(v) },
+  { key: "gradSpikes", label: "gradient spikes", format: (v) => String(v) },
   { key: "tokensPerSec", label: "tokens/s (median)", format: (v) => v.toFixed(0) },
   { key: "stateBytes", label: "optimizer state", format: formatBytes },
   { key: "wallTime", label: "wall time", format: formatSeconds },
@@ -192,22 +201,40 @@ function configValue(v: unknown): string {
   return JSON.stringify(v, (_, x) => (typeof x === "bigint" ? x.toString() : x)) ?? String(v);
 }
 
-function configTable(runs: RunData[]): string {
-  const keys = [...new Set(runs.flatMap((r) => Object.keys(r.config ?? {})))];
-  if (keys.length === 0) return "<p>No configuration recorded.</p>";
+/** A table of settings, one column per run; with several runs, rows that differ are marked. */
+function settingsTable(id: string, runs: RunData[], rows: [string, unknown[]][]): string {
   const head = runs
     .map((r, i) => `<th scope="col">${swatch(i)}${escapeHtml(r.name)}</th>`)
     .join("");
-  const body = keys
-    .map((key) => {
-      const values = runs.map((r) => configValue(r.config?.[key]));
+  const body = rows
+    .map(([key, raw]) => {
+      const values = raw.map(configValue);
       // With several runs, mark the settings that differ: that is what a comparison is about.
       const differs = runs.length > 1 && new Set(values).size > 1;
       const cells = values.map((v) => `<td>${escapeHtml(v)}</td>`).join("");
       return `<tr${differs ? ' class="differs"' : ""}><th scope="row">${escapeHtml(key)}</th>${cells}</tr>`;
     })
     .join("\n");
-  return `<table class="config" id="config"><thead><tr><th scope="col">setting</th>${head}</tr></thead><tbody>\n${body}\n</tbody></table>`;
+  return `<table class="config" id="${id}"><thead><tr><th scope="col">setting</th>${head}</tr></thead><tbody>\n${body}\n</tbody></table>`;
+}
+
+function configTable(runs: RunData[]): string {
+  const keys = [...new Set(runs.flatMap((r) => Object.keys(r.config ?? {})))];
+  if (keys.length === 0) return "<p>No configuration recorded.</p>";
+  return settingsTable(
+    "config",
+    runs,
+    keys.map((key) => [key, runs.map((r) => r.config?.[key])]),
+  );
+}
+
+/** What each run ran with (its start row): effective learning rate, resolved options, data. */
+function runSettingsSection(runs: RunData[]): string {
+  const rows = settingsRows(runs);
+  if (rows.length === 0) return "";
+  return `<section id="settings-section"><h2>Run settings (as resolved at the start)</h2>
+<div class="table-wrap">${settingsTable("settings", runs, rows)}</div>
+</section>`;
 }
 
 /** The last few text samples of each run. */
@@ -281,7 +308,7 @@ export function renderReport(runs: RunData[], opts: ReportOptions): string {
     }
   }
   const title = opts?.title ?? "Rankwise report";
-  const payload = {
+  const payload: ReportPayload = {
     runs: runs.map((r) => ({
       name: r.name,
       config: r.config ?? {},
@@ -318,12 +345,13 @@ ${figures}
 <section id="summary-section"><h2>Summary</h2>
 <div class="table-wrap">${summaryTable(runs)}</div>
 </section>
+${runSettingsSection(runs)}
 <section id="config-section"><h2>Configuration</h2>
 <div class="table-wrap">${configTable(runs)}</div>
 </section>
 ${samplesSection(runs)}
 <script type="application/json" id="rankwise-data">${scriptJson(payload)}</script>
-<script>${CLIENT_SCRIPT}</script>
+<script>${clientScript()}</script>
 </body>
 </html>
 `;

@@ -3,13 +3,14 @@ import { writeFileAtomic } from "../io/atomic.js";
 import { renderReport } from "./html.js";
 import type { ReportOptions, RunData } from "./types.js";
 
-export { CLIENT_SCRIPT } from "./client.js";
+export { clientScript } from "./client-script.js";
 export {
   type ChartSpec,
   escapeHtml,
   REPORT_CHARTS,
   RUN_COLORS,
   renderReport,
+  type SeriesSpec,
   scriptJson,
 } from "./html.js";
 export { type RunSummary, runSummary, summarizeRun } from "./summary.js";

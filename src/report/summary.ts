@@ -2,6 +2,7 @@
  * Per-run summary numbers for the report's table (and for `compare`): final and best losses,
  * throughput, optimizer memory and wall time, computed from the metric rows.
  */
+import { startRow } from "./settings.js";
 import type { EvalRow, MetricRow, RunData, TrainRow } from "./types.js";
 
 export interface RunSummary {
@@ -10,6 +11,11 @@ export interface RunSummary {
   finalValLoss?: number;
   bestValLoss?: number;
   finalBitsPerChar?: number;
+  /** Peak learning rate the run used (from its start row). */
+  learningRate?: number;
+  /** Steps skipped for a non-finite loss or gradient, and gradient spikes seen. */
+  skippedSteps?: number;
+  gradSpikes?: number;
   /** Median over the logged steps: robust to the slow first (compiling) steps. */
   tokensPerSec?: number;
   /** Largest optimizer-state size logged. */
@@ -35,6 +41,14 @@ const last = <T>(xs: T[]): T | undefined => xs[xs.length - 1];
 const max = (xs: number[]) => (xs.length ? xs.reduce((a, b) => Math.max(a, b)) : undefined);
 const min = (xs: number[]) => (xs.length ? xs.reduce((a, b) => Math.min(a, b)) : undefined);
 
+/** Events of a kind: their rows (written whenever one happens), or the train rows' running
+ *  count, whichever is larger; undefined when the run records neither. */
+function eventCount(metrics: MetricRow[], type: string, logged: number[]): number | undefined {
+  const rows = metrics.filter((r) => r?.type === type).length;
+  if (rows === 0 && logged.length === 0) return undefined;
+  return Math.max(rows, last(logged) ?? 0);
+}
+
 export function summarizeRun(metrics: MetricRow[]): RunSummary {
   const train = rowsOf<TrainRow>(metrics, "train");
   const evals = rowsOf<EvalRow>(metrics, "eval");
@@ -48,6 +62,9 @@ export function summarizeRun(metrics: MetricRow[]): RunSummary {
     finalValLoss: last(valLosses),
     bestValLoss: min(valLosses),
     finalBitsPerChar: last(values(evals, "bitsPerChar")),
+    learningRate: [startRow(metrics)?.learningRate].filter(isNum)[0],
+    skippedSteps: eventCount(metrics, "skip", values(train, "skippedSteps")),
+    gradSpikes: eventCount(metrics, "spike", values(train, "gradSpikes")),
     tokensPerSec: median(values(train, "tokensPerSec")),
     stateBytes: max(values(train, "stateBytes")),
     wallTime: max(elapsed),

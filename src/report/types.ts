@@ -15,6 +15,11 @@ export interface TrainRow {
   elapsed?: number;
   /** Bytes held by the optimizer state. */
   stateBytes?: number;
+  /** Gradient spikes and skipped steps so far (running counts). */
+  gradSpikes?: number;
+  skippedSteps?: number;
+  /** This step was skipped (non-finite loss or gradient). */
+  skipped?: boolean;
 }
 
 /** One evaluation on the validation split. */

@@ -9,14 +9,31 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { REPORT_CHARTS, renderReport } from "../../src/report/index.js";
+import { REPORT_CHARTS, renderReport, type SeriesSpec } from "../../src/report/index.js";
 import { CHROMIUM, launchChromium } from "../helpers/chromium.js";
 import { RUNS } from "./runs.js";
 
-/** Rows of a run that a series should draw: the right type, finite x and y. */
-function expectedPoints(runIndex: number, x: string, type: string, y: string): number[][] {
-  return RUNS[runIndex]!.metrics.filter((r) => r.type === type)
-    .map((r) => [(r as any)[x], (r as any)[y]])
+/**
+ * Points a series should draw: the rows of its type with finite x and y; for a count series, the
+ * staircase of the running count of those rows, from 0 at the run's first x to its last.
+ */
+function expectedPoints(runIndex: number, x: string, s: SeriesSpec): number[][] {
+  const rows = RUNS[runIndex]!.metrics as any[];
+  if (s.count) {
+    const xs = rows.map((r) => r[x]).filter(Number.isFinite);
+    const events = rows.filter((r) => r.type === s.type && Number.isFinite(r[x]));
+    return [
+      [Math.min(...xs), 0],
+      ...events.flatMap((r, i) => [
+        [r[x], i],
+        [r[x], i + 1],
+      ]),
+      [Math.max(...xs), events.length],
+    ];
+  }
+  return rows
+    .filter((r) => r.type === s.type)
+    .map((r) => [r[x], r[s.y!]])
     .filter(([a, b]) => Number.isFinite(a) && Number.isFinite(b));
 }
 
@@ -71,7 +88,7 @@ describe.skipIf(!existsSync(CHROMIUM))("report in Chromium", () => {
       expect(await fig.getAttribute("data-rendered"), chart.id).toBe("true");
       for (let run = 0; run < RUNS.length; run++) {
         for (const s of chart.series) {
-          const expected = expectedPoints(run, chart.x, s.type, s.y);
+          const expected = expectedPoints(run, chart.x, s);
           expect(expected.length, `${chart.id} ${s.label}`).toBeGreaterThan(0);
           const path = fig.locator(`path[data-run-index="${run}"][data-series="${s.label}"]`);
           expect(await path.count()).toBe(1);

@@ -3,9 +3,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import {
-  CLIENT_SCRIPT,
+  clientScript,
   escapeHtml,
   type MetricRow,
+  REPORT_CHARTS,
   renderReport,
   runSummary,
   scriptJson,
@@ -44,7 +45,7 @@ describe("renderReport", () => {
     expect(html).toContain(
       "<pre>Call me Ishmael &lt;/script&gt;&lt;b&gt;bold&lt;/b&gt; &amp; &quot;q&quot;</pre>",
     );
-    expect(CLIENT_SCRIPT).not.toContain("</");
+    expect(clientScript()).not.toContain("</");
   });
 
   test("script JSON escapes <, >, &, U+2028 and U+2029 and parses back", () => {
@@ -77,6 +78,57 @@ describe("renderReport", () => {
   test("config table marks settings that differ between runs", () => {
     expect(html).toMatch(/<tr class="differs"><th scope="row">optimizer<\/th>/);
     expect(html).toMatch(/<tr><th scope="row">batchSize<\/th><td>16<\/td><td>16<\/td><\/tr>/);
+  });
+
+  test("the bundled client script is one self-contained function that cannot end its element", () => {
+    const script = clientScript();
+    expect(script).not.toContain("</");
+    expect(script).not.toMatch(/\bimport\b|\brequire\(/);
+    expect(() => new Function(script)).not.toThrow(); // parses as a script
+    expect(html).toContain(`<script>${script}</script>`);
+  });
+
+  test("skipped steps and gradient spikes are counted and charted", () => {
+    const count = (i: number, type: string) =>
+      RUNS[i]!.metrics.filter((r) => r.type === type).length;
+    for (const [i, run] of RUNS.entries()) {
+      const s = runSummary(run);
+      expect(s.skippedSteps).toBe(count(i, "skip"));
+      expect(s.gradSpikes).toBe(count(i, "spike"));
+    }
+    expect(count(0, "skip")).toBeGreaterThan(0); // the fixture has some to count
+    const stability = REPORT_CHARTS.find((c) => c.id === "stability")!;
+    expect(stability.series.map((s) => [s.type, s.count])).toEqual([
+      ["skip", true],
+      ["spike", true],
+    ]);
+    const gradNorm = REPORT_CHARTS.find((c) => c.id === "grad-norm")!;
+    expect(gradNorm.series.some((s) => s.type === "spike" && s.markers)).toBe(true);
+  });
+
+  test("run settings show the effective learning rate and every resolved option", () => {
+    const start = {
+      type: "start",
+      step: 0,
+      model: "tiny",
+      parameters: 12345,
+      optimizer: "adamw",
+      learningRate: 0.001,
+      learningRateSource: "the optimizer's default",
+      optimizerOptions: { b1: 0.9, b2: 0.95, weightDecay: 0.01 },
+      config: { optimizer: "adamw" },
+    };
+    const page = renderReport([{ name: "r", config: {}, metrics: [start, ...RUNS[0]!.metrics] }], {
+      title: "t",
+    });
+    const table = /<table class="config" id="settings">.*?<\/table>/s.exec(page)?.[0] ?? "";
+    expect(table).toContain('<th scope="row">learning rate (peak)</th><td>0.001</td>');
+    expect(table).toContain("<td>the optimizer&#39;s default</td>");
+    expect(table).toContain('<th scope="row">optimizer: b2</th><td>0.95</td>');
+    expect(table).toContain('<th scope="row">parameters</th><td>12345</td>');
+    expect(runSummary({ name: "r", config: {}, metrics: [start] }).learningRate).toBe(0.001);
+    // Without a start row there is no such section.
+    expect(html).not.toContain('id="settings"');
   });
 
   test("rejects an empty run list", () => {

@@ -1,4 +1,7 @@
-/** Two synthetic runs for the report tests: smooth closed-form curves, different lengths. */
+/**
+ * Two synthetic runs for the report tests: smooth closed-form curves, different lengths, a few
+ * gradient spikes and (in the first) a skipped step.
+ */
 import type { MetricRow, RunData } from "../../src/report/types.js";
 
 function makeRun(
@@ -11,6 +14,9 @@ function makeRun(
     stateBytes: number;
     tokensPerSec: number;
     secPerStep: number;
+    /** Steps with a gradient spike, and steps skipped (non-finite loss). */
+    spikes: number[];
+    skips: number[];
   },
 ): RunData {
   const metrics: MetricRow[] = [];
@@ -28,7 +34,16 @@ function makeRun(
       tokensPerSec: opts.tokensPerSec * (step === 1 ? 0.2 : 1 + 0.02 * Math.sin(step)),
       elapsed,
       stateBytes: opts.stateBytes,
+      // Running counts, as the trainer logs them.
+      gradSpikes: opts.spikes.filter((s) => s <= step).length,
+      skippedSteps: opts.skips.filter((s) => s <= step).length,
     });
+    if (opts.spikes.includes(step)) {
+      metrics.push({ type: "spike", step, gradNorm: 6 + step / 10, ratio: 5 });
+    }
+    if (opts.skips.includes(step)) {
+      metrics.push({ type: "skip", step, reason: "loss is NaN", gradNorm: null, skippedSteps: 1 });
+    }
     if (step % evalEvery === 0) {
       const valLoss = opts.floor + 0.08 + 2.8 * Math.exp(-step / opts.rate);
       metrics.push({
@@ -56,6 +71,8 @@ export const RUNS: RunData[] = [
     stateBytes: 2 * 4 * 1_200_000,
     tokensPerSec: 42_000,
     secPerStep: 0.9,
+    spikes: [7, 23],
+    skips: [31],
   }),
   makeRun("galore rank 8 <script>", 45, 9, {
     floor: 1.75,
@@ -63,5 +80,7 @@ export const RUNS: RunData[] = [
     stateBytes: 2 * 4 * 300_000,
     tokensPerSec: 38_000,
     secPerStep: 1.1,
+    spikes: [12],
+    skips: [],
   }),
 ];
