@@ -25,20 +25,20 @@ export interface AdamWOptions extends AdamOptions {
   weightDecayMask?: LeafSpec<boolean>;
 }
 
+/**
+ * torch.optim.Adam's b1, b2, eps and no weight decay: also the defaults of the methods built on
+ * Adam's moments whose references keep them (RAdam, Adamax, diffGrad, AMSGrad).
+ */
+export const ADAM_BASE_DEFAULTS = { b1: 0.9, b2: 0.999, eps: 1e-8, weightDecay: 0 } as const;
+
 /** torch.optim.Adam's defaults (the learning rate apart). */
-export const ADAM_DEFAULTS = {
-  b1: 0.9,
-  b2: 0.999,
-  eps: 1e-8,
-  weightDecay: 0,
-  amsgrad: false,
-} as const;
+export const ADAM_DEFAULTS = { ...ADAM_BASE_DEFAULTS, amsgrad: false } as const;
 
 /** torch.optim.AdamW's: Adam's, with decoupled weight decay 0.01. */
 export const ADAMW_DEFAULTS = { ...ADAM_DEFAULTS, weightDecay: 0.01 } as const;
 
 /** Adam's, without the amsgrad switch (always on). */
-export const AMSGRAD_DEFAULTS = { b1: 0.9, b2: 0.999, eps: 1e-8, weightDecay: 0 } as const;
+export const AMSGRAD_DEFAULTS = ADAM_BASE_DEFAULTS;
 
 /** Adam's b1, b2, eps checked (validate.ts); re-exported for the methods built on Adam. */
 export const adamOptions = check.adamOptions;

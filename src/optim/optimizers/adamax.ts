@@ -11,7 +11,7 @@ import { biasCorrection, ema, zeroMoments } from "../transforms/moments.js";
 import { scaleByLearningRate } from "../transforms/scale.js";
 import { optionalDecay } from "../transforms/weight-decay.js";
 import * as check from "../validate.js";
-import { type AdamOptions, adamOptions } from "./adam.js";
+import { ADAM_BASE_DEFAULTS, type AdamOptions, adamOptions } from "./adam.js";
 
 interface AdamaxState {
   count: number;
@@ -48,7 +48,7 @@ function scaleByAdamax(b1: number, b2: number, eps: number): GradientTransformat
 }
 
 /** torch.optim.Adamax's defaults (the learning rate, 2e-3, apart). */
-export const ADAMAX_DEFAULTS = { b1: 0.9, b2: 0.999, eps: 1e-8, weightDecay: 0 } as const;
+export const ADAMAX_DEFAULTS = ADAM_BASE_DEFAULTS;
 
 export function adamax(options: Omit<AdamOptions, "amsgrad"> = {}) {
   check.knownOptions("adamax", options, [...Object.keys(ADAMAX_DEFAULTS), "learningRate"]);

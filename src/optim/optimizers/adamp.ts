@@ -18,7 +18,7 @@ import type { Params } from "../../engine/tree.js";
 import * as tree from "../../engine/tree.js";
 import { chain, type GradientTransformation, type ScalarOrSchedule } from "../core.js";
 import { adamDirection } from "../transforms/adam.js";
-import { ema, emaSquare, zeroMoments } from "../transforms/moments.js";
+import { adamMoments, ema, zeroMoments } from "../transforms/moments.js";
 import { scaleByLearningRate } from "../transforms/scale.js";
 import * as check from "../validate.js";
 import { adamOptions } from "./adam.js";
@@ -137,16 +137,7 @@ function scaleByAdamp(o: {
     update(updates, state, params) {
       if (params === undefined) throw new Error("adamp needs params in update()");
       const t = state.count + 1;
-      const mu = tree.mapWithPath(
-        (g: np.Array, _p, m: np.Array) => ema(m, g.ref, o.b1),
-        updates,
-        state.mu,
-      );
-      const nu = tree.mapWithPath(
-        (g: np.Array, _p, v: np.Array) => emaSquare(v, g.ref, o.b2),
-        updates,
-        state.nu,
-      );
+      const [mu, nu] = adamMoments(updates, state.mu, state.nu, o.b1, o.b2);
       const out = tree.mapWithPath(
         (g: np.Array, _p, m: np.Array, v: np.Array, p: np.Array) => {
           const momentum = o.nesterov ? ema(m.ref, g.ref, o.b1) : m.ref;

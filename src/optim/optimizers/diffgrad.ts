@@ -14,11 +14,11 @@ import type { Params } from "../../engine/tree.js";
 import * as tree from "../../engine/tree.js";
 import { chain, type GradientTransformation } from "../core.js";
 import { adamDirection } from "../transforms/adam.js";
-import { biasCorrection, ema, emaSquare, zeroMoments } from "../transforms/moments.js";
+import { adamMoments, biasCorrection, zeroMoments } from "../transforms/moments.js";
 import { scaleByLearningRate } from "../transforms/scale.js";
 import { optionalDecay } from "../transforms/weight-decay.js";
 import * as check from "../validate.js";
-import { type AdamOptions, adamOptions } from "./adam.js";
+import { ADAM_BASE_DEFAULTS, type AdamOptions, adamOptions } from "./adam.js";
 
 export interface DiffgradState {
   count: number;
@@ -40,16 +40,7 @@ export function scaleByDiffgrad(o: {
       if (params !== undefined) tree.dispose(params);
       const t = state.count + 1;
       const adam = { b1: o.b1, b2: o.b2, eps: o.eps / Math.sqrt(biasCorrection(o.b2, t)) };
-      const mu = tree.mapWithPath(
-        (g: np.Array, _p, m: np.Array) => ema(m, g.ref, o.b1),
-        updates,
-        state.mu,
-      );
-      const nu = tree.mapWithPath(
-        (g: np.Array, _p, v: np.Array) => emaSquare(v, g.ref, o.b2),
-        updates,
-        state.nu,
-      );
+      const [mu, nu] = adamMoments(updates, state.mu, state.nu, o.b1, o.b2);
       const out = tree.mapWithPath(
         (g: np.Array, _p, prev: np.Array, m: np.Array, v: np.Array) => {
           // ξ·m = m / (1 + exp(−|g_prev − g|))
@@ -67,7 +58,7 @@ export function scaleByDiffgrad(o: {
 }
 
 /** The authors' defaults (Adam's; the learning rate, 1e-3, apart). */
-export const DIFFGRAD_DEFAULTS = { b1: 0.9, b2: 0.999, eps: 1e-8, weightDecay: 0 } as const;
+export const DIFFGRAD_DEFAULTS = ADAM_BASE_DEFAULTS;
 
 export function diffgrad(options: Omit<AdamOptions, "amsgrad"> = {}) {
   check.knownOptions("diffgrad", options, [...Object.keys(DIFFGRAD_DEFAULTS), "learningRate"]);

@@ -15,7 +15,7 @@ import { scaleByAdam } from "../transforms/adam.js";
 import { scaleByLearningRate } from "../transforms/scale.js";
 import { optionalDecay } from "../transforms/weight-decay.js";
 import * as check from "../validate.js";
-import { type AdamOptions, adamOptions } from "./adam.js";
+import { ADAM_DEFAULTS, type AdamOptions, adamOptions } from "./adam.js";
 
 /** u ← |u| ⊙ sign(g), g being the incoming update (the gradient). */
 export function withGradientSign<S extends State>(
@@ -37,13 +37,7 @@ export function withGradientSign<S extends State>(
 }
 
 /** Adam's defaults with decoupled weight decay 0 (the learning rate, 1e-3, apart). */
-export const GRAMS_DEFAULTS = {
-  b1: 0.9,
-  b2: 0.999,
-  eps: 1e-8,
-  weightDecay: 0,
-  amsgrad: false,
-} as const;
+export const GRAMS_DEFAULTS = ADAM_DEFAULTS;
 
 export function grams(options: AdamOptions = {}) {
   check.knownOptions("grams", options, [...Object.keys(GRAMS_DEFAULTS), "learningRate"]);

@@ -19,7 +19,7 @@ import type { Params } from "../../engine/tree.js";
 import * as tree from "../../engine/tree.js";
 import { chain, type GradientTransformation, partition, type ScalarOrSchedule } from "../core.js";
 import { adamDirection, scaleByAdam } from "../transforms/adam.js";
-import { ema, emaSquare, zeroMoments } from "../transforms/moments.js";
+import { adamMoments, zeroMoments } from "../transforms/moments.js";
 import { scaleByLearningRate } from "../transforms/scale.js";
 import { optionalDecay } from "../transforms/weight-decay.js";
 import * as check from "../validate.js";
@@ -70,16 +70,8 @@ export function scaleByMars(o: {
         updates,
         state.previous,
       );
-      const mu = tree.mapWithPath(
-        (c: np.Array, _p, m: np.Array) => ema(m, c.ref, o.b1),
-        corrected,
-        state.mu,
-      );
-      const nu = tree.mapWithPath(
-        (c: np.Array, _p, v: np.Array) => emaSquare(v, c, o.b2),
-        corrected,
-        state.nu,
-      );
+      const [mu, nu] = adamMoments(corrected, state.mu, state.nu, o.b1, o.b2);
+      tree.dispose(corrected);
       const out = tree.mapWithPath(
         (m: np.Array, _p, v: np.Array) => adamDirection(m.ref, v.ref, t, o),
         mu,

@@ -9,7 +9,7 @@ import { numpy as np } from "@jax-js/jax";
 import type { Params } from "../../engine/tree.js";
 import * as tree from "../../engine/tree.js";
 import { chain, type GradientTransformation } from "../core.js";
-import { biasCorrection, ema, emaSquare, zeroMoments } from "../transforms/moments.js";
+import { adamMoments, biasCorrection, zeroMoments } from "../transforms/moments.js";
 import { scaleByLearningRate } from "../transforms/scale.js";
 import { optionalDecay } from "../transforms/weight-decay.js";
 import * as check from "../validate.js";
@@ -41,16 +41,7 @@ function scaleByNadam(
       const muProduct = state.muProduct * muT;
       const gradCoef = (1 - muT) / (1 - muProduct);
       const momentumCoef = muNext / (1 - muProduct * muNext);
-      const mu = tree.mapWithPath(
-        (g: np.Array, _p, m: np.Array) => ema(m, g.ref, b1),
-        updates,
-        state.mu,
-      );
-      const nu = tree.mapWithPath(
-        (g: np.Array, _p, v: np.Array) => emaSquare(v, g.ref, b2),
-        updates,
-        state.nu,
-      );
+      const [mu, nu] = adamMoments(updates, state.mu, state.nu, b1, b2);
       const out = tree.mapWithPath(
         (g: np.Array, _p, m: np.Array, v: np.Array) => {
           const denom = np.sqrt(v.ref.div(biasCorrection(b2, t))).add(eps);

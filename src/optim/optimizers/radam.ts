@@ -9,11 +9,11 @@ import { numpy as np } from "@jax-js/jax";
 import type { Params } from "../../engine/tree.js";
 import * as tree from "../../engine/tree.js";
 import { chain, type GradientTransformation } from "../core.js";
-import { biasCorrection, ema, emaSquare, zeroMoments } from "../transforms/moments.js";
+import { adamMoments, biasCorrection, zeroMoments } from "../transforms/moments.js";
 import { scaleByLearningRate } from "../transforms/scale.js";
 import { optionalDecay } from "../transforms/weight-decay.js";
 import * as check from "../validate.js";
-import { type AdamOptions, adamOptions } from "./adam.js";
+import { ADAM_BASE_DEFAULTS, type AdamOptions, adamOptions } from "./adam.js";
 
 interface RadamState {
   count: number;
@@ -32,16 +32,8 @@ function scaleByRadam(b1: number, b2: number, eps: number): GradientTransformati
       const t = state.count + 1;
       const bc2 = biasCorrection(b2, t);
       const rho = rhoInf - (2 * t * b2 ** t) / bc2;
-      const mu = tree.mapWithPath(
-        (g: np.Array, _p, m: np.Array) => ema(m, g.ref, b1),
-        updates,
-        state.mu,
-      );
-      const nu = tree.mapWithPath(
-        (g: np.Array, _p, v: np.Array) => emaSquare(v, g, b2),
-        updates,
-        state.nu,
-      );
+      const [mu, nu] = adamMoments(updates, state.mu, state.nu, b1, b2);
+      tree.dispose(updates);
       const mHat = (m: np.Array) => m.ref.div(biasCorrection(b1, t));
       let out: Params;
       if (rho > 5) {
@@ -61,7 +53,7 @@ function scaleByRadam(b1: number, b2: number, eps: number): GradientTransformati
 }
 
 /** torch.optim.RAdam's defaults (the learning rate, 1e-3, apart). */
-export const RADAM_DEFAULTS = { b1: 0.9, b2: 0.999, eps: 1e-8, weightDecay: 0 } as const;
+export const RADAM_DEFAULTS = ADAM_BASE_DEFAULTS;
 
 export function radam(options: Omit<AdamOptions, "amsgrad"> = {}) {
   check.knownOptions("radam", options, [...Object.keys(RADAM_DEFAULTS), "learningRate"]);

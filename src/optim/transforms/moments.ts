@@ -6,6 +6,7 @@
 import type { numpy as np } from "@jax-js/jax";
 import type { Params } from "../../engine/tree.js";
 import * as tree from "../../engine/tree.js";
+import { mapMulti } from "../leafwise.js";
 
 type Scalar = number | np.Array;
 const complementOf = (decay: Scalar, complement?: Scalar): Scalar =>
@@ -22,6 +23,13 @@ export const emaSquare = (
   decay: Scalar,
   complement?: Scalar,
 ): np.Array => avg.mul(decay).add(x.ref.mul(x).mul(complementOf(decay, complement)));
+
+/**
+ * Adam's two moments on every leaf: m ← β1·m + (1−β1)·g, v ← β2·v + (1−β2)·g². Borrows the
+ * gradients `g`, consumes `mu` and `nu`; returns [mu, nu].
+ */
+export const adamMoments = (g: Params, mu: Params, nu: Params, b1: number, b2: number) =>
+  mapMulti(2, (x, m, v) => [ema(m, x.ref, b1), emaSquare(v, x.ref, b2)], g, mu, nu);
 
 /** Bias correction 1 − β^t for a 1-based step t (computed in float64, as PyTorch does). */
 export const biasCorrection = (beta: number, t: number): number => 1 - beta ** t;

@@ -1,16 +1,15 @@
 /** Registry entries of the classic optimizers (PyTorch semantics). */
 import * as optim from "../../optim/index.js";
-import { ADAM_DESCRIPTIONS as ADAM, type OptimizerEntry, optionSpecs } from "./spec.js";
+import {
+  ADAFACTOR_DESCRIPTIONS,
+  ADAM_DESCRIPTIONS as ADAM,
+  type OptimizerEntry,
+  optionSpecs,
+  withoutRelativeStep,
+} from "./spec.js";
 
 /** The CLI's SGD: Nesterov momentum 0.9 (the factory's default is torch's plain SGD). */
 const SGD_PRESET = { ...optim.SGD_DEFAULTS, momentum: 0.9, nesterov: true } as const;
-
-/** The trainer always gives a learning rate, so Adafactor's relative step stays off. */
-const {
-  relativeStep: _relative,
-  warmupInit: _warmup,
-  ...ADAFACTOR_LISTED
-} = optim.ADAFACTOR_DEFAULTS;
 
 export const classic: OptimizerEntry[] = [
   {
@@ -118,15 +117,7 @@ export const classic: OptimizerEntry[] = [
     description: "Adafactor with factored second moments",
     reference: "transformers Adafactor (reference script)",
     defaultLearningRate: 1e-2,
-    options: optionSpecs(ADAFACTOR_LISTED, {
-      eps1: "regulariser of g²",
-      eps2: "parameter-scale floor",
-      clipThreshold: "update RMS clip",
-      decayRate: "second-moment decay exponent",
-      b1: { type: "number", description: "first-moment decay (unset: no first moment)" },
-      weightDecay: "weight decay (decoupled)",
-      scaleParameter: "scale the step by RMS(p)",
-    }),
+    options: optionSpecs(withoutRelativeStep(optim.ADAFACTOR_DEFAULTS), ADAFACTOR_DESCRIPTIONS),
     create: (o) => optim.adafactor({ ...o, relativeStep: false }),
   },
   {

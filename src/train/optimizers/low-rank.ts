@@ -4,7 +4,13 @@
  * embeddings, norms and (untied) output head use the same optimizer without projection.
  */
 import * as optim from "../../optim/index.js";
-import { ADAM_DESCRIPTIONS as ADAM, type OptimizerEntry, optionSpecs } from "./spec.js";
+import {
+  ADAFACTOR_DESCRIPTIONS,
+  ADAM_DESCRIPTIONS as ADAM,
+  type OptimizerEntry,
+  optionSpecs,
+  withoutRelativeStep,
+} from "./spec.js";
 
 /** Descriptions of the projection options the GaLore family shares. */
 const PROJECTION = {
@@ -23,13 +29,6 @@ const GALORE = {
   weightDecay: "weight decay (decoupled, after the step)",
 } as const;
 
-/** The trainer always gives a learning rate, so Adafactor's relative step stays off. */
-const {
-  relativeStep: _relative,
-  warmupInit: _warmup,
-  ...GALORE_ADAFACTOR_LISTED
-} = optim.GALORE_ADAFACTOR_DEFAULTS;
-
 /** Registry options → factory options: the projection mask added. */
 const withMask = <T>(o: Record<string, unknown>) => ({ ...o, mask: optim.hiddenMatrices }) as T;
 
@@ -47,16 +46,10 @@ export const lowRank: OptimizerEntry[] = [
     description: "GaLore over Adafactor (no first moment)",
     reference: "jiaweizzhao/GaLore adafactor (reference script)",
     defaultLearningRate: 1e-2,
-    options: optionSpecs(GALORE_ADAFACTOR_LISTED, {
+    options: optionSpecs(withoutRelativeStep(optim.GALORE_ADAFACTOR_DEFAULTS), {
       ...PROJECTION,
       scale: "α on the projected-back update",
-      eps1: "regulariser of g²",
-      eps2: "parameter-scale floor",
-      clipThreshold: "update RMS clip",
-      decayRate: "second-moment decay exponent",
-      b1: { type: "number", description: "first-moment decay (unset: no first moment)" },
-      weightDecay: "weight decay (decoupled)",
-      scaleParameter: "scale the step by RMS(p)",
+      ...ADAFACTOR_DESCRIPTIONS,
     }),
     create: (o) => optim.galoreAdafactor(withMask({ ...o, relativeStep: false })),
   },

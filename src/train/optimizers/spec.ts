@@ -5,6 +5,7 @@
  */
 import type { GradientTransformation, ScalarOrSchedule } from "../../optim/core.js";
 
+/** One option of a registered optimizer: its name, type, default and a short description. */
 export interface OptionSpec {
   name: string;
   type: "number" | "boolean" | "string";
@@ -12,6 +13,9 @@ export interface OptionSpec {
   description: string;
 }
 
+/**
+ * A registered optimizer: how the CLI and trainer build it by name, its options and its reference.
+ */
 export interface OptimizerEntry {
   name: string;
   description: string;
@@ -21,6 +25,7 @@ export interface OptimizerEntry {
   options: OptionSpec[];
   /** Learning rate used when the user gives none. */
   defaultLearningRate: number;
+  /** Build the optimizer from its options and the learning rate (a number or a schedule). */
   create(
     options: Record<string, unknown> & { learningRate: ScalarOrSchedule },
   ): GradientTransformation<any>;
@@ -34,6 +39,28 @@ export const ADAM_DESCRIPTIONS = {
   b2: "second-moment decay",
   eps: "denominator epsilon",
 } as const;
+
+/** Descriptions of Adafactor's options (relative step apart), for it and GaLore over it. */
+export const ADAFACTOR_DESCRIPTIONS = {
+  eps1: "regulariser of g²",
+  eps2: "parameter-scale floor",
+  clipThreshold: "update RMS clip",
+  decayRate: "second-moment decay exponent",
+  b1: { type: "number", description: "first-moment decay (unset: no first moment)" },
+  weightDecay: "weight decay (decoupled)",
+  scaleParameter: "scale the step by RMS(p)",
+} as const;
+
+/**
+ * Adafactor's defaults without its relative step: the trainer always gives a learning rate, so
+ * `relativeStep` stays false and `warmupInit` (which needs it) is not offered.
+ */
+export function withoutRelativeStep<D extends { relativeStep?: unknown; warmupInit?: unknown }>(
+  defaults: D,
+): Omit<D, "relativeStep" | "warmupInit"> {
+  const { relativeStep: _relative, warmupInit: _warmup, ...rest } = defaults;
+  return rest;
+}
 
 type Scalar = number | boolean | string;
 
