@@ -48,7 +48,11 @@ export function cautious<S extends State>(
     update(updates, state, params) {
       const grads = tree.share(updates);
       const [u, next] = inner.update(updates, state, params);
-      const out = tree.mapWithPath((x: np.Array, _path, g: np.Array) => cautiousMask(x, g, sign), u, grads);
+      const out = tree.mapWithPath(
+        (x: np.Array, _path, g: np.Array) => cautiousMask(x, g, sign),
+        u,
+        grads,
+      );
       return [out, next];
     },
   };

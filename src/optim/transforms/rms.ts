@@ -39,7 +39,11 @@ export function scaleByRms(
         state.nu,
       );
       const mu = state.mu
-        ? tree.mapWithPath((g: np.Array, _p, m: np.Array) => ema(m, g.ref, decay), updates, state.mu)
+        ? tree.mapWithPath(
+            (g: np.Array, _p, m: np.Array) => ema(m, g.ref, decay),
+            updates,
+            state.mu,
+          )
         : undefined;
       const out = mu
         ? tree.mapWithPath(
@@ -49,7 +53,11 @@ export function scaleByRms(
             nu,
             mu,
           )
-        : tree.mapWithPath((g: np.Array, _p, v: np.Array) => g.div(np.sqrt(v.ref).add(eps)), updates, nu);
+        : tree.mapWithPath(
+            (g: np.Array, _p, v: np.Array) => g.div(np.sqrt(v.ref).add(eps)),
+            updates,
+            nu,
+          );
       return [out, mu ? { nu, mu } : { nu }];
     },
   };
