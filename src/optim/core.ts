@@ -126,9 +126,12 @@ export function chain(
 
 const addLeaves = leafwise(([p, u]) => [p.add(u)]);
 
-/** `params + updates`, leaf by leaf, compiled over the whole tree (consumes both). */
-export function applyUpdates(params: Params, updates: Params): Params {
-  return addLeaves([params, updates], [])[0];
+/**
+ * `params + updates`, leaf by leaf, compiled over the whole tree (consumes both). Returns a tree
+ * of the params' own type, so `params = applyUpdates(params, updates)` type-checks.
+ */
+export function applyUpdates<P extends Params>(params: P, updates: Params): P {
+  return addLeaves([params, updates], [])[0] as P;
 }
 
 /** A label or flag per leaf: a tree of the params' structure, or a function of (leaf, path). */
