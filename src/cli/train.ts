@@ -2,6 +2,7 @@
 import { readFileSync } from "node:fs";
 import { constants } from "node:os";
 import { join } from "node:path";
+import { lockOwner } from "../io/lock.js";
 import { checkpointPath, hasCheckpoint } from "../train/checkpoint.js";
 import { type TrainConfig, UsageError, validateConfig } from "../train/config.js";
 import { DivergedError } from "../train/diverged.js";
@@ -55,6 +56,13 @@ export function interruptSignal(): { signal: AbortSignal; dispose(): void; exitC
  * first checkpoint — its start row's.
  */
 function savedConfig(out: string): TrainConfig {
+  // A folder being written may be mid-save: say it is in use, not that it looks damaged.
+  const owner = lockOwner(out);
+  if (owner !== undefined) {
+    throw new UsageError(
+      `${out} is in use by process ${owner.pid} on ${owner.host} (since ${owner.since}); wait for it to finish`,
+    );
+  }
   if (hasCheckpoint(out)) {
     verifyManifest(checkpointPath(out));
     const trainerJson = join(checkpointPath(out), "trainer.json");

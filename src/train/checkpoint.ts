@@ -136,6 +136,19 @@ export function removeStaleSaves(out: string): void {
   }
 }
 
+/**
+ * The checkpoint's trainer.json, unverified (to check a configuration before loading anything),
+ * or undefined if it cannot be read: the verified load names the damage.
+ */
+export function readTrainerMeta(out: string): TrainerMeta | undefined {
+  try {
+    const meta = JSON.parse(readFileSync(join(checkpointPath(out), "trainer.json"), "utf8"));
+    return meta?.format === FORMAT && Number.isInteger(meta.step) && meta.config ? meta : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Load a checkpoint, verified against its manifest; any damage is one line naming the file. */
 export async function loadCheckpoint(out: string): Promise<Checkpoint> {
   const dir = checkpointPath(out);

@@ -59,7 +59,7 @@ export function verifyManifest(dir: string): Manifest {
   const path = join(dir, MANIFEST_FILE);
   const damaged = (file: string, why: string) =>
     new UsageError(
-      `damaged checkpoint: ${join(dir, file)} ${why}; restore the folder from a copy or start a new run`,
+      `corrupt checkpoint: ${join(dir, file)} ${why}; restore the folder from a copy or start a new run`,
     );
   let manifest: Manifest;
   try {

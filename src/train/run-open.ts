@@ -14,7 +14,7 @@ import { acquireLock, type Lock } from "../io/lock.js";
 import { ensureOutputDir } from "../io/output-dir.js";
 import { initLlama, type LlamaParams, llamaLoss, makeLossAndGrad } from "../nn/llama.js";
 import { type LlamaConfig, type LlamaPreset, llamaPreset } from "../nn/llama-config.js";
-import { hasCheckpoint, loadCheckpoint, removeStaleSaves } from "./checkpoint.js";
+import { hasCheckpoint, loadCheckpoint, readTrainerMeta, removeStaleSaves } from "./checkpoint.js";
 import { type TrainConfig, UsageError } from "./config.js";
 import { learningRateSchedule } from "./lr.js";
 import { MetricsLog } from "./metrics.js";
@@ -80,14 +80,17 @@ function clearUncheckpointed(out: string, progress: Progress, why: string): void
   for (const f of left) rmSync(join(out, f), { force: true });
 }
 
+/** Keep the decay horizon the run started with (a new --steps only moves the target). */
+const withSavedHorizon = (config: TrainConfig, saved: TrainConfig): TrainConfig =>
+  config.decaySteps === undefined && saved.decaySteps !== undefined
+    ? { ...config, decaySteps: saved.decaySteps }
+    : config;
+
 /** Continue the checkpoint in `out`. */
 export async function resumeRun(o: TrainOptions, metrics: MetricsLog): Promise<RunState> {
   const ck = await loadCheckpoint(o.out);
   const step = ck.meta.step;
-  let config = o.config;
-  // Keep the decay horizon the run started with (a new --steps only moves the target).
-  if (config.decaySteps === undefined && ck.meta.config.decaySteps !== undefined)
-    config = { ...config, decaySteps: ck.meta.config.decaySteps };
+  const config = withSavedHorizon(o.config, ck.meta.config);
   const { params, optState } = ck;
   let data: RunState["data"];
   let opt: RunState["opt"];
@@ -145,6 +148,9 @@ export async function openRun(o: TrainOptions): Promise<Run> {
     if (o.resume) {
       if (!statSync(o.out, { throwIfNoEntry: false })?.isDirectory())
         throw new UsageError(`cannot resume: no run folder ${o.out}`);
+      // A configuration that cannot continue the checkpoint is refused without taking the lock.
+      const saved = hasCheckpoint(o.out) ? readTrainerMeta(o.out) : undefined;
+      if (saved) checkResumable(saved.config, withSavedHorizon(o.config, saved.config), saved.step);
       lock = acquireLock(o.out, what, (line) => progress.warn(line));
       removeStaleSaves(o.out);
       if (hasCheckpoint(o.out)) {

@@ -58,7 +58,7 @@ function expectRefusal(r: CliResult, pattern: RegExp) {
 
 const named = (dir: string, file: string) =>
   new RegExp(
-    `^rankwise: damaged checkpoint: ${join(dir, "checkpoint", file).replace(/[.]/g, "\\.")} `,
+    `^rankwise: corrupt checkpoint: ${join(dir, "checkpoint", file).replace(/[.]/g, "\\.")} `,
   );
 
 test("8 flipped bytes in any checkpoint file: train --resume names that file", async () => {
