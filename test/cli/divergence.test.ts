@@ -89,7 +89,7 @@ test("the last good checkpoint is finite and byte-identical to a run that stoppe
     // Two skipped steps at the end (fewer than --max-bad-steps): the run finishes normally.
     cliAsync([
       "train",
-      ...COMMON,
+      ...COMMON.filter((arg) => arg !== "--quiet"),
       "--steps",
       String(first + 1),
       "--max-bad-steps",
@@ -100,6 +100,14 @@ test("the last good checkpoint is finite and byte-identical to a run that stoppe
   ]);
   expect(a.status, a.stderr).toBe(0);
   expect(b.status, b.stderr).toBe(0);
+  // The start line says what runs; each skip is a line of its own.
+  expect(b.stderr.split("\n")[0]).toMatch(
+    new RegExp(
+      `^training tiny \\([\\d,]+ parameters\\) with adamw at learning rate 10 \\(--lr, constant schedule\\) on moby-dick \\([\\d,]+ train / [\\d,]+ validation tokens\\) in ${ended}$`,
+    ),
+  );
+  expect(b.stderr).toContain(`step ${first}: skipped (`);
+  expect(b.stderr).toContain(`step ${first + 1}: skipped (`);
   expect(file(dir, "model.safetensors").equals(file(stopped, "model.safetensors"))).toBe(true);
   // Skipped steps leave parameters and optimizer state exactly as they were.
   expect(step(ended)).toBe(first + 1);

@@ -75,7 +75,7 @@ function expectSameRun(dir: string, reference: string, target: number) {
 // Both runs are stopped side by side, then both are resumed to the same target and compared with
 // one uninterrupted run of that target.
 const sigint = { dir: "", step: 0, rows: [] as number[], r: undefined as any };
-const sigkill = { dir: "", step: 0, lastRow: 0, r: undefined as any };
+const sigkill = { dir: "", step: 0, lastRow: 0, report: false, r: undefined as any };
 let reference = "";
 let target = 0;
 
@@ -88,6 +88,8 @@ beforeAll(async () => {
     stopAfter(sigint.dir, 3, "SIGINT", ["--checkpoint-every", "0"]),
     stopAfter(sigkill.dir, 5, "SIGKILL", ["--checkpoint-every", "2"]),
   ]);
+  // The report is rewritten at each checkpoint, so the crashed run has one.
+  sigkill.report = existsSync(join(sigkill.dir, "report.html"));
   sigint.step = existsSync(join(sigint.dir, "checkpoint")) ? trainerStep(sigint.dir) : -1;
   sigint.rows = trainRows(sigint.dir).map((row) => row.step);
   // Read the crashed run's step through `inspect`, which first completes a save that the kill
@@ -130,6 +132,7 @@ test("a crash (SIGKILL) keeps the last periodic checkpoint", () => {
   expect(sigkill.step % 2).toBe(0);
   expect(sigkill.step).toBeGreaterThanOrEqual(2);
   expect(sigkill.step).toBeLessThanOrEqual(sigkill.lastRow);
+  expect(sigkill.report).toBe(true);
 });
 
 test("after a crash, --resume redoes the steps past the checkpoint, each logged once", () => {

@@ -127,12 +127,28 @@ describe("metrics rows", () => {
     expect(r.result.valLoss).toBe(evals[1].valLoss);
   });
 
-  test("a sample row closes the run", () => {
+  test("a sample row closes the run; it continues the start of the validation text", () => {
     const last = r.rows.at(-1) as any;
     expect(last.type).toBe("sample");
     expect(last.step).toBe(6);
     expect(typeof last.text).toBe("string");
     expect(last.text.length).toBe(5);
+    // Half the 16-token window of validation text (char tokenizer: 8 characters).
+    const text = loadCorpus("moby-dick").text.slice(0, 20_000);
+    expect(last.prompt).toBe(text.slice(text.length - valTokens.length).slice(0, 8));
+    expect(r.result.prompt).toBe(last.prompt);
+  });
+
+  test("a start row opens the run with every resolved default", () => {
+    const start = r.rows[0] as any;
+    expect(start).toMatchObject({ type: "start", step: 0, model: "tiny", optimizer: "adamw" });
+    expect([start.learningRate, start.learningRateSource]).toEqual([peak, "--lr"]);
+    // AdamW's options as PyTorch defines them, none given by the run.
+    expect(start.optimizerOptions).toMatchObject({ b1: 0.9, b2: 0.999, eps: 1e-8 });
+    expect(start.parameters).toBe(llamaParamCount(ck.modelConfig));
+    expect([start.trainTokens, start.valTokens]).toEqual([trainTokens.length, valTokens.length]);
+    expect(start.config).toEqual(JSON.parse(JSON.stringify(r.config)));
+    expect(r.rows.filter((row) => row.type === "start")).toHaveLength(1);
   });
 
   test("the checkpoint holds the final step and the run's configuration", () => {
