@@ -3,7 +3,16 @@
  * where there is a list), exit code 2, no stack trace unless --debug, and leaves what was already
  * written byte for byte as it was.
  */
-import { cpSync, mkdirSync, truncateSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  truncateSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, test } from "vitest";
 import { optimizerNames } from "../../src/train/registry.js";
@@ -13,6 +22,7 @@ import {
   cliAsync,
   cliOk,
   FAST,
+  ROOT,
   requireBuild,
   snapshot,
   tempDir,
@@ -231,5 +241,170 @@ describe("generate, inspect and compare", () => {
 
   test("unknown command", () => {
     expectUsageError(cli(["fly"]), /unknown command 'fly'/);
+  });
+});
+
+/** Exit code 2 and exactly this one line on stderr (after "rankwise: "). */
+function expectExactly(r: CliResult, message: string): void {
+  expect(r.status, r.stderr).toBe(2);
+  expect(r.stderr).toBe(`rankwise: ${message}\n`);
+}
+
+describe("issue 8: each known bad input, with its exact message", () => {
+  test("RANKWISE_THREADS that is not a thread count (no stack trace)", () => {
+    const r = spawnSync(process.execPath, [join(ROOT, "bin", "rankwise.js"), "train", "--quiet"], {
+      env: { ...process.env, RANKWISE_THREADS: "abc" },
+      encoding: "utf8",
+    });
+    expectExactly(
+      { status: r.status, stdout: r.stdout, stderr: r.stderr },
+      'RANKWISE_THREADS must be an integer from 1 to 256, got "abc"',
+    );
+  });
+
+  // Each of these once hung (Node's recursive mkdir loops on /proc) or wrote elsewhere: all are
+  // refused before any data is loaded, within seconds.
+  const outputs: [string, () => string, (out: string) => string][] = [
+    [
+      "a folder /proc cannot hold",
+      () => "/proc/x",
+      () => "cannot create a folder in /proc (ENOENT)",
+    ],
+    ["a file", () => join(files, "notes.txt"), (o) => `${o} is a file, not a folder (EEXIST)`],
+    [
+      "a path through a file",
+      () => join(files, "notes.txt", "run"),
+      () => `${join(files, "notes.txt")} is a file, not a folder (ENOTDIR)`,
+    ],
+  ];
+  for (const [name, path, message] of outputs) {
+    for (const command of ["train", "compare"]) {
+      test.concurrent(`${command} --out ${name}`, async () => {
+        const out = path();
+        const started = performance.now();
+        const extra = command === "compare" ? ["--optimizers", "adamw"] : [];
+        const r = await cliAsync([command, ...FAST, "--steps", "2", "--out", out, ...extra]);
+        expectExactly(r, `--out ${out}: ${message(out)}`);
+        expect(performance.now() - started).toBeLessThan(10_000);
+      });
+    }
+  }
+
+  test.skipIf(process.getuid?.() === 0)("--out in a folder without write permission", () => {
+    const locked = join(tempDir(), "locked");
+    mkdirSync(locked, { mode: 0o500 });
+    const out = join(locked, "run");
+    expectExactly(
+      cli(["train", ...FAST, "--out", out]),
+      `--out ${out}: permission denied (${locked}) (EACCES)`,
+    );
+  });
+
+  test("--resume with a different --out", () => {
+    const other = join(tempDir(), "elsewhere");
+    expectExactly(
+      cli(["train", "--resume", run, "--out", other, "--steps", "8", "--quiet"]),
+      `--out ${other} and --resume ${run} differ: a resumed run continues in its own folder (drop --out)`,
+    );
+    expect(snapshot(run)).toEqual(before);
+  });
+
+  test("--resume given the checkpoint folder points to its run folder", () => {
+    expectExactly(
+      cli(["train", "--resume", join(run, "checkpoint"), "--steps", "8", "--quiet"]),
+      `--resume takes the run folder, not its checkpoint: use --resume ${run}`,
+    );
+  });
+
+  test("--opt learningRate points to --lr", () => {
+    expectExactly(
+      cli(["train", ...FAST, "--out", run, "--opt", "learningRate=0.1"]),
+      "the learning rate is not an optimizer option: set it with --lr (lr: in a config file)",
+    );
+  });
+
+  test('a learning rate the checkpoint did not set reads as the default, not "undefined"', () => {
+    expectExactly(
+      cli(["train", "--resume", run, "--steps", "8", "--lr", "0.01", "--quiet"]),
+      "cannot resume: lr is 0.01 but the checkpoint was trained with the optimizer's default",
+    );
+  });
+
+  test("a missing config.json is blamed on config.json, with its path once", () => {
+    const copy = tempDir();
+    cpSync(run, copy, { recursive: true });
+    rmSync(join(copy, "checkpoint", "config.json"));
+    const r = cli(["train", "--resume", copy, "--steps", "8", "--quiet"]);
+    expectUsageError(r, /corrupt checkpoint: .*config\.json/);
+    expect(r.stderr).not.toContain("model.safetensors");
+    expect(r.stderr.split(copy).length - 1).toBe(1);
+  });
+
+  test("inspect on a file that is not safetensors says so", () => {
+    const path = join(files, "notes.txt");
+    const r = cli(["inspect", path]);
+    expectUsageError(r, /: not a safetensors file$/);
+    const tiny = join(files, "tiny.bin");
+    writeFileSync(tiny, "abc");
+    expectExactly(
+      cli(["inspect", tiny]),
+      `${tiny}: file is 3 bytes long: not a safetensors file (one starts with an 8-byte header length)`,
+    );
+  });
+
+  test("a truncated safetensors file is called truncated, with its path once", () => {
+    const cut = join(files, "cut.safetensors");
+    const whole = readFileSync(join(run, "checkpoint", "model.safetensors"));
+    writeFileSync(cut, whole.subarray(0, 100));
+    const r = cli(["inspect", cut]);
+    expectUsageError(r, /\(truncated or damaged file\)$/);
+    expect(r.stderr.split(cut).length - 1).toBe(1);
+  });
+
+  test("generate --length above its bound, and a prompt outside the vocabulary", () => {
+    expectExactly(
+      cli(["generate", run, "--length", "100001"]),
+      '--length must be an integer from 0 to 100000, got "100001"',
+    );
+    expectExactly(
+      cli(["generate", run, "--length", "1", "--prompt", "€"]),
+      '--prompt: character "€" (U+20AC) at offset 0 is not in the vocabulary',
+    );
+  });
+
+  test("compare: a bad option value in the last spec fails before anything trains", () => {
+    const out = join(tempDir(), "cmp");
+    const started = performance.now();
+    expectExactly(
+      cli(["compare", ...FAST, "--out", out, "--optimizers", "adamw", "sgd", "lion:b2=2"]),
+      "optimizer lion: b2 must be in [0, 1), got 2",
+    );
+    expect(performance.now() - started).toBeLessThan(10_000);
+    expect(existsSync(out)).toBe(false);
+  });
+
+  test("compare: duplicates (defaults filled in) are refused", () => {
+    const out = join(tempDir(), "cmp");
+    expectExactly(
+      cli(["compare", ...FAST, "--out", out, "--optimizers", "adamw", "lion", "adamw:b1=0.9"]),
+      '--optimizers lists the same optimizer twice: "adamw" and "adamw:b1=0.9"',
+    );
+    expect(existsSync(out)).toBe(false);
+  });
+
+  test("compare: --optimizers is required; --resume needs a comparison and takes no settings", () => {
+    expectExactly(
+      cli(["compare", ...FAST]),
+      "compare needs --optimizers (e.g. --optimizers adamw lion)",
+    );
+    const empty = tempDir();
+    expectExactly(
+      cli(["compare", "--resume", empty]),
+      `cannot resume: ${empty} holds no comparison (no compare.json)`,
+    );
+    expectExactly(
+      cli(["compare", "--resume", empty, "--steps", "9"]),
+      `compare --resume takes no other options (its settings are in ${join(empty, "compare.json")}); got --steps`,
+    );
   });
 });
