@@ -21,6 +21,15 @@ import {
   skipNonFinite,
   tree,
 } from "../../src/index.js";
+import { optional } from "../../src/optim/core.js";
+import { mapMulti } from "../../src/optim/leafwise.js";
+import {
+  decayAfterStep,
+  optionalDecay,
+  optionalDecayAfterStep,
+  stepThenDecay,
+} from "../../src/optim/transforms/weight-decay.js";
+import { adamOptions } from "../../src/optim/validate.js";
 import { read, setup } from "../helpers/engine.js";
 import { expectNoLeaks } from "../helpers/leaks.js";
 
@@ -187,5 +196,69 @@ test("a chain of primitives leaks nothing over many steps", async () => {
     params: () => ({ w: np.ones([3, 2]), b: np.ones([2]) }),
     grads: (step) => ({ w: np.ones([3, 2]).mul(0.5 + step), b: np.ones([2]).mul(-0.5) }),
     steps: 20,
+  });
+});
+
+describe("shared pieces", () => {
+  test("decayAfterStep: p' = (p + u)·(1 − η(t)·λ), η read at each step", () => {
+    const lr = (t: number) => 0.1 * (t + 1);
+    const opt = decayAfterStep(lr, 0.5);
+    let state = opt.init({ w: arr([1, -2]) });
+    for (let t = 0; t < 2; t++) {
+      const p = [3, -1];
+      const u = [0.5, 0.25];
+      const [out, next] = opt.update({ w: arr(u) }, state, { w: arr(p) });
+      state = next;
+      const r = lr(t) * 0.5;
+      // The update that applyUpdates adds: (p + u)(1 − r) − p.
+      close(
+        values((out as any).w),
+        [0, 1].map((i) => (p[i] + u[i]) * (1 - r) - p[i]),
+      );
+      tree.dispose(out);
+    }
+    expect(state).toEqual({ count: 2 });
+    expect(() => opt.update({ w: arr([1]) }, state)).toThrow(/needs params/);
+  });
+
+  test("stepThenDecay is the same rule for one leaf", () => {
+    close(values(stepThenDecay(arr([0.5, 0.25]), arr([3, -1]), 0.1)), [
+      0.5 * 0.9 - 0.3,
+      0.25 * 0.9 + 0.1,
+    ]);
+  });
+
+  test("optional / optionalDecay: no entry (and no state) when off", () => {
+    expect(optional(false, () => scale(2))).toEqual([]);
+    expect(optional(true, () => scale(2))).toHaveLength(1);
+    expect(optionalDecay(0)).toEqual([]);
+    expect(optionalDecayAfterStep(0.1, 0)).toEqual([]);
+    const [decay] = optionalDecay(0.5);
+    const [u] = decay.update({ w: arr([1]) }, decay.init({ w: arr([2]) }), { w: arr([2]) });
+    close(values((u as any).w), [1 + 0.5 * 2]);
+  });
+
+  test("mapMulti returns one tree per output, shaped like the first input", () => {
+    const [sum, diff] = mapMulti(
+      2,
+      (a, b) => [a.ref.add(b.ref), a.sub(b)],
+      { x: arr([1, 2]), y: [arr([5])] },
+      { x: arr([10, 20]), y: [arr([1])] },
+    );
+    close(values((sum as any).x), [11, 22]);
+    close(values((diff as any).y[0]), [4]);
+    tree.dispose([sum, diff]);
+    // An empty tree still gives `count` (empty) trees.
+    expect(mapMulti(3, (a) => [a.ref, a.ref, a], {})).toEqual([{}, {}, {}]);
+    const wrong = ((a: np.Array) => [a]) as unknown as (a: np.Array) => [np.Array, np.Array];
+    expect(() => mapMulti(2, wrong, { x: arr([1]) })).toThrow(/returned 1 arrays, expected 2/);
+  });
+
+  test("adamOptions checks the Adam hyperparameters a method has, and only those", () => {
+    expect(adamOptions({ b1: 0.9, b2: 0.99, eps: 0 })).toEqual({ b1: 0.9, b2: 0.99, eps: 0 });
+    expect(adamOptions({ eps: 1e-8 })).toEqual({ eps: 1e-8 });
+    expect(() => adamOptions({ b1: 1 })).toThrow(/b1 must be in \[0, 1\)/);
+    expect(() => adamOptions({ b2: -0.1 })).toThrow(/b2 must be in \[0, 1\)/);
+    expect(() => adamOptions({ eps: -1 })).toThrow(/eps must be ≥ 0/);
   });
 });
