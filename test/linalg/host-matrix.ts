@@ -2,7 +2,7 @@
  * Test-side float64 matrix helpers, written independently of src/linalg (plain loops): closed-form
  * orthogonal matrices, products and error measures. Row-major Float64Array everywhere.
  */
-import type { numpy as np } from "@jax-js/jax";
+import { numpy as np } from "@jax-js/jax";
 import { fromHost } from "../../src/linalg/host.js";
 import { read } from "../helpers/engine.js";
 
@@ -142,3 +142,29 @@ export const hilbertInverse = (n: number): Mat =>
       binomial(n + j, n - i - 1) *
       binomial(i + j, i) ** 2,
   );
+
+// Device-array helpers for the matrix-function tests (float32 arrays, compared on the host).
+
+/** A rows × cols float32 array of deterministic, well-spread entries. */
+export const filled = (rows: number, cols: number, salt = 0): np.Array =>
+  toArray(
+    mat(
+      rows,
+      cols,
+      (i, j) => Math.sin(1.3 * (i * cols + j) + 0.7 * salt) + 0.1 * Math.sqrt(i * cols + j),
+    ),
+  );
+
+/** Q diag(d) Qᵀ for an orthonormal Q (borrowed). */
+export const compose = (q: np.Array, d: number[]): np.Array =>
+  np.matmul(q.ref.mul(np.array(Float32Array.from(d))), q.ref.transpose());
+
+/** Largest |a − b| relative to max|b| (consumes both). */
+export function relError(a: np.Array, b: np.Array): number {
+  const x = read(a);
+  const y = read(b);
+  a.dispose();
+  b.dispose();
+  const scale = y.reduce((s, v) => Math.max(s, Math.abs(v)), 0);
+  return x.reduce((m, v, i) => Math.max(m, Math.abs(v - y[i])), 0) / scale;
+}

@@ -7,23 +7,14 @@
  * float64). We replay the gradients through our optimizer and compare, at EVERY step, the
  * parameters (|ours − ref| ≤ 1e-4·|ref| + 1e-6) and the update itself (≤ 1e-3 of the largest
  * entry of that leaf's reference update, a check that the parameters alone would blur).
- * Also: the linear-algebra helpers against closed-form properties, option validation, leaf
- * routing, and no leaked arrays over 20 steps.
+ * Also: option validation, leaf routing, and no leaked arrays over 20 steps (the linear algebra
+ * they use is tested in test/linalg/matrix-functions.test.ts and newton-schulz.test.ts).
  */
 import { readFileSync } from "node:fs";
 import { numpy as np } from "@jax-js/jax";
 import { beforeAll, describe, expect, test } from "vitest";
 import * as tree from "../../src/engine/tree.js";
 import { decodeTree, encodeTree } from "../../src/io/state-file.js";
-import { inverseRoot, symmetricEigen } from "../../src/linalg/matrix-functions.js";
-import {
-  inverseSqrtPolarExpress,
-  inverseSqrtPolarExpressJit,
-  NS5_COEFFICIENTS,
-  orthogonalize,
-  orthogonalizeJit,
-} from "../../src/linalg/newton-schulz.js";
-import { orthonormalize } from "../../src/linalg/qr.js";
 import { applyUpdates } from "../../src/optim/core.js";
 import { adamw } from "../../src/optim/optimizers/adam.js";
 import { asgo } from "../../src/optim/optimizers/asgo.js";
@@ -34,6 +25,7 @@ import { soap } from "../../src/optim/optimizers/soap.js";
 import { hiddenMatrices } from "../../src/optim/transforms/matrix-partition.js";
 import { closeness, read, setup } from "../helpers/engine.js";
 import { expectNoLeaks } from "../helpers/leaks.js";
+import { filled } from "../linalg/host-matrix.js";
 
 type Leaves = Record<string, number[]>;
 
@@ -154,113 +146,6 @@ describe("golden trajectories (tools/fixtures/matrix_optimizers.py)", () => {
 
   test.each(cases.map((c) => [c.name, c] as const))("%s", (_name, c) => {
     expect(replay(c)).toBeNull();
-  });
-});
-
-// ---------------------------------------------------------------------------------------------
-// Linear algebra: closed-form properties, independent of the fixtures.
-
-/** Deterministic, well-spread entries. */
-const filled = (rows: number, cols: number, salt = 0) =>
-  np.array(
-    Float32Array.from(
-      { length: rows * cols },
-      (_, i) => Math.sin(1.3 * i + 0.7 * salt) + 0.1 * i ** 0.5,
-    ),
-    { shape: [rows, cols] },
-  );
-
-/** Q diag(d) Qᵀ for an orthonormal Q (borrowed). */
-const compose = (q: np.Array, d: number[]) =>
-  np.matmul(q.ref.mul(np.array(Float32Array.from(d))), q.ref.transpose());
-
-/** Largest |a − b| relative to max|b| (consumes both). */
-const relError = (a: np.Array, b: np.Array) => {
-  const x = read(a);
-  const y = read(b);
-  tree.dispose([a, b]);
-  return x.reduce((m, v, i) => Math.max(m, Math.abs(v - y[i])), 0) / maxAbs(y);
-};
-
-describe("linear algebra helpers", () => {
-  test("symmetricEigen recovers known eigenvalues of a matrix with tiny entries, descending", () => {
-    // jax-js's eigh stops at an absolute threshold (1e-6 in float32) and would return the input's
-    // diagonal here; the helper's QL converges relative to the matrix's own scale.
-    const q = orthonormalize(filled(6, 6, 3));
-    const d = [3e-7, 1e-9, 2e-8, 5e-7, 7e-8, 4e-9];
-    const a = compose(q, d);
-    const [values, vectors] = symmetricEigen(a.ref);
-    const expected = [...d].sort((x, y) => y - x);
-    expect(closeness(read(values), expected, 1e-4).ratio).toBeLessThanOrEqual(1);
-    expect(
-      relError(np.matmul(vectors.ref.mul(values.ref), vectors.ref.transpose()), a),
-    ).toBeLessThan(1e-5);
-    tree.dispose([q, values, vectors]);
-  });
-
-  test("a zero, repeated eigenvalue still gets an orthonormal basis", () => {
-    const b = filled(5, 2, 9);
-    const gram = np.matmul(b.ref, b.transpose()); // rank 2: three zero eigenvalues
-    const [values, vectors] = symmetricEigen(gram.ref);
-    const eye5 = np.eye(5);
-    expect(relError(np.matmul(vectors.ref.transpose(), vectors.ref), eye5)).toBeLessThan(1e-6);
-    expect(
-      relError(np.matmul(vectors.ref.mul(values.ref), vectors.ref.transpose()), gram),
-    ).toBeLessThan(1e-5);
-    const v = read(values);
-    expect(v[2] / v[0]).toBeLessThan(1e-6);
-    tree.dispose([values, vectors]);
-  });
-
-  test("inverseRoot: (A + ε·λmax·I)^(−1/4) to the fourth power inverts A + ε·λmax·I", () => {
-    const q = orthonormalize(filled(5, 5, 1));
-    const a = compose(q, [2, 0.5, 1e-3, 0.1, 1]);
-    const root = inverseRoot(a.ref, 4, 1e-6);
-    const fourth = np.linalg.matrixPower(root, 4);
-    const shifted = a.add(np.eye(5).mul(2e-6));
-    const eye = np.eye(5);
-    expect(relError(np.matmul(fourth, shifted), eye)).toBeLessThan(1e-3);
-    q.dispose();
-  });
-
-  test("orthogonalize applies Keller Jordan's quintic to the normalised singular values", () => {
-    const u = orthonormalize(filled(6, 4, 2));
-    const v = orthonormalize(filled(4, 4, 5));
-    const s = [3, 1.5, 0.2, 0.01];
-    const g = np.matmul(u.ref.mul(np.array(Float32Array.from(s))), v.ref.transpose());
-    const norm = Math.hypot(...s) + 1e-7;
-    const [a, b, c] = NS5_COEFFICIENTS;
-    const p = s.map((x) => {
-      let y = x / norm;
-      for (let i = 0; i < 5; i++) y = a * y + b * y ** 3 + c * y ** 5;
-      return y;
-    });
-    const expected = np.matmul(u.ref.mul(np.array(Float32Array.from(p))), v.ref.transpose());
-    expect(relError(orthogonalize(g, 5), expected)).toBeLessThan(1e-4);
-    // and the result is near-orthogonal: singular values in about [0.7, 1.2] for large inputs
-    for (const y of p.slice(0, 3)) expect(y > 0.6 && y < 1.3).toBe(true);
-    tree.dispose([u, v]);
-  });
-
-  test("the jit-compiled iterations give the eager results", () => {
-    const g = filled(5, 3, 8);
-    expect(relError(orthogonalizeJit(g.ref, 5), orthogonalize(g.ref, 5))).toBeLessThan(1e-6);
-    const p = np.matmul(g.ref, g.transpose());
-    expect(
-      relError(inverseSqrtPolarExpressJit(p.ref, 1e-10, 10), inverseSqrtPolarExpress(p, 1e-10, 10)),
-    ).toBeLessThan(1e-6);
-  });
-
-  test("inverseSqrtPolarExpress approximates P^(−1/2) for a well-conditioned P", () => {
-    const q = orthonormalize(filled(5, 5, 7));
-    const d = [4, 1, 0.5, 0.2, 0.1];
-    const p = compose(q, d);
-    const expected = compose(
-      q,
-      d.map((x) => x ** -0.5),
-    );
-    expect(relError(inverseSqrtPolarExpress(p, 1e-10, 10), expected)).toBeLessThan(1e-3);
-    q.dispose();
   });
 });
 
