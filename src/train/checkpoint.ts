@@ -127,12 +127,20 @@ function recoverInterruptedSave(out: string): void {
   if (best) renameSync(best.dir, final);
 }
 
-/** Remove what interrupted saves left beside the checkpoint (call only holding the lock). */
+/** Temporary files of atomic writes (io/atomic.ts) and lock take-overs (io/lock.ts). */
+const LEFT_BY_KILL = /^(metrics\.jsonl|report\.html)\.tmp-\d+-[0-9a-f]+$|^\.lock\.stale-\d+$/;
+
+/**
+ * Remove what interrupted saves and writes left in the run folder: unfinished checkpoint
+ * folders (after completing a save cut between its renames) and temporary files. Call only
+ * holding the folder's lock: nobody else may be writing them.
+ */
 export function removeStaleSaves(out: string): void {
   recoverInterruptedSave(out);
   if (!existsSync(out)) return;
   for (const name of readdirSync(out)) {
-    if (SAVE_DIR.test(name)) rmSync(join(out, name), { recursive: true, force: true });
+    if (SAVE_DIR.test(name) || LEFT_BY_KILL.test(name))
+      rmSync(join(out, name), { recursive: true, force: true });
   }
 }
 

@@ -97,5 +97,6 @@ test(`kill -9 during ${KILLS} checkpoint writes: every resume continues the run 
   expect(losses(dir)).toEqual(losses(reference));
   expect(losses(dir)).toHaveLength(target);
   expect(existsSync(join(dir, ".lock"))).toBe(false);
-  expect(readdirSync(dir).filter((name) => name.startsWith("checkpoint."))).toEqual([]);
+  // Nothing an interrupted save or write left behind survives the resume.
+  expect(readdirSync(dir).sort()).toEqual(["checkpoint", "metrics.jsonl", "report.html"]);
 }, 240_000);
