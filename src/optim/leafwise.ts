@@ -7,6 +7,9 @@
  * 7 ms (bench/adamw-step.ts). Here a leaf function is traced once per tree structure and shapes;
  * numeric hyperparameters travel as 0-d arrays, so a changing learning rate or bias correction
  * never recompiles, and one compiled program serves every optimizer instance.
+ *
+ * `mapMulti` is the eager counterpart, for per-leaf steps that cannot be traced (host-side
+ * branching, state read per leaf): several parallel trees in, several trees out.
  */
 import { jit, numpy as np } from "@jax-js/jax";
 import type { Params } from "../engine/tree.js";
