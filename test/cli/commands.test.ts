@@ -7,14 +7,17 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { numpy as np } from "@jax-js/jax";
-import { beforeAll, describe, expect, test } from "vitest";
+import { beforeAll, describe, expect, test, vi } from "vitest";
+import { reportError } from "../../src/cli/errors.js";
 import { tokenizerFromJSON } from "../../src/data/tokenizer.js";
+import { OptionError, OptionTypeError, UsageError } from "../../src/engine/errors.js";
 import * as tree from "../../src/engine/tree.js";
 import { llamaForward } from "../../src/nn/llama.js";
 import { loadCheckpoint } from "../../src/train/checkpoint.js";
+import { DEFAULT_CONFIG } from "../../src/train/config.js";
 import { getOptimizer, optimizerNames } from "../../src/train/registry.js";
 import { read, setup } from "../helpers/engine.js";
-import { cliAsync, cliOk, FAST, requireBuild, tempDir, trainRows } from "./run-cli.js";
+import { cliAsync, cliOk, cliSpawn, FAST, requireBuild, tempDir, trainRows } from "./run-cli.js";
 
 let run: string; // a finished 8-step run
 
@@ -84,7 +87,8 @@ describe("compare", () => {
     ]);
     expect(r.status, r.stderr).toBe(0);
     const dirs = ["adamw", "sgd", "lion_b2=0.98"];
-    expect(readdirSync(out).sort()).toEqual([...dirs, "report.html"].sort());
+    // compare.json: the plan, for `compare --resume`.
+    expect(readdirSync(out).sort()).toEqual([...dirs, "compare.json", "report.html"].sort());
     for (const dir of dirs) {
       for (const file of ["metrics.jsonl", "report.html", "checkpoint/trainer.json"]) {
         expect(existsSync(join(out, dir, file)), `${dir}/${file}`).toBe(true);
@@ -130,6 +134,26 @@ describe("generate", () => {
     expect([...text].length).toBe(4 + 20); // characters: a character-level model
     expect(b.stdout).toBe(a.stdout);
     expect(c.stdout).not.toBe(a.stdout);
+  });
+
+  test("streams: text arrives while a long generation is still running", async () => {
+    const child = cliSpawn(["generate", run, "--length", "100000", "--prompt", "the "]);
+    let out = "";
+    const started = performance.now();
+    const enough = await new Promise<boolean>((done) => {
+      child.stdout.setEncoding("utf8").on("data", (d: string) => {
+        out += d;
+        if ([...out].length >= 4 + 50) done(true);
+      });
+      child.on("close", () => done(false));
+    });
+    const running = child.exitCode === null;
+    child.kill("SIGKILL");
+    // 100000 tokens take minutes; the first 50 come within seconds, before the process ends.
+    expect(enough, out).toBe(true);
+    expect(running).toBe(true);
+    expect(out.startsWith("the ")).toBe(true);
+    expect(performance.now() - started).toBeLessThan(30_000);
   });
 
   test("temperature 0 is greedy decoding of the model (checked with an unpadded forward pass)", async () => {
@@ -279,5 +303,61 @@ describe("--config", () => {
     const r = await cliAsync(["train", "--config", file, "--seed", "21", "--quiet"]);
     expect(r.status, r.stderr).toBe(0);
     expect(configOf(out)).toMatchObject({ optimizer: "sgd", lr: 0.05, seed: 21, steps: 2 });
+  });
+});
+
+describe("--help", () => {
+  test("every command shows its defaults, the values DEFAULT_CONFIG holds", () => {
+    const flag = (key: string) => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+    for (const command of ["train", "compare"]) {
+      // One line per option (commander wraps long ones: join the continuation lines).
+      const help = cliOk([command, "--help"]).stdout.replace(/\n {20,}/g, " ");
+      for (const [key, value] of Object.entries(DEFAULT_CONFIG)) {
+        if (typeof value === "object") continue; // optimizerOptions: given with --opt
+        const line = help.split("\n").find((l) => l.trim().startsWith(`${flag(key)} `));
+        if (line === undefined) continue; // evalBatches, valFraction, …: config-file only
+        expect(line, `${command} ${flag(key)}`).toContain(`(default: ${value})`);
+      }
+      expect(help).toMatch(/--steps <n>.*\(default: 600\)/);
+    }
+    const generate = cliOk(["generate", "--help"]).stdout.replace(/\n {20,}/g, " ");
+    expect(generate).toContain(`(default: ${DEFAULT_CONFIG.sampleLength})`);
+    expect(generate).toMatch(/--length <n>.*at most 100000/);
+    expect(generate).toMatch(/--temperature <t>.*\(default: 0\.8\)/);
+  });
+});
+
+describe("how errors are reported", () => {
+  const capture = (error: unknown) => {
+    const lines: string[] = [];
+    const spy = vi.spyOn(process.stderr, "write").mockImplementation((text) => {
+      lines.push(String(text));
+      return true;
+    });
+    try {
+      return { code: reportError(error), text: lines.join("") };
+    } finally {
+      spy.mockRestore();
+    }
+  };
+
+  test("the user's mistakes are one line and exit code 2", () => {
+    for (const error of [
+      new UsageError("--steps must be an integer ≥ 1"),
+      new OptionError("b1 must be in [0, 1), got 2"),
+      new OptionTypeError('adamw: unknown option "beta1"'),
+    ]) {
+      expect(capture(error)).toEqual({ code: 2, text: `rankwise: ${error.message}\n` });
+    }
+  });
+
+  test("anything else is an internal error, exit code 1, never dressed as bad input", () => {
+    for (const error of [new TypeError("x.map is not a function"), new RangeError("bad"), "str"]) {
+      const message = error instanceof Error ? error.message : error;
+      expect(capture(error)).toEqual({
+        code: 1,
+        text: `rankwise: internal error: ${message} (rerun with --debug for the stack trace)\n`,
+      });
+    }
   });
 });
