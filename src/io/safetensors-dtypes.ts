@@ -20,6 +20,7 @@ export class SafetensorsError extends Error {
   override name = "SafetensorsError";
 }
 
+/** A tensor dtype as safetensors files name it. */
 export type FileDType =
   | "BOOL"
   | "U8"

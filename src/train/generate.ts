@@ -9,6 +9,7 @@ import { Xoshiro128 } from "../engine/rng.js";
 import { type LlamaParams, llamaForward } from "../nn/llama.js";
 import type { LlamaConfig } from "../nn/llama-config.js";
 
+/** Options of {@link sampleText}: prompt, length, temperature, top-k, seed and context window. */
 export interface SampleOptions {
   prompt?: string;
   length: number;

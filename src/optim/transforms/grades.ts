@@ -22,6 +22,7 @@ import { type GradientTransformation, type LeafSpec, resolveSpec, type State } f
 import * as check from "../validate.js";
 import { matricesOnly } from "./weight-decay.js";
 
+/** Options of {@link grades}: the threshold τ and how long a leaf must stay below it. */
 export interface GradesOptions {
   /** τ: a watched leaf whose gradient statistic stays below it gets frozen. */
   threshold: number;
@@ -35,6 +36,10 @@ export interface GradesOptions {
   watch?: LeafSpec<boolean>;
 }
 
+/**
+ * The state of {@link grades}: the step count, per leaf the steps below τ in a row and whether it
+ * is frozen, and the inner state.
+ */
 export interface GradesState<S extends State = State> {
   count: number;
   /** Per leaf, a scalar: consecutive steps below τ. */
@@ -51,6 +56,11 @@ export const GRADES_DEFAULTS = {
   metric: "l2" as "l2" | "meanAbs",
 } as const;
 
+/**
+ * GradES (2025) around any optimizer: a watched leaf (matrices by default) whose gradient statistic
+ * stays below τ for `patience` steps after a grace period is frozen for good (its updates become
+ * 0).
+ */
 export function grades<S extends State>(
   inner: GradientTransformation<S>,
   options: GradesOptions,
