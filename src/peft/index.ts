@@ -1,0 +1,63 @@
+/**
+ * The `peft` namespace: LoRA-family adapters (LoRA, rsLoRA, DoRA, PiSSA, OLoRA, LoRA-GA, EVA) as
+ * PEFT defines them — a config, adapter tensors and a pure (base, adapter) → effective weights
+ * that jit and grad go through — plus merge/unmerge and PEFT's adapter folders both ways.
+ */
+export {
+  configFromPeftJson,
+  configToPeftJson,
+  configToPeftText,
+  EVA_DEFAULTS,
+  type EvaConfig,
+  type InitLoraWeights,
+  LORA_GA_DEFAULTS,
+  type LoraConfig,
+  type LoraConfigInput,
+  type LoraGaConfig,
+  loraConfig,
+  type ParsedConfig,
+  SUPPORTED_PEFT_TYPES,
+} from "./config.js";
+export { convertedConfig, convertToLora } from "./convert.js";
+export { doraMagnitude, doraWeight, rowNorm } from "./dora.js";
+export {
+  type AdapterLossAndGrad,
+  type AdapterParams,
+  adaptedLoss,
+  effectiveParams,
+  makeAdapterLossAndGrad,
+} from "./effective.js";
+export { evaInit } from "./eva.js";
+export {
+  ADAPTER_CONFIG_FILE,
+  ADAPTER_WEIGHTS_FILE,
+  type Adapter,
+  type LoadedAdapter,
+  loadAdapter,
+  PEFT_PREFIX,
+  saveAdapter,
+  shapesOf,
+} from "./files.js";
+export {
+  applyResidual,
+  type CreateAdapterOptions,
+  type CreatedAdapter,
+  createAdapter,
+  mutatesBase,
+} from "./init.js";
+export { initLoraFactors, loraDelta } from "./lora.js";
+export { loraGaInit } from "./lora-ga.js";
+export {
+  type AdapterPlan,
+  adapterKeys,
+  adapterShapes,
+  isTargeted,
+  layerIndex,
+  type ModuleSpec,
+  patternKey,
+  planAdapter,
+  rankAndAlpha,
+} from "./match.js";
+export { disposeMergeState, type MergeState, merge, safeMerge, unmerge } from "./merge.js";
+export { oloraInit } from "./olora.js";
+export { pissaInit, pissaIterations } from "./pissa.js";
