@@ -1,6 +1,7 @@
 /**
  * How the CLI fails. The user's mistakes (UsageError, OptionError, OptionTypeError: see
- * engine/errors.ts) are one line naming the problem, exit code 2. Anything else is a bug: one line
+ * engine/errors.ts; a damaged safetensors file; a run too large for the engine's memory) are one
+ * line naming the problem, exit code 2. Anything else is a bug: one line
  * "rankwise: internal error: …", exit code 1. Stack traces only with --debug.
  */
 import { isUserError } from "../engine/errors.js";
@@ -8,9 +9,16 @@ import { SafetensorsError } from "../io/safetensors-dtypes.js";
 
 export const isDebug = () => process.argv.includes("--debug");
 
+/** jax-js's wasm backend is out of its 4 GiB address space: the run asked for too much. */
+const isOutOfMemory = (error: unknown) =>
+  error instanceof RangeError && /memory32 limit/.test(error.message);
+
 export function reportError(error: unknown): number {
-  const message = (error instanceof Error ? error.message : String(error)).split("\n")[0];
-  const user = isUserError(error) || error instanceof SafetensorsError; // a file the user gave
+  let message = (error instanceof Error ? error.message : String(error)).split("\n")[0];
+  if (isOutOfMemory(error)) {
+    message = `out of memory: ${message} (try a smaller --model, --batch-size or --seq-len)`;
+  }
+  const user = isUserError(error) || error instanceof SafetensorsError || isOutOfMemory(error);
   process.stderr.write(
     user
       ? `rankwise: ${message}\n`

@@ -1,6 +1,7 @@
 // Side-effect import first: it must run before jax-js loads (it sets up the wasm thread pool).
 import "./node-threads.js";
 import { type Device, defaultDevice, init as jaxInit } from "@jax-js/jax";
+import { OptionError } from "./errors.js";
 import { requestedThreads } from "./node-threads.js";
 
 /** Options of {@link init}. */
@@ -25,7 +26,9 @@ export async function init(options: InitOptions = {}): Promise<EngineInfo> {
   const available = await jaxInit(wanted);
   const device = available.includes(wanted) ? wanted : "wasm";
   if (options.device !== undefined && device !== options.device) {
-    throw new Error(`device "${options.device}" is not available here (available: ${available})`);
+    throw new OptionError(
+      `device "${options.device}" is not available here (available: ${available})`,
+    );
   }
   defaultDevice(device);
   return { device, threads: device === "wasm" ? requestedThreads : 1 };

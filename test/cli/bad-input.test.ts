@@ -300,6 +300,14 @@ describe("issue 8: each known bad input, with its exact message", () => {
     );
   });
 
+  test("a run too large for the engine's memory is bad input, not an internal error", () => {
+    const out = join(tempDir(), "huge");
+    expectExactly(
+      cli(["train", ...FAST, "--seq-len", "8192", "--steps", "2", "--out", out]),
+      "out of memory: Allocation exceeds the 4 GiB memory32 limit (try a smaller --model, --batch-size or --seq-len)",
+    );
+  });
+
   test("--resume with a different --out", () => {
     const other = join(tempDir(), "elsewhere");
     expectExactly(
