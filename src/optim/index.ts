@@ -3,6 +3,9 @@
  * their defaults from here). Not the public API: the package entry (src/index.ts) lists its
  * names explicitly and does not re-export this file.
  */
+
+export * from "../linalg/matrix-functions.js";
+export * from "../linalg/newton-schulz.js";
 export * from "./core.js";
 export * from "./ema.js";
 export * from "./hyperparams.js";
@@ -50,9 +53,7 @@ export * from "./transforms/centralize.js";
 export * from "./transforms/clip.js";
 export * from "./transforms/grades.js";
 export * from "./transforms/grokfast.js";
-export * from "../linalg/matrix-functions.js";
 export * from "./transforms/matrix-partition.js";
-export * from "../linalg/newton-schulz.js";
 export * from "./transforms/norm-stabilizer.js";
 export * from "./transforms/powersgd.js";
 export * from "./transforms/rms.js";
