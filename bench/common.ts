@@ -29,6 +29,22 @@ export interface Machine {
   platform: string;
   /** Scheduling niceness of the benchmark (children inherit it; e.g. `nice -n -10 npm run bench`). */
   nice: number;
+  /** Linux's per-session CPU sharing (sched_autogroup): when enabled, `nice` only ranks processes
+   *  of the same session, and the session's own niceness (/proc/self/autogroup) is what counts
+   *  against other sessions' processes. */
+  autogroup?: { enabled: boolean; nice: number };
+}
+
+function autogroup(): Machine["autogroup"] {
+  try {
+    const enabled = readFileSync("/proc/sys/kernel/sched_autogroup_enabled", "utf8").trim() === "1";
+    const nice = Number(
+      /nice (-?\d+)/.exec(readFileSync("/proc/self/autogroup", "utf8"))?.[1] ?? 0,
+    );
+    return { enabled, nice };
+  } catch {
+    return undefined; // not Linux, or a kernel without autogroup
+  }
 }
 
 export function machine(): Machine {
@@ -51,6 +67,7 @@ export function machine(): Machine {
     jax,
     platform: `${process.platform}-${process.arch}`,
     nice: getPriority(),
+    autogroup: autogroup(),
   };
 }
 

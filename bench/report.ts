@@ -77,13 +77,20 @@ function header(r: Json): string {
   const averages = [r.load.start, r.load.end, ...children.flatMap((c) => [c.start, c.end])];
   const others = children.map((c) => c.others).filter((x) => Number.isFinite(x));
   const busy = others.length > 0 && Math.max(...others) > BUSY_CORES;
+  // Under autogroup scheduling a process's nice does not rank it against other sessions.
+  const sessionNice = m.autogroup?.enabled ? m.autogroup.nice : m.nice;
   const raised =
-    m.nice < 0
+    sessionNice < 0
       ? " The benchmark ran at raised priority, which limits but does not remove their effect."
       : "";
+  const niceNote = !m.nice
+    ? ""
+    : m.autogroup?.enabled && m.autogroup.nice === 0
+      ? `; run at nice ${m.nice}, which the kernel's per-session scheduling (autogroup) does not apply against other sessions`
+      : `; run at nice ${m.nice}`;
   return [
     `- Command: \`${r.command}\``,
-    `- Machine: ${m.cpu}, ${m.cores} cores, ${m.platform}; Node ${m.node}, @jax-js/jax ${m.jax}${m.nice ? `; run at nice ${m.nice}` : ""}`,
+    `- Machine: ${m.cpu}, ${m.cores} cores, ${m.platform}; Node ${m.node}, @jax-js/jax ${m.jax}${niceNote}${m.autogroup?.enabled && m.autogroup.nice ? `; session (autogroup) nice ${m.autogroup.nice}` : ""}`,
     ...(baseline ? [baselineLine(baseline)] : []),
     `- Date: ${r.date.slice(0, 16).replace("T", " ")} UTC`,
     `- Load: other processes used ${others.length > 0 ? `${range(others, 2)} cores` : "an unknown share of the cores"} while each measurement ran (1-minute load average, which counts the benchmark itself: ${range(averages, 2)}).${busy ? ` **Taken under load**: absolute numbers are pessimistic and two-thread numbers are the most affected.${raised}` : ""}`,
@@ -394,8 +401,11 @@ with \`RANKWISE_THREADS\` before jax-js loads, so every configuration runs in it
 process. Timings are medians of repeated measurements, and configurations alternate so that
 changes in machine load hit them alike. The machine is shared: every measurement records the
 CPU that other processes used while it ran (from /proc/stat) and the load average, and results
-where others used more than ${BUSY_CORES} of a core are marked as taken under load. Running at raised
-priority (\`nice -n -10 npm run bench\`, as root) reduces that interference.
+where others used more than ${BUSY_CORES} of a core are marked as taken under load. Raising the
+benchmark's priority reduces that interference, but where the kernel shares CPU between sessions
+(\`/proc/sys/kernel/sched_autogroup_enabled\` is 1, as on most desktops and this machine) \`nice\`
+only ranks processes within one session; the session's own niceness is set, as root, with
+\`echo -10 > /proc/self/autogroup\` in the shell that then runs \`npm run bench\`.
 
 The matmul and training-throughput benchmarks measure PyTorch beside Rankwise, in the same run and
 interleaved with it. They need PyTorch (\`BENCH_PYTHON\`, default \`/usr/bin/python3\`) calling an
