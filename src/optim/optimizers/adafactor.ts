@@ -17,6 +17,7 @@ import * as tree from "../../engine/tree.js";
 import { evaluate, type GradientTransformation, type ScalarOrSchedule } from "../core.js";
 import * as check from "../validate.js";
 
+/** Options of {@link adafactor} (Hugging Face transformers' names, camelCase). */
 export interface AdafactorOptions {
   /** Omit for the relative step size. */
   learningRate?: ScalarOrSchedule;
@@ -40,6 +41,10 @@ interface LeafState {
   m?: np.Array;
 }
 
+/**
+ * Adafactor's state: the step count and, per leaf, its factored (or full) second moment and
+ * optional first moment.
+ */
 export interface AdafactorState {
   count: number;
   leaves: Record<string, LeafState>;
@@ -86,6 +91,10 @@ export const ADAFACTOR_DEFAULTS = {
   warmupInit: false,
 } as const;
 
+/**
+ * Adafactor (Shazeer and Stern 2018) with Hugging Face transformers' semantics: a factored second
+ * moment for matrices (O(rows + cols) memory), relative step sizes and update clipping.
+ */
 export function adafactor(options: AdafactorOptions = {}): GradientTransformation<AdafactorState> {
   check.knownOptions("adafactor", options, [...Object.keys(ADAFACTOR_DEFAULTS), "learningRate"]);
   const o = { ...ADAFACTOR_DEFAULTS, ...options };

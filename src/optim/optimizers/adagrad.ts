@@ -9,6 +9,7 @@ import { scaleByLearningRate } from "../transforms/scale.js";
 import { optionalDecay } from "../transforms/weight-decay.js";
 import * as check from "../validate.js";
 
+/** Options of {@link adagrad} (torch.optim.Adagrad's, camelCase). */
 export interface AdagradOptions {
   learningRate?: ScalarOrSchedule;
   lrDecay?: number;
@@ -25,6 +26,10 @@ export const ADAGRAD_DEFAULTS = {
   eps: 1e-10,
 } as const;
 
+/**
+ * Adagrad (Duchi et al. 2011), as torch.optim.Adagrad: learning-rate decay, initial accumulator, L2
+ * weight decay.
+ */
 export function adagrad(options: AdagradOptions = {}) {
   check.knownOptions("adagrad", options, [...Object.keys(ADAGRAD_DEFAULTS), "learningRate"]);
   const o = { ...ADAGRAD_DEFAULTS, ...options };

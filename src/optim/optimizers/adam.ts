@@ -11,6 +11,10 @@ import { scaleByLearningRate } from "../transforms/scale.js";
 import { optionalDecay } from "../transforms/weight-decay.js";
 import * as check from "../validate.js";
 
+/**
+ * Options of {@link adam}: learning rate, β1, β2, ε, L2 weight decay and AMSGrad
+ * (torch.optim.Adam's, camelCase).
+ */
 export interface AdamOptions {
   learningRate?: ScalarOrSchedule;
   b1?: number;
@@ -20,6 +24,7 @@ export interface AdamOptions {
   amsgrad?: boolean;
 }
 
+/** Options of {@link adamw}: Adam's, with decoupled weight decay. */
 export interface AdamWOptions extends AdamOptions {
   /** Which leaves get weight decay (default: all, as PyTorch). */
   weightDecayMask?: LeafSpec<boolean>;
@@ -43,6 +48,7 @@ export const AMSGRAD_DEFAULTS = ADAM_BASE_DEFAULTS;
 /** Adam's b1, b2, eps checked (validate.ts); re-exported for the methods built on Adam. */
 export const adamOptions = check.adamOptions;
 
+/** Adam (Kingma and Ba 2015) as torch.optim.Adam: weight decay is L2 (added to the gradient). */
 export function adam(options: AdamOptions = {}) {
   check.knownOptions("adam", options, [...Object.keys(ADAM_DEFAULTS), "learningRate"]);
   const o = { ...ADAM_DEFAULTS, ...options };
@@ -53,6 +59,9 @@ export function adam(options: AdamOptions = {}) {
   );
 }
 
+/**
+ * AdamW (Loshchilov and Hutter 2019) as torch.optim.AdamW: decoupled weight decay p ← p(1 − ηλ).
+ */
 export function adamw(options: AdamWOptions = {}) {
   check.knownOptions("adamw", options, [
     ...Object.keys(ADAMW_DEFAULTS),
@@ -67,6 +76,7 @@ export function adamw(options: AdamWOptions = {}) {
   );
 }
 
+/** AMSGrad (Reddi et al. 2018): Adam with the running maximum of the second moment. */
 export function amsgrad(options: Omit<AdamOptions, "amsgrad"> = {}) {
   check.knownOptions("amsgrad", options, [...Object.keys(AMSGRAD_DEFAULTS), "learningRate"]);
   return adam({ ...AMSGRAD_DEFAULTS, ...options, amsgrad: true });

@@ -50,6 +50,7 @@ function scaleByAdamax(b1: number, b2: number, eps: number): GradientTransformat
 /** torch.optim.Adamax's defaults (the learning rate, 2e-3, apart). */
 export const ADAMAX_DEFAULTS = ADAM_BASE_DEFAULTS;
 
+/** Adamax (Kingma and Ba 2015, §7): Adam with the infinity norm, as torch.optim.Adamax. */
 export function adamax(options: Omit<AdamOptions, "amsgrad"> = {}) {
   check.knownOptions("adamax", options, [...Object.keys(ADAMAX_DEFAULTS), "learningRate"]);
   const o = { ...ADAMAX_DEFAULTS, ...options };

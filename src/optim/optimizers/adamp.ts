@@ -102,6 +102,10 @@ function projectAndDecay(
   return projected.add(p.mul(rate));
 }
 
+/**
+ * Options of {@link adamp}: Adam's, plus the scale-invariance test δ and the decay ratio for
+ * projected leaves.
+ */
 export interface AdampOptions {
   learningRate?: ScalarOrSchedule;
   b1?: number;
@@ -164,6 +168,10 @@ export const ADAMP_DEFAULTS = {
   nesterov: false,
 } as const;
 
+/**
+ * AdamP (Heo et al. 2021): Adam that removes the radial part of the step (and scales the decay) on
+ * scale-invariant weights.
+ */
 export function adamp(options: AdampOptions = {}) {
   check.knownOptions("adamp", options, [...Object.keys(ADAMP_DEFAULTS), "learningRate"]);
   const o = { ...ADAMP_DEFAULTS, ...options };
@@ -179,6 +187,10 @@ export function adamp(options: AdampOptions = {}) {
   );
 }
 
+/**
+ * Options of {@link sgdp}: SGD's, plus the scale-invariance test δ and the decay ratio for
+ * projected leaves.
+ */
 export interface SgdpOptions {
   learningRate: ScalarOrSchedule;
   momentum?: number;

@@ -24,6 +24,10 @@ import { optionalDecay } from "../transforms/weight-decay.js";
 import * as check from "../validate.js";
 import { adamOptions } from "./adam.js";
 
+/**
+ * Options of {@link ademamix}: Adam's, plus the slow EMA's β3 and mixing weight α with their
+ * warm-ups.
+ */
 export interface AdemamixOptions {
   learningRate?: ScalarOrSchedule;
   b1?: number;
@@ -41,6 +45,7 @@ export interface AdemamixOptions {
   weightDecay?: number;
 }
 
+/** AdEMAMix's state: the step count, the fast and slow first moments and the second moment. */
 export interface AdemamixState {
   count: number;
   fast: Params;
@@ -68,6 +73,7 @@ export function ademamixBeta3(
   return fromHalfLife((1 - a) * halfLife(b1) + a * halfLife(b3));
 }
 
+/** AdEMAMix's direction before the learning rate (see {@link ademamix}). */
 export function scaleByAdemamix(o: {
   b1: number;
   b2: number;
@@ -127,6 +133,10 @@ export const ADEMAMIX_DEFAULTS = {
   weightDecay: 0,
 } as const;
 
+/**
+ * AdEMAMix (Pagliardini et al. 2024): Adam plus a slow EMA of the gradient mixed in with weight α,
+ * with warm-ups of α and β3.
+ */
 export function ademamix(options: AdemamixOptions = {}) {
   check.knownOptions("ademamix", options, [...Object.keys(ADEMAMIX_DEFAULTS), "learningRate"]);
   const o = { ...ADEMAMIX_DEFAULTS, ...options };

@@ -35,6 +35,7 @@ import * as check from "../validate.js";
 import { type AdamWOptions, adamw } from "./adam.js";
 import { MUON_ADAMW_DEFAULTS } from "./muon.js";
 
+/** Options of {@link scaleByAsgo}. */
 export interface ScaleByAsgoOptions {
   momentum?: number;
   /** Decay of the one-sided statistic P. */
@@ -45,6 +46,10 @@ export interface ScaleByAsgoOptions {
   steps?: number;
 }
 
+/**
+ * Options of {@link asgo}: ASGO's, plus the learning rate, weight decay and the AdamW used for
+ * non-matrix leaves.
+ */
 export interface AsgoOptions extends ScaleByAsgoOptions {
   learningRate?: ScalarOrSchedule;
   /** Decoupled: p ← p·(1 − η·λ). */
@@ -59,6 +64,7 @@ interface AsgoLeaf {
   precond: np.Array;
 }
 
+/** ASGO's state: per matrix leaf, the momentum and the smaller side's statistic. */
 export interface AsgoState {
   leaves: Record<string, AsgoLeaf>;
 }
@@ -116,6 +122,10 @@ export function scaleByAsgo(options: ScaleByAsgoOptions = {}): GradientTransform
   };
 }
 
+/**
+ * ASGO (An et al. 2025): one-sided Shampoo on the smaller side of each matrix; other leaves go to
+ * AdamW.
+ */
 export function asgo(options: AsgoOptions = {}) {
   check.knownOptions("asgo", options, [
     ...Object.keys(ASGO_DEFAULTS),

@@ -40,6 +40,7 @@ import { optionalDecay } from "../transforms/weight-decay.js";
 import * as check from "../validate.js";
 import { type AdamWOptions, adamOptions, adamw } from "./adam.js";
 
+/** Options of {@link scaleByCosmos}. */
 export interface ScaleByCosmosOptions {
   b1?: number;
   b2?: number;
@@ -50,6 +51,10 @@ export interface ScaleByCosmosOptions {
   lrRatio?: number;
 }
 
+/**
+ * Options of {@link cosmos}: COSMOS's, plus the learning rate, weight decay and the AdamW used for
+ * non-matrix leaves.
+ */
 export interface CosmosOptions extends ScaleByCosmosOptions {
   learningRate?: ScalarOrSchedule;
   /** Decoupled: p ← p·(1 − η·λ). */
@@ -67,6 +72,10 @@ interface CosmosLeaf {
   projected: np.Array;
 }
 
+/**
+ * COSMOS's state: the step count and, per matrix leaf, the momentum, the tracked subspace basis and
+ * the statistics on it.
+ */
 export interface CosmosState {
   count: number;
   leaves: Record<string, CosmosLeaf>;
@@ -161,6 +170,10 @@ export const COSMOS_DEFAULTS = {
   weightDecay: 0,
 } as const;
 
+/**
+ * COSMOS (Liu et al. 2025): SOAP-like Adam on the leading eigen-subspace of each matrix, Muon on
+ * its complement; other leaves go to AdamW.
+ */
 export function cosmos(options: CosmosOptions = {}) {
   check.knownOptions("cosmos", options, [
     ...Object.keys(COSMOS_DEFAULTS),

@@ -20,6 +20,7 @@ import { optionalDecay } from "../transforms/weight-decay.js";
 import * as check from "../validate.js";
 import { ADAM_BASE_DEFAULTS, type AdamOptions, adamOptions } from "./adam.js";
 
+/** diffGrad's state: Adam's moments and the previous gradient. */
 export interface DiffgradState {
   count: number;
   mu: Params;
@@ -27,6 +28,7 @@ export interface DiffgradState {
   previous: Params;
 }
 
+/** diffGrad's direction before the learning rate (see {@link diffgrad}). */
 export function scaleByDiffgrad(o: {
   b1: number;
   b2: number;
@@ -60,6 +62,10 @@ export function scaleByDiffgrad(o: {
 /** The authors' defaults (Adam's; the learning rate, 1e-3, apart). */
 export const DIFFGRAD_DEFAULTS = ADAM_BASE_DEFAULTS;
 
+/**
+ * diffGrad (Dubey et al. 2019): Adam whose momentum is damped by sigmoid(|g_prev − g|) where the
+ * gradient barely changes.
+ */
 export function diffgrad(options: Omit<AdamOptions, "amsgrad"> = {}) {
   check.knownOptions("diffgrad", options, [...Object.keys(DIFFGRAD_DEFAULTS), "learningRate"]);
   const o = { ...DIFFGRAD_DEFAULTS, ...options };

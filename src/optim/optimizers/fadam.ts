@@ -23,6 +23,7 @@ import { scaleByLearningRate } from "../transforms/scale.js";
 import * as check from "../validate.js";
 import { adamOptions } from "./adam.js";
 
+/** Options of {@link fadam}. */
 export interface FadamOptions {
   learningRate?: ScalarOrSchedule;
   b1?: number;
@@ -35,6 +36,7 @@ export interface FadamOptions {
   p?: number;
 }
 
+/** FAdam's state: the step count, the momentum and the diagonal empirical Fisher. */
 export interface FadamState {
   count: number;
   mu: Params;
@@ -100,6 +102,10 @@ export const FADAM_DEFAULTS = {
   p: 0.5,
 } as const;
 
+/**
+ * FAdam (Hwang 2024): Adam as a natural-gradient method with the diagonal empirical Fisher; the
+ * natural gradient and the weight decay are RMS-clipped in the Fisher geometry.
+ */
 export function fadam(options: FadamOptions = {}) {
   check.knownOptions("fadam", options, [...Object.keys(FADAM_DEFAULTS), "learningRate"]);
   const o = { ...FADAM_DEFAULTS, ...options };

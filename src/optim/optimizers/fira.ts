@@ -68,6 +68,10 @@ export function firaResidual(
   };
 }
 
+/**
+ * Fira (Chen et al. 2024): GaLore's low-rank AdamW plus the scaled residual the projection
+ * discards, so the update is full-rank.
+ */
 export function fira(options: FiraOptions = {}): GradientTransformation<State[]> {
   check.knownOptions("fira", options, [...Object.keys(FIRA_DEFAULTS), "learningRate", "mask"]);
   const o = { ...FIRA_DEFAULTS, ...options };

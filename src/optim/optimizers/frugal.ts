@@ -39,6 +39,10 @@ import * as check from "../validate.js";
 import { adamOptions } from "./adam.js";
 import { GALORE_DEFAULTS, type GaloreOptions } from "./galore.js";
 
+/**
+ * Options of {@link frugal}: GaLore's projection options, the mode, and the state-free rule of the
+ * complement.
+ */
 export interface FrugalOptions extends Omit<GaloreOptions, "scale"> {
   /** "projection" (default) or "blocks". */
   mode?: "projection" | "blocks";
@@ -177,6 +181,10 @@ export function scaleByFrugalBlocks(o: {
   };
 }
 
+/**
+ * FRUGAL (Zmushko et al. 2025): Adam on a subspace (a GaLore projection or a share of blocks) and a
+ * state-free rule (signSGD or SGD) on the rest, so every step is full-rank.
+ */
 export function frugal(options: FrugalOptions = {}): GradientTransformation<State[]> {
   check.knownOptions("frugal", options, [...Object.keys(FRUGAL_DEFAULTS), "learningRate", "mask"]);
   const o = { ...FRUGAL_DEFAULTS, ...options };

@@ -33,6 +33,7 @@ export const GALORE_8BIT_DEFAULTS = {
   minQuantizedSize: 4096,
 } as const;
 
+/** 8-bit GaLore: GaLore whose Adam moments are stored blockwise-quantised (int8) between steps. */
 export function galore8bit(options: Galore8bitOptions = {}): GradientTransformation<State[]> {
   check.knownOptions("galore8bit", options, [
     ...Object.keys(GALORE_8BIT_DEFAULTS),

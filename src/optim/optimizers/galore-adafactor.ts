@@ -19,7 +19,7 @@
  */
 import type { numpy as np } from "@jax-js/jax";
 import * as tree from "../../engine/tree.js";
-import { chain, type GradientTransformation, type State } from "../core.js";
+import { chain, type GradientTransformation, optional, type State } from "../core.js";
 import { SCALE_BY_GALORE_DEFAULTS, scaleByGalore } from "../projection/scale-by-galore.js";
 import { projectable } from "../projection/subspace.js";
 import { matrixOrFallback } from "../transforms/matrix-partition.js";
@@ -33,6 +33,7 @@ import {
 } from "./adafactor.js";
 import type { GaloreOptions } from "./galore.js";
 
+/** Options of {@link galoreAdafactor}: GaLore's projection options and Adafactor's. */
 export type GaloreAdafactorOptions = Omit<
   GaloreOptions,
   "learningRate" | "b1" | "b2" | "eps" | "weightDecay"
@@ -72,6 +73,10 @@ function adafactorDecay(
   };
 }
 
+/**
+ * GaLore over Adafactor (the authors' galore_torch/adafactor.py): Adafactor runs on each matrix's
+ * projected gradient.
+ */
 export function galoreAdafactor(
   options: GaloreAdafactorOptions = {},
 ): GradientTransformation<State[]> {
@@ -106,6 +111,6 @@ export function galoreAdafactor(
   };
   return chain(
     matrixOrFallback(direction, noDecay, projectable(mask)),
-    ...(weightDecay > 0 ? [adafactorDecay(stepSize, weightDecay)] : []),
+    ...optional(weightDecay > 0, () => adafactorDecay(stepSize, weightDecay)),
   );
 }

@@ -108,6 +108,10 @@ export function galoreAdamW(
   );
 }
 
+/**
+ * GaLore (Zhao et al. 2024), the authors' AdamW: Adam runs on each matrix's gradient projected to a
+ * rank-r subspace refreshed every `updateProjGap` steps; other leaves get plain AdamW.
+ */
 export function galore(options: GaloreOptions = {}): GradientTransformation<State[]> {
   check.knownOptions("galore", options, [...Object.keys(GALORE_DEFAULTS), "learningRate", "mask"]);
   return galoreAdamW({ ...GALORE_DEFAULTS, ...options });

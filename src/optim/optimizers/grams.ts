@@ -39,6 +39,7 @@ export function withGradientSign<S extends State>(
 /** Adam's defaults with decoupled weight decay 0 (the learning rate, 1e-3, apart). */
 export const GRAMS_DEFAULTS = ADAM_DEFAULTS;
 
+/** Grams (Cao et al. 2024): Adam's magnitudes with the current gradient's signs. */
 export function grams(options: AdamOptions = {}) {
   check.knownOptions("grams", options, [...Object.keys(GRAMS_DEFAULTS), "learningRate"]);
   const o = { ...GRAMS_DEFAULTS, ...options };

@@ -33,6 +33,7 @@ import { optionalDecay } from "../transforms/weight-decay.js";
 import * as check from "../validate.js";
 import { type AdamOptions, adamOptions } from "./adam.js";
 
+/** Options of {@link gwt}: Adam's, plus the Haar levels and the scale of the update. */
 export interface GwtOptions extends Omit<AdamOptions, "amsgrad"> {
   /** Haar levels l (default 2); the last axis must be divisible by 2^l. */
   levels?: number;
@@ -52,6 +53,7 @@ export const GWT_DEFAULTS = {
   weightDecay: 0,
 } as const;
 
+/** GWT's state: the step count and Adam's moments of the Haar approximation coefficients. */
 export interface GwtState {
   count: number;
   /** Adam's moments of each leaf's approximation coefficients, by leaf path. */
@@ -108,6 +110,10 @@ export function scaleByGwt(o: {
   };
 }
 
+/**
+ * Gradient Wavelet Transform (Wen et al. 2025): Adam on the Haar approximation of each matrix
+ * gradient, so the moments shrink by 2^levels.
+ */
 export function gwt(options: GwtOptions = {}): GradientTransformation<State[]> {
   check.knownOptions("gwt", options, [...Object.keys(GWT_DEFAULTS), "learningRate", "mask"]);
   const o = { ...GWT_DEFAULTS, ...options };

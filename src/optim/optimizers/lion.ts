@@ -12,6 +12,7 @@ import { scaleByLearningRate } from "../transforms/scale.js";
 import { optionalDecay } from "../transforms/weight-decay.js";
 import * as check from "../validate.js";
 
+/** Options of {@link lion}. */
 export interface LionOptions {
   learningRate?: ScalarOrSchedule;
   b1?: number;
@@ -19,6 +20,7 @@ export interface LionOptions {
   weightDecay?: number;
 }
 
+/** Lion's direction before the learning rate: sign(β1·m + (1−β1)·g), then m ← β2·m + (1−β2)·g. */
 export function scaleByLion(b1: number, b2: number): GradientTransformation<{ mu: Params }> {
   return {
     init: (params) => zeroMoments(params, ["mu"]),
@@ -42,6 +44,7 @@ export function scaleByLion(b1: number, b2: number): GradientTransformation<{ mu
 /** The authors' defaults (the learning rate, 1e-4, apart). */
 export const LION_DEFAULTS = { b1: 0.9, b2: 0.99, weightDecay: 0 } as const;
 
+/** Lion (Chen et al. 2023): the sign of an interpolated momentum, with decoupled weight decay. */
 export function lion(options: LionOptions = {}) {
   check.knownOptions("lion", options, [...Object.keys(LION_DEFAULTS), "learningRate"]);
   const o = { ...LION_DEFAULTS, ...options };

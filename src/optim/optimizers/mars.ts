@@ -25,6 +25,7 @@ import { optionalDecay } from "../transforms/weight-decay.js";
 import * as check from "../validate.js";
 import { adamOptions } from "./adam.js";
 
+/** Options of {@link mars}. */
 export interface MarsOptions {
   learningRate?: ScalarOrSchedule;
   b1?: number;
@@ -40,6 +41,7 @@ export interface MarsOptions {
   weightDecay1d?: number;
 }
 
+/** MARS's state: the step count, Adam's moments and the previous gradient. */
 export interface MarsState {
   count: number;
   mu: Params;
@@ -47,6 +49,7 @@ export interface MarsState {
   previous: Params;
 }
 
+/** MARS's direction before the learning rate (see {@link mars}). */
 export function scaleByMars(o: {
   b1: number;
   b2: number;
@@ -98,6 +101,10 @@ export const MARS_DEFAULTS = {
   weightDecay1d: 0.1,
 } as const;
 
+/**
+ * MARS-AdamW (Yuan et al. 2024), approximate variant: AdamW on a variance-reduced gradient g +
+ * γ·β1/(1−β1)·(g − g_prev), norm-clipped at 1.
+ */
 export function mars(options: MarsOptions = {}) {
   check.knownOptions("mars", options, [...Object.keys(MARS_DEFAULTS), "learningRate"]);
   const o = { ...MARS_DEFAULTS, ...options };

@@ -38,8 +38,13 @@ import { optionalDecay } from "../transforms/weight-decay.js";
 import * as check from "../validate.js";
 import { type AdamWOptions, adamw } from "./adam.js";
 
+/**
+ * How Muon scales the orthogonalised update: "original" (Jordan et al.) or "matchAdamW"
+ * (0.2·√max(m, n), Moonshot's).
+ */
 export type MuonScaling = "original" | "matchAdamW";
 
+/** Options of {@link scaleByMuon}. */
 export interface ScaleByMuonOptions {
   momentum?: number;
   nesterov?: boolean;
@@ -47,6 +52,10 @@ export interface ScaleByMuonOptions {
   scaling?: MuonScaling;
 }
 
+/**
+ * Options of {@link muon}: Muon's, plus the learning rate, weight decay and the AdamW used for
+ * non-matrix leaves.
+ */
 export interface MuonOptions extends ScaleByMuonOptions {
   learningRate?: ScalarOrSchedule;
   /** Decoupled: p ← p·(1 − η·λ). */
@@ -57,6 +66,7 @@ export interface MuonOptions extends ScaleByMuonOptions {
   isMatrix?: LeafSpec<boolean>;
 }
 
+/** Muon's state: the momentum of each matrix leaf. */
 export interface MuonState {
   momentum: Params;
 }
@@ -121,6 +131,10 @@ export function scaleByMuon(options: ScaleByMuonOptions = {}): GradientTransform
   };
 }
 
+/**
+ * Muon (Jordan et al. 2024): momentum orthogonalised by Newton–Schulz for the hidden matrices;
+ * every other leaf goes to AdamW.
+ */
 export function muon(options: MuonOptions = {}) {
   check.knownOptions("muon", options, [
     ...Object.keys(MUON_DEFAULTS),

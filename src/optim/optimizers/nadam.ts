@@ -65,6 +65,7 @@ export const NADAM_DEFAULTS = {
   momentumDecay: 4e-3,
 } as const;
 
+/** NAdam (Dozat 2016): Adam with Nesterov momentum and torch.optim.NAdam's momentum decay. */
 export function nadam(options: Omit<AdamOptions, "amsgrad"> & { momentumDecay?: number } = {}) {
   check.knownOptions("nadam", options, [...Object.keys(NADAM_DEFAULTS), "learningRate"]);
   const o = { ...NADAM_DEFAULTS, ...options };

@@ -76,6 +76,10 @@ export const NOVOGRAD_DEFAULTS = {
   gradAveraging: false,
 } as const;
 
+/**
+ * NovoGrad (Ginsburg et al. 2019, NVIDIA apex semantics): one second moment per tensor, the
+ * gradient normalised by it before the momentum.
+ */
 export function novograd(options: {
   learningRate?: ScalarOrSchedule;
   b1?: number;

@@ -45,6 +45,7 @@ import { optionalDecay } from "../transforms/weight-decay.js";
 import * as check from "../validate.js";
 import { type AdamWOptions, adamw } from "./adam.js";
 
+/** Options of {@link scaleByPsgdKron}. */
 export interface ScaleByPsgdKronOptions {
   /** Momentum (bias-corrected exponential average of gradients); 0 for none. */
   b1?: number;
@@ -60,6 +61,7 @@ export interface ScaleByPsgdKronOptions {
   seed?: number;
 }
 
+/** Options of {@link psgdKron}: the preconditioner's, plus the learning rate and weight decay. */
 export interface PsgdKronOptions extends ScaleByPsgdKronOptions {
   learningRate?: ScalarOrSchedule;
   /** Decoupled: p ← p − η·λ·p. */
@@ -75,6 +77,10 @@ interface KronLeaf {
   momentum: np.Array;
 }
 
+/**
+ * PSGD-Kron's state: the step count, the random state of the probes, and per leaf the two Kronecker
+ * factors and the momentum.
+ */
 export interface PsgdKronState {
   count: number;
   /** xoshiro128** state words of the probe-vector stream. */
@@ -257,6 +263,10 @@ export const PSGD_KRON_DEFAULTS = {
   weightDecay: 0,
 } as const;
 
+/**
+ * PSGD with a Kronecker-factored preconditioner (Li 2018; kron_torch's "Kron"): the factors are
+ * fitted by gradient steps on random probes.
+ */
 export function psgdKron(options: PsgdKronOptions = {}) {
   check.knownOptions("psgdKron", options, [
     ...Object.keys(PSGD_KRON_DEFAULTS),

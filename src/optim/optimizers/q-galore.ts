@@ -51,6 +51,10 @@ export const Q_GALORE_DEFAULTS = {
   momentBlockSize: 256,
 } as const;
 
+/**
+ * Q-GaLore (Zhang et al. 2024): GaLore with INT4 projection bases whose refresh period grows once
+ * successive bases stay similar, and int8 Adam moments.
+ */
 export function qGalore(options: QGaloreOptions = {}): GradientTransformation<State[]> {
   check.knownOptions("qGalore", options, [
     ...Object.keys(Q_GALORE_DEFAULTS),

@@ -55,6 +55,10 @@ function scaleByRadam(b1: number, b2: number, eps: number): GradientTransformati
 /** torch.optim.RAdam's defaults (the learning rate, 1e-3, apart). */
 export const RADAM_DEFAULTS = ADAM_BASE_DEFAULTS;
 
+/**
+ * RAdam (Liu et al. 2020) as torch.optim.RAdam: Adam whose adaptive step is rectified (plain
+ * momentum while the variance estimate is unreliable).
+ */
 export function radam(options: Omit<AdamOptions, "amsgrad"> = {}) {
   check.knownOptions("radam", options, [...Object.keys(RADAM_DEFAULTS), "learningRate"]);
   const o = { ...RADAM_DEFAULTS, ...options };

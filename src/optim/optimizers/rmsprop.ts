@@ -11,6 +11,7 @@ import { trace } from "../transforms/trace.js";
 import { optionalDecay } from "../transforms/weight-decay.js";
 import * as check from "../validate.js";
 
+/** Options of {@link rmsprop} (torch.optim.RMSprop's, camelCase; `decay` is PyTorch's `alpha`). */
 export interface RmspropOptions {
   learningRate?: ScalarOrSchedule;
   decay?: number;
@@ -29,6 +30,7 @@ export const RMSPROP_DEFAULTS = {
   weightDecay: 0,
 } as const;
 
+/** RMSprop (Hinton 2012) as torch.optim.RMSprop: centered variant, momentum, L2 weight decay. */
 export function rmsprop(options: RmspropOptions = {}) {
   check.knownOptions("rmsprop", options, [...Object.keys(RMSPROP_DEFAULTS), "learningRate"]);
   const o = { ...RMSPROP_DEFAULTS, ...options };

@@ -10,6 +10,7 @@ import { trace } from "../transforms/trace.js";
 import { optionalDecay } from "../transforms/weight-decay.js";
 import * as check from "../validate.js";
 
+/** Options of {@link sgd} (torch.optim.SGD's, camelCase). */
 export interface SgdOptions {
   learningRate: ScalarOrSchedule;
   momentum?: number;
@@ -21,6 +22,9 @@ export interface SgdOptions {
 /** torch.optim.SGD's defaults: plain SGD (the learning rate is required). */
 export const SGD_DEFAULTS = { momentum: 0, dampening: 0, nesterov: false, weightDecay: 0 } as const;
 
+/**
+ * Stochastic gradient descent as torch.optim.SGD: momentum, dampening, Nesterov, L2 weight decay.
+ */
 export function sgd(options: SgdOptions) {
   check.knownOptions("sgd", options, [...Object.keys(SGD_DEFAULTS), "learningRate"]);
   const o = { ...SGD_DEFAULTS, ...options };

@@ -38,8 +38,12 @@ import { optionalDecay } from "../transforms/weight-decay.js";
 import * as check from "../validate.js";
 import { type AdamWOptions, adamw } from "./adam.js";
 
+/**
+ * Where Shampoo takes each step's size from: Adam's, SGD's, or none (the raw preconditioned step).
+ */
 export type ShampooGraft = "adam" | "sgd" | "none";
 
+/** Options of {@link scaleByShampoo}. */
 export interface ScaleByShampooOptions {
   /** Momentum (exponential average of gradients); 0 for none. */
   b1?: number;
@@ -55,6 +59,7 @@ export interface ScaleByShampooOptions {
   maxPrecondDim?: number;
 }
 
+/** Options of {@link shampoo}: Shampoo's, plus the learning rate and weight decay. */
 export interface ShampooOptions extends ScaleByShampooOptions {
   learningRate?: ScalarOrSchedule;
   /** Decoupled: p ← p − η·λ·p. */
@@ -73,6 +78,10 @@ interface ShampooLeaf {
   nu: np.Array | null;
 }
 
+/**
+ * Shampoo's state: the step count and, per leaf, the momentum, the Kronecker statistics, their
+ * inverse roots and the graft's state.
+ */
 export interface ShampooState {
   count: number;
   leaves: Record<string, ShampooLeaf>;
@@ -171,6 +180,10 @@ export function scaleByShampoo(
   };
 }
 
+/**
+ * Shampoo (Gupta et al. 2018) with layer-wise grafting (Anil et al. 2020): momentum preconditioned
+ * by inverse fourth roots of the Kronecker statistics, sized by the graft.
+ */
 export function shampoo(options: ShampooOptions = {}) {
   check.knownOptions("shampoo", options, [
     ...Object.keys(SHAMPOO_DEFAULTS),

@@ -33,6 +33,7 @@ export function emaTrace(decay: number): GradientTransformation<{ mu: Params }> 
 /** Bernstein et al.'s momentum 0.9; no weight decay. */
 export const SIGNUM_DEFAULTS = { momentum: 0.9, weightDecay: 0 } as const;
 
+/** Signum (Bernstein et al. 2018): the sign of the momentum, with L2 weight decay. */
 export function signum(options: {
   learningRate: ScalarOrSchedule;
   momentum?: number;
@@ -49,6 +50,7 @@ export function signum(options: {
   );
 }
 
+/** signSGD (Bernstein et al. 2018): p ← p − η·sign(g). */
 export function signSgd(options: { learningRate: ScalarOrSchedule }) {
   check.knownOptions("signSgd", options, ["learningRate"]);
   return chain(scaleBySign(), scaleByLearningRate(check.learningRate(options.learningRate)));

@@ -40,6 +40,7 @@ import { stepThenDecay } from "../transforms/weight-decay.js";
 import * as check from "../validate.js";
 import { type AdamWOptions, adamOptions, adamw } from "./adam.js";
 
+/** Options of {@link soap}. */
 export interface SoapOptions {
   learningRate?: ScalarOrSchedule;
   b1?: number;
@@ -71,6 +72,10 @@ interface SoapLeaf {
   nu: np.Array;
 }
 
+/**
+ * SOAP's state: the step count and, per leaf, Adam's moments, Shampoo's statistics and their
+ * eigenbases.
+ */
 export interface SoapState {
   count: number;
   leaves: Record<string, SoapLeaf>;
@@ -231,6 +236,10 @@ export const SOAP_DEFAULTS = {
   correctBias: true,
 } as const;
 
+/**
+ * SOAP (Vyas et al. 2024): Adam in the eigenbasis of Shampoo's preconditioner, refreshed every
+ * `precondFrequency` steps.
+ */
 export function soap(options: SoapOptions = {}) {
   check.knownOptions("soap", options, [
     ...Object.keys(SOAP_DEFAULTS),

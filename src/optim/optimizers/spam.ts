@@ -33,6 +33,7 @@ import { optionalDecayAfterStep } from "../transforms/weight-decay.js";
 import * as check from "../validate.js";
 import { adamOptions } from "./adam.js";
 
+/** Options of {@link spam}. */
 export interface SpamOptions {
   learningRate?: ScalarOrSchedule;
   b1?: number;
@@ -49,6 +50,7 @@ export interface SpamOptions {
   clipDelay?: number;
 }
 
+/** SPAM's state: the step count and Adam's moments. */
 export interface SpamState {
   count: number;
   mu: Params;

@@ -43,8 +43,13 @@ import { optionalDecay } from "../transforms/weight-decay.js";
 import * as check from "../validate.js";
 import { adamOptions } from "./adam.js";
 
+/**
+ * When Stable-SPAM's momentum reset takes effect: "paper" (on its step) or "reference" (the
+ * authors' code, one step later).
+ */
 export type ResetTiming = "paper" | "reference";
 
+/** Options of {@link stableSpam}. */
 export interface StableSpamOptions {
   learningRate?: ScalarOrSchedule;
   b1?: number;
@@ -67,6 +72,10 @@ export interface StableSpamOptions {
   resetTiming?: ResetTiming;
 }
 
+/**
+ * Stable-SPAM's state: the step counts, Adam's moments and, per leaf, AdaClip's and AdaGN's scalar
+ * statistics.
+ */
 export interface StableSpamState {
   count: number;
   /** Steps counted by the Adam bias correction (restarts at resets; see the header). */
@@ -176,6 +185,10 @@ export const STABLE_SPAM_DEFAULTS = {
   resetTiming: "paper" as ResetTiming,
 } as const;
 
+/**
+ * Stable-SPAM (Huang et al. 2025): Adam on gradients clipped by AdaClip and norm-stabilised by
+ * AdaGN, with periodic momentum resets.
+ */
 export function stableSpam(options: StableSpamOptions = {}) {
   check.knownOptions("stableSpam", options, [...Object.keys(STABLE_SPAM_DEFAULTS), "learningRate"]);
   const d = { ...STABLE_SPAM_DEFAULTS, ...options };

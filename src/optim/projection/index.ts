@@ -21,6 +21,7 @@ export type { Projector, ProjectorContext, ProjectorState } from "./projector.js
 export {
   type QGaloreProjectorOptions,
   type QGaloreProjectorState,
+  type QuantizedBasis,
   qGaloreProjector,
 } from "./q-galore.js";
 export {
@@ -40,5 +41,5 @@ export {
   type ScaleByGaloreOptions,
   scaleByGalore,
 } from "./scale-by-galore.js";
-export { PROJ_TYPES, type ProjType, type SubspaceState } from "./subspace.js";
+export { type Bases, PROJ_TYPES, type ProjType, type SubspaceState } from "./subspace.js";
 export { type SvdProjectorState, svdProjector } from "./svd.js";

@@ -25,6 +25,7 @@ import * as check from "../validate.js";
 import type { Projector } from "./projector.js";
 import { svdProjector } from "./svd.js";
 
+/** Options of {@link onlinePcaProjector}: the AdamW that moves the basis. */
 export interface OnlinePcaOptions {
   /** Step size of the basis (default 1/updateProjGap). */
   learningRate?: number;
@@ -32,6 +33,7 @@ export interface OnlinePcaOptions {
   weightDecay?: number;
 }
 
+/** The state of {@link onlinePcaProjector}: the basis, its AdamW state and the step size. */
 export interface OnlinePcaState {
   q: np.Array;
   /** AdamW state of the basis (a chain: Adam, decoupled decay, learning rate). */
@@ -41,6 +43,10 @@ export interface OnlinePcaState {
   learningRate: number;
 }
 
+/**
+ * Online Subspace Descent (Liang et al. 2024): the basis starts from an SVD and then follows an
+ * AdamW step on the reconstruction error at every step, instead of being recomputed.
+ */
 export function onlinePcaProjector(options: OnlinePcaOptions = {}): Projector<OnlinePcaState> {
   check.knownOptions("onlinePcaProjector", options, ["learningRate", "weightDecay"]);
   const lr =

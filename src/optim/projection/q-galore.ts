@@ -24,6 +24,7 @@ import { OptionError, OptionTypeError } from "../../engine/errors.js";
 import * as check from "../validate.js";
 import type { Projector, ProjectorState } from "./projector.js";
 
+/** Options of {@link qGaloreProjector}: the basis code (bits, group size) and the adaptive refresh. */
 export interface QGaloreProjectorOptions {
   /** Bits per basis entry: 2, 4 (default) or 8. */
   bits?: number;
@@ -46,6 +47,10 @@ export const Q_GALORE_PROJECTOR_DEFAULTS = {
   queueSize: 5,
 } as const;
 
+/**
+ * A basis stored with asymmetric group quantisation: packed codes, a scale and a zero point per
+ * group, and its shape.
+ */
 export interface QuantizedBasis {
   codes: np.Array;
   scales: np.Array;
@@ -54,6 +59,10 @@ export interface QuantizedBasis {
   cols: number;
 }
 
+/**
+ * The state of {@link qGaloreProjector}: the quantised basis, the previous first basis vector, the
+ * current refresh period and the similarity queue.
+ */
 export interface QGaloreProjectorState {
   /** The wrapped projector's state, without its dense basis. */
   inner: ProjectorState;
@@ -117,6 +126,10 @@ export function dequantizeBasis(b: QuantizedBasis, bits: number): np.Array {
   return x.reshape([-1]).slice([0, n]).reshape([b.rows, b.cols]);
 }
 
+/**
+ * Q-GaLore's projector (Zhang et al. 2024) around any projector: the basis stored in INT4, and a
+ * layer's refresh period growing once its successive bases stay similar.
+ */
 export function qGaloreProjector(
   inner: Projector,
   options: QGaloreProjectorOptions = {},

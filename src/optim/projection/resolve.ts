@@ -11,16 +11,28 @@ import { randomProjector } from "./random.js";
 import { randomizedSvdProjector } from "./randomized-svd.js";
 import { svdProjector } from "./svd.js";
 
+/**
+ * The projectors by name, as options and config files give them (each made with its default
+ * options).
+ */
 export const PROJECTORS = {
+  /** Exact top-r singular vectors (GaLore; the default). */
   svd: svdProjector,
+  /** Randomized range finder and a small SVD. */
   randomized_svd: randomizedSvdProjector,
+  /** Random orthonormal (GoLore) bases, resampled at every refresh. */
   random: randomProjector,
+  /** SVD-free DCT column selection (stores r indices). */
   dct: dctProjector,
+  /** Online Subspace Descent: the basis follows gradient steps. */
   online_pca: onlinePcaProjector,
+  /** Sparse row selection (Grass). */
   grass: grassProjector,
 } as const;
 
+/** A name in {@link PROJECTORS}. */
 export type ProjectorName = keyof typeof PROJECTORS;
+/** A projector given by name or as an object. */
 export type ProjectorSpec = ProjectorName | Projector<any>;
 
 /** A projector from its name (default options) or a Projector object (checked). */

@@ -69,6 +69,7 @@ export interface GaloreResidual<S extends State = State> {
   }): [np.Array, S];
 }
 
+/** Options of {@link scaleByGalore}. */
 export interface ScaleByGaloreOptions {
   /** Rank r of the projection (default 128; capped at min(m, n) per leaf). */
   rank?: number;
@@ -92,6 +93,10 @@ export interface ScaleByGaloreOptions {
   refreshEvery?: number;
 }
 
+/**
+ * The state of {@link scaleByGalore}: the step count, each leaf's projector states, the inner state
+ * over the low-rank shapes and the residual's state.
+ */
 export interface GaloreState {
   count: number;
   /** Projector states, by leaf path. */
@@ -102,6 +107,12 @@ export interface GaloreState {
   residual?: Record<string, State>;
 }
 
+/**
+ * GaLore's projection around any inner transformation (optax's contrib scale_by_galore shape):
+ * refresh the basis every `updateProjGap` steps, run `inner` (Adam by default) on the projected
+ * gradients, project back and scale by α. Matrix leaves only: route the others with {@link
+ * matrixOrFallback}.
+ */
 export function scaleByGalore(
   options: ScaleByGaloreOptions = {},
 ): GradientTransformation<GaloreState> {

@@ -21,7 +21,12 @@ import * as tree from "../../engine/tree.js";
 import type { LeafSpec } from "../core.js";
 import { leafSeed, type Projector, type ProjectorState } from "./projector.js";
 
+/**
+ * Which side of an m × n gradient a projection acts on: "std" projects the longer side away,
+ * "reverse_std" the shorter, "left", "right" and "full" as named.
+ */
 export const PROJ_TYPES = ["std", "reverse_std", "left", "right", "full"] as const;
+/** One of {@link PROJ_TYPES}. */
 export type ProjType = (typeof PROJ_TYPES)[number];
 
 /** Projector states of one leaf, one per side in use. */

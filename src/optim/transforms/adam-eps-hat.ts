@@ -12,6 +12,7 @@ import type { GradientTransformation } from "../core.js";
 import { type AdamState, scaleByAdam } from "./adam.js";
 import { biasCorrection } from "./moments.js";
 
+/** Options of {@link scaleByAdamEpsHat}. */
 export interface ScaleByAdamEpsHatOptions {
   b1?: number;
   b2?: number;
@@ -19,6 +20,10 @@ export interface ScaleByAdamEpsHatOptions {
   eps?: number;
 }
 
+/**
+ * Adam with ε̂ added to √v and the bias corrections on the step size (Hugging Face's AdamW
+ * arithmetic, which GaLore and Fira copy).
+ */
 export function scaleByAdamEpsHat(
   options: ScaleByAdamEpsHatOptions = {},
 ): GradientTransformation<AdamState> {

@@ -29,6 +29,7 @@ import * as check from "../validate.js";
 /** "first": a signed moment (Adam's m); "second": a non-negative one (Adam's v). */
 export type MomentKind = "first" | "second";
 
+/** How {@link withMomentCodec} stores moments between steps. */
 export interface MomentCodec {
   /** The float32 moment. Consumes the stored form. */
   load(stored: np.Array | Quantized, kind: MomentKind): np.Array;

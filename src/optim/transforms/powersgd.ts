@@ -23,6 +23,7 @@ import { drawKey, leafSeed } from "../projection/projector.js";
 import { projectable } from "../projection/subspace.js";
 import * as check from "../validate.js";
 
+/** Options of {@link powerSgd}. */
 export interface PowerSgdOptions {
   /** Rank r of the approximation (default 2; capped at min(m, n)). */
   rank?: number;
@@ -35,6 +36,10 @@ export interface PowerSgdOptions {
 /** The defaults powerSgd() really uses. */
 export const POWER_SGD_DEFAULTS = { rank: 2, seed: 0 } as const;
 
+/**
+ * PowerSGD's state: the step count, the floats a worker would send, and per matrix leaf the
+ * warm-started Q and the error feedback.
+ */
 export interface PowerSgdState {
   count: number;
   /** Floats a worker would have sent at the last step (compressed and uncompressed leaves). */
@@ -59,6 +64,10 @@ export function powerSgdCompressedFloats(
   return total;
 }
 
+/**
+ * PowerSGD (Vogels et al. 2019): each matrix gradient is replaced by a rank-r approximation from
+ * one warm-started power iteration, with error feedback.
+ */
 export function powerSgd(options: PowerSgdOptions = {}): GradientTransformation<PowerSgdState> {
   check.knownOptions("powerSgd", options, [...Object.keys(POWER_SGD_DEFAULTS), "mask"]);
   const o = { ...POWER_SGD_DEFAULTS, ...options };
