@@ -2,11 +2,11 @@
  * GaLore family: state size (the formula of the issue, and nothing full-size kept), no leaked
  * arrays over 20 steps (with refreshes), option validation.
  */
-import { blockUntilReady, numpy as np } from "@jax-js/jax";
+import { numpy as np } from "@jax-js/jax";
 import { beforeAll, describe, expect, test } from "vitest";
 import * as tree from "../../src/engine/tree.js";
 import { stateBytes } from "../../src/engine/tree.js";
-import { applyUpdates, chain, type GradientTransformation } from "../../src/optim/core.js";
+import { chain, type GradientTransformation } from "../../src/optim/core.js";
 import { fira } from "../../src/optim/optimizers/fira.js";
 import { frugal } from "../../src/optim/optimizers/frugal.js";
 import { galore } from "../../src/optim/optimizers/galore.js";
@@ -16,7 +16,8 @@ import { gwt } from "../../src/optim/optimizers/gwt.js";
 import { qGalore } from "../../src/optim/optimizers/q-galore.js";
 import { sgd } from "../../src/optim/optimizers/sgd.js";
 import { powerSgd } from "../../src/optim/transforms/powersgd.js";
-import { liveBuffers, setup } from "../helpers/engine.js";
+import { setup } from "../helpers/engine.js";
+import { expectNoLeaks } from "../helpers/leaks.js";
 
 beforeAll(setup);
 
@@ -132,29 +133,15 @@ const optimizers: [string, () => GradientTransformation<any>][] = [
   ["powerSgd", () => chain(powerSgd({ rank: 2 }), sgd({ learningRate: 0.01 }))],
 ];
 
-const arrayLeaves = (t: unknown) => tree.leaves(t as any).filter(tree.isArray);
-
 describe("no leaks", () => {
   test.each(optimizers)("%s: 20 steps leave only params and state alive", async (_name, make) => {
-    const before = await liveBuffers();
-    const opt = make();
-    let params: any = { w: matrix(12, 8), v: matrix(8, 12, 1), b: np.zeros([8]) };
-    let state = opt.init(tree.ref(params));
-    const counts: number[] = [];
-    for (let step = 0; step < STEPS; step++) {
-      const grads = { w: matrix(12, 8, step), v: matrix(8, 12, step + 7), b: np.ones([8]) };
-      const [updates, next] = opt.update(grads, state, tree.ref(params));
-      state = next;
-      params = applyUpdates(params, updates);
-      await blockUntilReady([...arrayLeaves(params), ...arrayLeaves(state)]);
-      counts.push(await liveBuffers());
-    }
-    const held = arrayLeaves(params).length + arrayLeaves(state).length;
-    expect(counts[STEPS - 1] - before).toBeLessThanOrEqual(held);
-    expect(Math.max(...counts.slice(1))).toBeLessThanOrEqual(Math.max(counts[0], counts[1]));
-    tree.dispose(params);
-    tree.dispose(state);
-    expect(await liveBuffers()).toBe(before);
+    await expectNoLeaks({
+      make,
+      params: () => ({ w: matrix(12, 8), v: matrix(8, 12, 1), b: np.zeros([8]) }),
+      grads: (step) => ({ w: matrix(12, 8, step), v: matrix(8, 12, step + 7), b: np.ones([8]) }),
+      steps: STEPS,
+      warmup: 1,
+    });
   });
 });
 
