@@ -31,6 +31,10 @@ export function interruptSignal(): { signal: AbortSignal; dispose(): void; exitC
     const handler = () => {
       if (controller.signal.aborted) process.exit(signalExitCode(received));
       received = sig;
+      if (sig === "SIGHUP") {
+        // The terminal is gone: writing to it fails (EIO, EPIPE); save the checkpoint anyway.
+        for (const stream of [process.stdout, process.stderr]) stream.on("error", () => {});
+      }
       process.stderr.write(
         sig === "SIGINT"
           ? "\ninterrupted: saving a checkpoint (Ctrl-C again to quit now)\n"
