@@ -6,6 +6,7 @@
  */
 import { isUserError } from "../engine/errors.js";
 import { SafetensorsError } from "../io/safetensors-dtypes.js";
+import { DivergedError } from "../train/diverged.js";
 
 export const isDebug = () => process.argv.includes("--debug");
 
@@ -17,6 +18,11 @@ export function reportError(error: unknown): number {
   let message = (error instanceof Error ? error.message : String(error)).split("\n")[0];
   if (isOutOfMemory(error)) {
     message = `out of memory: ${message} (try a smaller --model, --batch-size or --seq-len)`;
+  }
+  // A diverged run (train/diverged.ts): one line, its own exit code (3), neither usage nor bug.
+  if (error instanceof DivergedError) {
+    process.stderr.write(`rankwise: ${message}\n`);
+    return error.exitCode;
   }
   const user = isUserError(error) || error instanceof SafetensorsError || isOutOfMemory(error);
   process.stderr.write(
