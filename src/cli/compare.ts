@@ -9,7 +9,7 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomicSync } from "../io/atomic.js";
-import { ensureOutputDir, removeCreated } from "../io/output-dir.js";
+import { ensureOutputDir } from "../io/output-dir.js";
 import { writeReport } from "../report/index.js";
 import { checkpointPath } from "../train/checkpoint.js";
 import { type TrainConfig, UsageError, validateConfig } from "../train/config.js";
@@ -137,11 +137,13 @@ export async function compareCommand(opts: Record<string, unknown>): Promise<voi
     plan = planComparison(configFromFlags(opts), specs);
     out = String(opts.out ?? join("runs", `compare-${timestamp()}`));
     const created = ensureOutputDir(out);
-    if (existsSync(join(out, PLAN)) || (created.length === 0 && readdirSync(out).length > 0)) {
-      removeCreated(created);
+    if (existsSync(join(out, PLAN))) {
       throw new UsageError(
-        `${out} is not empty: continue its comparison with compare --resume ${out}, or choose another --out`,
+        `${out} already holds a comparison: continue it with compare --resume ${out}, or choose another --out`,
       );
+    }
+    if (created.length === 0 && readdirSync(out).length > 0) {
+      throw new UsageError(`--out ${out} is not empty: choose a new or empty folder`);
     }
     writeFileAtomicSync(join(out, PLAN), `${JSON.stringify(plan, null, 2)}\n`);
   }

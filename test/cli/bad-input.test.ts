@@ -400,6 +400,19 @@ describe("issue 8: each known bad input, with its exact message", () => {
     expect(existsSync(out)).toBe(false);
   });
 
+  test("compare into a folder that holds a comparison, or anything else", () => {
+    const done = join(tempDir(), "cmp");
+    cliOk(["compare", ...FAST, "--steps", "1", "--out", done, "--optimizers", "sgd"]);
+    expectExactly(
+      cli(["compare", ...FAST, "--out", done, "--optimizers", "sgd"]),
+      `${done} already holds a comparison: continue it with compare --resume ${done}, or choose another --out`,
+    );
+    expectExactly(
+      cli(["compare", ...FAST, "--out", files, "--optimizers", "sgd"]),
+      `--out ${files} is not empty: choose a new or empty folder`,
+    );
+  });
+
   test("compare: --optimizers is required; --resume needs a comparison and takes no settings", () => {
     expectExactly(
       cli(["compare", ...FAST]),
