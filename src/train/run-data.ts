@@ -29,7 +29,15 @@ export function loadData(config: TrainConfig, tokenizerJson?: unknown): Data {
   const tokenizer = tokenizerJson
     ? tokenizerFromJSON(tokenizerJson)
     : buildTokenizer(config.tokenizer, corpus.text);
-  const tokens = tokenizer.encode(corpus.text);
+  let tokens: Int32Array;
+  try {
+    tokens = tokenizer.encode(corpus.text);
+  } catch (error) {
+    // Only a resumed run's saved tokenizer can miss a character: the corpus changed since.
+    throw new UsageError(
+      `corpus ${config.data} no longer fits the run's tokenizer (was it changed?): ${(error as Error).message.replace(/^encode: /, "")}`,
+    );
+  }
   const { train, val } = splitTokens(tokens, { valFraction: config.valFraction });
   const need = config.seqLen + 1;
   if (train.length < need || val.length < need) {

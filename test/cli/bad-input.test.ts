@@ -308,6 +308,19 @@ describe("issue 8: each known bad input, with its exact message", () => {
     );
   });
 
+  test("resuming on a corpus file that changed since the run started", () => {
+    const dir = tempDir();
+    const corpus = join(dir, "corpus.txt");
+    writeFileSync(corpus, "the quick brown fox jumps over the lazy dog ".repeat(400));
+    const out = join(dir, "run");
+    cliOk(["train", ...FAST, "--steps", "1", "--data", corpus, "--out", out]);
+    writeFileSync(corpus, "Zebra ".repeat(10), { flag: "a" });
+    expectExactly(
+      cli(["train", "--resume", out, "--steps", "2", "--quiet"]),
+      `corpus ${corpus} no longer fits the run's tokenizer (was it changed?): character "Z" (U+005A) at offset 17600 is not in the vocabulary`,
+    );
+  });
+
   test("--resume with a different --out", () => {
     const other = join(tempDir(), "elsewhere");
     expectExactly(
