@@ -14,7 +14,7 @@
  *
  * Deviations: one exact SVD of all the given inputs (src/linalg) instead of PEFT's incremental
  * PCA over batches with its convergence test (tau); the caller captures the inputs (PEFT hooks
- * the modules); a targeted linear module without inputs is an error (PEFT falls back to the
+ * the modules); rows of A carry PEFT's signs (largest-magnitude entry positive); a targeted linear module without inputs is an error (PEFT falls back to the
  * default init with a warning); layers with equal inputs are not grouped.
  */
 import { numpy as np } from "@jax-js/jax";
@@ -30,6 +30,15 @@ export function pyRound(x: number): number {
   if (d > 0.5) return f + 1;
   if (d < 0.5) return f;
   return f % 2 === 0 ? f : f + 1;
+}
+
+/**
+ * Each row's largest-magnitude entry made positive (PEFT's IncrementalPCA `_svd_flip` with
+ * `u_based_decision=False`), so A has PEFT's signs. Consumes `a`.
+ */
+function flipRows(a: np.Array): np.Array {
+  const positive = np.greaterEqual(a.ref.max(1), a.ref.min(1).neg());
+  return a.mul(np.where(positive, 1, -1).astype(np.float32).reshape([-1, 1]));
 }
 
 /**
@@ -86,7 +95,7 @@ export function evaInit(
       c.vt.dispose();
       return;
     }
-    let a = c.vt.slice([0, rank]);
+    let a = flipRows(c.vt.slice([0, rank]));
     if (eva.whiten)
       a = a.mul(
         np

@@ -11,6 +11,7 @@
  */
 import type { numpy as np } from "@jax-js/jax";
 import { UsageError } from "../engine/errors.js";
+import { describeLeaves, nonFiniteLeaves } from "../nn/finite.js";
 import type { LlamaParams } from "../nn/llama.js";
 import { rowNorm } from "./dora.js";
 import type { AdapterParams } from "./effective.js";
@@ -21,13 +22,6 @@ import { type AdapterPlan, adapterKeys } from "./match.js";
 export interface MergeState {
   doraNorms: Record<string, np.Array>;
   replaced: Record<string, np.Array>;
-}
-
-/** Whether every element is finite (reads the array; borrows). */
-async function finite(a: np.Array): Promise<boolean> {
-  const data = (await a.ref.data()) as ArrayLike<number>;
-  for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i])) return false;
-  return true;
 }
 
 /**
@@ -68,14 +62,16 @@ export async function safeMerge(
   plan: AdapterPlan,
 ): Promise<{ params: LlamaParams; state: MergeState }> {
   const out = merge(base, adapter, plan);
-  for (const m of plan.modules) {
-    if (!(await finite(out.params[`${m.name}.weight`]))) {
-      for (const v of Object.values(out.params)) v.dispose();
-      disposeMergeState(out.state);
-      throw new UsageError(
-        `merging the adapter into ${m.name} gives NaN or infinite weights; the adapter is broken`,
-      );
-    }
+  const merged = Object.fromEntries(
+    plan.modules.map((m) => [m.name, out.params[`${m.name}.weight`]]),
+  );
+  const bad = await nonFiniteLeaves(merged);
+  if (bad.length > 0) {
+    for (const v of Object.values(out.params)) v.dispose();
+    disposeMergeState(out.state);
+    throw new UsageError(
+      `merging the adapter into ${describeLeaves(bad)} gives NaN or infinite weights; the adapter is broken`,
+    );
   }
   return out;
 }

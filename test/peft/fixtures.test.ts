@@ -153,3 +153,44 @@ describe.each(["pissa", "olora"])("%s", (method) => {
     tree.dispose([created.params, created.initial!]);
   });
 });
+
+test("LoRA-GA from given gradients reproduces PEFT's factors and residual base", async () => {
+  const ref = await loadAdapter(join(DIR, "lora_ga"), shapesOf(base));
+  const want = await expectedTensors("lora_ga");
+  const gradients = Object.fromEntries(
+    Object.entries(want)
+      .filter(([k]) => k.startsWith("gradient."))
+      .map(([k, v]) => [k.slice("gradient.".length), v]),
+  );
+  expect(ref.config.loraGaConfig).toEqual({ direction: "ArB2r", scale: "stable", stableGamma: 16 });
+  const made = createAdapter(base, ref.config, { gradients });
+  expect(Object.keys(made.params).sort()).toEqual(Object.keys(ref.params).sort());
+  for (const [key, a] of Object.entries(ref.params)) expectClose(made.params[key], read(a), key);
+  for (const [key, w] of Object.entries(made.residual))
+    expectClose(w, read(want[`residual.${key}`]), `residual ${key}`);
+  tree.dispose([want, ref.params, made.params, made.residual, made.initial!]);
+});
+
+test("EVA from given layer inputs reproduces PEFT's ranks, scaling and factors", async () => {
+  const ref = await loadAdapter(join(DIR, "eva"), shapesOf(base));
+  const want = await expectedTensors("eva");
+  const layerInputs = Object.fromEntries(
+    Object.entries(want).map(([k, v]) => [k.slice("inputs.".length), v]),
+  );
+  // start from the config as the user wrote it: PEFT's EVA rewrites ranks, alphas and targets
+  const start = {
+    ...ref.config,
+    targetModules: ["q_proj", "up_proj"],
+    rankPattern: {},
+    alphaPattern: {},
+  };
+  const made = createAdapter(base, start, { layerInputs });
+  expect(made.config.rankPattern).toEqual(ref.config.rankPattern);
+  expect(made.config.alphaPattern).toEqual(ref.config.alphaPattern);
+  expect(made.config.targetModules).toEqual(ref.config.targetModules);
+  expect(made.plan.modules.map((m) => [m.name, m.r, m.scaling])).toEqual(
+    ref.plan.modules.map((m) => [m.name, m.r, m.scaling]),
+  );
+  for (const [key, a] of Object.entries(ref.params)) expectClose(made.params[key], read(a), key);
+  tree.dispose([want, ref.params, made.params]);
+});

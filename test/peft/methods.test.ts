@@ -394,3 +394,21 @@ describe("EVA", () => {
     ).toThrow(/EVA: no layer inputs for model\.layers\.0\.self_attn\.q_proj/);
   });
 });
+
+test("safeMerge refuses non-finite results with one line naming the module", async () => {
+  const { safeMerge } = await import("../../src/peft/index.js");
+  const made = createAdapter(base, loraConfig({ r: 2, targetModules: ["q_proj"] }));
+  const ok = await safeMerge(base, made.params, made.plan);
+  tree.dispose([ok.params, ok.state.doraNorms, ok.state.replaced]);
+  const key = L0("self_attn.q_proj.lora_B.weight");
+  made.params[key] = made.params[key].add(Number.POSITIVE_INFINITY);
+  const err = await safeMerge(base, made.params, made.plan).then(
+    () => null,
+    (e: unknown) => e as Error,
+  );
+  expect(err?.name).toBe("UsageError");
+  expect(err?.message).toMatch(
+    /merging the adapter into "model\.layers\.0\.self_attn\.q_proj" gives NaN or infinite weights/,
+  );
+  tree.dispose(made.params);
+});
