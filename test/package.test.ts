@@ -111,6 +111,22 @@ test("the packed package installs with its peer, and the README example type-che
     timeout: 60_000,
   });
   expect(run.trim().split("\n").at(-1)).toBe("120");
+
+  // The command line starts from the install too.
+  const bin = join(app, "node_modules", ".bin", "rankwise");
+  const version = spawnSync(bin, ["--version"], { cwd: app, encoding: "utf8" });
+  expect(version.status, version.stderr).toBe(0);
+  expect(version.stdout.trim()).toBe(manifest.version);
+  const args = ["train", "--model", "tiny", "--seq-len", "16", "--batch-size", "4", "--steps", "2"];
+  const train = spawnSync(bin, [...args, "--quiet", "--out", join(app, "run")], {
+    cwd: app,
+    encoding: "utf8",
+    timeout: 120_000,
+  });
+  expect(train.status, train.stderr).toBe(0);
+  // The report inlines the bundled client script shipped in dist/.
+  const report = readFileSync(join(app, "run", "report.html"), "utf8");
+  expect(report).toContain(readFileSync(join(ROOT, "dist", "report", "client.bundle.js"), "utf8"));
 }, 300_000);
 
 test("no dependency's install script is left unreviewed (npm ci prints no warning)", () => {
