@@ -4,7 +4,8 @@
  *
  * Rule: every field has PEFT's default (r 8, lora_alpha 8, lora_dropout 0, bias "none",
  * init_lora_weights true, ...). Reading a file tolerates unknown keys (PEFT drops them with a
- * warning; here they are returned as `ignored` for the caller to mention) and needs only
+ * warning; here they are returned as `ignored` for the caller to mention; PEFT's own
+ * bookkeeping fields such as peft_version and auto_mapping are read silently) and needs only
  * `peft_type`; an unsupported `peft_type`, or a LoRA feature Rankwise does not implement set to a
  * non-default value (lora_bias, layer_replication, target_parameters, ...), is a one-line
  * UsageError. Writing follows PEFT's `save_pretrained`: `json.dumps(asdict(config), indent=2,
@@ -298,10 +299,22 @@ const UNSUPPORTED_UNLESS_DEFAULT = [
   "megatron_config",
   "loftq_config",
   "corda_config",
-  "runtime_config",
   "use_bdlora",
   "alora_invocation_tokens",
   "arrow_config",
+  "velora_config",
+  "monteclora_config",
+  "kasa_config",
+];
+
+/** PEFT fields that change nothing here: read silently, not reported as ignored. */
+const HARMLESS = [
+  "auto_mapping",
+  "peft_version",
+  "megatron_core",
+  "qalora_group_size",
+  "runtime_config",
+  "ensure_weight_tying",
 ];
 
 const isDefaultish = (v: unknown) =>
@@ -390,6 +403,7 @@ export function configFromPeftJson(json: unknown, where = "adapter_config.json")
       }
       continue;
     }
+    if (HARMLESS.includes(key)) continue;
     if (key === "lora_ga_config" || key === "eva_config") {
       if (value !== null && value !== undefined) {
         if (typeof value !== "object") throw bad(key, value, "an object or null");

@@ -6,12 +6,13 @@
  *
  * Rule: W = W_res + s·B₀·A₀ and the trained model is W_res + s·B·A, so ΔW = s·(B·A − B₀·A₀) =
  * s·[B | −B₀]·[A ; A₀]: A' = cat([A, A₀], 0), B' = cat([B, −B₀], 1), r' = 2r and α' = 2α
- * (rsLoRA: α·√2), so that s' = s; rank_pattern and alpha_pattern values doubled (PEFT doubles
- * alpha_pattern even with rsLoRA); init_lora_weights becomes true.
+ * (rsLoRA: α·√2), so that s' = s; rank_pattern values doubled, alpha_pattern values too
+ * (rsLoRA: ·√2); init_lora_weights becomes true.
  *
  * Deviations: modules without initial factors (an embedding adapter, which PiSSA/OLoRA leave at
  * the default init) are padded with zeros to rank 2r, so their ΔW is kept (PEFT drops their
- * tensors); DoRA adapters are refused (ΔW is not a plain low-rank difference then).
+ * tensors); rsLoRA with rank/alpha patterns is converted (alpha_pattern ·√2 keeps every
+ * module's scaling) where PEFT refuses the combination; DoRA adapters are refused (ΔW is not a plain low-rank difference then).
  */
 import { numpy as np } from "@jax-js/jax";
 import { UsageError } from "../engine/errors.js";
@@ -20,8 +21,8 @@ import type { AdapterParams } from "./effective.js";
 import type { Adapter } from "./files.js";
 import { type AdapterPlan, adapterKeys } from "./match.js";
 
-const doubled = (p: Record<string, number>) =>
-  Object.fromEntries(Object.entries(p).map(([k, v]) => [k, 2 * v]));
+const times = (p: Record<string, number>, f: number) =>
+  Object.fromEntries(Object.entries(p).map(([k, v]) => [k, f * v]));
 
 /** The config of the converted adapter. */
 export function convertedConfig(config: LoraConfig): LoraConfig {
@@ -29,8 +30,8 @@ export function convertedConfig(config: LoraConfig): LoraConfig {
     ...config,
     r: 2 * config.r,
     loraAlpha: config.useRslora ? config.loraAlpha * Math.SQRT2 : 2 * config.loraAlpha,
-    rankPattern: doubled(config.rankPattern),
-    alphaPattern: doubled(config.alphaPattern),
+    rankPattern: times(config.rankPattern, 2),
+    alphaPattern: times(config.alphaPattern, config.useRslora ? Math.SQRT2 : 2),
     initLoraWeights: true,
     loraGaConfig: null,
     evaConfig: null,

@@ -46,7 +46,7 @@ export {
   mutatesBase,
 } from "./init.js";
 export { initLoraFactors, loraDelta } from "./lora.js";
-export { loraGaInit } from "./lora-ga.js";
+export { estimateGradients, loraGaInit } from "./lora-ga.js";
 export {
   type AdapterPlan,
   adapterKeys,

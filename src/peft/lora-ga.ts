@@ -20,9 +20,12 @@
  */
 import { numpy as np, random } from "@jax-js/jax";
 import { UsageError } from "../engine/errors.js";
+import * as tree from "../engine/tree.js";
 import { svd } from "../linalg/svd.js";
+import { type LlamaParams, makeLossAndGrad } from "../nn/llama.js";
+import type { LlamaConfig } from "../nn/llama-config.js";
 import type { LoraGaConfig } from "./config.js";
-import type { ModuleSpec } from "./match.js";
+import type { AdapterPlan, ModuleSpec } from "./match.js";
 
 /** The r indices of the 2r singular triplets that go to A and to B. */
 function indices(
@@ -82,4 +85,36 @@ export function loraGaInit(
   sB.dispose();
   const residual = w.ref.sub(np.matmul(b.ref, a.ref).mul(m.scaling));
   return { a, b, residual };
+}
+
+/**
+ * LoRA-GA's gradient estimate (PEFT's estimate_gradients): the mean over `batches` of the
+ * gradient of the base model's loss with respect to each adapted module's weight, keyed by
+ * weight name — what `createAdapter(..., { gradients })` takes. Borrows `base`; consumes the
+ * batches.
+ */
+export function estimateGradients(
+  base: LlamaParams,
+  config: LlamaConfig,
+  plan: AdapterPlan,
+  batches: { inputs: np.Array; targets: np.Array }[],
+): Record<string, np.Array> {
+  if (batches.length === 0)
+    throw new UsageError("LoRA-GA needs at least one batch to estimate gradients");
+  const names = plan.modules.filter((m) => m.kind === "linear").map((m) => `${m.name}.weight`);
+  const lossAndGrad = makeLossAndGrad(config);
+  const sums: Record<string, np.Array> = {};
+  try {
+    for (const { inputs, targets } of batches) {
+      const [loss, grads] = lossAndGrad(tree.ref(base), inputs, targets);
+      loss.dispose();
+      for (const [k, g] of Object.entries(grads)) {
+        if (!names.includes(k)) g.dispose();
+        else sums[k] = sums[k] === undefined ? g : sums[k].add(g);
+      }
+    }
+  } finally {
+    lossAndGrad.dispose();
+  }
+  return Object.fromEntries(names.map((k) => [k, sums[k].mul(1 / batches.length)]));
 }

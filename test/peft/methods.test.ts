@@ -216,16 +216,22 @@ describe("PiSSA and OLoRA", () => {
     w.dispose();
   });
 
-  test.each(["pissa", "olora"])(
+  test.each(["pissa", "olora", "pissa_niter_3"])(
     "%s → LoRA (rank 2r) gives the same ΔW over the original base",
     (init) => {
+      // rsLoRA for olora; rsLoRA with rank and alpha patterns for pissa_niter_3
+      const patterns =
+        init === "pissa_niter_3"
+          ? { rankPattern: { gate_proj: 2 }, alphaPattern: { k_proj: 3 } }
+          : {};
       const made = trainedAdapter(
         {
           r: 4,
           loraAlpha: 8,
           targetModules: targets,
           initLoraWeights: init as "pissa",
-          useRslora: init === "olora",
+          useRslora: init !== "pissa",
+          ...patterns,
         },
         9,
       );
@@ -237,7 +243,7 @@ describe("PiSSA and OLoRA", () => {
         made.plan,
       );
       expect(converted.config.r).toBe(8);
-      expect(converted.config.loraAlpha).toBe(init === "olora" ? 8 * Math.SQRT2 : 16);
+      expect(converted.config.loraAlpha).toBe(init === "pissa" ? 16 : 8 * Math.SQRT2);
       const plain = planAdapter(converted.config, shapesOf(base));
       const conv = merge(base, converted.params, plain);
       for (const m of made.plan.modules) {
@@ -411,4 +417,37 @@ test("safeMerge refuses non-finite results with one line naming the module", asy
     /merging the adapter into "model\.layers\.0\.self_attn\.q_proj" gives NaN or infinite weights/,
   );
   tree.dispose(made.params);
+});
+
+test("LoRA-GA's gradient estimate is the mean of the per-batch gradients of the adapted weights", async () => {
+  const { estimateGradients } = await import("../../src/peft/index.js");
+  const { makeLossAndGrad } = await import("../../src/nn/llama.js");
+  const model = await loadModel(join(import.meta.dirname, "..", "fixtures", "peft", "base"));
+  const cfg = model.config as import("../../src/nn/llama-config.js").LlamaConfig;
+  const plan = planAdapter(
+    loraConfig({ r: 2, targetModules: ["q_proj", "down_proj"], initLoraWeights: "lora_ga" }),
+    shapesOf(base),
+  );
+  const seqs = [0, 1].map((i) =>
+    random.randint(random.key(40 + i), { minval: 0, maxval: 32, shape: [2, 7] }).astype(np.int32),
+  );
+  const batch = (s: np.Array) => ({
+    inputs: s.ref.slice([], [0, 6]),
+    targets: s.ref.slice([], [1, 7]),
+  });
+  const mean = estimateGradients(base, cfg, plan, seqs.map(batch));
+  expect(Object.keys(mean).sort()).toEqual(plan.modules.map((m) => `${m.name}.weight`).sort());
+  const lg = makeLossAndGrad(cfg);
+  const per = seqs.map((s) => {
+    const { inputs, targets } = batch(s);
+    const [loss, g] = lg(tree.ref(base), inputs, targets);
+    loss.dispose();
+    return g;
+  });
+  for (const [k, g] of Object.entries(mean)) {
+    expect(maxDiff(g, per[0][k].ref.add(per[1][k].ref).mul(0.5)), k).toBeLessThan(1e-7);
+    expect(maxAbs(g.ref)).toBeGreaterThan(1e-4);
+  }
+  tree.dispose([mean, per, seqs, model.params]);
+  lg.dispose();
 });
