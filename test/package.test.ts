@@ -1,8 +1,8 @@
 /**
  * The library as users install it (issue 8, item 9): `npm pack` the built package, install the
  * tarball into a fresh app next to @jax-js/jax (a peer dependency: one engine for the user's
- * arrays and Rankwise's), type-check the README's first example there under `tsc --strict` with
- * "type": "module", and run it. Offline: the peer is packed from this repository's node_modules
+ * arrays and Rankwise's), type-check the README's examples there under `tsc --strict` with
+ * "type": "module", and run the first. Offline: the peer is packed from this repository's node_modules
  * and everything else comes from npm's cache (filled by the repository's own install).
  */
 import { execFileSync, spawnSync } from "node:child_process";
@@ -29,7 +29,7 @@ function pack(dir: string): string {
   return file;
 }
 
-test("the packed package installs with its peer, and the README example type-checks and runs", () => {
+test("the packed package installs with its peer; the README's examples type-check and run", () => {
   requireBuild();
   const manifest = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8"));
   const jaxVersion = manifest.peerDependencies["@jax-js/jax"];
@@ -80,10 +80,12 @@ test("the packed package installs with its peer, and the README example type-che
   expect(existsSync(join(app, "node_modules", "rankwise", "node_modules", "@jax-js"))).toBe(false);
   expect(readdirSync(join(app, "node_modules", "rankwise"))).toContain("dist");
 
+  // Every ```ts block of the README type-checks; the first one also runs.
   const readme = readFileSync(join(ROOT, "README.md"), "utf8");
-  const example = /```ts\n([\s\S]*?)```/.exec(readme)?.[1];
-  expect(example, "README has a ```ts block").toBeDefined();
-  writeFileSync(join(app, "example.ts"), example!);
+  const examples = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!);
+  expect(examples.length, "README has ```ts blocks").toBeGreaterThan(0);
+  const names = examples.map((_, i) => (i === 0 ? "example.ts" : `example-${i + 1}.ts`));
+  for (const [i, code] of examples.entries()) writeFileSync(join(app, names[i]!), code);
   writeFileSync(
     join(app, "tsconfig.json"),
     JSON.stringify({
@@ -98,7 +100,7 @@ test("the packed package installs with its peer, and the README example type-che
         skipLibCheck: true,
         outDir: "out",
       },
-      files: ["example.ts"],
+      files: names,
     }),
   );
   const tsc = join(ROOT, "node_modules", "typescript", "bin", "tsc");
