@@ -67,8 +67,25 @@ function trustedBaseline(r: Json): { torch: string; blas: BlasInfo } | undefined
   return b?.blas?.optimised === true ? b : undefined;
 }
 
-const baselineLine = (b: { torch: string; blas: BlasInfo; blasThreads?: number[] }): string =>
-  `- PyTorch baseline: PyTorch ${b.torch} calling ${blasLabel(b.blas)}${b.blasThreads ? `, its thread pools pinned to ${b.blasThreads.join(" or ")} as the row says` : ""}`;
+const baselineText = (b: { torch: string; blas: BlasInfo }): string =>
+  `; PyTorch ${b.torch} calling ${blasLabel(b.blas)}`;
+
+/**
+ * Whether other processes left fewer free cores than a multi-threaded measurement used. A
+ * single-threaded process under time-slicing slows down in proportion to its lost share, as its
+ * single-threaded counterpart does, so a one-thread ratio survives load; threads that wait for one
+ * another (OpenBLAS's pool, jax-js's workers) stall whenever one of them is descheduled, and each
+ * engine stalls differently, so a multi-thread ratio under such load says nothing.
+ */
+function oversubscribed(r: Json, threads: number, records: Json[]): boolean {
+  const others = records.map((l) => l.others).filter((x) => Number.isFinite(x));
+  return (
+    threads > 1 && others.length > 0 && Math.max(...others) > r.machine.cores - threads + BUSY_CORES
+  );
+}
+
+const withheld = (r: Json, records: Json[]): string =>
+  `withheld: others used ${othersRange(records)} of the ${r.machine.cores} cores`;
 
 function header(r: Json): string {
   const m = r.machine;
@@ -90,8 +107,7 @@ function header(r: Json): string {
       : `; run at nice ${m.nice}`;
   return [
     `- Command: \`${r.command}\``,
-    `- Machine: ${m.cpu}, ${m.cores} cores, ${m.platform}; Node ${m.node}, @jax-js/jax ${m.jax}${niceNote}${m.autogroup?.enabled && m.autogroup.nice ? `; session (autogroup) nice ${m.autogroup.nice}` : ""}`,
-    ...(baseline ? [baselineLine(baseline)] : []),
+    `- Machine: ${m.cpu}, ${m.cores} cores, ${m.platform}; Node ${m.node}, @jax-js/jax ${m.jax}${niceNote}${m.autogroup?.enabled && m.autogroup.nice ? `; session (autogroup) nice ${m.autogroup.nice}` : ""}${baseline ? baselineText(baseline) : ""}`,
     `- Date: ${r.date.slice(0, 16).replace("T", " ")} UTC`,
     `- Load: other processes used ${others.length > 0 ? `${range(others, 2)} cores` : "an unknown share of the cores"} while each measurement ran (1-minute load average, which counts the benchmark itself: ${range(averages, 2)}).${busy ? ` **Taken under load**: absolute numbers are pessimistic and two-thread numbers are the most affected.${raised}` : ""}`,
   ].join("\n");
@@ -107,8 +123,11 @@ function matmulNotes(r: Json): string {
     (rows) => rows.reduce((a, b) => (b.results[0].gflops > a.results[0].gflops ? b : a)).op,
   );
   const sameFastest = fastestOps.every((op) => op === fastestOps[0]);
+  const two = childLoads(r).filter((l: Json) => l.threads === 2);
   return [
-    `Two threads change throughput by ${range(speedups, 2)}× (least for ${slowest.op} at n = ${slowest.n}: each call pays a round trip to the worker threads, which small products feel most).`,
+    oversubscribed(r, 2, two)
+      ? `The two-thread columns were measured while others used ${othersRange(two)} of the ${r.machine.cores} cores: they show the load more than two-thread scaling, so no two-thread ratio is given.`
+      : `Two threads change throughput by ${range(speedups, 2)}× (least for ${slowest.op} at n = ${slowest.n}: each call pays a round trip to the worker threads, which small products feel most).`,
     sameFastest
       ? `${fastestOps[0]} is the fastest layout at every size with one thread; it is the layout of the model's linear layers (x·Wᵀ with W stored [out, in]).`
       : `The fastest layout with one thread by size: ${[...bySize.keys()].map((n, i) => `${n}: ${fastestOps[i]}`).join(", ")}.`,
@@ -119,7 +138,11 @@ function matmulNotes(r: Json): string {
 function matmulBaselineNotes(r: Json): string {
   const ratios = (t: number) => r.rows.map((x: Json) => x.results[t].rankwiseOverPytorch as number);
   const torch1 = r.rows.map((x: Json) => x.results[0].pytorch.gflops as number);
-  return `With one thread PyTorch's BLAS runs these products at ${range(torch1, 0)} GFLOP/s, and Rankwise reaches ${range(ratios(0), 2)} of its speed (${range(ratios(1), 2)} with two threads).`;
+  const two = childLoads(r).filter((l: Json) => l.threads === 2);
+  const twoText = oversubscribed(r, 2, two)
+    ? "the two-thread ratios are withheld, see above"
+    : `${range(ratios(1), 2)} with two threads`;
+  return `With one thread PyTorch's BLAS runs these products at ${range(torch1, 0)} GFLOP/s, and Rankwise reaches ${range(ratios(0), 2)}× its speed (${twoText}).`;
 }
 
 /** Sentences read off the AdamW rows. */
@@ -147,11 +170,19 @@ function adamwNotes(r: Json): string {
 function matmul(r: Json): string {
   const withTorch = trustedBaseline(r) !== undefined;
   const gflops = (x: Json) => `${fmt(x.gflops)} (${range(x.roundMedianGflops)})`;
+  const unfair = (threads: number) =>
+    oversubscribed(
+      r,
+      threads,
+      childLoads(r).filter((l: Json) => l.threads === threads),
+    );
   const rows = r.rows.map((row: Json) => {
     const [one, two] = row.results as Json[];
-    const side = (x: Json) =>
-      withTorch ? [gflops(x), gflops(x.pytorch), `${fmt(x.rankwiseOverPytorch, 2)}×`] : [gflops(x)];
-    return [row.op, row.n, ...side(one!), ...side(two!), `${fmt(row.speedup2v1, 2)}×`];
+    const ratio = (x: Json) =>
+      unfair(x.threads) ? "withheld" : `${fmt(x.rankwiseOverPytorch, 2)}×`;
+    const side = (x: Json) => (withTorch ? [gflops(x), gflops(x.pytorch), ratio(x)] : [gflops(x)]);
+    const scaling = unfair(2) ? "withheld" : `${fmt(row.speedup2v1, 2)}×`;
+    return [row.op, row.n, ...side(one!), ...side(two!), scaling];
   });
   const head = (t: string) =>
     withTorch ? [`Rankwise ${t}`, `PyTorch ${t}`, `Rankwise / PyTorch ${t}`] : [`${t} GFLOP/s`];
@@ -227,23 +258,36 @@ function throughput(r: Json): string {
   ]);
   const find = (engine: string, threads: number) =>
     r.measured.find((m: Json) => m.engine === engine && m.threads === threads);
-  const ratioRows = r.ratios.map((x: Json) => {
-    const [rankwise, pytorch] = [find("rankwise", x.threads), find("pytorch", x.threads)];
-    return [
-      x.threads,
-      fmt(rankwise?.tokensPerSec, 0),
-      fmt(pytorch?.tokensPerSec, 0),
-      `${fmt(x.rankwiseOverPytorch, 2)}×${x.roundRatios ? ` (${range(x.roundRatios, 2)})` : ""}`,
-      othersRange([...(rankwise?.childLoads ?? []), ...(pytorch?.childLoads ?? [])]),
-    ];
-  });
-  const ratios = r.ratios.map((x: Json) => x.rankwiseOverPytorch as number);
+  const loadsOf = (threads: number): Json[] => [
+    ...(find("rankwise", threads)?.childLoads ?? []),
+    ...(find("pytorch", threads)?.childLoads ?? []),
+  ];
+  const fair = r.ratios.filter((x: Json) => !oversubscribed(r, x.threads, loadsOf(x.threads)));
+  const unfair = r.ratios.filter((x: Json) => !fair.includes(x));
+  const ratioRows = r.ratios.map((x: Json) => [
+    x.threads,
+    fmt(find("rankwise", x.threads)?.tokensPerSec, 0),
+    fmt(find("pytorch", x.threads)?.tokensPerSec, 0),
+    fair.includes(x)
+      ? `${fmt(x.rankwiseOverPytorch, 2)}×${x.roundRatios ? ` (${range(x.roundRatios, 2)})` : ""}`
+      : withheld(r, loadsOf(x.threads)),
+    othersRange(loadsOf(x.threads)),
+  ]);
+  const ratios = fair.map((x: Json) => x.rankwiseOverPytorch as number);
+  const summary =
+    ratios.length > 0
+      ? `Rankwise trains this model at ${range(ratios, 2)}× PyTorch's speed with ${fair.map((x: Json) => x.threads).join(" and ")} thread(s)`
+      : "No ratio is reported";
+  const unfairText =
+    unfair.length > 0
+      ? ` The ${unfair.map((x: Json) => x.threads).join(" and ")}-thread ratio is withheld: other processes left fewer free cores than the run had threads, and threads that wait for one another stall whenever one is descheduled (PyTorch's OpenBLAS pool most of all: see its row), so the ratio would measure the load, not the engines.`
+      : "";
   const comparison = baseline
     ? `${table(["threads", "Rankwise tokens/s", "PyTorch tokens/s", "Rankwise / PyTorch (per round)", "others' cores"], ratioRows)}
 
-Rankwise trains this model at ${range(ratios, 2)}× PyTorch's speed (PyTorch ${baseline.torch} with
-${blasLabel(baseline.blas)}, every thread pool pinned to the row's thread count). The matmul
-section above measures the kernels alone against the same BLAS.`
+${summary}, PyTorch calling the BLAS named above with every thread pool pinned
+to the row's thread count.${unfairText} The matmul section above measures the kernels alone against
+the same BLAS.`
     : "PyTorch comparison withheld: this result file does not show PyTorch calling an optimised BLAS, and a ratio against the reference BLAS would mislead. Re-run the benchmark with one installed (`apt-get install libopenblas0-pthread`).";
   return `## Training throughput
 

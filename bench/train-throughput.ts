@@ -4,7 +4,7 @@
  * two threads, beside the same model, batch and step in PyTorch on the same machine
  * (bench/torch_llama.py). Also peak resident memory of each process. PyTorch must call an
  * optimised BLAS (bench/torch-baseline.ts), or the benchmark refuses to run: a ratio against
- * Debian's reference BLAS once showed Rankwise 2.5× faster when it is about 6× slower.
+ * Debian's reference BLAS once showed Rankwise 2.5× faster when it is several times slower.
  *
  * The Rankwise step is the trainer's (src/train/trainer.ts): the jit'ed loss-and-gradient of
  * `llamaPreset("default", vocab)`, `buildOptimizer` of the default configuration (clip the global
