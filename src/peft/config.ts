@@ -89,6 +89,7 @@ export type LoraConfigInput = Partial<
   evaConfig?: Partial<EvaConfig> | null;
 };
 
+/** The `peft_type` values Rankwise reads and writes. */
 export const SUPPORTED_PEFT_TYPES = ["LORA"] as const;
 
 const INIT_NAMES = [
@@ -103,11 +104,13 @@ const INIT_NAMES = [
   "eva",
 ];
 
+/** PEFT's LoraGAConfig defaults. */
 export const LORA_GA_DEFAULTS: LoraGaConfig = {
   direction: "ArB2r",
   scale: "stable",
   stableGamma: 16,
 };
+/** PEFT's EvaConfig defaults (of the fields used here). */
 export const EVA_DEFAULTS: EvaConfig = { rho: 2, whiten: false, adjustScalingFactors: true };
 
 const bad = (field: string, value: unknown, accepted: string) =>

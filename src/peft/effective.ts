@@ -32,6 +32,16 @@ export function effectiveParams(
   adapter: AdapterParams,
   plan: AdapterPlan,
 ): LlamaParams {
+  const missing = plan.modules
+    .flatMap((m) => Object.values(adapterKeys(m)))
+    .concat(plan.saved)
+    .find((k) => k !== undefined && adapter[k] === undefined);
+  if (missing !== undefined) {
+    for (const a of [...Object.values(base), ...Object.values(adapter)]) a.dispose();
+    throw new TypeError(
+      `adapter tensor ${missing} is missing (the adapter does not fit this plan)`,
+    );
+  }
   const out: LlamaParams = { ...base };
   const used = new Set<string>();
   for (const m of plan.modules) {
@@ -74,7 +84,10 @@ export type AdapterLossAndGrad = ((
   base: LlamaParams,
   inputs: np.Array,
   targets: np.Array,
-) => [np.Array, AdapterParams]) & { dispose(): void };
+) => [np.Array, AdapterParams]) & {
+  /** Free the compiled program's constants. */
+  dispose(): void;
+};
 
 /** Jit-compiled loss and adapter gradient (compiled once per input shape). */
 export function makeAdapterLossAndGrad(plan: AdapterPlan, config: LlamaConfig): AdapterLossAndGrad {

@@ -30,7 +30,9 @@ import { configFromPeftJson, configToPeftText, type LoraConfig } from "./config.
 import type { AdapterParams } from "./effective.js";
 import { type AdapterPlan, adapterShapes, planAdapter } from "./match.js";
 
+/** The adapter configuration file of a PEFT folder. */
 export const ADAPTER_CONFIG_FILE = "adapter_config.json";
+/** The adapter weights file of a PEFT folder. */
 export const ADAPTER_WEIGHTS_FILE = "adapter_model.safetensors";
 /** PEFT's prefix of every key of a causal LM adapter. */
 export const PEFT_PREFIX = "base_model.model.";

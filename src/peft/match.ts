@@ -21,6 +21,8 @@
  * Python regexes are run as JavaScript regexes (the same syntax for the patterns these configs
  * use: classes, groups, alternation, quantifiers).
  *
+ * An unset target_modules means PEFT's default for LLaMA, ["q_proj", "v_proj"].
+ *
  * A targeted module must be a Linear (2-D weight) or the token embedding; anything else (a norm),
  * or a config that matches nothing, is a one-line UsageError, as is lm_head targeted while the
  * model ties it to the embeddings.
@@ -51,6 +53,8 @@ export interface AdapterPlan {
 
 /** Names of modules that are token embeddings (LLaMA's). */
 export const EMBEDDING_MODULES = ["model.embed_tokens"];
+/** PEFT's default target_modules for LLaMA (TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING). */
+export const LLAMA_DEFAULT_TARGETS = ["q_proj", "v_proj"];
 /** The output head, which "all-linear" leaves out. */
 export const OUTPUT_MODULES = ["lm_head"];
 
@@ -127,7 +131,10 @@ const describeTarget = (t: LoraConfig["targetModules"]) => JSON.stringify(t);
  * modules in the base's parameter order, and the modules_to_save tensors. Throws a one-line
  * UsageError when nothing matches or a matched module cannot take a LoRA adapter.
  */
-export function planAdapter(config: LoraConfig, baseShapes: Record<string, number[]>): AdapterPlan {
+export function planAdapter(given: LoraConfig, baseShapes: Record<string, number[]>): AdapterPlan {
+  // PEFT's default targets for a LLaMA model when target_modules is unset.
+  const config =
+    given.targetModules === null ? { ...given, targetModules: LLAMA_DEFAULT_TARGETS } : given;
   const weights = Object.keys(baseShapes).filter((k) => k.endsWith(".weight"));
   const moduleOf = (k: string) => k.slice(0, -".weight".length);
   const linearNames = weights
@@ -171,7 +178,7 @@ export function planAdapter(config: LoraConfig, baseShapes: Record<string, numbe
       "target_modules matches lm_head, but this model ties it to model.embed_tokens (tie_word_embeddings); target model.embed_tokens instead",
     );
   }
-  if (modules.length === 0 && config.targetModules !== null) {
+  if (modules.length === 0) {
     throw new UsageError(
       `target_modules ${describeTarget(config.targetModules)} matches no Linear or Embedding module of the base model (e.g. ${linearNames.slice(0, 3).join(", ")})`,
     );
@@ -186,7 +193,7 @@ export function planAdapter(config: LoraConfig, baseShapes: Record<string, numbe
     }
     for (const k of found) if (!saved.includes(k)) saved.push(k);
   }
-  return { config, modules, saved };
+  return { config: given, modules, saved };
 }
 
 /** Key of a module's adapter tensor inside the adapter record (PEFT's file key without prefix). */

@@ -62,6 +62,9 @@ describe("target_modules", () => {
     // no partial matches: "q_proj" as a regex matches no whole name
     expect(() => names({ targetModules: "q_proj" })).toThrow(UsageError);
   });
+  test("unset, it is PEFT's default for LLaMA: q_proj and v_proj", () => {
+    expect(names({})).toEqual(names({ targetModules: ["q_proj", "v_proj"] }));
+  });
   test('"all-linear" is every linear layer but the output head', () => {
     const all = names({ targetModules: "all-linear" });
     expect(all.length).toBe(3 * 7);
