@@ -137,6 +137,7 @@ export function createAdapter(
     params[k.a] = a;
     params[k.b] = b;
   });
+  for (const k of keys.slice(plan.modules.length)) k.dispose();
   if (evaFactors) for (const a of Object.values(evaFactors)) a.dispose();
   for (const s of plan.saved) params[s] = base[s].ref; // arrays are immutable: sharing is a copy
   return { config, plan, params, residual, initial };

@@ -451,3 +451,31 @@ test("LoRA-GA's gradient estimate is the mean of the per-batch gradients of the 
   tree.dispose([mean, per, seqs, model.params]);
   lg.dispose();
 });
+
+test.each(["gaussian", "orthogonal", "pissa", "olora"])(
+  "creating (%s), merging, unmerging and applying an adapter leaks no buffers",
+  async (init) => {
+    const { liveBuffers } = await import("../helpers/engine.js");
+    const cycle = () => {
+      const made = createAdapter(
+        base,
+        loraConfig({
+          r: 2,
+          targetModules: ["q_proj", "down_proj", "embed_tokens"],
+          modulesToSave: ["lm_head"],
+          useDora: false,
+          initLoraWeights: init as "pissa",
+        }),
+      );
+      const model = applyResidual(tree.ref(base), made.residual);
+      const { params, state } = merge(model, made.params, made.plan);
+      tree.dispose(unmerge(params, made.params, made.plan, state));
+      tree.dispose(effectiveParams(tree.ref(model), tree.ref(made.params), made.plan));
+      tree.dispose([model, made.params, made.initial ?? {}]);
+    };
+    cycle();
+    const before = await liveBuffers();
+    cycle();
+    expect(await liveBuffers()).toBe(before);
+  },
+);
