@@ -31,6 +31,10 @@ test("removeCreated takes back empty folders only; checkOutputDir leaves nothing
   expect(existsSync(join(root, "p"))).toBe(false);
 });
 
+test("an empty path is refused (it would mean the current folder)", () => {
+  expect(() => ensureOutputDir(" ")).toThrow(new UsageError('--out must name a folder, got ""'));
+});
+
 test("a file in the way, at the path or above it", () => {
   const root = base();
   const file = join(root, "f");
