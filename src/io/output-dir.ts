@@ -53,7 +53,7 @@ function missingLevels(path: string, flag: string): { existing: string; missing:
  * Returns the folders it created, outermost first. `flag` names the option in messages.
  */
 export function ensureOutputDir(path: string, flag = "--out"): string[] {
-  if (path.trim() === "") throw new UsageError(`${flag} must name a folder, got ""`);
+  if (path.trim() === "") throw new UsageError(`${flag} must name a folder, got "${path}"`);
   const { existing, missing } = missingLevels(path, flag);
   try {
     accessSync(existing, constants.W_OK | constants.X_OK);

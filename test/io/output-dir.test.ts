@@ -32,7 +32,7 @@ test("removeCreated takes back empty folders only; checkOutputDir leaves nothing
 });
 
 test("an empty path is refused (it would mean the current folder)", () => {
-  expect(() => ensureOutputDir(" ")).toThrow(new UsageError('--out must name a folder, got ""'));
+  expect(() => ensureOutputDir(" ")).toThrow(new UsageError('--out must name a folder, got " "'));
 });
 
 test("a file in the way, at the path or above it", () => {
