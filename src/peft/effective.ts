@@ -16,22 +16,31 @@ import { jit, type numpy as np, valueAndGrad } from "@jax-js/jax";
 import type { LlamaParams } from "../nn/llama.js";
 import { llamaLoss } from "../nn/llama.js";
 import type { LlamaConfig } from "../nn/llama-config.js";
+import type { LoraConfig } from "./config.js";
 import { doraWeight } from "./dora.js";
 import { loraDelta } from "./lora.js";
-import { type AdapterPlan, adapterKeys } from "./match.js";
+import { type AdapterPlan, adapterKeys, planAdapter } from "./match.js";
 
 /** Adapter tensors keyed as in PEFT's file without "base_model.model." (see match.ts). */
 export type AdapterParams = Record<string, np.Array>;
 
 /**
- * The effective parameters of the adapted model. Consumes `base` and `adapter` (pass
- * `tree.ref(...)` to keep them), like llamaForward.
+ * The effective parameters of the adapted model. `plan` is a resolved plan, or a config resolved
+ * here against the base's shapes. Consumes `base` and `adapter` (pass `tree.ref(...)` to keep
+ * them), like llamaForward.
  */
 export function effectiveParams(
   base: LlamaParams,
   adapter: AdapterParams,
-  plan: AdapterPlan,
+  planOrConfig: AdapterPlan | LoraConfig,
 ): LlamaParams {
+  const plan =
+    "modules" in planOrConfig
+      ? planOrConfig
+      : planAdapter(
+          planOrConfig,
+          Object.fromEntries(Object.entries(base).map(([k, v]) => [k, v.shape])),
+        );
   const missing = plan.modules
     .flatMap((m) => Object.values(adapterKeys(m)))
     .concat(plan.saved)

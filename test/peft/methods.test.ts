@@ -84,7 +84,11 @@ describe.each([
     const eff = effectiveParams(tree.ref(base), tree.ref(made.params), made.plan);
     for (const k of Object.keys(base))
       expect(maxDiff(merged[k], eff[k]), k).toBeLessThanOrEqual(1e-6);
-    tree.dispose([merged, eff, made.params, state.doraNorms, state.replaced]);
+    // a config resolves to the same plan
+    const viaConfig = effectiveParams(tree.ref(base), tree.ref(made.params), made.config);
+    for (const k of Object.keys(base))
+      expect(maxDiff(viaConfig[k], eff[k]), k).toBeLessThanOrEqual(0);
+    tree.dispose([merged, eff, viaConfig, made.params, state.doraNorms, state.replaced]);
   });
 
   test("a fresh adapter leaves the model unchanged", () => {
