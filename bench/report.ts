@@ -431,7 +431,7 @@ export function renderBenchmarks(): string {
 Speed, memory and convergence measurements of Rankwise. They are scripts run by hand, not tests:
 
 \`\`\`sh
-npm run bench                       # matmul, AdamW step, training throughput (≈ 4 min), then this page
+npm run bench                       # matmul, AdamW step, training throughput (≈ 7 min), then this page
 npm run bench -- matmul --quick     # one benchmark, fewer repetitions
 npm run bench -- optimizers         # the optimizer comparison (classic set, small model)
 node --import tsx bench/optimizers.ts --optimizers adamw,lion --option lion.b2=0.98 \\
