@@ -28,7 +28,7 @@ import { evaInit } from "./eva.js";
 import { shapesOf } from "./files.js";
 import { initLoraFactors, loraDelta, splitKey } from "./lora.js";
 import { loraGaInit } from "./lora-ga.js";
-import { type AdapterPlan, adapterKeys, planAdapter } from "./match.js";
+import { type AdapterPlan, adapterKeys, checkRank, planAdapter } from "./match.js";
 import { oloraInit } from "./olora.js";
 import { pissaInit, pissaIterations } from "./pissa.js";
 
@@ -85,6 +85,13 @@ export function createAdapter(
     evaFactors = eva.factors;
   }
   const plan = planAdapter(config, shapesOf(base));
+  // Refuse impossible ranks before anything is allocated.
+  for (const m of plan.modules) {
+    if (m.kind !== "linear") continue;
+    if (typeof init === "string" && init.startsWith("pissa")) checkRank(m, "PiSSA");
+    if (init === "olora") checkRank(m, "OLoRA");
+    if (init === "lora_ga") checkRank({ ...m, r: 2 * m.r }, "LoRA-GA (2r)");
+  }
   const params: AdapterParams = {};
   const residual: Record<string, np.Array> = {};
   let initial: AdapterParams | null = null;

@@ -227,3 +227,12 @@ export function adapterShapes(
   for (const s of plan.saved) out[s] = [...baseShapes[s]];
   return out;
 }
+
+/** Refuse a rank above min(out, in) for initialisations that factor the weight (one line). */
+export function checkRank(m: ModuleSpec, method: string): void {
+  if (m.r > Math.min(...m.shape)) {
+    throw new UsageError(
+      `${method} needs r ≤ min(out, in); ${m.name} is ${m.shape[0]}×${m.shape[1]} and r is ${m.r}`,
+    );
+  }
+}

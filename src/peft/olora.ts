@@ -10,13 +10,14 @@
  */
 import { numpy as np } from "@jax-js/jax";
 import { qr } from "../linalg/qr.js";
-import type { ModuleSpec } from "./match.js";
+import { checkRank, type ModuleSpec } from "./match.js";
 
 /** OLoRA factors and residual of one linear weight. Borrows `w`. */
 export function oloraInit(
   m: ModuleSpec,
   w: np.Array,
 ): { a: np.Array; b: np.Array; residual: np.Array } {
+  checkRank(m, "OLoRA");
   const { q, r } = qr(w.ref);
   const a = r.slice([0, m.r]);
   const b = q.slice([], [0, m.r]);

@@ -16,7 +16,7 @@
 import { numpy as np } from "@jax-js/jax";
 import { randomizedSvd } from "../linalg/randomized-svd.js";
 import { svd } from "../linalg/svd.js";
-import type { ModuleSpec } from "./match.js";
+import { checkRank, type ModuleSpec } from "./match.js";
 
 /** The PiSSA iteration count of an init name ("pissa" → null, "pissa_niter_4" → 4). */
 export function pissaIterations(init: string): number | null {
@@ -34,6 +34,7 @@ export function pissaInit(
   seed = 0,
 ): { a: np.Array; b: np.Array; residual: np.Array } {
   const r = m.r;
+  checkRank(m, "PiSSA");
   const { u, s, vt } =
     niter === null
       ? svd(w.ref)

@@ -483,3 +483,11 @@ test.each(["gaussian", "orthogonal", "pissa", "olora"])(
     expect(await liveBuffers()).toBe(before);
   },
 );
+
+test("PiSSA and OLoRA refuse a rank above the weight's smaller side, naming the module", () => {
+  for (const init of ["pissa", "olora"] as const) {
+    expect(() =>
+      createAdapter(base, loraConfig({ r: 9, targetModules: ["k_proj"], initLoraWeights: init })),
+    ).toThrow(/needs r ≤ min\(out, in\); model\.layers\.0\.self_attn\.k_proj is 8×16 and r is 9/);
+  }
+});
