@@ -112,7 +112,7 @@ function checkTokens(tokens: np.Array, config: LlamaConfig): void {
 }
 
 /** y = x Wᵀ over the last axis, W stored [out, in]. Consumes both. */
-function linear(x: np.Array, w: np.Array): np.Array {
+function linearLayer(x: np.Array, w: np.Array): np.Array {
   const [out, inp] = w.shape;
   const lead = x.shape.slice(0, -1);
   return np.matmul(x.reshape([-1, inp]), w.transpose()).reshape([...lead, out]);
@@ -166,10 +166,23 @@ function embed(table: np.Array, tokens: np.Array): np.Array {
 }
 
 /**
- * Token ids [B, T] (int32) → logits [B, T, vocab]. Consumes `params` and `tokens`; callers that
- * keep them pass `tree.ref(params)` / `tokens.ref`.
+ * Receives the input of each decoder linear layer (EVA's and calibration's layer inputs): the
+ * module's HF name without ".weight" (e.g. "model.layers.0.self_attn.q_proj") and its input as
+ * [tokens, in], which the callee owns and must dispose. Eager use only (not under jit).
  */
-export function llamaForward(params: LlamaParams, tokens: np.Array, config: LlamaConfig): np.Array {
+export type CaptureInputs = (module: string, input: np.Array) => void;
+
+/**
+ * Token ids [B, T] (int32) → logits [B, T, vocab]. Consumes `params` and `tokens`; callers that
+ * keep them pass `tree.ref(params)` / `tokens.ref`. `capture`, when given, sees every decoder
+ * linear layer's input.
+ */
+export function llamaForward(
+  params: LlamaParams,
+  tokens: np.Array,
+  config: LlamaConfig,
+  capture?: CaptureInputs,
+): np.Array {
   try {
     checkLlamaParams(params, config);
     checkTokens(tokens, config);
@@ -193,18 +206,18 @@ export function llamaForward(params: LlamaParams, tokens: np.Array, config: Llam
 
   for (let i = 0; i < config.num_hidden_layers; i++) {
     const w = (name: string) => params[`model.layers.${i}.${name}`];
+    const linear = (x: np.Array, name: string) => {
+      if (capture) capture(`model.layers.${i}.${name}`, x.ref.reshape([-1, x.shape.at(-1) ?? 0]));
+      return linearLayer(x, w(`${name}.weight`));
+    };
     const h = rmsNorm(x.ref, w("input_layernorm.weight"), eps);
-    const q = rope(
-      linear(h.ref, w("self_attn.q_proj.weight")).reshape([b, t, heads, hd]),
-      cos.ref,
-      sin.ref,
-    );
+    const q = rope(linear(h.ref, "self_attn.q_proj").reshape([b, t, heads, hd]), cos.ref, sin.ref);
     const k = rope(
-      linear(h.ref, w("self_attn.k_proj.weight")).reshape([b, t, kvHeads, hd]),
+      linear(h.ref, "self_attn.k_proj").reshape([b, t, kvHeads, hd]),
       cos.ref,
       sin.ref,
     );
-    const v = linear(h, w("self_attn.v_proj.weight")).reshape([b, t, kvHeads, hd]);
+    const v = linear(h, "self_attn.v_proj").reshape([b, t, kvHeads, hd]);
     // Query heads grouped under their key/value head: [B, kv, g·T, hd] against [B, kv, T, hd].
     const qg = q
       .reshape([b, t, kvHeads, group, hd])
@@ -220,19 +233,19 @@ export function llamaForward(params: LlamaParams, tokens: np.Array, config: Llam
       .reshape([b, kvHeads, group, t, hd])
       .transpose([0, 3, 1, 2, 4])
       .reshape([b, t, heads * hd]);
-    x = x.add(linear(attn, w("self_attn.o_proj.weight")));
+    x = x.add(linear(attn, "self_attn.o_proj"));
 
     const h2 = rmsNorm(x.ref, w("post_attention_layernorm.weight"), eps);
-    const gate = nn.silu(linear(h2.ref, w("mlp.gate_proj.weight")));
-    const up = linear(h2, w("mlp.up_proj.weight"));
-    x = x.add(linear(gate.mul(up), w("mlp.down_proj.weight")));
+    const gate = nn.silu(linear(h2.ref, "mlp.gate_proj"));
+    const up = linear(h2, "mlp.up_proj");
+    x = x.add(linear(gate.mul(up), "mlp.down_proj"));
   }
   cos.dispose();
   sin.dispose();
   causal.dispose();
 
   x = rmsNorm(x, params["model.norm.weight"], eps);
-  return linear(x, tied ? table : params["lm_head.weight"]);
+  return linearLayer(x, tied ? table : params["lm_head.weight"]);
 }
 
 /** Mean next-token cross-entropy; `targets` [B, T] are already shifted. Consumes all arrays. */
