@@ -1,12 +1,12 @@
 import type { numpy as np } from "@jax-js/jax";
 import { beforeAll, describe, expect, test } from "vitest";
-import { Xoshiro128 } from "../../src/engine/rng.js";
 import {
   type Batch,
   BatchSampler,
   validationBatches,
   validationStarts,
 } from "../../src/data/sampler.js";
+import { Xoshiro128 } from "../../src/engine/rng.js";
 import { liveBuffers, setup } from "../helpers/engine.js";
 
 beforeAll(setup);
