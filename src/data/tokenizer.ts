@@ -10,14 +10,20 @@
  *   UTF-8 (a model can emit any byte sequence) yields U+FFFD replacement characters.
  *
  * Serialised as {type: "char", vocab: [...]} or {type: "byte"}; tokenizerFromJSON reverses it.
+ * Hugging Face tokenizers (hf-tokenizer.ts) serialise as {type: "hf", tokenizer, config}: the
+ * tokenizer.json and tokenizer_config.json they were read from.
  */
+import { HfTokenizer } from "./hf-tokenizer.js";
 
 /** A tokenizer as JSON (what checkpoints store); {@link tokenizerFromJSON} rebuilds it. */
-export type TokenizerJSON = { type: "char"; vocab: string[] } | { type: "byte" };
+export type TokenizerJSON =
+  | { type: "char"; vocab: string[] }
+  | { type: "byte" }
+  | { type: "hf"; tokenizer: Record<string, unknown>; config?: Record<string, unknown> };
 
 /** Text ⇄ token ids. */
 export interface Tokenizer {
-  readonly type: "char" | "byte";
+  readonly type: "char" | "byte" | "hf";
   readonly vocabSize: number;
   /** The token ids of `text`. */
   encode(text: string): Int32Array;
@@ -150,11 +156,17 @@ export function buildTokenizer(type: string, text: string): Tokenizer {
 
 /** Inverse of Tokenizer.toJSON (e.g. from a checkpoint). */
 export function tokenizerFromJSON(json: unknown): Tokenizer {
-  const obj = json as { type?: unknown; vocab?: unknown } | null;
+  const obj = json as { type?: unknown; vocab?: unknown; tokenizer?: unknown; config?: unknown };
   if (typeof obj !== "object" || obj === null) {
     throw new TypeError("tokenizerFromJSON: expected an object {type, vocab?}");
   }
   if (obj.type === "byte") return new ByteTokenizer();
+  if (obj.type === "hf") {
+    return new HfTokenizer(
+      obj.tokenizer as Record<string, unknown>,
+      (obj.config ?? {}) as Record<string, unknown>,
+    );
+  }
   if (obj.type === "char") {
     if (!Array.isArray(obj.vocab)) {
       throw new TypeError("tokenizerFromJSON: a char tokenizer needs a vocab array");
@@ -162,6 +174,6 @@ export function tokenizerFromJSON(json: unknown): Tokenizer {
     return new CharTokenizer(obj.vocab as string[]);
   }
   throw new RangeError(
-    `tokenizerFromJSON: unknown type ${JSON.stringify(obj.type)}; accepted: ${TOKENIZER_TYPES.join(", ")}`,
+    `tokenizerFromJSON: unknown type ${JSON.stringify(obj.type)}; accepted: ${[...TOKENIZER_TYPES, "hf"].join(", ")}`,
   );
 }

@@ -1,0 +1,163 @@
+/**
+ * One opener for every command that takes a model (`generate`, `eval`, `finetune`, `adapter
+ * merge`): a spec names
+ *
+ * - a run folder: its `checkpoint/`, verified against the manifest (train/checkpoint.ts); the
+ *   tokenizer is the run's own (trainer.json);
+ * - a model folder: `config.json` + `model.safetensors` (or shards + index; bf16/f16 converted
+ *   to float32) + `tokenizer.json` (a run's `checkpoint/` is one too);
+ * - a Hugging Face Hub id `owner/name[@revision]`, downloaded into the HF cache (io/hub.ts) and
+ *   then opened as a model folder. A local path of that shape wins over the Hub.
+ *
+ * `tokenizer` ("byte", "char" or a tokenizer.json path) overrides the folder's tokenizer; "char"
+ * learns its vocabulary from `text` (the corpus). The tokenizer's ids must fit the model's
+ * vocab_size. Bad specs and unreadable folders are one UsageError line.
+ *
+ * Deviation from the layering (nn below train): this file reads run folders through
+ * train/checkpoint.ts, so that every command opens models one way.
+ */
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { join, resolve } from "node:path";
+import type { Tokenizer } from "../data/tokenizer.js";
+import { tokenizerFromJSON } from "../data/tokenizer.js";
+import { readTokenizerFile, TOKENIZER_FILE, tokenizerFromFlag } from "../data/tokenizer-file.js";
+import { UsageError } from "../engine/errors.js";
+import * as tree from "../engine/tree.js";
+import { type DownloadProgress, downloadModel, HUB_ID, parseHubId } from "../io/hub.js";
+import { CHECKPOINT_DIR, loadCheckpoint, type TrainerMeta } from "../train/checkpoint.js";
+import type { LlamaParams } from "./llama.js";
+import type { LlamaConfig } from "./llama-config.js";
+import { CONFIG_FILE, loadModel } from "./pretrained.js";
+
+/** Options of {@link openModel}. */
+export interface OpenModelOptions {
+  /** "byte", "char" or a tokenizer.json path: replaces the model's own tokenizer. */
+  tokenizer?: string;
+  /** The corpus text a "char" tokenizer learns its vocabulary from. */
+  text?: string;
+  /** Hub cache folder (default: $HF_HUB_CACHE, $HF_HOME/hub or ~/.cache/huggingface/hub). */
+  cacheDir?: string;
+  /** Hub address (default: $HF_ENDPOINT or https://huggingface.co). */
+  endpoint?: string;
+  /** Use only the cache, never the network (default: $HF_HUB_OFFLINE). */
+  offline?: boolean;
+  /** Hub download progress (the CLI draws it on stderr). */
+  onProgress?: (progress: DownloadProgress) => void;
+}
+
+/** A model ready to run: configuration, parameters (owned by the caller), tokenizer, origin. */
+export interface OpenedModel {
+  config: LlamaConfig;
+  params: LlamaParams;
+  tokenizer: Tokenizer;
+  source: { kind: "run" | "folder" | "hub"; path: string };
+  /** The run's trainer.json (run folders only): its configuration, step and tokenizer. */
+  trainer?: TrainerMeta;
+}
+
+const isDir = (path: string) => existsSync(path) && statSync(path).isDirectory();
+
+/** Open a run folder, model folder or Hub id (see the file header). */
+export async function openModel(
+  spec: string,
+  options: OpenModelOptions = {},
+): Promise<OpenedModel> {
+  if (typeof spec !== "string" || spec.trim() === "") {
+    throw new UsageError("the model must be a run folder, a model folder or a Hub id owner/name");
+  }
+  if (isDir(join(spec, CHECKPOINT_DIR)) && !existsSync(join(spec, CONFIG_FILE))) {
+    const ck = await loadCheckpoint(spec);
+    tree.dispose(ck.optState);
+    const source = { kind: "run" as const, path: resolve(spec) };
+    return withTokenizer(
+      { config: ck.modelConfig, params: ck.params, source, trainer: ck.meta },
+      () => tokenizerFromJSON(ck.meta.tokenizer),
+      options,
+    );
+  }
+  if (isDir(spec)) return openFolder(spec, { kind: "folder", path: resolve(spec) }, options);
+  if (existsSync(spec)) {
+    throw new UsageError(
+      `${spec} is a file; the model must be a run folder, a model folder (config.json + model.safetensors) or a Hub id owner/name`,
+    );
+  }
+  if (!HUB_ID.test(spec)) {
+    throw new UsageError(
+      `no model at ${spec}: expected a run folder, a model folder or a Hub id owner/name[@revision]`,
+    );
+  }
+  const dir = await downloadModel(parseHubId(spec), options);
+  return openFolder(dir, { kind: "hub", path: dir }, options);
+}
+
+async function openFolder(
+  dir: string,
+  source: OpenedModel["source"],
+  options: OpenModelOptions,
+): Promise<OpenedModel> {
+  if (!existsSync(join(dir, CONFIG_FILE))) {
+    throw new UsageError(
+      `${dir} is neither a run folder (no ${CHECKPOINT_DIR}/) nor a model folder (no ${CONFIG_FILE})`,
+    );
+  }
+  let model: Awaited<ReturnType<typeof loadModel>>;
+  try {
+    model = await loadModel(dir);
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    throw new UsageError(`cannot open the model in ${dir}: ${firstLine(error)}`);
+  }
+  if (model.config.model_type !== "llama") {
+    tree.dispose(model.params);
+    throw new UsageError(
+      `${dir} holds an ${model.config.model_type} model; this command needs a LLaMA-style language model`,
+    );
+  }
+  return withTokenizer(
+    { config: model.config, params: model.params, source },
+    () => folderTokenizer(dir),
+    options,
+  );
+}
+
+/** A model folder's tokenizer: tokenizer.json, else (checkpoints written before it had one)
+ *  trainer.json's. */
+function folderTokenizer(dir: string): Tokenizer {
+  if (existsSync(join(dir, TOKENIZER_FILE))) return readTokenizerFile(join(dir, TOKENIZER_FILE));
+  const trainer = join(dir, "trainer.json");
+  if (existsSync(trainer)) {
+    try {
+      return tokenizerFromJSON(JSON.parse(readFileSync(trainer, "utf8")).tokenizer);
+    } catch {
+      // fall through to the message below
+    }
+  }
+  throw new UsageError(
+    `${dir} has no ${TOKENIZER_FILE}; give one with --tokenizer byte|char|<tokenizer.json>`,
+  );
+}
+
+function withTokenizer(
+  model: Omit<OpenedModel, "tokenizer">,
+  own: () => Tokenizer,
+  options: OpenModelOptions,
+): OpenedModel {
+  let tokenizer: Tokenizer;
+  try {
+    tokenizer =
+      options.tokenizer !== undefined ? tokenizerFromFlag(options.tokenizer, options.text) : own();
+    if (tokenizer.vocabSize > model.config.vocab_size) {
+      throw new UsageError(
+        `the tokenizer has ${tokenizer.vocabSize} tokens but the model's vocab_size is ${model.config.vocab_size}: they do not belong together`,
+      );
+    }
+  } catch (error) {
+    tree.dispose(model.params);
+    if (error instanceof UsageError) throw error;
+    throw new UsageError(`cannot read the tokenizer of ${model.source.path}: ${firstLine(error)}`);
+  }
+  return { ...model, tokenizer };
+}
+
+const firstLine = (error: unknown) =>
+  (error instanceof Error ? error.message : String(error)).split("\n")[0];
