@@ -43,6 +43,37 @@ export class HfTokenizer implements Tokenizer {
     if (max < 0) throw new TypeError("tokenizer.json: the vocabulary is empty");
     this.vocabSize = max + 1;
     this.cleanUp = config.clean_up_tokenization_spaces === true;
+    this.refuseDroppedText(json.model as Json);
+  }
+
+  /**
+   * A BPE model without an unknown token (or byte fallback) silently drops characters outside its
+   * vocabulary, in the library as in Rust. Its tokens then no longer spell each pre-tokenized word:
+   * check that per word and name the first missing character.
+   */
+  private refuseDroppedText(m: Json): void {
+    const model = this.lib.model as unknown as {
+      encode(words: string[]): string[];
+      tokens_to_ids: Map<string, number>;
+    } | null;
+    const plain = !m.unk_token && !m.byte_fallback;
+    const spelled = !m.continuing_subword_prefix && !m.end_of_word_suffix;
+    if (!model || m.type !== "BPE" || !plain || !spelled) return;
+    const encode = model.encode.bind(model);
+    model.encode = (words: string[]) => {
+      const out: string[] = [];
+      for (const word of words) {
+        const tokens = encode([word]);
+        if (tokens.join("") !== word) {
+          const missing = [...word].find((ch) => !model.tokens_to_ids.has(ch)) ?? word;
+          throw new RangeError(
+            `encode: ${JSON.stringify(missing)} is not in the tokenizer's vocabulary (and it has no unknown token)`,
+          );
+        }
+        for (const t of tokens) out.push(t);
+      }
+      return out;
+    };
   }
 
   encode(text: string): Int32Array {

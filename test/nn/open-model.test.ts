@@ -115,7 +115,11 @@ describe("openModel", () => {
     mkdirSync(empty);
     const before = await liveBuffers();
     const cases: [string, object, RegExp][] = [
-      [join(root, "nope"), {}, /no model at .*nope: expected a run folder, a model folder or a Hub id/],
+      [
+        join(root, "nope"),
+        {},
+        /no model at .*nope: expected a run folder, a model folder or a Hub id/,
+      ],
       [file, {}, /corpus\.txt is a file; the model must be/],
       [empty, {}, /empty is neither a run folder \(no checkpoint\/\) nor a model folder/],
       [dir, {}, /has no tokenizer\.json; give one with --tokenizer byte\|char\|<tokenizer\.json>/],
