@@ -9,8 +9,10 @@ import { UsageError } from "../engine/errors.js";
 import { init } from "../engine/init.js";
 import { checkOutputDir } from "../io/output-dir.js";
 import { DEFAULT_CONFIG, type TrainConfig } from "../train/config.js";
+import { adapterInspectCommand, adapterMergeCommand } from "./adapter.js";
 import { compareCommand } from "./compare.js";
 import { action, reportError } from "./errors.js";
+import { addFinetuneFlags, finetuneCommand } from "./finetune.js";
 import { generateCommand, MAX_LENGTH } from "./generate.js";
 import { inspectCommand } from "./inspect.js";
 import { optimizersCommand } from "./optimizers.js";
@@ -69,7 +71,7 @@ export function buildProgram(): Command {
     .option("--debug", "print stack traces on errors")
     .showHelpAfterError(false)
     .hook("preAction", (_program, command) => {
-      if (command.name() === "train" || command.name() === "compare") checkFolders(command);
+      if (["train", "compare", "finetune"].includes(command.name())) checkFolders(command);
     })
     .exitOverride()
     .configureOutput({
@@ -121,6 +123,29 @@ export function buildProgram(): Command {
     .option("--seed <n>", "random seed")
     .action(action(generateCommand));
   showDefaults(generate, { length: "sampleLength" });
+
+  showDefaults(
+    addFinetuneFlags(
+      program
+        .command("finetune")
+        .description("train an adapter (LoRA, DoRA, PiSSA, OLoRA, LoRA-GA, EVA) over a base model"),
+    ),
+  ).action(action(finetuneCommand));
+
+  const adapter = program.command("adapter").description("PEFT adapter folders: merge, inspect");
+  adapter
+    .command("merge")
+    .description("merge an adapter into its base model: a new model folder")
+    .option("--model <dir|run>", "base model: a run folder or a model folder (required)")
+    .option("--adapter <dir>", "PEFT adapter folder (required)")
+    .option("--out <dir>", "new model folder (required)")
+    .action(action(adapterMergeCommand));
+  adapter
+    .command("inspect")
+    .description("config, targeted modules, ranks, parameter count and file size of an adapter")
+    .argument("<dir>", "PEFT adapter folder")
+    .option("--json", "machine-readable output")
+    .action(action(adapterInspectCommand));
 
   program
     .command("inspect")

@@ -27,9 +27,10 @@ const FLAGS: [string, keyof TrainConfig, string][] = [
   ["--sample-length <n>", "sampleLength", "characters generated at the end"],
 ];
 
-export function addTrainFlags(cmd: Command): Command {
+/** Add the training flags, except those whose config keys are in `skip` (finetune's own). */
+export function addTrainFlags(cmd: Command, skip: (keyof TrainConfig)[] = []): Command {
   cmd.option("--config <file>", "JSON or YAML file of options (flags override it)");
-  for (const [flag, , help] of FLAGS) cmd.option(flag, help);
+  for (const [flag, key, help] of FLAGS) if (!skip.includes(key)) cmd.option(flag, help);
   cmd.option(
     "--opt <key=value>",
     "optimizer option, repeatable (e.g. --opt b2=0.95 --opt weightDecay=0.1)",

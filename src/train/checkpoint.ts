@@ -2,6 +2,7 @@
  * Checkpoints: everything needed to continue a run exactly, in one folder.
  *
  *   <out>/checkpoint/config.json, model.safetensors   the model, as Hugging Face lays it out
+ *   <out>/checkpoint/tokenizer.json                   its tokenizer, in Hugging Face's format
  *   <out>/checkpoint/optimizer.safetensors            the optimizer state tree
  *   <out>/checkpoint/trainer.json                     step, run configuration, tokenizer,
  *                                                     sampler position and random state
@@ -25,6 +26,7 @@ import { join } from "node:path";
 import type { numpy as np } from "@jax-js/jax";
 import type { SamplerState } from "../data/sampler.js";
 import type { TokenizerJSON } from "../data/tokenizer.js";
+import { tokenizerFiles } from "../data/tokenizer-file.js";
 import type { Tree } from "../engine/tree.js";
 import { writeFileAtomic } from "../io/atomic.js";
 import { lockOwner } from "../io/lock.js";
@@ -81,17 +83,39 @@ export async function saveCheckpoint(out: string, c: Checkpoint): Promise<void> 
       `refusing to write a checkpoint with non-finite weights (NaN or infinity) in ${describeLeaves(bad)}`,
     );
   }
+  // tokenizer.json too, so that checkpoint/ is a complete model folder (generate, eval, finetune).
+  const tokenizer = tokenizerFiles(c.meta.tokenizer);
+  const files = [...FILES, ...Object.keys(tokenizer)];
+  await writeCheckpointFolder(out, c.meta, files, async (tmp) => {
+    await saveModel(tmp, { config: c.modelConfig, params: c.params });
+    await saveTree(join(tmp, "optimizer.safetensors"), c.optState);
+    for (const [name, text] of Object.entries(tokenizer)) {
+      await writeFileAtomic(join(tmp, name), text);
+    }
+  });
+}
+
+/**
+ * The atomic part of a save, shared with fine-tuning checkpoints (finetune-checkpoint.ts):
+ * `write` fills a new folder beside the old one, then trainer.json and the manifest of `files`
+ * (which must include trainer.json) are added and the folder is swapped in.
+ */
+export async function writeCheckpointFolder(
+  out: string,
+  meta: TrainerMeta,
+  files: string[],
+  write: (dir: string) => Promise<void>,
+): Promise<void> {
   const final = checkpointPath(out);
   const tmp = `${final}.tmp-${process.pid}`;
   const old = `${final}.old-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
   try {
     mkdirSync(tmp, { recursive: true });
-    await saveModel(tmp, { config: c.modelConfig, params: c.params });
-    await saveTree(join(tmp, "optimizer.safetensors"), c.optState);
-    await writeFileAtomic(join(tmp, "trainer.json"), `${JSON.stringify(c.meta, null, 2)}\n`);
+    await write(tmp);
+    await writeFileAtomic(join(tmp, "trainer.json"), `${JSON.stringify(meta, null, 2)}\n`);
     // Last: a folder with a manifest is complete (see recoverInterruptedSave).
-    await writeManifest(tmp, c.meta.step, FILES);
+    await writeManifest(tmp, meta.step, files);
   } catch (error) {
     rmSync(tmp, { recursive: true, force: true });
     throw error;

@@ -27,14 +27,19 @@ export async function finishRun(run: Run, interrupted: boolean): Promise<TrainRe
   let prompt = "";
   if (!interrupted && config.sampleLength > 0) {
     prompt = samplePrompt(run);
-    sample = sampleText(run.params, run.modelConfig, run.data.tokenizer, {
-      prompt,
-      length: config.sampleLength,
-      temperature: config.temperature,
-      topK: config.topK,
-      seed: config.seed,
-      window: config.seqLen,
-    });
+    const model = run.adapted ? run.adapted.modelParams(run) : run.params;
+    try {
+      sample = sampleText(model, run.modelConfig, run.data.tokenizer, {
+        prompt,
+        length: config.sampleLength,
+        temperature: config.temperature,
+        topK: config.topK,
+        seed: config.seed,
+        window: config.seqLen,
+      });
+    } finally {
+      if (run.adapted) tree.dispose(model);
+    }
     run.metrics.append({ type: "sample", step: run.step, prompt, text: sample });
   }
   await writeRunReport(run.out, run.name, config);

@@ -11,6 +11,7 @@ import type { LlamaParams } from "../nn/llama.js";
 import type { LlamaConfig } from "../nn/llama-config.js";
 import type { LossAndGrad } from "../nn/loss.js";
 import type { Schedule } from "../optim/core.js";
+import type { TrainerMeta } from "./checkpoint.js";
 import type { TrainConfig } from "./config.js";
 import type { MetricsLog } from "./metrics.js";
 import type { GradientSpikeMonitor } from "./monitors/spike-monitor.js";
@@ -92,4 +93,15 @@ export interface Run extends RunState {
   savedStep?: number;
   trainLoss: number;
   valLoss: number;
+  /** A fine-tuning run (finetune.ts): `params` is the adapter over a frozen base, so checkpoints
+   *  and the sample go through these instead of the model folder. */
+  readonly adapted?: AdaptedRun;
+}
+
+/** How a fine-tuning run saves itself and builds its model (see finetune.ts). */
+export interface AdaptedRun {
+  /** Write the checkpoint (adapter, optimizer state, base reference) with `meta`. */
+  save(run: Run, meta: TrainerMeta): Promise<void>;
+  /** The adapted model's parameters, new arrays the caller disposes. */
+  modelParams(run: Run): LlamaParams;
 }

@@ -44,8 +44,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   }
 }
 
-/** Step until the target step or an abort; true when aborted. */
-async function loop(run: Run, o: TrainOptions): Promise<boolean> {
+/** Step until the target step or an abort; true when aborted (also drives finetune.ts). */
+export async function loop(run: Run, o: TrainOptions): Promise<boolean> {
   const { config } = run;
   while (run.step < config.steps) {
     const result = await trainStep(run, o.gradientHook);

@@ -1,0 +1,164 @@
+/**
+ * Fine-tuning through `finetune()` as the CLI runs it (issue 10, items 5 and 6): an interrupted
+ * and resumed run equals the straight one bit for bit (plain LoRA, and PiSSA whose residual base
+ * must come back exactly); only the adapter trains (the base folder is untouched, the optimizer
+ * state is shaped like the adapter); the start row's counts and the step-0 evaluation of the base
+ * agree with an independent computation; a changed base refuses the resume in one line.
+ */
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { beforeAll, expect, test } from "vitest";
+import { loadCorpus } from "../../src/data/corpus.js";
+import { CharTokenizer } from "../../src/data/tokenizer.js";
+import { UsageError } from "../../src/engine/errors.js";
+import * as tree from "../../src/engine/tree.js";
+import { loadSafetensors } from "../../src/io/safetensors.js";
+import { loadTree } from "../../src/io/state-file.js";
+import { initLlama, llamaLoss, llamaParamCount } from "../../src/nn/llama.js";
+import { llamaPreset } from "../../src/nn/llama-config.js";
+import { saveModel } from "../../src/nn/pretrained.js";
+import { finetune } from "../../src/train/finetune.js";
+import { validateFinetuneConfig } from "../../src/train/finetune-config.js";
+import { readMetrics } from "../../src/train/metrics.js";
+import { evaluate, loadData } from "../../src/train/run-data.js";
+import { setup } from "../helpers/engine.js";
+
+const tempDir = () => mkdtempSync(join(tmpdir(), "rankwise-finetune-"));
+
+let corpus: string;
+let baseDir: string;
+
+beforeAll(async () => {
+  await setup();
+  const dir = tempDir();
+  corpus = join(dir, "corpus.txt");
+  const text = loadCorpus("moby-dick").text.slice(0, 4000);
+  writeFileSync(corpus, text);
+  baseDir = join(dir, "base");
+  const tokenizer = CharTokenizer.fromText(text);
+  const config = llamaPreset("tiny", tokenizer.vocabSize, { max_position_embeddings: 64 });
+  const params = initLlama(config, 7);
+  await saveModel(baseDir, { config, params });
+  tree.dispose(params);
+  writeFileSync(join(baseDir, "tokenizer.json"), JSON.stringify(tokenizer.toJSON()));
+});
+
+const config = (adapter: string, steps: number, model = baseDir) =>
+  validateFinetuneConfig({
+    model,
+    data: corpus,
+    adapter,
+    rank: 2,
+    target: "q_proj,v_proj,down_proj",
+    lr: 0.01,
+    seqLen: 16,
+    batchSize: 2,
+    warmup: 0,
+    evalEvery: 0,
+    evalBatches: 1,
+    checkpointEvery: 0,
+    logEvery: 1,
+    sampleLength: 0,
+    seed: 3,
+    steps,
+  });
+
+const bytes = (path: string) => readFileSync(path);
+
+test.each(["lora", "pissa"])(
+  "%s: interrupted at step 3 and resumed = 6 steps straight, bit for bit",
+  async (adapter) => {
+    const straight = tempDir();
+    await finetune({ config: config(adapter, 6), out: straight, quiet: true });
+    const cut = tempDir();
+    const stop = new AbortController();
+    const first = await finetune({
+      config: config(adapter, 6),
+      out: cut,
+      quiet: true,
+      signal: stop.signal,
+      gradientHook: (g, step) => {
+        if (step === 3) stop.abort();
+        return g;
+      },
+    });
+    expect(first).toMatchObject({ interrupted: true, step: 3 });
+    const resumed = await finetune({
+      config: config(adapter, 6),
+      out: cut,
+      quiet: true,
+      resume: true,
+    });
+    expect(resumed.step).toBe(6);
+    for (const file of [
+      "checkpoint/adapter_model.safetensors",
+      "checkpoint/optimizer.safetensors",
+      "adapter/adapter_model.safetensors",
+      "adapter/adapter_config.json",
+    ]) {
+      expect(Buffer.compare(bytes(join(straight, file)), bytes(join(cut, file))), file).toBe(0);
+    }
+    const lastEval = (out: string) =>
+      readMetrics(join(out, "metrics.jsonl"))
+        .filter((r) => r.type === "eval")
+        .at(-1) as { step: number; valLoss: number } | undefined;
+    expect(lastEval(cut)).toMatchObject({ step: 6, valLoss: lastEval(straight)?.valLoss });
+  },
+  60_000,
+);
+
+test("only the adapter trains; the start row counts it and the base's loss before training", async () => {
+  const before = bytes(join(baseDir, "model.safetensors"));
+  const out = tempDir();
+  const result = await finetune({ config: config("dora", 2), out, quiet: true });
+  expect(Buffer.compare(bytes(join(baseDir, "model.safetensors")), before)).toBe(0);
+
+  const adapter = (await loadSafetensors(join(out, "checkpoint", "adapter_model.safetensors")))
+    .tensors;
+  const shapes = new Set(tree.leaves(adapter).map((a: any) => JSON.stringify(a.shape)));
+  const trainable = tree.size(adapter);
+  tree.dispose(adapter);
+  const opt = (await loadTree(join(out, "checkpoint", "optimizer.safetensors"))).tree;
+  for (const leaf of tree.leaves(opt)) {
+    if (tree.isArray(leaf) && leaf.ndim > 0) expect(shapes).toContain(JSON.stringify(leaf.shape));
+  }
+  tree.dispose(opt);
+
+  const rows = readMetrics(join(out, "metrics.jsonl"));
+  const start = rows.find((r) => r.type === "start") as Record<string, any>;
+  const modelConfig = JSON.parse(readFileSync(join(baseDir, "config.json"), "utf8"));
+  const cfg = llamaPreset("tiny", modelConfig.vocab_size, { max_position_embeddings: 64 });
+  expect(start.trainableParameters).toBe(trainable);
+  expect(result.trainableParameters).toBe(trainable);
+  expect(start.baseParameters).toBe(llamaParamCount(cfg));
+  expect(start.trainableShare).toBeCloseTo(trainable / llamaParamCount(cfg), 12);
+
+  // The base's validation loss, evaluated here without jit on the same windows.
+  const c = config("dora", 2);
+  const data = loadData(c, JSON.parse(readFileSync(join(baseDir, "tokenizer.json"), "utf8")));
+  const { loadModel } = await import("../../src/nn/pretrained.js");
+  const base = await loadModel(baseDir);
+  const want = await evaluate((p, x, y) => llamaLoss(p, x, y, cfg), base.params, data, c);
+  tree.dispose(base.params);
+  const eval0 = rows.find((r) => r.type === "eval" && r.step === 0) as Record<string, any>;
+  expect(start.baseValLoss).toBeCloseTo(want, 5);
+  expect(eval0.valLoss).toBe(start.baseValLoss);
+}, 60_000);
+
+test("a base whose weights changed refuses the resume in one line", async () => {
+  const dir = tempDir();
+  const base = join(dir, "base");
+  cpSync(baseDir, base, { recursive: true });
+  const out = join(dir, "run");
+  await finetune({ config: config("lora", 2, base), out, quiet: true });
+  const weights = join(base, "model.safetensors");
+  const b = bytes(weights);
+  b[b.length - 1] ^= 1; // one bit of the last weight
+  writeFileSync(weights, b);
+  const resumed = finetune({ config: config("lora", 4, base), out, quiet: true, resume: true });
+  await expect(resumed).rejects.toThrow(UsageError);
+  await expect(
+    finetune({ config: config("lora", 4, base), out, quiet: true, resume: true }),
+  ).rejects.toThrow(/model\.safetensors changed since the run started/);
+}, 60_000);
