@@ -3,6 +3,7 @@
  * MLP classifier, losses, and saving/loading Hugging Face model folders.
  */
 export {
+  type CaptureInputs,
   initLlama,
   type LlamaParams,
   llamaForward,
