@@ -11,6 +11,7 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { tokenizerFiles } from "../data/tokenizer-file.js";
 import { UsageError } from "../engine/errors.js";
 import * as tree from "../engine/tree.js";
 import { writeFileAtomic } from "../io/atomic.js";
@@ -42,16 +43,8 @@ export async function adapterMergeCommand(opts: {
   try {
     ensureOutputDir(out);
     await saveModel(out, { config: opened.config, params });
-    if (opened.tokenizer) {
-      await writeFileAtomic(
-        join(out, "tokenizer.json"),
-        `${JSON.stringify(opened.tokenizer.toJSON())}\n`,
-      );
-    } else {
-      process.stderr.write(
-        `rankwise: warning: ${opts.model} has no tokenizer Rankwise reads; ${out} has none\n`,
-      );
-    }
+    for (const [name, text] of Object.entries(tokenizerFiles(opened.tokenizer.toJSON())))
+      await writeFileAtomic(join(out, name), text);
   } finally {
     tree.dispose(params);
   }

@@ -3,35 +3,34 @@
  * merge, generate, eval): open a base model (a run folder, a fine-tuning run folder or a model
  * folder), fingerprint its weight files, and apply a PEFT adapter folder to it.
  *
- * Rule: a run folder is its checkpoint's model and trainer.json's tokenizer; a fine-tuning run
- * folder is its base with its `adapter/` merged in; a model folder is config.json + weights with
- * its tokenizer.json when it holds Rankwise's tokenizer JSON. The fingerprint is the SHA-256 of
- * each weight file (what a fine-tuning checkpoint records and checks on resume).
- *
- * Deviation: until src/nn/open-model.ts (Hub ids, HF tokenizers) lands, `openBase` is the local
- * stand-in below; a Hub id is refused with one line.
+ * Rule: run folders, model folders and Hub ids open through src/nn/open-model.ts; a fine-tuning
+ * run folder (its checkpoint holds an adapter, not a model) is its base with its `adapter/`
+ * merged in. The fingerprint is the SHA-256 of each weight file (what a fine-tuning checkpoint
+ * records and checks on resume).
  */
 import { createHash } from "node:crypto";
 import { createReadStream, existsSync, readFileSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { type Tokenizer, tokenizerFromJSON } from "../data/tokenizer.js";
+import type { Tokenizer } from "../data/tokenizer.js";
 import { UsageError } from "../engine/errors.js";
 import * as tree from "../engine/tree.js";
 import type { LlamaParams } from "../nn/llama.js";
 import type { LlamaConfig } from "../nn/llama-config.js";
-import { loadModel, WEIGHTS_FILE, WEIGHTS_INDEX_FILE } from "../nn/pretrained.js";
+import { type OpenModelOptions, openModel } from "../nn/open-model.js";
+import { WEIGHTS_FILE, WEIGHTS_INDEX_FILE } from "../nn/pretrained.js";
 import { disposeMergeState, loadAdapter, safeMerge, shapesOf } from "../peft/index.js";
-import { checkpointPath, hasCheckpoint, loadCheckpoint } from "./checkpoint.js";
+import { CHECKPOINT_DIR, checkpointPath, hasCheckpoint } from "./checkpoint.js";
+import { verifyManifest } from "./manifest.js";
 
 /** The folder of a fine-tuning run's adapter (a PEFT folder). */
 export const ADAPTER_DIR = "adapter";
 
-/** An opened model: configuration, parameters (the caller owns them) and tokenizer if known. */
+/** An opened model: configuration, parameters (the caller owns them) and tokenizer. */
 export interface OpenedModel {
   config: LlamaConfig;
   params: LlamaParams;
-  tokenizer?: Tokenizer;
-  /** What was opened: "run", "finetune-run" or "model". */
+  tokenizer: Tokenizer;
+  /** What was opened: "run", "finetune-run", "folder" or "hub". */
   source: string;
   /** The files whose bytes are the weights (for the fingerprint). */
   weightFiles: string[];
@@ -62,7 +61,7 @@ export function isFinetuneRun(dir: string): boolean {
   }
 }
 
-/** The configuration recorded by a fine-tuning run's checkpoint (unverified). */
+/** The base recorded by a fine-tuning run's checkpoint (unverified). */
 function finetuneBase(dir: string): BaseReference {
   const meta = JSON.parse(readFileSync(join(checkpointPath(dir), "trainer.json"), "utf8"));
   return meta.config.finetune.base as BaseReference;
@@ -75,34 +74,17 @@ function modelWeightFiles(dir: string): string[] {
   return [...new Set(Object.values(map))].map((f) => join(dir, f));
 }
 
-/** A model folder's tokenizer.json when it is Rankwise's own format (else undefined). */
-function folderTokenizer(dir: string): Tokenizer | undefined {
-  const path = join(dir, "tokenizer.json");
-  if (!existsSync(path)) return undefined;
-  try {
-    return tokenizerFromJSON(JSON.parse(readFileSync(path, "utf8")));
-  } catch {
-    return undefined;
-  }
-}
-
 /**
- * Open `spec` (run folder, fine-tuning run folder or model folder). Errors are one line. The
- * caller owns `params`.
+ * Open `spec` (run folder, fine-tuning run folder, model folder or Hub id) through openModel;
+ * a fine-tuning run is its base with its adapter merged in. Errors are one line. The caller owns
+ * `params`.
  */
-export async function openBase(spec: string, flag = "--model"): Promise<OpenedModel> {
-  const stat = statSync(spec, { throwIfNoEntry: false });
-  if (!stat?.isDirectory()) {
-    const hubLike = /^[\w.-]+\/[\w.-]+$/.test(spec) && !existsSync(spec);
-    throw new UsageError(
-      hubLike
-        ? `${flag} ${spec}: Hugging Face Hub ids are not supported here yet; download the model folder and pass its path`
-        : `${flag} ${spec}: no such run folder or model folder`,
-    );
-  }
-  if (hasCheckpoint(spec) && isFinetuneRun(spec)) {
+export async function openBase(spec: string, options: OpenModelOptions = {}): Promise<OpenedModel> {
+  if (statSync(spec, { throwIfNoEntry: false })?.isDirectory() && isFinetuneRun(spec)) {
+    if (!hasCheckpoint(spec)) throw new UsageError(`no checkpoint in ${spec}`);
+    verifyManifest(checkpointPath(spec));
     const base = finetuneBase(spec);
-    const opened = await openBase(base.path, flag);
+    const opened = await openBase(base.path, options);
     const params = await withAdapter(opened, join(spec, ADAPTER_DIR));
     return {
       ...opened,
@@ -111,39 +93,16 @@ export async function openBase(spec: string, flag = "--model"): Promise<OpenedMo
       weightFiles: [...opened.weightFiles, join(spec, ADAPTER_DIR, "adapter_model.safetensors")],
     };
   }
-  if (hasCheckpoint(spec)) {
-    const ck = await loadCheckpoint(spec);
-    tree.dispose(ck.optState);
-    return {
-      config: ck.modelConfig,
-      params: ck.params,
-      tokenizer: tokenizerFromJSON(ck.meta.tokenizer),
-      source: "run",
-      weightFiles: [join(checkpointPath(spec), WEIGHTS_FILE)],
-    };
-  }
-  if (!existsSync(join(spec, "config.json"))) {
-    throw new UsageError(
-      `${flag} ${spec}: not a run folder (no checkpoint/) nor a model folder (no config.json)`,
-    );
-  }
-  let model: Awaited<ReturnType<typeof loadModel>>;
-  try {
-    model = await loadModel(spec);
-  } catch (error) {
-    if (error instanceof UsageError) throw error;
-    throw new UsageError(`${flag} ${spec}: ${(error as Error).message.split("\n")[0]}`);
-  }
-  if (model.config.model_type !== "llama") {
-    tree.dispose(model.params);
-    throw new UsageError(`${flag} ${spec}: a ${model.config.model_type} model cannot be adapted`);
-  }
+  const opened = await openModel(spec, options);
+  const { kind, path } = opened.source;
+  const weightFiles =
+    kind === "run" ? [join(path, CHECKPOINT_DIR, WEIGHTS_FILE)] : modelWeightFiles(path);
   return {
-    config: model.config,
-    params: model.params,
-    tokenizer: folderTokenizer(spec),
-    source: "model",
-    weightFiles: modelWeightFiles(spec),
+    config: opened.config,
+    params: opened.params,
+    tokenizer: opened.tokenizer,
+    source: kind,
+    weightFiles,
   };
 }
 

@@ -15,15 +15,15 @@
  * the batches to the user); EVA's layer inputs come from 4 such batches too (finetune-eva.ts).
  */
 
-import { existsSync, readFileSync, rmSync, statSync } from "node:fs";
+import { existsSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { jit, type numpy as np } from "@jax-js/jax";
+import { loadCorpus } from "../data/corpus.js";
 import { BatchSampler } from "../data/sampler.js";
-import { ByteTokenizer, tokenizerFromJSON } from "../data/tokenizer.js";
 import { UsageError } from "../engine/errors.js";
 import * as tree from "../engine/tree.js";
 import { acquireLock, type Lock } from "../io/lock.js";
-import { ensureOutputDir } from "../io/output-dir.js";
+import { ensureOutputDir, removeCreated } from "../io/output-dir.js";
 import { type LlamaParams, llamaLoss, llamaParamCount } from "../nn/llama.js";
 import {
   type AdapterParams,
@@ -79,37 +79,24 @@ interface Frozen {
   adapter: Omit<AdapterState, "params" | "optState">;
 }
 
-/** The run's tokenizer: --tokenizer if given, else the base's own. */
-function tokenizerJson(config: FinetuneConfig, opened: OpenedModel): unknown {
-  const spec = config.finetune.tokenizer;
-  if (spec === "byte") return new ByteTokenizer().toJSON();
-  if (spec === "char") return undefined; // learnt from the corpus by loadData
-  if (spec !== undefined) {
+/** Open the base with the run's tokenizer (--tokenizer, else the base's own). */
+function openRunBase(spec: string, config: FinetuneConfig): Promise<OpenedModel> {
+  const flag = config.finetune.tokenizer;
+  let text: string | undefined;
+  if (flag === "char") {
     try {
-      const json = JSON.parse(readFileSync(spec, "utf8"));
-      tokenizerFromJSON(json);
-      return json;
+      text = loadCorpus(config.data).text;
     } catch (error) {
-      throw new UsageError(
-        `--tokenizer must be byte, char or a Rankwise tokenizer JSON file; ${spec}: ${(error as Error).message.split("\n")[0]}`,
-      );
+      throw new UsageError((error as Error).message);
     }
   }
-  if (opened.tokenizer) return opened.tokenizer.toJSON();
-  throw new UsageError(
-    `--model ${config.model} has no tokenizer Rankwise can read: give --tokenizer byte, char or a tokenizer JSON file`,
-  );
+  return openBase(spec, { tokenizer: flag, text });
 }
 
-/** Data for the run, checked against the base model's vocabulary and context. */
+/** Data for the run, checked against the base model's context (openModel checks the vocabulary). */
 function runData(config: FinetuneConfig, opened: OpenedModel, json: unknown): Data {
-  const data = loadData({ ...config, tokenizer: "char" }, json);
-  const { vocab_size: vocab, max_position_embeddings: maxPos } = opened.config;
-  if (data.tokenizer.vocabSize > vocab) {
-    throw new UsageError(
-      `the tokenizer has ${data.tokenizer.vocabSize} tokens but the base model only ${vocab}: use the base's own tokenizer (or --tokenizer byte for a byte model)`,
-    );
-  }
+  const data = loadData(config, json);
+  const maxPos = opened.config.max_position_embeddings;
   if (config.seqLen > maxPos)
     throw new UsageError(
       `--seq-len must be ≤ the base model's context (${maxPos}), got ${config.seqLen}`,
@@ -199,10 +186,9 @@ async function openFresh(
   let config = o.config;
   if (config.schedule !== "constant" && config.decaySteps === undefined)
     config = { ...config, decaySteps: config.steps };
-  const opened = await openBase(config.model);
+  const opened = await openRunBase(config.model, config);
   try {
-    const json = tokenizerJson(config, opened);
-    const data = runData(config, opened, json);
+    const data = runData(config, opened, opened.tokenizer.toJSON());
     const base = await baseReference(config.model, opened);
     config = {
       ...config,
@@ -210,6 +196,7 @@ async function openFresh(
       finetune: { ...config.finetune, base },
     };
     const opt = buildOptimizer(config);
+    planAdapter(adapterConfig(config.finetune), shapesOf(opened.params)); // --target, --rank
     before(); // claim the folder only now that everything checked out
     const baseLoss = await baseValLoss(opened, data, config);
     const { frozen, params } = newAdapter(config, opened, data);
@@ -261,7 +248,7 @@ async function openResumed(o: FinetuneOptions, metrics: MetricsLog): Promise<Ope
   checkResumable(saved, config, meta.step);
   checkFinetuneResumable(saved.finetune, config.finetune);
   await checkBaseReference(saved.finetune.base);
-  const opened = await openBase(saved.finetune.base.path);
+  const opened = await openRunBase(saved.finetune.base.path, config);
   let s: AdapterState | undefined;
   try {
     s = await loadAdapterCheckpoint(o.out, shapesOf(opened.params));
@@ -315,6 +302,7 @@ async function openFinetune(o: FinetuneOptions): Promise<{ run: Run; frozen: Fro
   const progress = new Progress(process.stderr, o.quiet);
   const metrics = new MetricsLog(join(o.out, "metrics.jsonl"));
   let lock: Lock | undefined;
+  let created: string[] = [];
   let opened: Opened;
   const claim = (why: string) => {
     clearUncheckpointed(o.out, progress, why);
@@ -332,7 +320,7 @@ async function openFinetune(o: FinetuneOptions): Promise<{ run: Run; frozen: Fro
           );
     } else {
       opened = await openFresh(o, progress, () => {
-        ensureOutputDir(o.out);
+        created = ensureOutputDir(o.out);
         lock = acquireLock(o.out, o.out, (line) => progress.warn(line));
         removeStaleSaves(o.out);
         if (hasCheckpoint(o.out)) {
@@ -345,6 +333,7 @@ async function openFinetune(o: FinetuneOptions): Promise<{ run: Run; frozen: Fro
     }
   } catch (error) {
     lock?.release();
+    removeCreated(created); // a refused run leaves no new folder behind
     throw error;
   }
   const { state, frozen } = opened;

@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { beforeAll, expect, test } from "vitest";
 import { loadCorpus } from "../../src/data/corpus.js";
 import { CharTokenizer } from "../../src/data/tokenizer.js";
+import { readTokenizerFile, tokenizerFileText } from "../../src/data/tokenizer-file.js";
 import { UsageError } from "../../src/engine/errors.js";
 import * as tree from "../../src/engine/tree.js";
 import { loadSafetensors } from "../../src/io/safetensors.js";
@@ -41,7 +42,7 @@ beforeAll(async () => {
   const params = initLlama(config, 7);
   await saveModel(baseDir, { config, params });
   tree.dispose(params);
-  writeFileSync(join(baseDir, "tokenizer.json"), JSON.stringify(tokenizer.toJSON()));
+  writeFileSync(join(baseDir, "tokenizer.json"), tokenizerFileText(tokenizer));
 });
 
 const config = (adapter: string, steps: number, model = baseDir) =>
@@ -136,7 +137,7 @@ test("only the adapter trains; the start row counts it and the base's loss befor
 
   // The base's validation loss, evaluated here without jit on the same windows.
   const c = config("dora", 2);
-  const data = loadData(c, JSON.parse(readFileSync(join(baseDir, "tokenizer.json"), "utf8")));
+  const data = loadData(c, readTokenizerFile(join(baseDir, "tokenizer.json")).toJSON());
   const { loadModel } = await import("../../src/nn/pretrained.js");
   const base = await loadModel(baseDir);
   const want = await evaluate((p, x, y) => llamaLoss(p, x, y, cfg), base.params, data, c);
