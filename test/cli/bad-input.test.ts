@@ -201,6 +201,92 @@ describe("train --resume: refused resumes lose nothing", () => {
   }
 });
 
+describe("finetune and adapter: a bad adapter flag is one line, nothing is created", () => {
+  // The base is the finished 4-step run; --out names a folder that must never appear.
+  const cases: [string, string[], RegExp[]][] = [
+    [
+      "unknown --adapter",
+      ["--adapter", "qlora"],
+      [/--adapter must be one of lora, dora, pissa, olora, lora-ga, eva/, /"qlora"/],
+    ],
+    ["missing --adapter", [], [/--adapter is required: one of lora, dora/]],
+    ["--rank 0", ["--adapter", "lora", "--rank", "0"], [/--rank must be an integer from 1/, /"0"/]],
+    ["--rank not a number", ["--adapter", "lora", "--rank", "x"], [/--rank must be an integer/]],
+    [
+      "--alpha NaN",
+      ["--adapter", "lora", "--alpha", "NaN"],
+      [/--alpha must be a finite number > 0/],
+    ],
+    ["--alpha negative", ["--adapter", "dora", "--alpha", "-2"], [/--alpha must be/, /"-2"/]],
+    [
+      "--target naming no module",
+      ["--adapter", "lora", "--target", "qq_proj"],
+      [/target_modules \["qq_proj"\] matches no Linear or Embedding module/, /q_proj/],
+    ],
+    [
+      "--target empty item",
+      ["--adapter", "lora", "--target", "q_proj,"],
+      [/--target must be a comma-separated list/],
+    ],
+    [
+      "--rank larger than PiSSA can take",
+      ["--adapter", "pissa", "--rank", "1000"],
+      [/PiSSA needs r ≤ min\(out, in\)/],
+    ],
+    ["unknown --tokenizer", ["--adapter", "lora", "--tokenizer", "words"], [/--tokenizer must be/]],
+    [
+      "--optimizer unknown",
+      ["--adapter", "lora", "--optimizer", "nope"],
+      [/unknown optimizer "nope"/],
+    ],
+  ];
+  for (const [name, args, patterns] of cases) {
+    test.concurrent(name, async () => {
+      const out = join(tempDir(), "ft");
+      const r = await cliAsync([
+        "finetune",
+        "--model",
+        run,
+        ...FAST.slice(2),
+        "--steps",
+        "2",
+        "--out",
+        out,
+        ...args,
+      ]);
+      expectUsageError(r, ...patterns);
+      expect(existsSync(out)).toBe(false);
+      expect(snapshot(run)).toEqual(before);
+    });
+  }
+
+  test("--model that is no model, and --resume of a training run", () => {
+    expectUsageError(
+      cli(["finetune", "--model", join(files, "nothing-here"), "--adapter", "lora", "--quiet"]),
+      /no model at .*nothing-here/,
+    );
+    expectUsageError(
+      cli(["finetune", "--resume", run, "--steps", "9", "--quiet"]),
+      /is a training run, not a fine-tuning run/,
+    );
+    expect(snapshot(run)).toEqual(before);
+  });
+
+  test("adapter inspect and merge on a folder that is no adapter", () => {
+    expectUsageError(cli(["adapter", "inspect", files]), /is not a PEFT adapter folder/);
+    const out = join(tempDir(), "merged");
+    expectUsageError(
+      cli(["adapter", "merge", "--model", run, "--adapter", files, "--out", out]),
+      /is not a PEFT adapter folder/,
+    );
+    expectUsageError(
+      cli(["adapter", "merge", "--model", run, "--out", out]),
+      /--adapter is required/,
+    );
+    expect(existsSync(out)).toBe(false);
+  });
+});
+
 describe("generate, inspect and compare", () => {
   test("generate on a folder without a checkpoint", () => {
     const empty = tempDir();
