@@ -155,6 +155,7 @@ interface Column {
 const SUMMARY_COLUMNS: Column[] = [
   { key: "steps", label: "steps", format: (v) => String(v) },
   { key: "finalTrainLoss", label: "final train loss", format: formatLoss },
+  { key: "baseValLoss", label: "base val loss (before)", format: formatLoss },
   { key: "finalValLoss", label: "final val loss", format: formatLoss },
   { key: "bestValLoss", label: "best val loss", format: formatLoss },
   { key: "finalBitsPerChar", label: "val bits/char", format: formatLoss },
@@ -162,6 +163,13 @@ const SUMMARY_COLUMNS: Column[] = [
   { key: "skippedSteps", label: "skipped steps", format: (v) => String(v) },
   { key: "gradSpikes", label: "gradient spikes", format: (v) => String(v) },
   { key: "tokensPerSec", label: "tokens/s (median)", format: (v) => v.toFixed(0) },
+  {
+    key: "trainableParameters",
+    label: "trainable parameters",
+    format: (v) => v.toLocaleString("en-US"),
+  },
+  { key: "trainableShare", label: "share of base", format: (v) => `${(100 * v).toPrecision(3)}%` },
+  { key: "adapterBytes", label: "adapter on disk", format: formatBytes },
   { key: "stateBytes", label: "optimizer state", format: formatBytes },
   { key: "wallTime", label: "wall time", format: formatSeconds },
 ];

@@ -18,6 +18,15 @@ const LABELS: [string, string][] = [
   ["valTokens", "validation tokens"],
   ["vocabSize", "vocabulary"],
   ["tokensPerStep", "tokens per step"],
+  // fine-tuning runs
+  ["adapter", "adapter"],
+  ["rank", "adapter rank"],
+  ["alpha", "adapter alpha"],
+  ["targetModules", "adapted modules"],
+  ["baseParameters", "base parameters (frozen)"],
+  ["trainableParameters", "trainable parameters"],
+  ["trainableShare", "trainable share of the base"],
+  ["baseValLoss", "base validation loss (before training)"],
 ];
 
 /** Fields not shown: the row's bookkeeping, and the configuration (the config table has it). */

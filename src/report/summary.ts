@@ -1,6 +1,8 @@
 /**
  * Per-run summary numbers for the report's table (and for `compare`): final and best losses,
- * throughput, optimizer memory and wall time, computed from the metric rows.
+ * throughput, optimizer memory and wall time, computed from the metric rows; for a fine-tuning
+ * run also its trainable parameters (count and share of the base), the adapter's size on disk
+ * (its latest "adapter" row) and the base model's validation loss before training (start row).
  */
 import { startRow } from "./settings.js";
 import type { EvalRow, MetricRow, RunData, TrainRow } from "./types.js";
@@ -22,6 +24,13 @@ export interface RunSummary {
   stateBytes?: number;
   /** Seconds from start to the last logged row. */
   wallTime?: number;
+  /** Fine-tuning: the base's validation loss before training. */
+  baseValLoss?: number;
+  /** Fine-tuning: parameters trained, and their share of the base's. */
+  trainableParameters?: number;
+  trainableShare?: number;
+  /** Fine-tuning: bytes of the saved adapter weights (adapter/adapter_model.safetensors). */
+  adapterBytes?: number;
 }
 
 const isNum = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v);
@@ -54,6 +63,7 @@ export function summarizeRun(metrics: MetricRow[]): RunSummary {
   const evals = rowsOf<EvalRow>(metrics, "eval");
   const values = <R>(rows: R[], key: keyof R) => rows.map((r) => r[key]).filter(isNum) as number[];
   const valLosses = values(evals, "valLoss");
+  const start = startRow(metrics);
   const steps = metrics.map((r) => (r as { step?: unknown }).step).filter(isNum);
   const elapsed = metrics.map((r) => (r as { elapsed?: unknown }).elapsed).filter(isNum);
   const summary: RunSummary = {
@@ -62,12 +72,18 @@ export function summarizeRun(metrics: MetricRow[]): RunSummary {
     finalValLoss: last(valLosses),
     bestValLoss: min(valLosses),
     finalBitsPerChar: last(values(evals, "bitsPerChar")),
-    learningRate: [startRow(metrics)?.learningRate].filter(isNum)[0],
+    learningRate: [start?.learningRate].filter(isNum)[0],
     skippedSteps: eventCount(metrics, "skip", values(train, "skippedSteps")),
     gradSpikes: eventCount(metrics, "spike", values(train, "gradSpikes")),
     tokensPerSec: median(values(train, "tokensPerSec")),
     stateBytes: max(values(train, "stateBytes")),
     wallTime: max(elapsed),
+    baseValLoss: [start?.baseValLoss].filter(isNum)[0],
+    trainableParameters: [start?.trainableParameters].filter(isNum)[0],
+    trainableShare: [start?.trainableShare].filter(isNum)[0],
+    adapterBytes: [
+      (last(metrics.filter((r) => r?.type === "adapter")) as { bytes?: unknown })?.bytes,
+    ].filter(isNum)[0],
   };
   for (const key of Object.keys(summary) as (keyof RunSummary)[]) {
     if (summary[key] === undefined) delete summary[key];

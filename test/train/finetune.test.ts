@@ -5,7 +5,7 @@
  * state is shaped like the adapter); the start row's counts and the step-0 evaluation of the base
  * agree with an independent computation; a changed base refuses the resume in one line.
  */
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, expect, test } from "vitest";
@@ -145,6 +145,19 @@ test("only the adapter trains; the start row counts it and the base's loss befor
   const eval0 = rows.find((r) => r.type === "eval" && r.step === 0) as Record<string, any>;
   expect(start.baseValLoss).toBeCloseTo(want, 5);
   expect(eval0.valLoss).toBe(start.baseValLoss);
+
+  // The report's summary: trainable count and share, adapter size on disk, optimizer state, and
+  // the base's loss before training.
+  const html = readFileSync(join(out, "report.html"), "utf8");
+  const cell = (key: string) =>
+    new RegExp(`data-key="${key}" data-value="([^"]*)"`).exec(html)?.[1];
+  expect(cell("trainableParameters")).toBe(String(trainable));
+  expect(Number(cell("trainableShare"))).toBeCloseTo(trainable / llamaParamCount(cfg), 12);
+  expect(cell("adapterBytes")).toBe(
+    String(statSync(join(out, "adapter", "adapter_model.safetensors")).size),
+  );
+  expect(Number(cell("stateBytes"))).toBeGreaterThan(0);
+  expect(Number(cell("baseValLoss"))).toBe(start.baseValLoss);
 }, 60_000);
 
 test("a base whose weights changed refuses the resume in one line", async () => {
