@@ -16,7 +16,11 @@ import { UsageError } from "../engine/errors.js";
 import * as tree from "../engine/tree.js";
 import type { LlamaParams } from "../nn/llama.js";
 import type { LlamaConfig } from "../nn/llama-config.js";
-import { type OpenModelOptions, openModel } from "../nn/open-model.js";
+import {
+  type OpenedModel as NnOpenedModel,
+  type OpenModelOptions,
+  openModel,
+} from "../nn/open-model.js";
 import { WEIGHTS_FILE, WEIGHTS_INDEX_FILE } from "../nn/pretrained.js";
 import { disposeMergeState, loadAdapter, safeMerge, shapesOf } from "../peft/index.js";
 import { CHECKPOINT_DIR, checkpointPath, hasCheckpoint } from "./checkpoint.js";
@@ -32,6 +36,8 @@ export interface OpenedModel {
   tokenizer: Tokenizer;
   /** What was opened: "run", "finetune-run", "folder" or "hub". */
   source: string;
+  /** The folder opened (a Hub id's snapshot folder in the HF cache). */
+  path: string;
   /** The files whose bytes are the weights (for the fingerprint). */
   weightFiles: string[];
 }
@@ -90,6 +96,7 @@ export async function openBase(spec: string, options: OpenModelOptions = {}): Pr
       ...opened,
       params,
       source: "finetune-run",
+      path: resolve(spec),
       weightFiles: [...opened.weightFiles, join(spec, ADAPTER_DIR, "adapter_model.safetensors")],
     };
   }
@@ -102,6 +109,7 @@ export async function openBase(spec: string, options: OpenModelOptions = {}): Pr
     params: opened.params,
     tokenizer: opened.tokenizer,
     source: kind,
+    path,
     weightFiles,
   };
 }
@@ -116,7 +124,7 @@ async function sha256File(path: string): Promise<string> {
 export async function baseReference(spec: string, opened: OpenedModel): Promise<BaseReference> {
   const files: FileDigest[] = [];
   for (const f of opened.weightFiles) files.push({ file: f, sha256: await sha256File(f) });
-  return { model: spec, path: resolve(spec), files };
+  return { model: spec, path: opened.path, files };
 }
 
 /** Throw one line when the base's weight files are not the ones a run was started from. */
@@ -152,4 +160,36 @@ export async function withAdapter(opened: OpenedModel, adapterDir: string): Prom
   } finally {
     tree.dispose([opened.params, adapter.params]);
   }
+}
+
+/**
+ * What `generate` and `eval` open: openModel's result for any folder Rankwise writes — a
+ * fine-tuning run is its base with its adapter merged in (its trainer.json as `trainer`) — with
+ * the PEFT folder `adapter` merged in too when given. The caller owns `params`.
+ */
+export async function openAdapted(
+  spec: string,
+  options: OpenModelOptions & { adapter?: string } = {},
+): Promise<NnOpenedModel> {
+  const { adapter, ...rest } = options;
+  let opened: NnOpenedModel;
+  if (statSync(spec, { throwIfNoEntry: false })?.isDirectory() && isFinetuneRun(spec)) {
+    const base = await openBase(spec, rest);
+    const trainer = JSON.parse(readFileSync(join(checkpointPath(spec), "trainer.json"), "utf8"));
+    opened = {
+      config: base.config,
+      params: base.params,
+      tokenizer: base.tokenizer,
+      source: { kind: "run", path: resolve(spec) },
+      trainer,
+    };
+  } else {
+    opened = await openModel(spec, rest);
+  }
+  if (adapter === undefined) return opened;
+  const params = await withAdapter(
+    { ...opened, source: opened.source.kind, path: opened.source.path, weightFiles: [] },
+    adapter,
+  );
+  return { ...opened, params };
 }

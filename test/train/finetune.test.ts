@@ -18,7 +18,9 @@ import { loadSafetensors } from "../../src/io/safetensors.js";
 import { loadTree } from "../../src/io/state-file.js";
 import { initLlama, llamaLoss, llamaParamCount } from "../../src/nn/llama.js";
 import { llamaPreset } from "../../src/nn/llama-config.js";
-import { saveModel } from "../../src/nn/pretrained.js";
+import { loadModel, saveModel } from "../../src/nn/pretrained.js";
+import { applyResidual, effectiveParams, loadAdapter, shapesOf } from "../../src/peft/index.js";
+import { openAdapted } from "../../src/train/adapted-model.js";
 import { finetune } from "../../src/train/finetune.js";
 import { validateFinetuneConfig } from "../../src/train/finetune-config.js";
 import { readMetrics } from "../../src/train/metrics.js";
@@ -138,7 +140,6 @@ test("only the adapter trains; the start row counts it and the base's loss befor
   // The base's validation loss, evaluated here without jit on the same windows.
   const c = config("dora", 2);
   const data = loadData(c, readTokenizerFile(join(baseDir, "tokenizer.json")).toJSON());
-  const { loadModel } = await import("../../src/nn/pretrained.js");
   const base = await loadModel(baseDir);
   const want = await evaluate((p, x, y) => llamaLoss(p, x, y, cfg), base.params, data, c);
   tree.dispose(base.params);
@@ -175,4 +176,29 @@ test("a base whose weights changed refuses the resume in one line", async () => 
   await expect(
     finetune({ config: config("lora", 4, base), out, quiet: true, resume: true }),
   ).rejects.toThrow(/model\.safetensors changed since the run started/);
+}, 60_000);
+
+test("a fine-tuning run opens as its base + adapter; PiSSA's rank-2r adapter gives the trained weights", async () => {
+  const out = tempDir();
+  await finetune({ config: config("pissa", 3), out, quiet: true });
+  const viaRun = await openAdapted(out);
+  const viaFolder = await openAdapted(baseDir, { adapter: join(out, "adapter") });
+  // The trained model itself: the residual base + s·B·A, from the checkpoint.
+  const base = await loadModel(baseDir);
+  const residual = (await loadTree(join(out, "checkpoint", "residual.safetensors")))
+    .tree as Parameters<typeof applyResidual>[1];
+  const trained = await loadAdapter(join(out, "checkpoint"), shapesOf(base.params));
+  const want = effectiveParams(applyResidual(base.params, residual), trained.params, trained.plan);
+  const saved = JSON.parse(readFileSync(join(out, "adapter", "adapter_config.json"), "utf8"));
+  expect(saved).toMatchObject({ r: 4, lora_alpha: 16, init_lora_weights: true });
+  let worst = 0;
+  for (const [key, w] of Object.entries(want)) {
+    const a = (await viaRun.params[key].ref.data()) as Float32Array;
+    const b = (await viaFolder.params[key].ref.data()) as Float32Array;
+    const c = (await w.ref.data()) as Float32Array;
+    expect(Buffer.from(a.buffer).equals(Buffer.from(b.buffer)), key).toBe(true);
+    for (let i = 0; i < c.length; i++) worst = Math.max(worst, Math.abs(a[i] - c[i]));
+  }
+  expect(worst).toBeLessThan(1e-5);
+  tree.dispose([viaRun.params, viaFolder.params, want]);
 }, 60_000);
