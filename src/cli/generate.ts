@@ -1,20 +1,53 @@
 /**
- * `rankwise generate`: sample text from a run's checkpoint. The text is written to stdout as each
- * token is sampled (bytes are decoded as a stream, so a character split across byte tokens comes
- * out whole). `--length` is capped at MAX_LENGTH tokens: a typo such as 1e9 is refused at once
- * instead of running for days.
+ * `rankwise generate <model|run|hub-id>`: sample text from any model Rankwise opens (a run's
+ * checkpoint, a model folder, a Hub id; see nn/open-model.ts), optionally with a PEFT adapter
+ * merged in (--adapter) or another tokenizer (--tokenizer byte|<tokenizer.json>). The text is
+ * written to stdout as each token is sampled: byte tokens are decoded as a stream (a character
+ * split across byte tokens comes out whole), and HF tokenizers' text is written as it stops
+ * changing (the decoded tail is held while it ends in an incomplete character). `--length` is
+ * capped at MAX_LENGTH tokens: a typo such as 1e9 is refused at once instead of running for days.
+ * The context window is the run's --seq-len, else the model's max_position_embeddings.
  */
-import { tokenizerFromJSON } from "../data/tokenizer.js";
+import type { Tokenizer } from "../data/tokenizer.js";
 import * as tree from "../engine/tree.js";
-import { loadCheckpoint } from "../train/checkpoint.js";
+import { stderrProgress } from "../io/hub.js";
+import { applyAdapter, openModel } from "../nn/open-model.js";
 import { type TrainConfig, UsageError, validateConfig } from "../train/config.js";
 import { sampleText } from "../train/generate.js";
 
 /** Largest --length accepted (tokens). */
 export const MAX_LENGTH = 100_000;
 
+/** A writer of sampled tokens as text: push each id, then finish (what is left). */
+function textStream(tokenizer: Tokenizer): { push(id: number): string; finish(): string } {
+  if (tokenizer.type === "byte") {
+    const bytes = new TextDecoder("utf-8");
+    return {
+      push: (id) => bytes.decode(Uint8Array.of(id), { stream: true }),
+      finish: () => bytes.decode(),
+    };
+  }
+  if (tokenizer.type === "char") return { push: (id) => tokenizer.decode([id]), finish: () => "" };
+  // Decoders may join tokens (spaces, byte-level pieces): decode the whole and write what is new.
+  const ids: number[] = [];
+  let written = "";
+  const fresh = (all: string) => {
+    const out = all.startsWith(written) ? all.slice(written.length) : "";
+    written = all;
+    return out;
+  };
+  return {
+    push: (id) => {
+      ids.push(id);
+      const all = tokenizer.decode(ids);
+      return all.endsWith("\uFFFD") ? "" : fresh(all);
+    },
+    finish: () => fresh(tokenizer.decode(ids)),
+  };
+}
+
 export async function generateCommand(
-  run: string,
+  spec: string,
   opts: Record<string, string | undefined>,
 ): Promise<void> {
   const prompt = opts.prompt ?? "";
@@ -40,30 +73,29 @@ export async function generateCommand(
       `--length must be an integer from 0 to ${MAX_LENGTH}, got "${opts.length}"`,
     );
   }
-  const ck = await loadCheckpoint(run);
+  const opened = await openModel(spec, { tokenizer: opts.tokenizer, onProgress: stderrProgress() });
+  const params =
+    opts.adapter !== undefined ? await applyAdapter(opened.params, opts.adapter) : opened.params;
   try {
-    const tokenizer = tokenizerFromJSON(ck.meta.tokenizer);
+    const { tokenizer } = opened;
     try {
       tokenizer.encode(prompt);
     } catch (error) {
       throw new UsageError(`--prompt: ${(error as Error).message.replace(/^encode: /, "")}`);
     }
-    const bytes = ck.meta.tokenizer.type === "byte" ? new TextDecoder("utf-8") : undefined;
-    const decode = (id: number) =>
-      bytes ? bytes.decode(Uint8Array.of(id), { stream: true }) : tokenizer.decode([id]);
+    const text = textStream(tokenizer);
     process.stdout.write(prompt);
-    sampleText(ck.params, ck.modelConfig, tokenizer, {
+    sampleText(params, opened.config, tokenizer, {
       prompt,
       length: checked.sampleLength,
       temperature: checked.temperature,
       topK: checked.topK,
       seed: checked.seed,
-      window: ck.meta.config.seqLen,
-      onToken: (id) => process.stdout.write(decode(id)),
+      window: opened.trainer?.config.seqLen,
+      onToken: (id) => process.stdout.write(text.push(id)),
     });
-    process.stdout.write(`${bytes ? bytes.decode() : ""}\n`);
+    process.stdout.write(`${text.finish()}\n`);
   } finally {
-    tree.dispose(ck.params);
-    tree.dispose(ck.optState);
+    tree.dispose(params);
   }
 }

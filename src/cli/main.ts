@@ -12,6 +12,7 @@ import { DEFAULT_CONFIG, type TrainConfig } from "../train/config.js";
 import { adapterInspectCommand, adapterMergeCommand } from "./adapter.js";
 import { compareCommand } from "./compare.js";
 import { action, reportError } from "./errors.js";
+import { evalCommand } from "./eval.js";
 import { addFinetuneFlags, finetuneCommand } from "./finetune.js";
 import { generateCommand, MAX_LENGTH } from "./generate.js";
 import { inspectCommand } from "./inspect.js";
@@ -114,8 +115,10 @@ export function buildProgram(): Command {
 
   const generate = program
     .command("generate")
-    .description("sample text from a run's checkpoint")
-    .argument("<run>", "run folder holding a checkpoint")
+    .description("sample text from a run, a model folder or a Hugging Face Hub model")
+    .argument("<model>", "run folder, model folder or Hub id owner/name[@revision]")
+    .option("--adapter <dir>", "merge this PEFT adapter folder into the model first")
+    .option("--tokenizer <t>", "byte or a tokenizer.json file (default: the model's own)")
     .option("--prompt <text>", "text to continue (default: none)")
     .option("--length <n>", `tokens to generate, at most ${MAX_LENGTH}`)
     .option("--temperature <t>", "sampling temperature (0 = greedy)")
@@ -123,6 +126,23 @@ export function buildProgram(): Command {
     .option("--seed <n>", "random seed")
     .action(action(generateCommand));
   showDefaults(generate, { length: "sampleLength" });
+
+  program
+    .command("eval")
+    .description("loss, perplexity and bits per character on a corpus's validation split")
+    .argument("<model>", "run folder, model folder or Hub id owner/name[@revision]")
+    .option("--adapter <dir>", "merge this PEFT adapter folder into the model first")
+    .option("--data <corpus|file>", "corpus name or UTF-8 text file (default: a run's own data)")
+    .option("--tokenizer <t>", "byte, char or a tokenizer.json file (default: the model's own)")
+    .option("--seq-len <n>", "tokens per window (default: a run's, else 64)")
+    .option("--batch-size <n>", "windows per batch (default: a run's, else 16)")
+    .option("--eval-batches <n>", "evaluate at most n batches (default: all)")
+    .option(
+      "--val-fraction <f>",
+      "validation share at the end of the data (default: a run's, else 0.1)",
+    )
+    .option("--json", "machine-readable output")
+    .action(action(evalCommand));
 
   showDefaults(
     addFinetuneFlags(

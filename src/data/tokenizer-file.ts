@@ -91,7 +91,7 @@ export function tokenizerFromFlag(value: string, text?: string): Tokenizer {
   if (value === "char") {
     if (text === undefined || text.length === 0) {
       throw new UsageError(
-        "--tokenizer char learns its vocabulary from the data: it needs --data here",
+        "--tokenizer char learns its vocabulary from a corpus, and there is none here: give byte or a tokenizer.json file",
       );
     }
     return CharTokenizer.fromText(text);

@@ -3,7 +3,8 @@
  * merge`): a spec names
  *
  * - a run folder: its `checkpoint/`, verified against the manifest (train/checkpoint.ts); the
- *   tokenizer is the run's own (trainer.json);
+ *   tokenizer is the run's own (trainer.json). A fine-tuning run folder is its base model (the
+ *   path its trainer.json records) with the run's `adapter/` merged in;
  * - a model folder: `config.json` + `model.safetensors` (or shards + index; bf16/f16 converted
  *   to float32) + `tokenizer.json` (a run's `checkpoint/` is one too);
  * - a Hugging Face Hub id `owner/name[@revision]`, downloaded into the HF cache (io/hub.ts) and
@@ -13,8 +14,11 @@
  * learns its vocabulary from `text` (the corpus). The tokenizer's ids must fit the model's
  * vocab_size. Bad specs and unreadable folders are one UsageError line.
  *
- * Deviation from the layering (nn below train): this file reads run folders through
- * train/checkpoint.ts, so that every command opens models one way.
+ * {@link applyAdapter} merges a PEFT adapter folder into opened parameters (`--adapter`).
+ *
+ * Deviation from the layering (nn below train and peft): this file reads run folders through
+ * train/checkpoint.ts and merges adapters through peft/, so that every command opens models one
+ * way.
  */
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -24,7 +28,13 @@ import { readTokenizerFile, TOKENIZER_FILE, tokenizerFromFlag } from "../data/to
 import { UsageError } from "../engine/errors.js";
 import * as tree from "../engine/tree.js";
 import { type DownloadProgress, downloadModel, HUB_ID, parseHubId } from "../io/hub.js";
-import { CHECKPOINT_DIR, loadCheckpoint, type TrainerMeta } from "../train/checkpoint.js";
+import { disposeMergeState, loadAdapter, safeMerge, shapesOf } from "../peft/index.js";
+import {
+  CHECKPOINT_DIR,
+  loadCheckpoint,
+  readTrainerMeta,
+  type TrainerMeta,
+} from "../train/checkpoint.js";
 import type { LlamaParams } from "./llama.js";
 import type { LlamaConfig } from "./llama-config.js";
 import { CONFIG_FILE, loadModel } from "./pretrained.js";
@@ -66,6 +76,10 @@ export async function openModel(
     throw new UsageError("the model must be a run folder, a model folder or a Hub id owner/name");
   }
   if (isDir(join(spec, CHECKPOINT_DIR)) && !existsSync(join(spec, CONFIG_FILE))) {
+    const meta = readTrainerMeta(spec);
+    const base = (meta?.config as { finetune?: { base?: { path?: unknown } } } | undefined)
+      ?.finetune?.base?.path;
+    if (meta && typeof base === "string") return openFinetuneRun(spec, base, meta, options);
     const ck = await loadCheckpoint(spec);
     tree.dispose(ck.optState);
     const source = { kind: "run" as const, path: resolve(spec) };
@@ -90,10 +104,60 @@ export async function openModel(
   return openFolder(dir, { kind: "hub", path: dir }, options);
 }
 
+/** A fine-tuning run: its base with `<run>/adapter/` merged in, and the run's tokenizer. */
+async function openFinetuneRun(
+  run: string,
+  base: string,
+  meta: TrainerMeta,
+  options: OpenModelOptions,
+): Promise<OpenedModel> {
+  const adapter = join(run, "adapter");
+  if (!existsSync(join(adapter, "adapter_config.json"))) {
+    throw new UsageError(`fine-tuning run ${run} has no adapter/ yet (it saves one at the end)`);
+  }
+  if (!existsSync(base)) {
+    throw new UsageError(`the base model of fine-tuning run ${run} is gone: ${base}`);
+  }
+  // The run's tokenizer, whatever the base folder holds (it may have none: --tokenizer byte).
+  const runTokenizer = () => tokenizerFromJSON(meta.tokenizer);
+  const opened = existsSync(join(base, CONFIG_FILE))
+    ? await openFolder(base, { kind: "folder", path: base }, {}, runTokenizer)
+    : await openModel(base);
+  const params = await applyAdapter(opened.params, adapter);
+  return withTokenizer(
+    { config: opened.config, params, source: { kind: "run", path: resolve(run) }, trainer: meta },
+    runTokenizer,
+    options,
+  );
+}
+
+/**
+ * The parameters with the PEFT adapter folder `dir` merged in (W + ΔW; DoRA, modules_to_save
+ * as peft/merge.ts). Consumes `params`; a mismatch or a broken adapter is one line.
+ */
+export async function applyAdapter(params: LlamaParams, dir: string): Promise<LlamaParams> {
+  let adapter: Awaited<ReturnType<typeof loadAdapter>>;
+  try {
+    if (!isDir(dir)) throw new UsageError(`--adapter ${dir}: no such adapter folder`);
+    adapter = await loadAdapter(dir, shapesOf(params));
+  } catch (error) {
+    tree.dispose(params);
+    throw error;
+  }
+  try {
+    const merged = await safeMerge(params, adapter.params, adapter.plan);
+    disposeMergeState(merged.state);
+    return merged.params;
+  } finally {
+    tree.dispose([params, adapter.params]);
+  }
+}
+
 async function openFolder(
   dir: string,
   source: OpenedModel["source"],
   options: OpenModelOptions,
+  own = () => folderTokenizer(dir),
 ): Promise<OpenedModel> {
   if (!existsSync(join(dir, CONFIG_FILE))) {
     throw new UsageError(
@@ -113,11 +177,7 @@ async function openFolder(
       `${dir} holds an ${model.config.model_type} model; this command needs a LLaMA-style language model`,
     );
   }
-  return withTokenizer(
-    { config: model.config, params: model.params, source },
-    () => folderTokenizer(dir),
-    options,
-  );
+  return withTokenizer({ config: model.config, params: model.params, source }, own, options);
 }
 
 /** A model folder's tokenizer: tokenizer.json, else (checkpoints written before it had one)

@@ -290,7 +290,36 @@ describe("finetune and adapter: a bad adapter flag is one line, nothing is creat
 describe("generate, inspect and compare", () => {
   test("generate on a folder without a checkpoint", () => {
     const empty = tempDir();
-    expectUsageError(cli(["generate", empty]), /no checkpoint in/);
+    expectUsageError(
+      cli(["generate", empty]),
+      /is neither a run folder \(no checkpoint\/\) nor a model folder \(no config\.json\)/,
+    );
+  });
+
+  test("generate and eval: models, adapters, tokenizers and data that do not fit", () => {
+    const cases: [string[], RegExp][] = [
+      [["generate", join(files, "no-model")], /no model at .*no-model: expected a run folder/],
+      [
+        ["generate", run, "--adapter", join(files, "none")],
+        /--adapter .*none: no such adapter folder/,
+      ],
+      [
+        ["generate", run, "--tokenizer", "char"],
+        /--tokenizer char learns its vocabulary from a corpus/,
+      ],
+      [["generate", run, "--tokenizer", join(files, "bad.json")], /bad\.json is not valid JSON/],
+      [["eval", join(run, "checkpoint")], /--data is required for a model folder or Hub id/],
+      [["eval", run, "--batch-size", "0"], /--batch-size must be an integer/],
+      [
+        ["eval", run, "--tokenizer", "byte"],
+        /the tokenizer has 256 tokens but the model's vocab_size/,
+      ],
+      [
+        ["eval", join(files, "notes.txt"), "--data", "sotu"],
+        /notes\.txt is a file; the model must be a run folder/,
+      ],
+    ];
+    for (const [args, pattern] of cases) expectUsageError(cli(args), pattern);
   });
 
   test("generate with a non-numeric length names --length", () => {

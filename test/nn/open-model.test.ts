@@ -124,7 +124,7 @@ describe("openModel", () => {
       [empty, {}, /empty is neither a run folder \(no checkpoint\/\) nor a model folder/],
       [dir, {}, /has no tokenizer\.json; give one with --tokenizer byte\|char\|<tokenizer\.json>/],
       [dir, { tokenizer: "byte" }, /the tokenizer has 256 tokens but the model's vocab_size is 30/],
-      [dir, { tokenizer: "char" }, /--tokenizer char learns its vocabulary from the data/],
+      [dir, { tokenizer: "char" }, /--tokenizer char learns its vocabulary from a corpus/],
       [dir, { tokenizer: "wordpiece" }, /--tokenizer must be char, byte or a tokenizer\.json file/],
     ];
     for (const [spec, options, message] of cases) {

@@ -113,6 +113,7 @@ describe("saveCheckpoint", () => {
       "manifest.json",
       "model.safetensors",
       "optimizer.safetensors",
+      "tokenizer.json",
       "trainer.json",
     ]);
     expect(readdirSync(dir).sort()).toEqual(["checkpoint", "metrics.jsonl", "report.html"]);

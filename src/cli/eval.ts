@@ -1,0 +1,149 @@
+/**
+ * `rankwise eval <model|run|hub-id> [--adapter <dir>] --data <corpus|file> --json`: the model's
+ * loss on the validation split of a corpus, as {"loss", "perplexity", "bitsPerChar", "tokens"}.
+ *
+ * Rule: the split and the loss are the trainer's — splitTokens (the last --val-fraction of the
+ * token stream) and run-data.ts's `evaluate` over the fixed non-overlapping windows of
+ * --seq-len tokens, --batch-size rows at a time. Unlike a run's periodic evaluation (its
+ * --eval-batches), every window is used unless --eval-batches caps them; a last batch with fewer
+ * rows is left out (as the trainer does), so `tokens` is the count of predicted tokens actually
+ * scored. A run folder's own data, seq-len, batch size and split are the defaults, so
+ * `eval <run> --eval-batches <its eval-batches>` reproduces its last validation loss. When the
+ * split has fewer windows than --batch-size, the batch shrinks to fit.
+ *
+ * perplexity = e^loss; bitsPerChar = loss / ln 2 × validation tokens per character.
+ */
+import { jit, type numpy as np } from "@jax-js/jax";
+import { loadCorpus } from "../data/corpus.js";
+import { validationStarts } from "../data/sampler.js";
+import { splitTokens } from "../data/split.js";
+import { UsageError } from "../engine/errors.js";
+import * as tree from "../engine/tree.js";
+import { stderrProgress } from "../io/hub.js";
+import { type LlamaParams, llamaLoss } from "../nn/llama.js";
+import { applyAdapter, openModel } from "../nn/open-model.js";
+import { readTrainerMeta } from "../train/checkpoint.js";
+import { DEFAULT_CONFIG, type TrainConfig, validateConfig } from "../train/config.js";
+import { type Data, evaluate } from "../train/run-data.js";
+
+/** What `eval --json` prints. */
+export interface EvalResult {
+  loss: number;
+  perplexity: number;
+  bitsPerChar: number;
+  tokens: number;
+}
+
+type Flags = Record<string, string | boolean | undefined>;
+
+/** The numeric flags, checked with train's messages (--seq-len, --batch-size, ...). */
+function numericFlags(opts: Flags): Partial<TrainConfig> {
+  const given = {
+    seqLen: opts.seqLen,
+    batchSize: opts.batchSize,
+    evalBatches: opts.evalBatches,
+    valFraction: opts.valFraction,
+  };
+  const set = Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined));
+  const checked = validateConfig(set);
+  return Object.fromEntries(
+    Object.keys(set).map((k) => [k, checked[k as keyof TrainConfig]]),
+  ) as Partial<TrainConfig>;
+}
+
+export async function evalCommand(spec: string, opts: Flags): Promise<void> {
+  const flags = numericFlags(opts);
+  const run = readTrainerMeta(spec)?.config; // a run folder's settings are the defaults
+  const dataName = (opts.data as string | undefined) ?? run?.data;
+  if (dataName === undefined) {
+    throw new UsageError(
+      "--data is required for a model folder or Hub id: a corpus name (moby-dick, sotu) or a UTF-8 text file",
+    );
+  }
+  let text: string;
+  try {
+    text = loadCorpus(dataName).text;
+  } catch (error) {
+    throw new UsageError(`--data: ${(error as Error).message.replace(/^corpus: /, "")}`);
+  }
+
+  const opened = await openModel(spec, {
+    tokenizer: opts.tokenizer as string | undefined,
+    text,
+    onProgress: stderrProgress(),
+  });
+  let params: LlamaParams = opened.params;
+  if (typeof opts.adapter === "string") params = await applyAdapter(params, opts.adapter);
+  let compiled: { dispose(): void } | undefined;
+  try {
+    const seqLen = flags.seqLen ?? run?.seqLen ?? DEFAULT_CONFIG.seqLen;
+    const batchSize = flags.batchSize ?? run?.batchSize ?? DEFAULT_CONFIG.batchSize;
+    const valFraction = flags.valFraction ?? run?.valFraction ?? DEFAULT_CONFIG.valFraction;
+    const maxPos = opened.config.max_position_embeddings;
+    if (seqLen > maxPos) {
+      throw new UsageError(
+        `--seq-len ${seqLen} is longer than the model's context (max_position_embeddings ${maxPos})`,
+      );
+    }
+    let tokens: Int32Array;
+    try {
+      tokens = opened.tokenizer.encode(text);
+    } catch (error) {
+      throw new UsageError(
+        `--data ${dataName} does not fit the model's tokenizer: ${(error as Error).message.replace(/^encode: /, "")}`,
+      );
+    }
+    let val: Int32Array;
+    let train: Int32Array;
+    try {
+      ({ train, val } = splitTokens(tokens, { valFraction }));
+    } catch (error) {
+      throw new UsageError(`--data ${dataName}: ${(error as Error).message}`);
+    }
+    const windows = validationStarts(val.length, seqLen).length;
+    if (windows === 0) {
+      throw new UsageError(
+        `--data ${dataName} is too small for --seq-len ${seqLen}: its validation split has ${val.length} tokens, one window needs ${seqLen + 1}`,
+      );
+    }
+    const capped = flags.evalBatches ? Math.min(windows, flags.evalBatches * batchSize) : windows;
+    const rows = Math.min(batchSize, capped);
+    const batches = Math.floor(capped / rows);
+    const data: Data = {
+      tokenizer: opened.tokenizer,
+      train,
+      val,
+      tokensPerChar: val.length / opened.tokenizer.decode(val).length,
+    };
+    const scored = batches * rows * seqLen;
+    if (!opts.json) {
+      process.stderr.write(
+        `evaluating ${opened.source.path}${typeof opts.adapter === "string" ? ` + adapter ${opts.adapter}` : ""} on the validation split of ${dataName}: ${scored} tokens (${batches} batches of ${rows} × ${seqLen})\n`,
+      );
+    }
+    const config = opened.config;
+    const lossFn = jit((p: LlamaParams, x: np.Array, y: np.Array) => llamaLoss(p, x, y, config));
+    compiled = lossFn;
+    const loss = await evaluate(lossFn, params, data, {
+      ...DEFAULT_CONFIG,
+      seqLen,
+      batchSize: rows,
+      evalBatches: batches,
+    });
+    const result: EvalResult = {
+      loss,
+      perplexity: Math.exp(loss),
+      bitsPerChar: (loss / Math.LN2) * data.tokensPerChar,
+      tokens: scored,
+    };
+    if (opts.json) process.stdout.write(`${JSON.stringify(result)}\n`);
+    else {
+      process.stdout.write(
+        `loss ${loss.toFixed(4)}  perplexity ${result.perplexity.toFixed(3)}  bits/char ${result.bitsPerChar.toFixed(4)}  tokens ${scored}\n`,
+      );
+    }
+  } finally {
+    compiled?.dispose();
+    tree.dispose(params);
+  }
+}
