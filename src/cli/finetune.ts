@@ -20,7 +20,10 @@ import { addTrainFlags, configFromFlags } from "./train-flags.js";
 /** The options finetune adds to the training flags. */
 export function addFinetuneFlags(cmd: Command): Command {
   cmd
-    .option("--model <dir|run|hub-id>", "base model: a run folder or a model folder (required)")
+    .option(
+      "--model <dir|run|hub-id>",
+      "base model: a run folder, a model folder or a Hub id owner/name (default: none; required)",
+    )
     .option("--tokenizer <byte|char|file>", "tokenizer (default: the base model's own)")
     .option("--adapter <method>", `adapter: ${ADAPTER_METHODS.join(", ")} (required)`)
     .option("--rank <r>", "adapter rank (default: 8)")
