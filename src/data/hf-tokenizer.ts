@@ -27,8 +27,8 @@ export class HfTokenizer implements Tokenizer {
    * @param config the parsed tokenizer_config.json ({} if the folder has none)
    */
   constructor(
-    readonly json: Json,
-    readonly config: Json = {},
+    readonly json: Record<string, unknown>,
+    readonly config: Record<string, unknown> = {},
   ) {
     if (typeof json !== "object" || json === null || typeof json.model !== "object") {
       throw new TypeError("tokenizer.json: expected an object with a model");

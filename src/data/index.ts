@@ -1,5 +1,6 @@
 /** The `data` namespace of the public API: corpora, tokenizers, splits and batch sampling. */
 export { CORPORA, type Corpus, type CorpusInfo, DEFAULT_CORPUS, loadCorpus } from "./corpus.js";
+export { HfTokenizer } from "./hf-tokenizer.js";
 export {
   type Batch,
   BatchSampler,
@@ -19,3 +20,8 @@ export {
   type TokenizerType,
   tokenizerFromJSON,
 } from "./tokenizer.js";
+export {
+  readTokenizerFile,
+  tokenizerFileJson,
+  tokenizerFromFileJson,
+} from "./tokenizer-file.js";

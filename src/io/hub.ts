@@ -61,9 +61,13 @@ export interface DownloadProgress {
 
 /** Options of {@link downloadModel}. */
 export interface DownloadOptions {
+  /** Cache folder (default: $HF_HUB_CACHE, $HF_HOME/hub or ~/.cache/huggingface/hub). */
   cacheDir?: string;
+  /** Hub address (default: $HF_ENDPOINT or https://huggingface.co). */
   endpoint?: string;
+  /** Read the cache only (default: $HF_HUB_OFFLINE). */
   offline?: boolean;
+  /** Called as bytes arrive (the command line draws it on stderr). */
   onProgress?: (progress: DownloadProgress) => void;
 }
 

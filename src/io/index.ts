@@ -3,6 +3,14 @@
  * state files — any tree (parameters, optimizer state) as one safetensors file with its structure
  * in the metadata, so `loadTree(saveTree(t))` rebuilds `t` exactly.
  */
+
+export {
+  type DownloadOptions,
+  type DownloadProgress,
+  downloadModel,
+  type HubId,
+  parseHubId,
+} from "./hub.js";
 export {
   decodeSafetensors,
   encodeSafetensors,

@@ -36,4 +36,10 @@ export {
   mlpLoss,
   mlpParamShapes,
 } from "./mlp.js";
+export {
+  applyAdapter,
+  type OpenedModel,
+  type OpenModelOptions,
+  openModel,
+} from "./open-model.js";
 export { loadModel, type ModelConfig, type Pretrained, saveModel } from "./pretrained.js";
