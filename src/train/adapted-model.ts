@@ -1,7 +1,7 @@
 /**
- * Models with adapters, for the commands that take `--model` and `--adapter` (finetune, adapter
- * merge, generate, eval): open a base model (a run folder, a fine-tuning run folder or a model
- * folder), fingerprint its weight files, and apply a PEFT adapter folder to it.
+ * Base models for `finetune` and `adapter merge`: open a base (a run folder, a fine-tuning run
+ * folder, a model folder or a Hub id), fingerprint its weight files, and apply a PEFT adapter
+ * folder to it.
  *
  * Rule: run folders, model folders and Hub ids open through src/nn/open-model.ts; a fine-tuning
  * run folder (its checkpoint holds an adapter, not a model) is its base with its `adapter/`
@@ -13,16 +13,10 @@ import { createReadStream, existsSync, readFileSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Tokenizer } from "../data/tokenizer.js";
 import { UsageError } from "../engine/errors.js";
-import * as tree from "../engine/tree.js";
 import type { LlamaParams } from "../nn/llama.js";
 import type { LlamaConfig } from "../nn/llama-config.js";
-import {
-  type OpenedModel as NnOpenedModel,
-  type OpenModelOptions,
-  openModel,
-} from "../nn/open-model.js";
+import { applyAdapter, type OpenModelOptions, openModel } from "../nn/open-model.js";
 import { WEIGHTS_FILE, WEIGHTS_INDEX_FILE } from "../nn/pretrained.js";
-import { disposeMergeState, loadAdapter, safeMerge, shapesOf } from "../peft/index.js";
 import { CHECKPOINT_DIR, checkpointPath, hasCheckpoint } from "./checkpoint.js";
 import { verifyManifest } from "./manifest.js";
 
@@ -141,55 +135,7 @@ export async function checkBaseReference(saved: BaseReference): Promise<void> {
   }
 }
 
-/**
- * The opened model's parameters with the PEFT adapter in `adapterDir` merged in (W + ΔW, DoRA
- * and modules_to_save as src/peft/merge.ts). Consumes `opened.params`; the result is new.
- */
-export async function withAdapter(opened: OpenedModel, adapterDir: string): Promise<LlamaParams> {
-  let adapter: Awaited<ReturnType<typeof loadAdapter>>;
-  try {
-    adapter = await loadAdapter(adapterDir, shapesOf(opened.params));
-  } catch (error) {
-    tree.dispose(opened.params);
-    throw error;
-  }
-  try {
-    const { params, state } = await safeMerge(opened.params, adapter.params, adapter.plan);
-    disposeMergeState(state);
-    return params;
-  } finally {
-    tree.dispose([opened.params, adapter.params]);
-  }
-}
-
-/**
- * What `generate` and `eval` open: openModel's result for any folder Rankwise writes — a
- * fine-tuning run is its base with its adapter merged in (its trainer.json as `trainer`) — with
- * the PEFT folder `adapter` merged in too when given. The caller owns `params`.
- */
-export async function openAdapted(
-  spec: string,
-  options: OpenModelOptions & { adapter?: string } = {},
-): Promise<NnOpenedModel> {
-  const { adapter, ...rest } = options;
-  let opened: NnOpenedModel;
-  if (statSync(spec, { throwIfNoEntry: false })?.isDirectory() && isFinetuneRun(spec)) {
-    const base = await openBase(spec, rest);
-    const trainer = JSON.parse(readFileSync(join(checkpointPath(spec), "trainer.json"), "utf8"));
-    opened = {
-      config: base.config,
-      params: base.params,
-      tokenizer: base.tokenizer,
-      source: { kind: "run", path: resolve(spec) },
-      trainer,
-    };
-  } else {
-    opened = await openModel(spec, rest);
-  }
-  if (adapter === undefined) return opened;
-  const params = await withAdapter(
-    { ...opened, source: opened.source.kind, path: opened.source.path, weightFiles: [] },
-    adapter,
-  );
-  return { ...opened, params };
-}
+/** The opened model's parameters with the PEFT adapter in `adapterDir` merged in (openModel's
+ *  applyAdapter). Consumes `opened.params`; the result is new. */
+export const withAdapter = (opened: OpenedModel, adapterDir: string): Promise<LlamaParams> =>
+  applyAdapter(opened.params, adapterDir);

@@ -128,6 +128,31 @@ describe("adapter merge", () => {
     expect(targeted).toBe(4); // q_proj and down_proj of 2 layers
     expect(JSON.parse(readFileSync(join(merged, "config.json"), "utf8")).model_type).toBe("llama");
     expect(statSync(join(merged, "tokenizer.json")).size).toBeGreaterThan(0);
+
+    // The merged folder opens with eval and generate; eval agrees with base + --adapter and with
+    // the fine-tuning run folder itself, and the adapter changed the loss.
+    const evalJson = (...args: string[]) =>
+      JSON.parse(
+        cliOk([
+          "eval",
+          ...args,
+          "--data",
+          "moby-dick",
+          "--seq-len",
+          "16",
+          "--batch-size",
+          "4",
+          "--eval-batches",
+          "2",
+          "--json",
+        ]).stdout,
+      );
+    const viaMerged = evalJson(merged);
+    expect(evalJson(base, "--adapter", join(ft, "adapter")).loss).toBeCloseTo(viaMerged.loss, 6);
+    expect(evalJson(ft).loss).toBeCloseTo(viaMerged.loss, 6);
+    expect(Math.abs(evalJson(base).loss - viaMerged.loss)).toBeGreaterThan(1e-6);
+    const text = cliOk(["generate", merged, "--prompt", "Call", "--length", "5"]).stdout;
+    expect(text.startsWith("Call")).toBe(true);
   }, 60_000);
 });
 

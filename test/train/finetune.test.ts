@@ -18,9 +18,9 @@ import { loadSafetensors } from "../../src/io/safetensors.js";
 import { loadTree } from "../../src/io/state-file.js";
 import { initLlama, llamaLoss, llamaParamCount } from "../../src/nn/llama.js";
 import { llamaPreset } from "../../src/nn/llama-config.js";
+import { applyAdapter, openModel } from "../../src/nn/open-model.js";
 import { loadModel, saveModel } from "../../src/nn/pretrained.js";
 import { applyResidual, effectiveParams, loadAdapter, shapesOf } from "../../src/peft/index.js";
-import { openAdapted } from "../../src/train/adapted-model.js";
 import { finetune } from "../../src/train/finetune.js";
 import { validateFinetuneConfig } from "../../src/train/finetune-config.js";
 import { readMetrics } from "../../src/train/metrics.js";
@@ -181,8 +181,9 @@ test("a base whose weights changed refuses the resume in one line", async () => 
 test("a fine-tuning run opens as its base + adapter; PiSSA's rank-2r adapter gives the trained weights", async () => {
   const out = tempDir();
   await finetune({ config: config("pissa", 3), out, quiet: true });
-  const viaRun = await openAdapted(out);
-  const viaFolder = await openAdapted(baseDir, { adapter: join(out, "adapter") });
+  const viaRun = await openModel(out);
+  const folder = await openModel(baseDir);
+  const viaFolder = { params: await applyAdapter(folder.params, join(out, "adapter")) };
   // The trained model itself: the residual base + s·B·A, from the checkpoint.
   const base = await loadModel(baseDir);
   const residual = (await loadTree(join(out, "checkpoint", "residual.safetensors")))
