@@ -25,7 +25,7 @@ import { finetune } from "../../src/train/finetune.js";
 import { validateFinetuneConfig } from "../../src/train/finetune-config.js";
 import { readMetrics } from "../../src/train/metrics.js";
 import { evaluate, loadData } from "../../src/train/run-data.js";
-import { setup } from "../helpers/engine.js";
+import { liveBuffers, setup } from "../helpers/engine.js";
 
 const tempDir = () => mkdtempSync(join(tmpdir(), "rankwise-finetune-"));
 
@@ -203,3 +203,36 @@ test("a fine-tuning run opens as its base + adapter; PiSSA's rank-2r adapter giv
   expect(worst).toBeLessThan(1e-5);
   tree.dispose([viaRun.params, viaFolder.params, want]);
 }, 60_000);
+
+test.each([
+  ["dora", { use_dora: true, r: 2, init_lora_weights: true }],
+  ["olora", { r: 4, lora_alpha: 16, init_lora_weights: true }],
+  ["lora-ga", { r: 4, lora_alpha: 16, init_lora_weights: true }],
+  ["eva", { init_lora_weights: "eva" }],
+])(
+  "%s trains and leaves a PEFT folder that opens over the base",
+  async (adapter, fields) => {
+    const out = tempDir();
+    const result = await finetune({ config: config(adapter, 2), out, quiet: true });
+    expect(Number.isFinite(result.valLoss)).toBe(true);
+    const saved = JSON.parse(readFileSync(join(out, "adapter", "adapter_config.json"), "utf8"));
+    expect(saved).toMatchObject({ peft_type: "LORA", ...fields });
+    const opened = await openModel(out);
+    tree.dispose(opened.params);
+  },
+  60_000,
+);
+
+test.each(["pissa", "lora-ga", "eva"])(
+  "%s: finetune() and its resume leave no device buffers behind",
+  async (adapter) => {
+    const out = tempDir();
+    await finetune({ config: config(adapter, 1), out, quiet: true }); // compiles, warms caches
+    const before = await liveBuffers();
+    const again = tempDir();
+    await finetune({ config: { ...config(adapter, 2), sampleLength: 3 }, out: again, quiet: true });
+    await finetune({ config: config(adapter, 3), out: again, quiet: true, resume: true });
+    expect(await liveBuffers()).toBe(before);
+  },
+  60_000,
+);
