@@ -21,6 +21,7 @@ import { llamaPreset } from "../../src/nn/llama-config.js";
 import { applyAdapter, openModel } from "../../src/nn/open-model.js";
 import { loadModel, saveModel } from "../../src/nn/pretrained.js";
 import { applyResidual, effectiveParams, loadAdapter, shapesOf } from "../../src/peft/index.js";
+import { DivergedError } from "../../src/train/diverged.js";
 import { finetune } from "../../src/train/finetune.js";
 import { validateFinetuneConfig } from "../../src/train/finetune-config.js";
 import { readMetrics } from "../../src/train/metrics.js";
@@ -236,3 +237,28 @@ test.each(["pissa", "lora-ga", "eva"])(
   },
   60_000,
 );
+
+test("a non-finite adapter gradient is skipped as in train, and enough in a row stop the run", async () => {
+  const poison = (g: Record<string, any>, step: number) =>
+    step === 2 ? tree.map((x: any) => x.mul(Number.NaN), g) : g;
+  const out = tempDir();
+  const result = await finetune({
+    config: config("lora", 3),
+    out,
+    quiet: true,
+    gradientHook: poison,
+  });
+  expect(result.step).toBe(3);
+  const skips = readMetrics(join(out, "metrics.jsonl")).filter((r) => r.type === "skip");
+  expect(skips.map((r) => r.step)).toEqual([2]);
+
+  const stop = tempDir();
+  const always = (g: Record<string, any>) => tree.map((x: any) => x.mul(Number.NaN), g);
+  const run = finetune({
+    config: { ...config("lora", 5), maxBadSteps: 2 },
+    out: stop,
+    quiet: true,
+    gradientHook: always,
+  });
+  await expect(run).rejects.toThrow(DivergedError);
+}, 60_000);
