@@ -4,8 +4,11 @@
  * - Rankwise's char and byte tokenizers, written as tokenizer.json, are read by
  *   @huggingface/tokenizers itself to the same ids and text, and come back as Rankwise's own
  *   classes (also after a re-save that reorders keys);
+ * - Python's `tokenizers` read the same files to the same ids and text, and its re-saved files
+ *   are still Rankwise's own (fixture: tools/fixtures/rankwise_tokenizers.py);
  * - text outside a vocabulary without an unknown token is one line, not id 0.
  */
+import { readFileSync } from "node:fs";
 import { Tokenizer as HfLib } from "@huggingface/tokenizers";
 import { describe, expect, test } from "vitest";
 import { HfTokenizer } from "../../src/data/hf-tokenizer.js";
@@ -140,5 +143,29 @@ describe("Rankwise's tokenizers as tokenizer.json", () => {
   test("a character outside a char vocabulary is refused, not dropped", () => {
     const tok = tokenizerFromFileJson(tokenizerFileJson(CharTokenizer.fromText("ab")));
     expect(() => tok.encode("abc")).toThrow(/character "c" \(U\+0063\) at offset 2/);
+  });
+});
+
+describe("Python's tokenizers (fixture)", () => {
+  const dir = "test/fixtures/tokenizers";
+  const python = JSON.parse(readFileSync(`${dir}/python.json`, "utf8"));
+  const cases: [string, Tokenizer][] = [
+    ["char", CharTokenizer.fromText(python.sample)],
+    ["byte", new ByteTokenizer()],
+  ];
+
+  test.each(cases)("%s: the committed file is what Rankwise writes today", (kind, tok) => {
+    expect(JSON.parse(readFileSync(`${dir}/${kind}.json`, "utf8"))).toEqual(tokenizerFileJson(tok));
+  });
+
+  test.each(cases)("%s: Python encodes and decodes it as Rankwise does", (kind, tok) => {
+    expect(python[kind].ids).toEqual(Array.from(tok.encode(python.sample)));
+    expect(python[kind].decoded).toBe(python.sample);
+  });
+
+  test.each(cases)("%s: Python's re-saved file reads back as Rankwise's own", (kind, tok) => {
+    const back = tokenizerFromFileJson(python[kind].resaved);
+    expect(back.constructor).toBe(tok.constructor);
+    expect(back.toJSON()).toEqual(tok.toJSON());
   });
 });
