@@ -146,6 +146,42 @@ describe("eval", () => {
     expect(withAdapter.loss).not.toBe(plain.loss);
   });
 
+  test("a fine-tuning run opens as its base + adapter/, in eval and generate", () => {
+    const ft = join(dir, "ft");
+    cliOk([
+      ...["finetune", "--model", run, "--data", "sotu", "--adapter", "lora", "--rank", "2"],
+      ...["--steps", "2", "--seq-len", "16", "--batch-size", "4", "--quiet", "--out", ft],
+    ]);
+    const last = metrics(ft)
+      .filter((r) => r.type === "eval")
+      .at(-1)!;
+    const own = evalJson([ft, "--eval-batches", "8"]);
+    expect(own.loss).toBe(last.valLoss);
+    const flags = ["--data", "sotu", "--seq-len", "16", "--batch-size", "4", "--eval-batches", "8"];
+    expect(evalJson([run, "--adapter", join(ft, "adapter"), ...flags])).toEqual(own);
+    const sample = ["--length", "30", "--seed", "3"];
+    expect(cliOk(["generate", ft, ...sample]).stdout).toBe(
+      cliOk(["generate", run, "--adapter", join(ft, "adapter"), ...sample]).stdout,
+    );
+  });
+
+  test("generate streams an HF tokenizer's text; --adapter samples as the merged model", () => {
+    // The zero model's logits tie, so greedy sampling picks id 0 ("a") every time.
+    const greedy = ["--length", "5", "--temperature", "0"];
+    const zero = join(dir, "bpe-model");
+    expect(cliOk(["generate", zero, "--prompt", "cab ", ...greedy]).stdout).toBe("cab aaaaa\n");
+    const sample = ["--length", "40", "--seed", "7", "--prompt", "the "];
+    const adapted = cliOk([
+      "generate",
+      join(dir, "base"),
+      "--adapter",
+      join(dir, "adapter"),
+      ...sample,
+    ]);
+    expect(adapted.stdout).toBe(cliOk(["generate", join(dir, "merged"), ...sample]).stdout);
+    expect(adapted.stdout).not.toBe(cliOk(["generate", join(dir, "base"), ...sample]).stdout);
+  });
+
   test("bad input is one line", () => {
     const model = join(run, "checkpoint");
     expectUsageError(["eval", join(dir, "nope"), "--data", "sotu"], /no model at .*nope/);
