@@ -15,6 +15,8 @@
  * contents go through `@huggingface/hub` (modelInfo, listFiles, downloadFile). A file downloads
  * into `blobs/<etag>.incomplete`; a later run continues it with a Range request (the blob's
  * slice) instead of starting over, and checks size and hash before the rename to `blobs/<etag>`.
+ * One process downloads into a repository's folder at a time (its `.lock`, io/lock.ts); a second
+ * is refused with one line rather than appending to the same file.
  *
  * Offline: with $HF_HUB_OFFLINE (or `offline`) only the cache is read; when the Hub cannot be
  * reached, a complete cached snapshot of the same revision is used. Every failure is one
@@ -25,6 +27,7 @@ import { createReadStream, existsSync, readFileSync, statSync } from "node:fs";
 import { mkdir, open, readFile, rename, rm, symlink, writeFile } from "node:fs/promises";
 import { dirname, join, relative } from "node:path";
 import { UsageError } from "../engine/errors.js";
+import { acquireLock } from "./lock.js";
 
 /** A Hub model id with the revision to fetch. */
 export interface HubId {
@@ -171,7 +174,30 @@ export async function downloadModel(id: HubId, options: DownloadOptions = {}): P
   const snapshot = join(storage, "snapshots", commit);
   const done = completeSnapshot(snapshot);
   if (done) return done;
+  // One downloader per repository: two would append to the same .incomplete file.
+  await mkdir(storage, { recursive: true });
+  const lock = acquireLock(storage, `the Hub cache of ${id.repo} (${storage})`);
+  try {
+    return await fetchSnapshot(hub, common, id, commit, storage, label, options);
+  } finally {
+    lock.release();
+  }
+}
 
+type HubModule = typeof import("@huggingface/hub");
+
+/** List the commit's files and fetch those a model folder needs; returns the snapshot folder. */
+async function fetchSnapshot(
+  hub: HubModule,
+  common: { hubUrl: string; accessToken?: string },
+  id: HubId,
+  commit: string,
+  storage: string,
+  label: string,
+  options: DownloadOptions,
+): Promise<string> {
+  const snapshot = join(storage, "snapshots", commit);
+  const endpoint = common.hubUrl;
   const listing = new Map<string, Entry>();
   try {
     for await (const e of hub.listFiles({ ...common, repo: id.repo, revision: commit })) {
@@ -211,8 +237,6 @@ export async function downloadModel(id: HubId, options: DownloadOptions = {}): P
   }
   return snapshot;
 }
-
-type HubModule = typeof import("@huggingface/hub");
 
 /** One file into blobs/ (resuming a .incomplete one) and its snapshot symlink. */
 async function fetchFile(

@@ -9,6 +9,7 @@
 import { createHash } from "node:crypto";
 import {
   existsSync,
+  mkdirSync,
   mkdtempSync,
   readFileSync,
   readlinkSync,
@@ -18,7 +19,7 @@ import {
 } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
+import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import type { numpy as np } from "@jax-js/jax";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -229,6 +230,20 @@ describe("Hub ids", () => {
     expect(seen[0]).toMatchObject({ file: "model.safetensors", bytes: kept, resumedFrom: kept });
     expect(readFileSync(blob).equals(weights)).toBe(true);
     expect(existsSync(`${blob}.incomplete`)).toBe(false);
+    expect(existsSync(join(cacheDir, "models--rankwise-test--tiny", ".lock"))).toBe(false);
+  });
+
+  test("a second process downloading the same repository is refused, not interleaved", async () => {
+    const cacheDir = join(root, "cache-4");
+    const storage = join(cacheDir, "models--rankwise-test--tiny");
+    mkdirSync(storage, { recursive: true });
+    // A live process (this one's parent) holds the repository's lock.
+    const owner = { pid: process.ppid, host: hostname(), since: new Date().toISOString() };
+    writeFileSync(join(storage, ".lock"), JSON.stringify(owner));
+    expect(await message(downloadModel(parseHubId(REPO), { cacheDir, endpoint }))).toMatch(
+      new RegExp(`Hub cache of rankwise-test/tiny .* is in use by process ${process.ppid}`),
+    );
+    expect(existsSync(join(storage, "blobs"))).toBe(false);
   });
 
   test("missing repositories, revisions and weights are one line", async () => {
