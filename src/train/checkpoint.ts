@@ -206,6 +206,11 @@ export async function loadCheckpoint(out: string): Promise<Checkpoint> {
   if (meta.format !== FORMAT || !Number.isInteger(meta.step)) {
     throw new UsageError(`corrupt checkpoint: ${join(dir, "trainer.json")}: not a ${FORMAT} file`);
   }
+  if ((meta.config as { finetune?: unknown } | undefined)?.finetune !== undefined) {
+    throw new UsageError(
+      `${out} is a fine-tuning run: its checkpoint holds an adapter, not a model (open the run with generate or eval, or its adapter with rankwise adapter inspect ${join(out, "adapter")})`,
+    );
+  }
   const model = await read("model.safetensors", () => loadModel(dir));
   let optState: Tree<any>;
   try {

@@ -129,6 +129,10 @@ const flag = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()
 /** Validate and normalise a full configuration (numbers from strings, known names). */
 export function validateConfig(input: Record<string, unknown>): TrainConfig {
   for (const key of Object.keys(input)) {
+    if (key === "finetune")
+      throw new UsageError(
+        "this is a fine-tuning run's configuration: continue it with rankwise finetune --resume",
+      );
     if (!KEYS.includes(key))
       throw new UsageError(`unknown configuration key "${key}" (accepted: ${KEYS.join(", ")})`);
   }

@@ -9,7 +9,7 @@ import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, test } from "vitest";
 import { loadSafetensors } from "../../src/io/safetensors.js";
-import { cliOk, FAST, metrics, requireBuild, tempDir } from "./run-cli.js";
+import { cli, cliOk, FAST, metrics, requireBuild, snapshot, tempDir } from "./run-cli.js";
 
 let base: string; // a 4-step train run
 let ft: string; // a 3-step LoRA fine-tuning run of it
@@ -154,6 +154,25 @@ describe("adapter merge", () => {
     const text = cliOk(["generate", merged, "--prompt", "Call", "--length", "5"]).stdout;
     expect(text.startsWith("Call")).toBe(true);
   }, 60_000);
+});
+
+describe("a fine-tuning run where a training run is expected", () => {
+  test("inspect and train --resume say what it is, in one line, and change nothing", () => {
+    const before = snapshot(ft);
+    for (const [args, message] of [
+      [["inspect", ft], /is a fine-tuning run: its checkpoint holds an adapter, not a model/],
+      [
+        ["train", "--resume", ft, "--steps", "9", "--quiet"],
+        /continue it with rankwise finetune --resume/,
+      ],
+    ] as const) {
+      const r = cli([...args]);
+      expect(r.status, r.stderr).toBe(2);
+      expect(r.stderr.trim().split("\n")).toHaveLength(1);
+      expect(r.stderr).toMatch(message);
+    }
+    expect(snapshot(ft)).toEqual(before);
+  });
 });
 
 describe("adapter inspect", () => {
