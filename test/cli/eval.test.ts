@@ -146,6 +146,28 @@ describe("eval", () => {
     expect(withAdapter.loss).not.toBe(plain.loss);
   });
 
+  test("a model folder with a BPE tokenizer.json fine-tunes, and the run evaluates lower", async () => {
+    const base = join(dir, "bpe-random");
+    const config = llamaPreset("tiny", 7);
+    const params = initLlama(config, 6);
+    await saveModel(base, { config, params });
+    tree.dispose(params);
+    writeFileSync(
+      join(base, "tokenizer.json"),
+      readFileSync(join(dir, "bpe-model", "tokenizer.json")),
+    );
+    const data = ["--data", join(dir, "abc.txt"), "--seq-len", "16", "--batch-size", "4"];
+    const before = evalJson([base, ...data]);
+    const ft = join(dir, "bpe-ft");
+    cliOk([
+      ...["finetune", "--model", base, "--adapter", "lora", "--steps", "20", "--lr", "1e-2"],
+      ...[...data, "--quiet", "--out", ft],
+    ]);
+    const after = evalJson([ft, ...data]);
+    expect(after.tokens).toBe(before.tokens);
+    expect(after.loss).toBeLessThan(before.loss);
+  });
+
   test("a fine-tuning run opens as its base + adapter/, in eval and generate", () => {
     const ft = join(dir, "ft");
     cliOk([
