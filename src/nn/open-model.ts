@@ -100,7 +100,19 @@ export async function openModel(
       `no model at ${spec}: expected a run folder, a model folder or a Hub id owner/name[@revision]`,
     );
   }
-  const dir = await downloadModel(parseHubId(spec), options);
+  let dir: string;
+  try {
+    dir = await downloadModel(parseHubId(spec), options);
+  } catch (error) {
+    // "runs/lion2" beside a runs/ folder is more likely a mistyped path than a Hub id.
+    const owner = spec.split("/")[0]!;
+    if (error instanceof UsageError && isDir(owner)) {
+      throw new UsageError(
+        `no model folder at ${spec} (${owner}/ has none), and as a Hub id: ${error.message}`,
+      );
+    }
+    throw error;
+  }
   return openFolder(dir, { kind: "hub", path: dir }, options);
 }
 

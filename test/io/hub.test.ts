@@ -251,6 +251,18 @@ describe("Hub ids", () => {
     expect(await message(openModel("nobody/nothing", { cacheDir, endpoint }))).toMatch(
       /^nobody\/nothing was not found on http:\/\/127\.0\.0\.1:\d+ \(HTTP 404\): check the id and revision$/,
     );
+    // A path whose first folder exists is named as a path too.
+    const local = join(root, "cache-3", "runs");
+    mkdirSync(local, { recursive: true });
+    const cwd = process.cwd();
+    process.chdir(join(root, "cache-3"));
+    try {
+      expect(await message(openModel("runs/lion2", { cacheDir, endpoint }))).toMatch(
+        /^no model folder at runs\/lion2 \(runs\/ has none\), and as a Hub id: runs\/lion2 was not found on .* \(HTTP 404\)/,
+      );
+    } finally {
+      process.chdir(cwd);
+    }
     expect(await message(openModel(`${REPO}@v9`, { cacheDir, endpoint }))).toMatch(
       /^rankwise-test\/tiny@v9 was not found on .* \(HTTP 404\)/,
     );
