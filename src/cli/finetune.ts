@@ -28,7 +28,10 @@ export function addFinetuneFlags(cmd: Command): Command {
     .option("--adapter <method>", `adapter: ${ADAPTER_METHODS.join(", ")} (required)`)
     .option("--rank <r>", "adapter rank (default: 8)")
     .option("--alpha <a>", "LoRA alpha; the update is scaled by alpha/r (default: 8)")
-    .option("--target <modules>", "comma-separated module names (default: q_proj,v_proj)")
+    .option(
+      "--target <modules>",
+      "comma-separated module names, or all-linear (default: q_proj,v_proj)",
+    )
     .option("--rslora", "rank-stabilised scaling alpha/√r")
     .option("--optimizer <name>", "optimizer (see `rankwise optimizers`)")
     .option("--out <dir>", "run folder (default: runs/<time>-finetune-<adapter>)")

@@ -23,8 +23,8 @@ export interface FinetuneSettings {
   method: AdapterMethod;
   rank: number;
   alpha: number;
-  /** Module names or suffixes; null = PEFT's default for LLaMA. */
-  target: string[] | null;
+  /** Module names or suffixes, or "all-linear"; null = PEFT's default for LLaMA. */
+  target: string[] | "all-linear" | null;
   rslora: boolean;
   /** --tokenizer as given (byte, char or a tokenizer file); undefined = the base's own. */
   tokenizer?: string;
@@ -66,8 +66,10 @@ export function finetuneSettings(input: Record<string, unknown>): FinetuneSettin
     );
   const rank = positiveInt("rank", input.rank ?? saved.rank ?? 8);
   const alpha = positiveReal("alpha", input.alpha ?? saved.alpha ?? 8);
-  let target: string[] | null = saved.target ?? null;
-  if (input.target !== undefined) {
+  let target: FinetuneSettings["target"] = saved.target ?? null;
+  if (input.target === "all-linear")
+    target = "all-linear"; // PEFT's string form
+  else if (input.target !== undefined) {
     const list = String(input.target)
       .split(",")
       .map((s) => s.trim());

@@ -23,7 +23,11 @@ import { loadModel, saveModel } from "../../src/nn/pretrained.js";
 import { applyResidual, effectiveParams, loadAdapter, shapesOf } from "../../src/peft/index.js";
 import { DivergedError } from "../../src/train/diverged.js";
 import { finetune } from "../../src/train/finetune.js";
-import { validateFinetuneConfig } from "../../src/train/finetune-config.js";
+import {
+  adapterConfig,
+  finetuneSettings,
+  validateFinetuneConfig,
+} from "../../src/train/finetune-config.js";
 import { readMetrics } from "../../src/train/metrics.js";
 import { evaluate, loadData } from "../../src/train/run-data.js";
 import { liveBuffers, setup } from "../helpers/engine.js";
@@ -262,3 +266,15 @@ test("a non-finite adapter gradient is skipped as in train, and enough in a row 
   });
   await expect(run).rejects.toThrow(DivergedError);
 }, 60_000);
+
+test("--target: a comma-separated list of names, or PEFT's string all-linear", () => {
+  const t = (target: string) => finetuneSettings({ adapter: "lora", target }).target;
+  expect(t("q_proj")).toEqual(["q_proj"]);
+  expect(t("q_proj, v_proj")).toEqual(["q_proj", "v_proj"]);
+  expect(t("all-linear")).toBe("all-linear");
+  expect(finetuneSettings({ adapter: "lora" }).target).toBeNull();
+  expect(adapterConfig(finetuneSettings({ adapter: "lora" })).targetModules).toEqual([
+    "q_proj",
+    "v_proj",
+  ]);
+});
