@@ -31,6 +31,7 @@ import { type DownloadProgress, downloadModel, HUB_ID, parseHubId } from "../io/
 import { disposeMergeState, loadAdapter, safeMerge, shapesOf } from "../peft/index.js";
 import {
   CHECKPOINT_DIR,
+  hasCheckpoint,
   loadCheckpoint,
   readTrainerMeta,
   type TrainerMeta,
@@ -75,7 +76,8 @@ export async function openModel(
   if (typeof spec !== "string" || spec.trim() === "") {
     throw new UsageError("the model must be a run folder, a model folder or a Hub id owner/name");
   }
-  if (isDir(join(spec, CHECKPOINT_DIR)) && !existsSync(join(spec, CONFIG_FILE))) {
+  // hasCheckpoint also completes a save cut between its renames (train/checkpoint.ts).
+  if (isDir(spec) && !existsSync(join(spec, CONFIG_FILE)) && hasCheckpoint(spec)) {
     const meta = readTrainerMeta(spec);
     const base = (meta?.config as { finetune?: { base?: { path?: unknown } } } | undefined)
       ?.finetune?.base?.path;

@@ -3,7 +3,15 @@
  * tokenizer as were saved; `tokenizer` overrides; bad specs are one UsageError line and leak no
  * arrays.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { numpy as np } from "@jax-js/jax";
@@ -74,6 +82,16 @@ describe("openModel", () => {
     sameParams(ck.params, opened.params);
     tree.dispose(ck.params);
     tree.dispose(ck.optState);
+    tree.dispose(opened.params);
+  });
+
+  test("a run whose save was cut between its two renames opens (the save is completed)", async () => {
+    const copy = join(root, "cut-run");
+    cpSync(run, copy, { recursive: true });
+    renameSync(join(copy, "checkpoint"), join(copy, "checkpoint.tmp-999999"));
+    const opened = await openModel(copy);
+    expect(opened.source.kind).toBe("run");
+    expect(existsSync(join(copy, "checkpoint", "tokenizer.json"))).toBe(true);
     tree.dispose(opened.params);
   });
 
