@@ -409,6 +409,155 @@ smoke-level comparison of cost, not a tuned ranking of final quality.
 `;
 }
 
+/** A series' validation loss at `step`, if it was evaluated then. */
+const evalAt = (s: Json, step: number): number | undefined =>
+  s.eval.find((e: Json) => e.step === step)?.valLoss;
+
+/** A sentence per method, read off the numbers, to stand beside its paper's claim. */
+function finetuneMeasured(r: Json, t: Json): string {
+  const full = r.table[0];
+  const lora = r.table.find((x: Json) => x.label.startsWith("LoRA"));
+  const series = (label: string) => r.series.find((s: Json) => s.label === label);
+  const firstStep = Math.min(
+    ...r.series[0].eval.map((e: Json) => e.step).filter((x: number) => x > 0),
+  );
+  const gain = (x: Json) => x.sotuBefore - x.sotuAfter;
+  const vs = (a: number, b: number) => `${fmt(a, 3)} vs ${fmt(b, 3)}`;
+  if (t === full) {
+    return `SOTU ${fmt(t.sotuBefore, 3)} → ${fmt(t.sotuAfter, 3)}; Moby Dick ${t.mobyDelta >= 0 ? "+" : ""}${fmt(t.mobyDelta, 3)}.`;
+  }
+  const share = `${fmt(100 * t.trainableShare, 2)}% of the parameters, ${fmt(t.stateRatio, 3)}× the optimizer state`;
+  const fraction =
+    gain(full) > 0
+      ? `${fmt((100 * gain(t)) / gain(full), 0)}% of full fine-tuning's SOTU gain`
+      : "";
+  const moby = `Moby Dick ${t.mobyDelta >= 0 ? "+" : ""}${fmt(t.mobyDelta, 3)} (full: ${full.mobyDelta >= 0 ? "+" : ""}${fmt(full.mobyDelta, 3)})`;
+  if (t === lora) return `${share}: ${fraction}; ${moby}.`;
+  const early = (x: Json) => evalAt(series(x.label), firstStep);
+  const rel = `vs LoRA at step ${firstStep} ${vs(early(t)!, early(lora)!)}, at the end ${vs(t.sotuAfter, lora.sotuAfter)}`;
+  if (t.label.startsWith("DoRA"))
+    return `${fraction}; ${rel}; step ${fmt(t.meanStepMs / lora.meanStepMs, 2)}× LoRA's; ${moby}.`;
+  return `${fraction}; ${rel}; ${moby}.`;
+}
+
+/** What the step-time column shows, read off the ratios (so that it stays true). */
+function finetuneStepNote(r: Json): string {
+  const adapters = r.table.slice(1);
+  const ratios = adapters.map((t: Json) => t.stepRatio as number);
+  const text = `Adapter steps take ${range(ratios, 2)}× full fine-tuning's time here.`;
+  if (Math.min(...ratios) < 0.9) return text;
+  return `${text} None is cheaper: the backward pass still runs through every layer to reach the adapted modules, and each step rebuilds the adapted weights (W + s·BA; DoRA also the weight norms); what adapters save is trainable parameters and optimizer state. The runs took turns on a machine others were using (last column), so step times vary with the load as well as with the method.`;
+}
+
+function finetune(name: string, r: Json): string {
+  const b = r.budget;
+  const p = r.pretrain;
+  mkdirSync(CHART_DIR, { recursive: true });
+  const charts = { val: `charts/${name}-val-step.svg`, train: `charts/${name}-loss-step.svg` };
+  writeFileSync(
+    join(DOCS_DIR, charts.val),
+    lineChart(
+      r.series.map((s: Json) => ({
+        label: s.label,
+        points: s.eval.map((e: Json) => [e.step, e.valLoss]),
+      })),
+      { x: "fine-tuning step", y: "SOTU validation loss" },
+    ),
+  );
+  writeFileSync(
+    join(DOCS_DIR, charts.train),
+    lineChart(
+      r.series.map((s: Json) => ({
+        label: s.label,
+        points: s.train.map((e: Json) => [e.step, e.loss]),
+      })),
+      { x: "fine-tuning step", y: "SOTU training loss" },
+    ),
+  );
+  const rows = r.table.map((t: Json) => [
+    t.label,
+    t.lr,
+    `${t.trainable.toLocaleString("en-US")} (${fmt(100 * t.trainableShare, 2)}%)`,
+    `${bytes(t.stateBytes)} (${fmt(t.stateRatio, 3)}×)`,
+    `${fmt(t.meanStepMs, 0)} (${fmt(t.stepRatio, 2)}×)`,
+    fmt(t.sotuBefore, 3),
+    fmt(t.sotuAfter, 3),
+    `${fmt(t.mobyAfter, 3)} (${t.mobyDelta >= 0 ? "+" : ""}${fmt(t.mobyDelta, 3)})`,
+    othersRange([t.load]),
+  ]);
+  const claims = r.table.map((t: Json) => [t.label, t.paper, t.claim, finetuneMeasured(r, t)]);
+  const evalSteps: number[] = [
+    ...new Set<number>(r.series.flatMap((s: Json) => s.eval.map((e: Json) => e.step))),
+  ].sort((a, c) => a - c);
+  const curve = r.series.map((s: Json) => [
+    s.label,
+    ...evalSteps.map((step) => fmt(evalAt(s, step), 3)),
+  ]);
+  const withLoads = { ...r, childLoads: [p.load, ...r.table.map((t: Json) => t.load)] };
+  return `## Fine-tuning${r.quick ? " (quick)" : ""}: full, LoRA, rsLoRA, DoRA, PiSSA, OLoRA
+
+The \`${b.model}\` preset (${p.params.toLocaleString("en-US")} parameters, byte vocabulary of
+${p.vocab}) is pretrained on Moby Dick with \`rankwise train\` (AdamW at ${p.lr}, ${p.steps} steps,
+${fmt(p.stepMs, 0)} ms/step; Moby Dick validation loss ${fmt(p.mobyValLoss, 3)}, SOTU ${fmt(p.sotuValLoss, 3)}),
+then fine-tuned on the State of the Union corpus for ${b.steps} steps by each method: same seed
+(${b.seed}), data order, batch ${b.batchSize} × ${b.seqLen}, ${b.warmup} warm-up steps then a
+constant rate, global-norm clipping to 1, AdamW. Adapters: \`rankwise finetune --adapter …\` with
+rank ${r.rank}, alpha ${r.alpha} (PEFT's defaults) on ${r.targetModules.join(" and ")} (PEFT's LLaMA
+default and the LoRA paper's Wq, Wv). Full fine-tuning trains every weight of the pretrained run
+with the trainer's own loop (\`train\` has no start-from-weights option and \`finetune\` trains
+adapters only). The byte tokenizer replaces \`train\`'s default character one because a
+character vocabulary built from Moby Dick lacks characters SOTU uses.
+
+Learning rates: full fine-tuning a tenth of pretraining's; LoRA about ten times full
+fine-tuning's (LoRA is usually trained at a rate an order of magnitude above full fine-tuning's);
+rsLoRA, DoRA, PiSSA and OLoRA at LoRA's rate, as each of their papers compares against LoRA at
+LoRA's settings. Losses are nats per byte over the first ${b.evalBatches} validation batches
+(${b.evalBatches * b.batchSize} windows of ${b.seqLen}); "before" is the pretrained model;
+Moby Dick "after" is \`rankwise eval <run> --data moby-dick --json\` on the adapted model, in brackets
+its change from the pretrained model's (forgetting when positive). Step ms: mean per step over
+log intervals without jit compilation or an evaluation, in brackets the ratio to full
+fine-tuning. One process per run, one thread; series: \`bench/results/${name}.json\`.
+
+${header(withLoads)}
+
+${table(
+  [
+    "method",
+    "lr",
+    "trainable parameters",
+    "optimizer state",
+    "step ms",
+    "SOTU val before",
+    "SOTU val after",
+    "Moby Dick val after",
+    "others' cores",
+  ],
+  rows,
+)}
+
+${finetuneStepNote(r)}
+
+![SOTU validation loss against fine-tuning step](${charts.val})
+![SOTU training loss against fine-tuning step](${charts.train})
+
+SOTU validation loss during fine-tuning:
+
+${table(["method", ...evalSteps.map((s) => `step ${s}`)], curve)}
+
+Each paper's claim (paraphrased) beside what this run measured:
+
+${[
+  "| method | paper | claim | measured here |",
+  "| --- | --- | --- | --- |",
+  ...claims.map((c: string[]) => `| ${c.join(" | ")} |`),
+].join("\n")}
+
+One seed, one short budget and one learning rate per method on a small byte-level model: a
+check that each method works and what it costs, not a test of the papers' claims at their
+scale.
+`;
+}
+
 export function renderBenchmarks(): string {
   const sections: string[] = [];
   const m = read("matmul");
@@ -426,6 +575,15 @@ export function renderBenchmarks(): string {
     const name = file.replace(/\.json$/, "");
     sections.push(optimizers(name, read(name)!));
   }
+  const ftFiles = existsSync(RESULTS_DIR)
+    ? readdirSync(RESULTS_DIR)
+        .filter((f) => /^finetune.*\.json$/.test(f))
+        .sort()
+    : [];
+  for (const file of ftFiles) {
+    const name = file.replace(/\.json$/, "");
+    sections.push(finetune(name, read(name)!));
+  }
   return `# Benchmarks
 
 Speed, memory and convergence measurements of Rankwise. They are scripts run by hand, not tests:
@@ -434,6 +592,7 @@ Speed, memory and convergence measurements of Rankwise. They are scripts run by 
 npm run bench                       # matmul, AdamW step, training throughput (≈ 7 min), then this page
 npm run bench -- matmul --quick     # one benchmark, fewer repetitions
 npm run bench -- optimizers         # the optimizer comparison (classic set, small model)
+npm run bench -- finetune --quick   # pretrain on Moby Dick, fine-tune on SOTU (full, LoRA family)
 node --import tsx bench/optimizers.ts --optimizers adamw,lion --option lion.b2=0.98 \\
      --model default --steps 300 --out optimizers-default   # any registered optimizers
 node --import tsx bench/report.ts   # rebuild this page from bench/results/*.json

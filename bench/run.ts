@@ -5,6 +5,7 @@
  *   npm run bench                                  # matmul, adamw-step, train-throughput
  *   npm run bench -- matmul train-throughput --quick
  *   npm run bench -- optimizers                    # classic optimizers, small model, 150 steps
+ *   npm run bench -- finetune [--quick]            # pretrain on Moby Dick, fine-tune on SOTU
  *   npm run bench -- report                        # only rebuild the page
  *
  * `--quick` (fewer repetitions) is passed to every benchmark that takes it.
@@ -12,9 +13,9 @@
 import { spawn } from "node:child_process";
 import { ROOT } from "./common.js";
 
-const BENCHMARKS = ["matmul", "adamw-step", "train-throughput", "optimizers"] as const;
+const BENCHMARKS = ["matmul", "adamw-step", "train-throughput", "optimizers", "finetune"] as const;
 const DEFAULT = ["matmul", "adamw-step", "train-throughput"];
-const QUICK = new Set(["matmul", "adamw-step", "train-throughput"]);
+const QUICK = new Set(["matmul", "adamw-step", "train-throughput", "finetune"]);
 
 function run(script: string, args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
