@@ -18,8 +18,11 @@ import { sampleText } from "../train/generate.js";
 /** Largest --length accepted (tokens). */
 export const MAX_LENGTH = 100_000;
 
-/** A writer of sampled tokens as text: push each id, then finish (what is left). */
-function textStream(tokenizer: Tokenizer): { push(id: number): string; finish(): string } {
+/** A writer of sampled tokens as text after `prompt`: push each id, then finish (what is left). */
+export function textStream(
+  tokenizer: Tokenizer,
+  prompt: Int32Array,
+): { push(id: number): string; finish(): string } {
   if (tokenizer.type === "byte") {
     const bytes = new TextDecoder("utf-8");
     return {
@@ -28,9 +31,10 @@ function textStream(tokenizer: Tokenizer): { push(id: number): string; finish():
     };
   }
   if (tokenizer.type === "char") return { push: (id) => tokenizer.decode([id]), finish: () => "" };
-  // Decoders may join tokens (spaces, byte-level pieces): decode the whole and write what is new.
-  const ids: number[] = [];
-  let written = "";
+  // Decoders join tokens (spaces, byte-level pieces, a word's leading "▁"): decode the prompt and
+  // the tokens so far as one text and write what is new beyond the prompt's own text.
+  const ids: number[] = Array.from(prompt);
+  let written = tokenizer.decode(ids);
   const fresh = (all: string) => {
     const out = all.startsWith(written) ? all.slice(written.length) : "";
     written = all;
@@ -78,12 +82,13 @@ export async function generateCommand(
     opts.adapter !== undefined ? await applyAdapter(opened.params, opts.adapter) : opened.params;
   try {
     const { tokenizer } = opened;
+    let promptIds: Int32Array;
     try {
-      tokenizer.encode(prompt);
+      promptIds = tokenizer.encode(prompt);
     } catch (error) {
       throw new UsageError(`--prompt: ${(error as Error).message.replace(/^encode: /, "")}`);
     }
-    const text = textStream(tokenizer);
+    const text = textStream(tokenizer, promptIds);
     process.stdout.write(prompt);
     sampleText(params, opened.config, tokenizer, {
       prompt,

@@ -8,6 +8,9 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { numpy as np } from "@jax-js/jax";
 import { beforeAll, describe, expect, test } from "vitest";
+import { textStream } from "../../src/cli/generate.js";
+import { ByteTokenizer } from "../../src/data/tokenizer.js";
+import { tokenizerFileJson, tokenizerFromFileJson } from "../../src/data/tokenizer-file.js";
 import * as tree from "../../src/engine/tree.js";
 import { initLlama } from "../../src/nn/llama.js";
 import { llamaPreset } from "../../src/nn/llama-config.js";
@@ -234,5 +237,50 @@ describe("eval", () => {
       ["eval", run, "--data", join(dir, "tiny.txt"), "--tokenizer", "char"],
       /is too small for --seq-len 16/,
     );
+  });
+});
+
+describe("generate's text stream", () => {
+  test("an HF tokenizer's text continues the prompt's (a word's leading space is kept)", () => {
+    const metaspace = {
+      type: "Metaspace",
+      replacement: "▁",
+      prepend_scheme: "always",
+      split: true,
+    };
+    const chars = ["▁", "t", "h", "e", "c", "a", "s"];
+    const merged = ["▁t", "▁th", "▁the", "▁c", "▁ca", "▁cat"];
+    const vocab = Object.fromEntries([...chars, ...merged].map((t, i) => [t, i]));
+    const tok = tokenizerFromFileJson({
+      added_tokens: [],
+      normalizer: null,
+      pre_tokenizer: metaspace,
+      post_processor: null,
+      decoder: metaspace,
+      model: {
+        type: "BPE",
+        unk_token: null,
+        vocab,
+        merges: ["▁ t", "▁t h", "▁th e", "▁ c", "▁c a", "▁ca t"],
+      },
+    });
+    const prompt = tok.encode("the");
+    expect(Array.from(prompt)).toEqual([vocab["▁the"]]);
+    const stream = textStream(tok, prompt);
+    const out = ["the", stream.push(vocab["▁cat"]!), stream.push(vocab.s!), stream.finish()];
+    expect(out).toEqual(["the", " cat", "s", ""]);
+    // Decoding the new tokens alone would lose the space: "cats".
+    expect(tok.decode([vocab["▁cat"]!, vocab.s!])).toBe("cats");
+  });
+
+  test("bytes of one character are held until it is whole", () => {
+    const tok = new ByteTokenizer();
+    const stream = textStream(tok, tok.encode(""));
+    const bytes = Array.from(new TextEncoder().encode("é!"));
+    expect(bytes.map((b) => stream.push(b))).toEqual(["", "é", "!"]);
+    const hf = tokenizerFromFileJson({ ...tokenizerFileJson(tok), decoder: { type: "ByteLevel" } });
+    expect(hf.constructor.name).toBe("HfTokenizer"); // the HF path, not Rankwise's own class
+    const hfStream = textStream(hf, hf.encode(""));
+    expect(bytes.map((b) => hfStream.push(b))).toEqual(["", "é", "!"]);
   });
 });
