@@ -67,6 +67,13 @@ describe("a hand-written BPE tokenizer.json", () => {
     expect(Array.from(tok.encode("abc ab cab a"))).toEqual([5, 3, 4, 3, 2, 4, 6]);
     expect(tok.decode([5, 3, 4, 3, 2, 4, 6])).toBe("abc ab cab a");
     expect(tok.decode([6, 6])).toBe(" a a");
+    // The same as the library itself gives.
+    const lib = new HfLib(bpeJson, {});
+    const text = "cab abc a ab";
+    expect(Array.from(tok.encode(text))).toEqual(
+      lib.encode(text, { add_special_tokens: false }).ids,
+    );
+    expect(tok.decode(tok.encode(text))).toBe(text);
     expect(tok.encode("").length).toBe(0);
     expect(tok.decode([])).toBe("");
   });
