@@ -95,7 +95,7 @@ function openRunBase(spec: string, config: FinetuneConfig): Promise<OpenedModel>
 
 /** Data for the run, checked against the base model's context (openModel checks the vocabulary). */
 function runData(config: FinetuneConfig, opened: OpenedModel, json: unknown): Data {
-  const data = loadData(config, json);
+  const data = loadData(config, json, "base");
   const maxPos = opened.config.max_position_embeddings;
   if (config.seqLen > maxPos)
     throw new UsageError(

@@ -19,7 +19,15 @@ export interface Data {
   tokensPerChar: number;
 }
 
-export function loadData(config: TrainConfig, tokenizerJson?: unknown): Data {
+/**
+ * `tokenizerJson`: a saved tokenizer to encode with (a resumed run's, or a base model's for
+ * fine-tuning — then `owner` names it in the one-line error for text it cannot encode).
+ */
+export function loadData(
+  config: TrainConfig,
+  tokenizerJson?: unknown,
+  owner: "run" | "base" = "run",
+): Data {
   let corpus: ReturnType<typeof loadCorpus>;
   try {
     corpus = loadCorpus(config.data);
@@ -33,9 +41,13 @@ export function loadData(config: TrainConfig, tokenizerJson?: unknown): Data {
   try {
     tokens = tokenizer.encode(corpus.text);
   } catch (error) {
-    // Only a resumed run's saved tokenizer can miss a character: the corpus changed since.
+    // Only a saved tokenizer can miss a character: a resumed run's (the corpus changed since)
+    // or a base model's (a char vocabulary built from another corpus).
+    const why = (error as Error).message.replace(/^encode: /, "");
     throw new UsageError(
-      `corpus ${config.data} no longer fits the run's tokenizer (was it changed?): ${(error as Error).message.replace(/^encode: /, "")}`,
+      owner === "run"
+        ? `corpus ${config.data} no longer fits the run's tokenizer (was it changed?): ${why}`
+        : `corpus ${config.data} has text the base model's tokenizer cannot encode: ${why}; fine-tune a base with a byte or BPE tokenizer (train it with --tokenizer byte)`,
     );
   }
   const { train, val } = splitTokens(tokens, { valFraction: config.valFraction });

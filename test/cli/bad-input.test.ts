@@ -235,6 +235,11 @@ describe("finetune and adapter: a bad adapter flag is one line, nothing is creat
     ],
     ["unknown --tokenizer", ["--adapter", "lora", "--tokenizer", "words"], [/--tokenizer must be/]],
     [
+      "a corpus the base's char vocabulary cannot encode",
+      ["--adapter", "lora", "--data", "sotu"],
+      [/corpus sotu has text the base model's tokenizer cannot encode/, /--tokenizer byte/],
+    ],
+    [
       "--optimizer unknown",
       ["--adapter", "lora", "--optimizer", "nope"],
       [/unknown optimizer "nope"/],
