@@ -27,6 +27,9 @@ export interface TensorInfo {
   byteSize: number;
 }
 
+/**
+ * A safetensors file's header, read without its data: sizes, every tensor's entry and the metadata.
+ */
 export interface SafetensorsHeader {
   /** N: length of the JSON header in bytes, padding included (the data starts at 8 + N). */
   headerBytes: number;

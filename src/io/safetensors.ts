@@ -32,6 +32,9 @@ import {
 export { SafetensorsError } from "./safetensors-dtypes.js";
 export type { SafetensorsHeader, TensorInfo } from "./safetensors-header.js";
 
+/**
+ * A safetensors file's content: its tensors by name (the caller owns them) and its string metadata.
+ */
 export interface Safetensors {
   tensors: Record<string, np.Array>;
   metadata: Record<string, string>;
