@@ -9,32 +9,17 @@
  * Defaults: Adam's (η 1e-3, β 0.9/0.999, ε 1e-8), λ 0 (decoupled); `amsgrad` as in adam.
  */
 import { numpy as np } from "@jax-js/jax";
-import * as tree from "../../engine/tree.js";
 import { chain, type GradientTransformation, type State } from "../core.js";
 import { scaleByAdam } from "../transforms/adam.js";
 import { scaleByLearningRate } from "../transforms/scale.js";
 import { optionalDecay } from "../transforms/weight-decay.js";
+import { withGradient } from "../transforms/with-gradient.js";
 import * as check from "../validate.js";
 import { ADAM_DEFAULTS, type AdamOptions, adamOptions } from "./adam.js";
 
 /** u ← |u| ⊙ sign(g), g being the incoming update (the gradient). */
-export function withGradientSign<S extends State>(
-  inner: GradientTransformation<S>,
-): GradientTransformation<S> {
-  return {
-    init: (params) => inner.init(params),
-    update(updates, state, params) {
-      const grads = tree.share(updates);
-      const [u, next] = inner.update(updates, state, params);
-      const out = tree.mapWithPath(
-        (x: np.Array, _p, g: np.Array) => np.abs(x).mul(np.sign(g)),
-        u,
-        grads,
-      );
-      return [out, next];
-    },
-  };
-}
+export const withGradientSign = <S extends State>(inner: GradientTransformation<S>) =>
+  withGradient(inner, (u, g) => np.abs(u).mul(np.sign(g)));
 
 /** Adam's defaults with decoupled weight decay 0 (the learning rate, 1e-3, apart). */
 export const GRAMS_DEFAULTS = ADAM_DEFAULTS;

@@ -13,9 +13,9 @@
  * tools/fixtures/adaptive_optimizers.py. The mask is computed on the device, no host reads.
  */
 import { numpy as np } from "@jax-js/jax";
-import * as tree from "../../engine/tree.js";
 import type { GradientTransformation, State } from "../core.js";
 import * as check from "../validate.js";
+import { withGradient } from "./with-gradient.js";
 
 /**
  * Options of {@link cautious}: whether `inner` returns a "step" (a full optimizer, default) or a
@@ -43,17 +43,5 @@ export function cautious<S extends State>(
   check.knownOptions("cautious", options, ["output"]);
   const output = check.oneOf("output", options.output ?? "step", ["step", "direction"] as const);
   const sign = output === "step" ? -1 : 1;
-  return {
-    init: (params) => inner.init(params),
-    update(updates, state, params) {
-      const grads = tree.share(updates);
-      const [u, next] = inner.update(updates, state, params);
-      const out = tree.mapWithPath(
-        (x: np.Array, _path, g: np.Array) => cautiousMask(x, g, sign),
-        u,
-        grads,
-      );
-      return [out, next];
-    },
-  };
+  return withGradient(inner, (u, g) => cautiousMask(u, g, sign));
 }
