@@ -172,6 +172,106 @@ function embed(table: np.Array, tokens: np.Array): np.Array {
  */
 export type CaptureInputs = (module: string, input: np.Array) => void;
 
+/** Shared per-sequence-length tables of the decoder blocks: RoPE cos/sin and the causal mask. */
+interface BlockTables {
+  cos: np.Array;
+  sin: np.Array;
+  causal: np.Array;
+}
+
+function blockTables(t: number, config: LlamaConfig): BlockTables {
+  const [cos, sin] = ropeTables(t, config.head_dim, config.rope_theta);
+  return { cos, sin, causal: np.tri(t, t, 0, { dtype: np.bool }).reshape([1, 1, 1, t, t]) };
+}
+
+const disposeTables = (tables: BlockTables) => {
+  tables.cos.dispose();
+  tables.sin.dispose();
+  tables.causal.dispose();
+};
+
+/**
+ * Token ids [B, T] (int32) → the first block's input x [B, T, hidden]. Consumes `tokens` and
+ * `params["model.embed_tokens.weight"]` (the only entry it reads).
+ */
+export function llamaEmbed(params: LlamaParams, tokens: np.Array, config: LlamaConfig): np.Array {
+  const table = params["model.embed_tokens.weight"];
+  try {
+    if (table === undefined) throw new TypeError("parameter model.embed_tokens.weight is missing");
+    checkTokens(tokens, config);
+  } catch (error) {
+    table?.dispose();
+    tokens.dispose();
+    throw error;
+  }
+  return embed(table, tokens);
+}
+
+/**
+ * Decoder block `i`: x [B, T, hidden] → x [B, T, hidden] (attention then MLP, each a residual).
+ * Consumes `x` and params' entries of layer i (`model.layers.<i>.*`); other entries are not
+ * touched. `capture`, when given, sees the inputs of the block's seven linear layers.
+ */
+export function llamaBlock(
+  params: LlamaParams,
+  x: np.Array,
+  i: number,
+  config: LlamaConfig,
+  capture?: CaptureInputs,
+): np.Array {
+  const tables = blockTables(x.shape[1], config);
+  try {
+    return block(params, x, i, config, tables, capture);
+  } finally {
+    disposeTables(tables);
+  }
+}
+
+function block(
+  params: LlamaParams,
+  x: np.Array,
+  i: number,
+  config: LlamaConfig,
+  { cos, sin, causal }: BlockTables,
+  capture?: CaptureInputs,
+): np.Array {
+  const [b, t] = x.shape;
+  const { head_dim: hd, rms_norm_eps: eps } = config;
+  const heads = config.num_attention_heads;
+  const kvHeads = config.num_key_value_heads;
+  const group = heads / kvHeads;
+  const w = (name: string) => params[`model.layers.${i}.${name}`];
+  const linear = (x: np.Array, name: string) => {
+    if (capture) capture(`model.layers.${i}.${name}`, x.ref.reshape([-1, x.shape.at(-1) ?? 0]));
+    return linearLayer(x, w(`${name}.weight`));
+  };
+  const h = rmsNorm(x.ref, w("input_layernorm.weight"), eps);
+  const q = rope(linear(h.ref, "self_attn.q_proj").reshape([b, t, heads, hd]), cos.ref, sin.ref);
+  const k = rope(linear(h.ref, "self_attn.k_proj").reshape([b, t, kvHeads, hd]), cos.ref, sin.ref);
+  const v = linear(h, "self_attn.v_proj").reshape([b, t, kvHeads, hd]);
+  // Query heads grouped under their key/value head: [B, kv, g·T, hd] against [B, kv, T, hd].
+  const qg = q
+    .reshape([b, t, kvHeads, group, hd])
+    .transpose([0, 2, 3, 1, 4])
+    .reshape([b, kvHeads, group * t, hd]);
+  const scores = np
+    .matmul(qg, k.transpose([0, 2, 3, 1]))
+    .mul(1 / Math.sqrt(hd))
+    .reshape([b, kvHeads, group, t, t]);
+  const probs = nn.softmax(np.where(causal.ref, scores, -Infinity), -1);
+  const attn = np
+    .matmul(probs.reshape([b, kvHeads, group * t, t]), v.transpose([0, 2, 1, 3]))
+    .reshape([b, kvHeads, group, t, hd])
+    .transpose([0, 3, 1, 2, 4])
+    .reshape([b, t, heads * hd]);
+  x = x.add(linear(attn, "self_attn.o_proj"));
+
+  const h2 = rmsNorm(x.ref, w("post_attention_layernorm.weight"), eps);
+  const gate = nn.silu(linear(h2.ref, "mlp.gate_proj"));
+  const up = linear(h2, "mlp.up_proj");
+  return x.add(linear(gate.mul(up), "mlp.down_proj"));
+}
+
 /**
  * Token ids [B, T] (int32) → logits [B, T, vocab]. Consumes `params` and `tokens`; callers that
  * keep them pass `tree.ref(params)` / `tokens.ref`. `capture`, when given, sees every decoder
@@ -192,59 +292,16 @@ export function llamaForward(
     tokens.dispose();
     throw error;
   }
-  const [b, t] = tokens.shape;
-  const { head_dim: hd, rms_norm_eps: eps } = config;
-  const heads = config.num_attention_heads;
-  const kvHeads = config.num_key_value_heads;
-  const group = heads / kvHeads;
   const tied = config.tie_word_embeddings;
-
   const table = params["model.embed_tokens.weight"];
-  let x = embed(tied ? table.ref : table, tokens);
-  const [cos, sin] = ropeTables(t, hd, config.rope_theta);
-  const causal = np.tri(t, t, 0, { dtype: np.bool }).reshape([1, 1, 1, t, t]);
-
+  let x = llamaEmbed({ "model.embed_tokens.weight": tied ? table.ref : table }, tokens, config);
+  const tables = blockTables(tokens.shape[1], config);
   for (let i = 0; i < config.num_hidden_layers; i++) {
-    const w = (name: string) => params[`model.layers.${i}.${name}`];
-    const linear = (x: np.Array, name: string) => {
-      if (capture) capture(`model.layers.${i}.${name}`, x.ref.reshape([-1, x.shape.at(-1) ?? 0]));
-      return linearLayer(x, w(`${name}.weight`));
-    };
-    const h = rmsNorm(x.ref, w("input_layernorm.weight"), eps);
-    const q = rope(linear(h.ref, "self_attn.q_proj").reshape([b, t, heads, hd]), cos.ref, sin.ref);
-    const k = rope(
-      linear(h.ref, "self_attn.k_proj").reshape([b, t, kvHeads, hd]),
-      cos.ref,
-      sin.ref,
-    );
-    const v = linear(h, "self_attn.v_proj").reshape([b, t, kvHeads, hd]);
-    // Query heads grouped under their key/value head: [B, kv, g·T, hd] against [B, kv, T, hd].
-    const qg = q
-      .reshape([b, t, kvHeads, group, hd])
-      .transpose([0, 2, 3, 1, 4])
-      .reshape([b, kvHeads, group * t, hd]);
-    const scores = np
-      .matmul(qg, k.transpose([0, 2, 3, 1]))
-      .mul(1 / Math.sqrt(hd))
-      .reshape([b, kvHeads, group, t, t]);
-    const probs = nn.softmax(np.where(causal.ref, scores, -Infinity), -1);
-    const attn = np
-      .matmul(probs.reshape([b, kvHeads, group * t, t]), v.transpose([0, 2, 1, 3]))
-      .reshape([b, kvHeads, group, t, hd])
-      .transpose([0, 3, 1, 2, 4])
-      .reshape([b, t, heads * hd]);
-    x = x.add(linear(attn, "self_attn.o_proj"));
-
-    const h2 = rmsNorm(x.ref, w("post_attention_layernorm.weight"), eps);
-    const gate = nn.silu(linear(h2.ref, "mlp.gate_proj"));
-    const up = linear(h2, "mlp.up_proj");
-    x = x.add(linear(gate.mul(up), "mlp.down_proj"));
+    x = block(params, x, i, config, tables, capture);
   }
-  cos.dispose();
-  sin.dispose();
-  causal.dispose();
+  disposeTables(tables);
 
-  x = rmsNorm(x, params["model.norm.weight"], eps);
+  x = rmsNorm(x, params["model.norm.weight"], config.rms_norm_eps);
   return linearLayer(x, tied ? table : params["lm_head.weight"]);
 }
 
