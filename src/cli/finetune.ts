@@ -9,7 +9,6 @@ import type { Command } from "commander";
 import { lockOwner } from "../io/lock.js";
 import { checkpointPath, hasCheckpoint } from "../train/checkpoint.js";
 import { UsageError } from "../train/config.js";
-import { DivergedError } from "../train/diverged.js";
 import { finetune } from "../train/finetune.js";
 import { ADAPTER_METHODS, validateFinetuneConfig } from "../train/finetune-config.js";
 import { verifyManifest } from "../train/manifest.js";
@@ -94,21 +93,13 @@ export async function finetuneCommand(opts: Record<string, unknown>): Promise<vo
     );
   const interrupt = interruptSignal();
   try {
-    let result: Awaited<ReturnType<typeof finetune>>;
-    try {
-      result = await finetune({
-        config,
-        out,
-        resume,
-        quiet: Boolean(opts.quiet),
-        signal: interrupt.signal,
-      });
-    } catch (error) {
-      if (!(error instanceof DivergedError)) throw error;
-      process.stderr.write(`rankwise: ${error.message}\n`);
-      process.exitCode = error.exitCode;
-      return;
-    }
+    const result = await finetune({
+      config,
+      out,
+      resume,
+      quiet: Boolean(opts.quiet),
+      signal: interrupt.signal,
+    });
     if (result.interrupted) {
       process.stdout.write(
         `interrupted at step ${result.step}; resume with: rankwise finetune --resume ${out}\n`,

@@ -5,7 +5,6 @@ import { join } from "node:path";
 import { lockOwner } from "../io/lock.js";
 import { checkpointPath, hasCheckpoint } from "../train/checkpoint.js";
 import { type TrainConfig, UsageError, validateConfig } from "../train/config.js";
-import { DivergedError } from "../train/diverged.js";
 import { verifyManifest } from "../train/manifest.js";
 import { savedStartConfig } from "../train/run-announce.js";
 import { train } from "../train/trainer.js";
@@ -98,21 +97,13 @@ export async function trainCommand(opts: Record<string, unknown>): Promise<void>
   }
   const interrupt = interruptSignal();
   try {
-    let result: Awaited<ReturnType<typeof train>>;
-    try {
-      result = await train({
-        config,
-        out,
-        resume: opts.resume !== undefined,
-        quiet: Boolean(opts.quiet),
-        signal: interrupt.signal,
-      });
-    } catch (error) {
-      if (!(error instanceof DivergedError)) throw error;
-      process.stderr.write(`rankwise: ${error.message}\n`);
-      process.exitCode = error.exitCode;
-      return;
-    }
+    const result = await train({
+      config,
+      out,
+      resume: opts.resume !== undefined,
+      quiet: Boolean(opts.quiet),
+      signal: interrupt.signal,
+    });
     if (result.interrupted) {
       process.stdout.write(
         `interrupted at step ${result.step}; resume with: rankwise train --resume ${out}\n`,
