@@ -55,7 +55,7 @@ import type { Run, RunState, TrainOptions, TrainResult } from "./run.js";
 import { resolvedOptimizerOptions } from "./run-announce.js";
 import { type Data, evaluate, loadData } from "./run-data.js";
 import { finishRun } from "./run-finish.js";
-import { closeRun } from "./run-open.js";
+import { closeRun, freshState, pinDecayHorizon } from "./run-open.js";
 import { loop } from "./trainer.js";
 
 /** Options of {@link finetune}: those of `train`, with a fine-tuning configuration. */
@@ -178,14 +178,8 @@ interface Opened {
   baseLoss?: number;
 }
 
-async function openFresh(
-  o: FinetuneOptions,
-  progress: Progress,
-  before: () => void,
-): Promise<Opened> {
-  let config = o.config;
-  if (config.schedule !== "constant" && config.decaySteps === undefined)
-    config = { ...config, decaySteps: config.steps };
+async function openFresh(o: FinetuneOptions, before: () => void): Promise<Opened> {
+  let config = pinDecayHorizon(o.config);
   const opened = await openRunBase(config.model, config);
   try {
     const data = runData(config, opened, opened.tokenizer.toJSON());
@@ -200,27 +194,7 @@ async function openFresh(
     before(); // claim the folder only now that everything checked out
     const baseLoss = await baseValLoss(opened, data, config);
     const { frozen, params } = newAdapter(config, opened, data);
-    const optState = opt.init(tree.share(params));
-    const sampler = new BatchSampler(data.train, {
-      batchSize: config.batchSize,
-      seqLen: config.seqLen,
-      seed: config.seed,
-    });
-    const state: RunState = {
-      config,
-      modelConfig: opened.config,
-      data,
-      opt,
-      params,
-      optState,
-      sampler,
-      spikes: new GradientSpikeMonitor(),
-      step: 0,
-      skippedSteps: 0,
-      badSteps: 0,
-      elapsedBefore: 0,
-    };
-    void progress;
+    const state = freshState(config, opened.config, data, opt, params);
     return { state, frozen, fresh: true, baseLoss };
   } catch (error) {
     tree.dispose(opened.params);
@@ -315,11 +289,11 @@ async function openFinetune(o: FinetuneOptions): Promise<{ run: Run; frozen: Fro
       removeStaleSaves(o.out);
       opened = hasCheckpoint(o.out)
         ? await openResumed(o, metrics)
-        : await openFresh(o, progress, () =>
+        : await openFresh(o, () =>
             claim("has no checkpoint yet: starting the run again from step 0"),
           );
     } else {
-      opened = await openFresh(o, progress, () => {
+      opened = await openFresh(o, () => {
         created = ensureOutputDir(o.out);
         lock = acquireLock(o.out, o.out, (line) => progress.warn(line));
         removeStaleSaves(o.out);

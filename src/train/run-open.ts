@@ -36,10 +36,7 @@ interface Prepared {
 }
 
 function prepare(config: TrainConfig): Prepared {
-  // Pin a decaying schedule's horizon in the saved configuration, so that resuming with a
-  // larger --steps continues this schedule instead of stretching it mid-run.
-  if (config.schedule !== "constant" && config.decaySteps === undefined)
-    config = { ...config, decaySteps: config.steps };
+  config = pinDecayHorizon(config);
   const data = loadData(config);
   const modelConfig = llamaPreset(config.model as LlamaPreset, data.tokenizer.vocabSize, {
     max_position_embeddings: Math.max(256, config.seqLen),
@@ -47,9 +44,23 @@ function prepare(config: TrainConfig): Prepared {
   return { config, data, modelConfig, opt: buildOptimizer(config) };
 }
 
-/** A new run's state at step 0. */
-function allocate({ config, data, modelConfig, opt }: Prepared): RunState {
-  const params = initLlama(modelConfig, config.seed);
+/**
+ * Pin a decaying schedule's horizon in the saved configuration, so that resuming with a larger
+ * --steps continues this schedule instead of stretching it mid-run.
+ */
+export const pinDecayHorizon = <C extends TrainConfig>(config: C): C =>
+  config.schedule !== "constant" && config.decaySteps === undefined
+    ? { ...config, decaySteps: config.steps }
+    : config;
+
+/** A new run's state at step 0 around freshly made trainable `params` (borrowed into the run). */
+export function freshState(
+  config: TrainConfig,
+  modelConfig: LlamaConfig,
+  data: Data,
+  opt: RunOptimizer,
+  params: LlamaParams,
+): RunState {
   const optState = opt.init(tree.share(params));
   const sampler = new BatchSampler(data.train, {
     batchSize: config.batchSize,
@@ -71,6 +82,10 @@ function allocate({ config, data, modelConfig, opt }: Prepared): RunState {
     elapsedBefore: 0,
   };
 }
+
+/** A new run's state at step 0. */
+const allocate = ({ config, data, modelConfig, opt }: Prepared): RunState =>
+  freshState(config, modelConfig, data, opt, initLlama(modelConfig, config.seed));
 
 /** Drop what a run that stopped before its first checkpoint left (the lock is held). */
 function clearUncheckpointed(out: string, progress: Progress, why: string): void {
