@@ -1,0 +1,41 @@
+/**
+ * The contract between the pruning driver (prune-model.ts) and its methods: a method turns one
+ * decoder linear weight W [out, in] (HF layout, y = x Wᵀ) into its pruned version, given what
+ * calibration measured about that layer's input.
+ *
+ * Sparsity s ∈ [0, 1) is the pruned share; `nm` = [N, M] asks for N pruned in every M consecutive
+ * inputs of a row (2:4, 4:8), which fixes s = N/M.
+ */
+import type { numpy as np } from "@jax-js/jax";
+
+/** What one decoder linear layer's input looked like over the calibration tokens. */
+export interface InputStats {
+  /** Calibration sequences seen (the papers' "nsamples"). */
+  samples: number;
+  /** Calibration tokens seen (rows of X). */
+  tokens: number;
+  /** Σ over tokens of x_j², per input feature j: ‖X_j‖₂². */
+  sqNorm: Float64Array;
+  /** XᵀX [in, in] row-major, only for methods that need a Hessian (SparseGPT). */
+  gram?: Float64Array;
+}
+
+/** The pruning target of one command. */
+export interface PruneSettings {
+  sparsity: number;
+  /** [N, M]: N of every M consecutive inputs pruned per row. */
+  nm?: [number, number];
+}
+
+/** A pruning method: one small file each, registered in index.ts. */
+export interface PruneMethod {
+  name: string;
+  /** One line for --help and the README. */
+  description: string;
+  /** What calibration must measure: nothing (magnitude), ‖X_j‖ (Wanda), XᵀX (SparseGPT). */
+  needs: "none" | "norms" | "gram";
+  /** Whether N:M patterns are defined for the method. */
+  nm: boolean;
+  /** W [out, in] → pruned W (same shape, float32). Consumes `weight`. */
+  prune(weight: np.Array, stats: InputStats | undefined, settings: PruneSettings): np.Array;
+}
