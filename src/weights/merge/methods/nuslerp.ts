@@ -13,8 +13,10 @@
  *
  * Reference: mergekit/merge_methods/nuslerp.py (`nuslerp`, NuSlerpTask; parameters
  * nuslerp_flatten true, nuslerp_row_wise false; per-model `weight` required).
- * Deviations: none in the math (float32 throughout, as mergekit on float32 inputs). A tensor
- * only one model has is the caller's concern.
+ * Deviations: colinearity is tested as |cos θ| = 1 (after the clamp) rather than
+ * |sin θ| < 1e-8, the same set in float32 with an exact acos; jax-js's acos(1) is 9.5e-7, which
+ * would send exactly parallel vectors through the spherical formula (harmlessly: it then equals
+ * the lerp to ~1e-12). A tensor only one model has is the caller's concern.
  */
 import { numpy as np } from "@jax-js/jax";
 import { UsageError } from "../../../engine/errors.js";
@@ -30,9 +32,12 @@ function slerpRows(t: number, x0: np.Array, x1: np.Array): np.Array {
   const unit = (x: np.Array) =>
     x.ref.div(np.maximum(np.linalg.norm(x, { axis: -1, keepdims: true }), 1e-7));
   const cos = np.multiply(unit(x0.ref), unit(x1.ref)).sum(-1, { keepdims: true });
-  const theta = np.acos(np.clip(cos, -1, 1));
+  const clipped = np.clip(cos, -1, 1);
+  // mergekit's |sin θ| < 1e-8 holds in float32 only where cos θ = ±1 exactly; tested on cos
+  // because jax-js's acos(1) is 9.5e-7, not 0.
+  const colinear = np.absolute(clipped.ref).greaterEqual(1);
+  const theta = np.acos(clipped);
   const sinTheta = np.sin(theta.ref);
-  const colinear = np.absolute(sinTheta.ref).less(1e-8);
   const spherical = np
     .add(np.sin(theta.ref.mul(1 - t)).mul(x0.ref), np.sin(theta.mul(t)).mul(x1.ref))
     .div(sinTheta);
