@@ -16,7 +16,9 @@ import { evalCommand } from "./eval.js";
 import { addFinetuneFlags, finetuneCommand } from "./finetune.js";
 import { generateCommand, MAX_LENGTH } from "./generate.js";
 import { inspectCommand } from "./inspect.js";
+import { mergeCommand } from "./merge.js";
 import { optimizersCommand } from "./optimizers.js";
+import { pruneCommand } from "./prune.js";
 import { trainCommand } from "./train.js";
 import { addTrainFlags } from "./train-flags.js";
 
@@ -152,6 +154,24 @@ export function buildProgram(): Command {
     ),
   ).action(action(finetuneCommand));
 
+  program
+    .command("prune")
+    .description("one-shot pruning of the decoder linear layers: a new model folder")
+    .argument("<model>", "run folder, model folder or Hub id owner/name[@revision]")
+    .option("--method <m>", "magnitude, wanda or sparsegpt (required)")
+    .option("--sparsity <s>", "share of weights to prune, in [0, 1) (required unless --nm)")
+    .option("--nm <N:M>", "prune N of every M consecutive inputs per row (2:4, 4:8)")
+    .option(
+      "--calibration <corpus|file>",
+      "calibration text (default: a run's data, else moby-dick)",
+    )
+    .option("--samples <n>", "calibration sequences (default: 32)")
+    .option("--seq-len <t>", "tokens per calibration sequence (default: 128, at most the context)")
+    .option("--seed <n>", "seed drawing the calibration sequences (default: 0)")
+    .option("--out <dir>", "new model folder (required)")
+    .option("--json", "machine-readable summary")
+    .action(action(pruneCommand));
+
   const adapter = program.command("adapter").description("PEFT adapter folders: merge, inspect");
   adapter
     .command("merge")
@@ -166,6 +186,16 @@ export function buildProgram(): Command {
     .argument("<dir>", "PEFT adapter folder")
     .option("--json", "machine-readable output")
     .action(action(adapterInspectCommand));
+
+  program
+    .command("merge")
+    .description("merge models as a mergekit YAML config says: a new model folder")
+    .argument("<config>", "mergekit YAML (merge_method, models or slices, base_model, parameters)")
+    .option("--out <dir>", "new model folder (required)")
+    .option("--seed <n>", "seed of the randomised methods (dare_*, della*)", "0")
+    .option("--max-shard-size <bytes>", "split the weights into shards past this size (default: 5e9)")
+    .option("--quiet", "no progress output")
+    .action(action(mergeCommand));
 
   program
     .command("inspect")

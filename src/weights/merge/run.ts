@@ -1,0 +1,345 @@
+/**
+ * `rankwise merge`'s engine: a mergekit YAML (config.ts) → a model folder, streamed tensor by
+ * tensor (mergekit's rule: never every model in memory). For each output tensor it reads that
+ * tensor from each source (sources.ts: lazily, by offset, from model folders), resolves the
+ * method's parameters for it (params.ts), merges (methods/), converts to out_dtype and adds it to
+ * the current shard, which is written and freed once full.
+ *
+ * Output (HF save_pretrained layout): model.safetensors, or model-0000i-of-0000n.safetensors +
+ * model.safetensors.index.json past `maxShardBytes` (default 5 GB, mergekit's out_shard_size);
+ * config.json from the base model, else the first model, with num_hidden_layers set to the output
+ * layer count (written after the weights); tokenizer.json (+ tokenizer_config.json) from
+ * tokenizer_source (default: the base, else the first model); the YAML as mergekit_config.yml.
+ * Every file is written atomically.
+ *
+ * Layout of the output (mergekit plan.py): each output slice contributes its layers in order
+ * (source layer start + j → output layer offset + j); the embeddings are merged from the first
+ * slice's sources, the final norm and lm_head from the last slice's. Everything that can be
+ * checked before reading weights is (method, base, shapes, layer ranges, parameters), so a bad
+ * config is one line and writes nothing.
+ */
+import { existsSync, readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { numpy as np } from "@jax-js/jax";
+import { UsageError } from "../../engine/errors.js";
+import { writeFileAtomic } from "../../io/atomic.js";
+import { ensureOutputDir } from "../../io/output-dir.js";
+import { saveSafetensors } from "../../io/safetensors.js";
+import { CONFIG_FILE, WEIGHTS_FILE, WEIGHTS_INDEX_FILE } from "../../nn/pretrained.js";
+import { type MergeConfig, parseMergeConfig, type SliceSpec, type SourceSpec } from "./config.js";
+import type { MergeMethod, ParamValue } from "./method.js";
+import { MERGE_METHODS, mergeMethod } from "./methods/index.js";
+import { resolveParameter } from "./params.js";
+import { type ModelSource, openSource } from "./sources.js";
+
+export const MERGEKIT_CONFIG_FILE = "mergekit_config.yml";
+export const DEFAULT_MAX_SHARD_BYTES = 5_000_000_000;
+
+export interface MergeOptions {
+  /** The new model folder (must not exist or be empty). */
+  out: string;
+  /** Seed of the randomised methods (DARE, DELLA). Default 0. */
+  seed?: number;
+  maxShardBytes?: number;
+  /** Called after each output tensor (progress). */
+  onTensor?: (done: number, total: number, name: string) => void;
+}
+
+export interface MergeSummary {
+  method: string;
+  tensors: number;
+  layers: number;
+  files: string[];
+  /** Largest resident set size seen while merging (bytes). */
+  peakRssBytes: number;
+}
+
+/** One output tensor: where its inputs come from and its resolved parameters. */
+interface Planned {
+  out: string;
+  shape: number[];
+  /** Source tensor name for each source of the slice (parallel to slice.sources). */
+  reads: { source: SourceSpec; name: string }[];
+  baseIndex: number;
+  modelParams: Record<string, ParamValue>[];
+  params: Record<string, ParamValue>;
+}
+
+const LAYER = /^model\.layers\.(\d+)\.(.+)$/;
+
+/** A 32-bit seed from --seed and the tensor name (FNV-1a), so each tensor draws its own mask. */
+export function tensorSeed(seed: number, name: string): number {
+  let h = 0x811c9dc5 ^ (seed >>> 0);
+  for (const c of `${seed}:${name}`) h = Math.imul(h ^ c.charCodeAt(0), 0x01000193);
+  return h >>> 0;
+}
+
+/** Merge per the YAML `text` into `options.out` (see the file header). */
+export async function runMerge(text: string, options: MergeOptions): Promise<MergeSummary> {
+  const config = parseMergeConfig(text);
+  const method = mergeMethod(config.method);
+  if (method === undefined) {
+    throw new UsageError(
+      `merge_method "${config.method}" is unknown; accepted: ${[...MERGE_METHODS.keys()].join(", ")}`,
+    );
+  }
+  if (method.base === "required" && config.baseModel === undefined) {
+    throw new UsageError(
+      `merge_method ${method.name} needs base_model (the model the others are measured from)`,
+    );
+  }
+  if (config.tokenizerSource === "base" && config.baseModel === undefined) {
+    throw new UsageError('tokenizer_source "base" needs base_model; or name one of the models');
+  }
+  const out = options.out;
+  if (existsSync(out) && statSync(out).isDirectory() && readdirSync(out).length > 0) {
+    throw new UsageError(`--out ${out} is not empty: choose a new folder for the merged model`);
+  }
+  const sources = new Map<string, ModelSource>();
+  try {
+    const refs = new Set(config.slices.flatMap((s) => s.sources.map((x) => x.model)));
+    const tokRef =
+      config.tokenizerSource === undefined || config.tokenizerSource === "base"
+        ? (config.baseModel ?? config.slices[0]!.sources[0]!.model)
+        : config.tokenizerSource;
+    refs.add(tokRef);
+    for (const ref of refs) sources.set(ref, await openSource(ref));
+    const { plan, layers } = planMerge(config, method, sources);
+    return await execute(config, method, sources, plan, layers, tokRef, text, options);
+  } finally {
+    for (const s of sources.values()) s.close();
+  }
+}
+
+function planMerge(
+  config: MergeConfig,
+  method: MergeMethod,
+  sources: Map<string, ModelSource>,
+): { plan: Planned[]; layers: number } {
+  const first = sources.get(config.slices[0]!.sources[0]!.model)!;
+  const names = Object.keys(first.shapes);
+  const pre = names.filter((n) => !LAYER.test(n) && n.startsWith("model.embed"));
+  const post = names.filter((n) => !LAYER.test(n) && !n.startsWith("model.embed"));
+  const suffixes = names
+    .map((n) => LAYER.exec(n))
+    .filter((m) => m !== null && m[1] === "0")
+    .map((m) => m![2]!);
+  const plan: Planned[] = [];
+  const add = (slice: SliceSpec, out: string, name: (s: SourceSpec) => string, t: number) =>
+    plan.push(plannedTensor(config, method, sources, slice, out, name, t));
+  const firstSlice = config.slices[0]!;
+  const lastSlice = config.slices.at(-1)!;
+  for (const n of pre) add(firstSlice, n, () => n, 0);
+  let offset = 0;
+  config.slices.forEach((slice, k) => {
+    const ranges = slice.sources.map((s) => {
+      const layers = sources.get(s.model)!.config.num_hidden_layers;
+      const range = s.layerRange ?? [0, layers];
+      if (range[1] > layers) {
+        throw new UsageError(
+          `slices[${k}]: layer_range [${range}] of ${s.model} goes past its ${layers} layers`,
+        );
+      }
+      return range;
+    });
+    const count = ranges[0]![1] - ranges[0]![0];
+    if (ranges.some((r) => r[1] - r[0] !== count)) {
+      const what = config.sliced ? `slices[${k}]: every source must span` : "every model must have";
+      throw new UsageError(
+        `${what} the same number of layers; got ${slice.sources.map((s, i) => `${s.model}: ${ranges[i]![1] - ranges[i]![0]}`).join(", ")}`,
+      );
+    }
+    for (let j = 0; j < count; j++) {
+      const t = count > 1 ? j / (count - 1) : 1;
+      for (const suffix of suffixes) {
+        const name = (s: SourceSpec) =>
+          `model.layers.${ranges[slice.sources.indexOf(s)]![0] + j}.${suffix}`;
+        add(slice, `model.layers.${offset + j}.${suffix}`, name, t);
+      }
+    }
+    offset += count;
+  });
+  for (const n of post) add(lastSlice, n, () => n, 0);
+  return { plan, layers: offset };
+}
+
+function plannedTensor(
+  config: MergeConfig,
+  method: MergeMethod,
+  sources: Map<string, ModelSource>,
+  slice: SliceSpec,
+  out: string,
+  nameIn: (s: SourceSpec) => string,
+  t: number,
+): Planned {
+  const reads = slice.sources.map((source) => ({ source, name: nameIn(source) }));
+  let shape: number[] | undefined;
+  let shapeFrom = "";
+  for (const { source, name } of reads) {
+    const got = sources.get(source.model)!.shapes[name];
+    if (got === undefined) {
+      throw new UsageError(`model ${source.model}: missing weights for ${name}`);
+    }
+    if (shape === undefined) {
+      shape = got;
+      shapeFrom = source.model;
+    } else if (got.join(",") !== shape.join(",")) {
+      throw new UsageError(
+        `mismatched shapes: ${name} is [${got}] in ${source.model} but [${shape}] in ${shapeFrom} (vocabulary union is not supported: merge models of one architecture and vocabulary)`,
+      );
+    }
+  }
+  const baseIndex =
+    method.base === "none" || config.baseModel === undefined
+      ? -1
+      : slice.sources.findIndex((s) => s.model === config.baseModel);
+  const resolve = (
+    p: MergeMethod["params"][number],
+    levels: Parameters<typeof resolveParameter>[1],
+    who: string,
+  ) => {
+    const value = resolveParameter(p.name, levels, out, t) ?? p.default;
+    if (value === undefined) {
+      throw new UsageError(
+        `merge_method ${method.name} needs parameter "${p.name}"${who} (set it under the model's parameters or the top-level parameters)`,
+      );
+    }
+    const wantNumber =
+      typeof p.default === "number" || (p.default === undefined && p.name === "weight");
+    if (wantNumber && typeof value !== "number") {
+      throw new UsageError(
+        `parameter "${p.name}"${who} must be a number, got ${JSON.stringify(value)}`,
+      );
+    }
+    if (typeof p.default === "boolean" && typeof value !== "boolean") {
+      throw new UsageError(
+        `parameter "${p.name}" must be true or false, got ${JSON.stringify(value)}`,
+      );
+    }
+    if (p.name === "density" && !((value as number) >= 0 && (value as number) <= 1)) {
+      throw new UsageError(
+        `parameter "density"${who} must be in [0, 1] (the share of each task vector kept), got ${value} for ${out}`,
+      );
+    }
+    return value;
+  };
+  const modelParams = slice.sources
+    .filter((_, i) => i !== baseIndex)
+    .map((s) => {
+      const entries = method.params
+        .filter((p) => p.perModel)
+        .map((p) => [
+          p.name,
+          resolve(p, [s.parameters, slice.parameters, config.parameters], ` for model ${s.model}`),
+        ]);
+      return Object.fromEntries(entries) as Record<string, ParamValue>;
+    });
+  const params = Object.fromEntries(
+    method.params
+      .filter((p) => !p.perModel)
+      .map((p) => [p.name, resolve(p, [slice.parameters, config.parameters], "")]),
+  ) as Record<string, ParamValue>;
+  return { out, shape: shape!, reads, baseIndex, modelParams, params };
+}
+
+async function execute(
+  config: MergeConfig,
+  method: MergeMethod,
+  sources: Map<string, ModelSource>,
+  plan: Planned[],
+  layers: number,
+  tokRef: string,
+  text: string,
+  options: MergeOptions,
+): Promise<MergeSummary> {
+  const bytesPer = config.outDtype === "float16" ? 2 : 4;
+  const maxShard = options.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES;
+  // Shards planned from the shapes, so each file knows its final name before it is written.
+  const shardOf: number[] = [];
+  let shards = 0;
+  let used = Number.POSITIVE_INFINITY;
+  for (const p of plan) {
+    const size = p.shape.reduce((a, b) => a * b, 1) * bytesPer;
+    if (used > 0 && used + size > maxShard) {
+      shards++;
+      used = 0;
+    }
+    used += size;
+    shardOf.push(shards - 1);
+  }
+  const fileName = (i: number) =>
+    shards === 1
+      ? WEIGHTS_FILE
+      : `model-${String(i + 1).padStart(5, "0")}-of-${String(shards).padStart(5, "0")}.safetensors`;
+  ensureOutputDir(options.out);
+  const files: string[] = [];
+  const weightMap: Record<string, string> = {};
+  let current: Record<string, np.Array> = {};
+  let peak = process.memoryUsage().rss;
+  let totalSize = 0;
+  const flush = async (shard: number) => {
+    const file = fileName(shard);
+    try {
+      await saveSafetensors(join(options.out, file), current, { format: "pt" });
+    } finally {
+      for (const a of Object.values(current)) a.dispose();
+      current = {};
+    }
+    files.push(file);
+  };
+  try {
+    for (let i = 0; i < plan.length; i++) {
+      const p = plan[i]!;
+      const arrays: np.Array[] = [];
+      try {
+        for (const { source, name } of p.reads)
+          arrays.push(await sources.get(source.model)!.read(name));
+      } catch (error) {
+        for (const a of arrays) a.dispose();
+        throw error;
+      }
+      const base = p.baseIndex >= 0 ? arrays[p.baseIndex] : undefined;
+      const tensors = arrays.filter((_, j) => j !== p.baseIndex);
+      let merged = method.merge({
+        name: p.out,
+        tensors,
+        base,
+        modelParams: p.modelParams,
+        params: p.params,
+        seed: tensorSeed(options.seed ?? 0, p.out),
+      });
+      if (config.outDtype === "float16") merged = merged.astype(np.float16);
+      current[p.out] = merged;
+      weightMap[p.out] = fileName(shardOf[i]!);
+      totalSize += p.shape.reduce((a, b) => a * b, 1) * bytesPer;
+      peak = Math.max(peak, process.memoryUsage().rss);
+      if (i === plan.length - 1 || shardOf[i + 1] !== shardOf[i]) await flush(shardOf[i]!);
+      options.onTensor?.(i + 1, plan.length, p.out);
+    }
+  } finally {
+    for (const a of Object.values(current)) a.dispose();
+  }
+  if (shards > 1) {
+    const index = { metadata: { total_size: totalSize }, weight_map: weightMap };
+    await writeFileAtomic(
+      join(options.out, WEIGHTS_INDEX_FILE),
+      `${JSON.stringify(index, null, 2)}\n`,
+    );
+    files.push(WEIGHTS_INDEX_FILE);
+  }
+  const configSource = sources.get(config.baseModel ?? config.slices[0]!.sources[0]!.model)!;
+  const outConfig = {
+    ...configSource.configJson,
+    num_hidden_layers: layers,
+    torch_dtype: config.outDtype,
+  };
+  const tokenizer = sources.get(tokRef)!.tokenizerFiles();
+  for (const [name, body] of Object.entries(tokenizer ?? {})) {
+    await writeFileAtomic(join(options.out, name), body);
+    files.push(name);
+  }
+  await writeFileAtomic(join(options.out, MERGEKIT_CONFIG_FILE), text);
+  await writeFileAtomic(join(options.out, CONFIG_FILE), `${JSON.stringify(outConfig, null, 2)}\n`);
+  files.push(MERGEKIT_CONFIG_FILE, CONFIG_FILE);
+  return { method: method.name, tensors: plan.length, layers, files, peakRssBytes: peak };
+}
