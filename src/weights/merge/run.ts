@@ -69,7 +69,7 @@ const LAYER = /^model\.layers\.(\d+)\.(.+)$/;
 
 /** A 32-bit seed from --seed and the tensor name (FNV-1a), so each tensor draws its own mask. */
 export function tensorSeed(seed: number, name: string): number {
-  let h = 0x811c9dc5 ^ (seed >>> 0);
+  let h = 0x811c9dc5;
   for (const c of `${seed}:${name}`) h = Math.imul(h ^ c.charCodeAt(0), 0x01000193);
   return h >>> 0;
 }
