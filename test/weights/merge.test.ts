@@ -18,7 +18,7 @@ import { hasFloat16Array } from "../../src/io/array-bytes.js";
 import { loadSafetensors, readSafetensorsHeader } from "../../src/io/safetensors.js";
 import { loadModel } from "../../src/nn/pretrained.js";
 import { runMerge } from "../../src/weights/merge/run.js";
-import { read, setup } from "../helpers/engine.js";
+import { liveBuffers, read, setup } from "../helpers/engine.js";
 
 const FIXTURES = resolve("test/fixtures/merge");
 let tmp: string;
@@ -100,6 +100,28 @@ describe("output folder", () => {
     expect(existsSync(join(out, "model.safetensors"))).toBe(false);
     expect(summary.files.filter((f) => f.startsWith("model-")).length).toBe(shards.size);
     await expectMatches(out, join(FIXTURES, "ties", "expected.safetensors"));
+  });
+
+  test("streams: only the current shard's outputs stay alive, and the merge leaks none", async () => {
+    const before = await liveBuffers();
+    const alive = async (name: string, maxShardBytes?: number) => {
+      const during: Promise<number>[] = [];
+      await runMerge(yamlOf("ties"), {
+        out: join(tmp, name),
+        maxShardBytes,
+        onTensor: () => during.push(liveBuffers()),
+      });
+      return (await Promise.all(during)).map((n) => n - before);
+    };
+    // One shard: after tensor i, its i + 1 merged outputs (no inputs, no pending work).
+    const oneShard = await alive("streamed");
+    expect(oneShard).toHaveLength(21);
+    for (const [i, n] of oneShard.entries()) {
+      expect(n, `after tensor ${i}`).toBeLessThanOrEqual(i + 1);
+    }
+    // One tensor per shard: nothing is kept.
+    expect(Math.max(...(await alive("streamed-shards", 1)))).toBeLessThanOrEqual(0);
+    expect(await liveBuffers()).toBe(before);
   });
 
   test("tokenizer_source: the base by default, or the model named", async () => {

@@ -309,7 +309,9 @@ async function execute(
         seed: tensorSeed(options.seed ?? 0, p.out),
       });
       if (config.outDtype === "float16") merged = merged.astype(np.float16);
-      current[p.out] = merged;
+      // Computed now: a pending result would keep every input it was computed from alive until
+      // its shard is written, i.e. whole models.
+      current[p.out] = await merged.blockUntilReady();
       weightMap[p.out] = fileName(shardOf[i]!);
       totalSize += p.shape.reduce((a, b) => a * b, 1) * bytesPer;
       peak = Math.max(peak, process.memoryUsage().rss);
