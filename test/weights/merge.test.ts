@@ -6,7 +6,15 @@
  * mergekit_config.yml, tokenizer_source); a `model+adapter` reference equals PEFT's merge
  * (test/fixtures/peft, from tools/fixtures/peft_lora.py).
  */
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { numpy as np } from "@jax-js/jax";
@@ -150,6 +158,36 @@ describe("output folder", () => {
     const header = await readSafetensorsHeader(join(out, "model.safetensors"));
     expect(header.tensors.every((t) => t.dtype === "F16")).toBe(true);
   });
+});
+
+test("a Hub id is read from the HF cache (HF_HUB_OFFLINE) like a model folder", async () => {
+  const commit = "0123456789abcdef0123456789abcdef01234567";
+  const cache = join(tmp, "hf-cache");
+  const storage = join(cache, "models--rankwise-test--merge-a");
+  cpSync(join(FIXTURES, "models", "a"), join(storage, "snapshots", commit), { recursive: true });
+  mkdirSync(join(storage, "refs"), { recursive: true });
+  writeFileSync(join(storage, "refs", "main"), commit);
+  const saved = { ...process.env };
+  const out = join(tmp, "from-hub");
+  try {
+    process.env.HF_HUB_CACHE = cache;
+    process.env.HF_HUB_OFFLINE = "1";
+    await runMerge(
+      "merge_method: linear\nmodels:\n  - model: rankwise-test/merge-a\n    parameters: {weight: 2}\n",
+      { out },
+    );
+  } finally {
+    process.env = saved;
+  }
+  const got = await loadModel(out);
+  const want = await loadModel(join(FIXTURES, "models", "a"));
+  try {
+    for (const name of Object.keys(want.params)) {
+      expect(maxAbsDiff(got.params[name]!, want.params[name]!), name).toBe(0);
+    }
+  } finally {
+    tree.dispose([got.params, want.params]);
+  }
 });
 
 test("a model+adapter reference merges the PEFT adapter first (as PEFT's merge)", async () => {

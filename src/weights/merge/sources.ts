@@ -1,10 +1,10 @@
 /**
  * The models a merge reads, one tensor at a time. A model folder (config.json + model.safetensors
- * or shards + index) is read lazily: headers first, then each tensor by offset when the merge
- * reaches it (io/safetensors-lazy.ts), so no model is ever held whole. Run folders, Hub ids and
- * `model+adapter` references go through openModel / applyAdapter (src/nn/open-model.ts) and are
- * held in memory (deviation: those are not streamed; a Hub id that downloads to a model folder is
- * opened as one).
+ * or shards + index), and a Hub id once downloaded into the HF cache (io/hub.ts), is read lazily:
+ * headers first, then each tensor by offset when the merge reaches it (io/safetensors-lazy.ts),
+ * so no model is ever held whole. Run folders and `model+adapter` references go through
+ * openModel / applyAdapter (src/nn/open-model.ts) and are held in memory (deviation: those are
+ * not streamed). A model folder needs no tokenizer to be merged.
  *
  * Every tensor is handed out as float32 (bf16/f16 widened).
  */
@@ -14,6 +14,7 @@ import { numpy as np } from "@jax-js/jax";
 import { readTokenizerFile, TOKENIZER_FILE, tokenizerFiles } from "../../data/tokenizer-file.js";
 import { UsageError } from "../../engine/errors.js";
 import * as tree from "../../engine/tree.js";
+import { downloadModel, HUB_ID, parseHubId, stderrProgress } from "../../io/hub.js";
 import { type LazySafetensors, openSafetensorsLazy } from "../../io/safetensors-lazy.js";
 import { llamaParamShapes } from "../../nn/llama.js";
 import { fromHfConfig, type LlamaConfig, toHfConfig } from "../../nn/llama-config.js";
@@ -49,7 +50,18 @@ export function splitAdapterRef(ref: string): { model: string; adapter?: string 
 
 /** Open one model reference (see the file header). */
 export async function openSource(ref: string): Promise<ModelSource> {
-  const { model, adapter } = splitAdapterRef(ref);
+  const split = splitAdapterRef(ref);
+  const adapter = split.adapter;
+  let model = split.model;
+  if (!existsSync(model) && HUB_ID.test(model)) {
+    // Downloaded (or found in the HF cache) as a model folder, then streamed like any other.
+    try {
+      model = await downloadModel(parseHubId(model), { onProgress: stderrProgress() });
+    } catch (error) {
+      if (error instanceof UsageError) throw new UsageError(`model ${ref}: ${error.message}`);
+      throw error;
+    }
+  }
   const folder = isDir(model) && existsSync(join(model, CONFIG_FILE));
   if (folder && adapter === undefined) return openLazyFolder(ref, model);
   if (folder) {
