@@ -13,6 +13,7 @@ import { adapterInspectCommand, adapterMergeCommand } from "./adapter.js";
 import { compareCommand } from "./compare.js";
 import { action, reportError } from "./errors.js";
 import { evalCommand } from "./eval.js";
+import { exportCommand } from "./export.js";
 import { addFinetuneFlags, finetuneCommand } from "./finetune.js";
 import { generateCommand, MAX_LENGTH } from "./generate.js";
 import { inspectCommand } from "./inspect.js";
@@ -158,7 +159,7 @@ export function buildProgram(): Command {
     .command("prune")
     .description("one-shot pruning of the decoder linear layers: a new model folder")
     .argument("<model>", "run folder, model folder or Hub id owner/name[@revision]")
-    .option("--method <m>", "magnitude, wanda or sparsegpt (required)")
+    .option("--method <m>", "magnitude, wanda, sparsegpt or gblm (required)")
     .option("--sparsity <s>", "share of weights to prune, in [0, 1) (required unless --nm)")
     .option("--nm <N:M>", "prune N of every M consecutive inputs per row (2:4, 4:8)")
     .option(
@@ -196,6 +197,17 @@ export function buildProgram(): Command {
     .option("--max-shard-size <bytes>", "split the weights into shards past this size (default: 5e9)")
     .option("--quiet", "no progress output")
     .action(action(mergeCommand));
+
+  program
+    .command("export")
+    .description("write a model as a GGUF file that llama.cpp loads, tokenizer included")
+    .argument("<model>", "run folder, model folder or Hub id owner/name[@revision]")
+    .option("--format <f>", "output format: gguf (required)")
+    .option("--type <t>", "tensor type: f32, f16, q8_0 or q4_0 (default: f32)")
+    .option("--out <file>", "the .gguf file to write (required)")
+    .option("--tokenizer <t>", "byte, char or a tokenizer.json file (default: the model's own)")
+    .option("--json", "machine-readable output")
+    .action(action(exportCommand));
 
   program
     .command("inspect")
