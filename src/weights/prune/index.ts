@@ -2,6 +2,7 @@
  * Pruning methods by name (one file each) and the model-level driver. `rankwise prune` and the
  * library both go through {@link pruneModel}.
  */
+import { gblm } from "./gblm.js";
 import { magnitude } from "./magnitude.js";
 import { sparsegpt } from "./sparsegpt.js";
 import type { PruneMethod } from "./types.js";
@@ -15,4 +16,5 @@ export const PRUNE_METHODS: Readonly<Record<string, PruneMethod>> = {
   magnitude,
   wanda,
   sparsegpt,
+  gblm,
 };

@@ -7,10 +7,13 @@
  * Checks (RangeError, one line): sparsity in [0, 1); N:M with 1 ≤ N < M, on a method that defines
  * it, and every layer's input size a multiple of M.
  */
-import type { numpy as np } from "@jax-js/jax";
+import { numpy as np } from "@jax-js/jax";
+import * as tree from "../../engine/tree.js";
 import type { LlamaParams } from "../../nn/llama.js";
+import { makeLossAndGrad } from "../../nn/llama.js";
 import type { LlamaConfig } from "../../nn/llama-config.js";
 import { BLOCK_LINEARS, calibrateBlocks } from "../calibration.js";
+import { GBLM_SCALE } from "./gblm.js";
 import type { PruneMethod, PruneSettings } from "./types.js";
 
 /** Options of {@link pruneModel}. */
@@ -61,6 +64,50 @@ export function checkSettings(
   }
 }
 
+/**
+ * GBLM's gradient term for every decoder linear weight: √(Σ_s (100·∂L_s/∂W)²) over the
+ * calibration sequences, L_s the mean next-token loss of sequence s (tokens 1..T−1 predicted from
+ * 0..T−2, as HF's labels = input_ids) at the dense model. Borrows `params`.
+ */
+function gradientNorms(
+  params: LlamaParams,
+  config: LlamaConfig,
+  { tokens, samples, seqLen }: { tokens: Int32Array; samples: number; seqLen: number },
+): Map<string, Float64Array> {
+  const names = new Set<string>();
+  for (let i = 0; i < config.num_hidden_layers; i++) {
+    for (const n of linearNames(i)) names.add(`${n}.weight`);
+  }
+  const lossAndGrad = makeLossAndGrad(config);
+  const sums = new Map<string, np.Array>();
+  try {
+    for (let s = 0; s < samples; s++) {
+      const row = tokens.subarray(s * seqLen, (s + 1) * seqLen);
+      const shape = [1, seqLen - 1];
+      const inputs = np.array(row.subarray(0, seqLen - 1), { shape, dtype: np.int32 });
+      const targets = np.array(row.subarray(1), { shape, dtype: np.int32 });
+      const [loss, grads] = lossAndGrad(tree.ref(params), inputs, targets);
+      loss.dispose();
+      for (const [name, g] of Object.entries(grads)) {
+        if (!names.has(name)) {
+          g.dispose();
+          continue;
+        }
+        const sq = np.square(g.mul(GBLM_SCALE));
+        const prev = sums.get(name);
+        sums.set(name, prev ? prev.add(sq) : sq);
+      }
+    }
+  } finally {
+    lossAndGrad.dispose();
+  }
+  const out = new Map<string, Float64Array>();
+  for (const [name, sum] of sums) {
+    out.set(name, Float64Array.from(np.sqrt(sum).dataSync() as Float32Array));
+  }
+  return out;
+}
+
 const linearNames = (i: number) => BLOCK_LINEARS.map((m) => `model.layers.${i}.${m}`);
 
 /**
@@ -91,6 +138,7 @@ export function pruneModel(
     } else {
       const calib = options.calibration;
       if (!calib) throw new RangeError(`${method.name} needs calibration sequences`);
+      const gradients = method.gradients ? gradientNorms(out, config, calib) : undefined;
       calibrateBlocks(
         out,
         config,
@@ -99,9 +147,11 @@ export function pruneModel(
         (i, stats) => {
           const updated: Record<string, np.Array> = {};
           for (const name of linearNames(i)) {
+            const measured = stats.get(name);
+            const gradient = gradients?.get(`${name}.weight`);
             updated[`${name}.weight`] = method.prune(
               out[`${name}.weight`].ref,
-              stats.get(name),
+              measured && gradient ? { ...measured, gradient } : measured,
               settings,
             );
           }

@@ -8,7 +8,7 @@
  */
 import type { numpy as np } from "@jax-js/jax";
 
-/** What one decoder linear layer's input looked like over the calibration tokens. */
+/** What calibration measured for one decoder linear layer (mostly: its input). */
 export interface InputStats {
   /** Calibration sequences seen (the papers' "nsamples"). */
   samples: number;
@@ -18,6 +18,11 @@ export interface InputStats {
   sqNorm: Float64Array;
   /** XᵀX [in, in] row-major, only for methods that need a Hessian (SparseGPT). */
   gram?: Float64Array;
+  /**
+   * GBLM-Pruner: √(Σ over calibration sequences of (100·∂L/∂W)²) [out, in] row-major, L the
+   * sequence's mean next-token loss at the dense model. Only for methods with `gradients`.
+   */
+  gradient?: Float64Array;
 }
 
 /** The pruning target of one command. */
@@ -34,6 +39,8 @@ export interface PruneMethod {
   description: string;
   /** What calibration must measure: nothing (magnitude), ‖X_j‖ (Wanda), XᵀX (SparseGPT). */
   needs: "none" | "norms" | "gram";
+  /** Whether it also needs the calibration loss's gradients (InputStats.gradient). */
+  gradients?: boolean;
   /** Whether N:M patterns are defined for the method. */
   nm: boolean;
   /** W [out, in] → pruned W (same shape, float32). Consumes `weight`. */
