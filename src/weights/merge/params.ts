@@ -8,7 +8,9 @@
  * - a scalar is itself; a list of numbers is a gradient: scaled = t·(n−1), i0 = ⌊scaled⌋,
  *   i1 = min(n−1, i0+1), value = (1−f)·s[i0] + f·s[i1]; a list of other scalars picks
  *   s[⌊t·(n−1)⌋]; a list of {filter, value} takes the first entry whose filter is absent, "*" or
- *   a substring of the tensor name (its value evaluated again);
+ *   a substring of the tensor name (its value evaluated again). As mergekit (plan.py), a model's
+ *   own parameters are matched against its input tensor's name (in a slice, its own layer index)
+ *   and the global ones against the output tensor's name (run.ts passes the right one);
  * - t = i/(L−1) for layer i of an output slice of L layers (1 when L = 1); embeddings, the final
  *   norm and lm_head take t = 0 (mergekit ≥ 0.1.2).
  */

@@ -197,8 +197,9 @@ function plannedTensor(
     p: MergeMethod["params"][number],
     levels: Parameters<typeof resolveParameter>[1],
     who: string,
+    tensor: string,
   ) => {
-    const value = resolveParameter(p.name, levels, out, t) ?? p.default;
+    const value = resolveParameter(p.name, levels, tensor, t) ?? p.default;
     if (value === undefined) {
       throw new UsageError(
         `merge_method ${method.name} needs parameter "${p.name}"${who} (set it under the model's parameters or the top-level parameters)`,
@@ -218,26 +219,33 @@ function plannedTensor(
     }
     if (p.name === "density" && !((value as number) >= 0 && (value as number) <= 1)) {
       throw new UsageError(
-        `parameter "density"${who} must be in [0, 1] (the share of each task vector kept), got ${value} for ${out}`,
+        `parameter "density"${who} must be in [0, 1] (the share of each task vector kept), got ${value} for ${tensor}`,
       );
     }
     return value;
   };
-  const modelParams = slice.sources
+  // As mergekit: a model's own parameters are matched against its input tensor's name (its layer
+  // index in a slice), the global ones against the output tensor's.
+  const modelParams = reads
     .filter((_, i) => i !== baseIndex)
-    .map((s) => {
+    .map(({ source: s, name }) => {
       const entries = method.params
         .filter((p) => p.perModel)
         .map((p) => [
           p.name,
-          resolve(p, [s.parameters, slice.parameters, config.parameters], ` for model ${s.model}`),
+          resolve(
+            p,
+            [s.parameters, slice.parameters, config.parameters],
+            ` for model ${s.model}`,
+            name,
+          ),
         ]);
       return Object.fromEntries(entries) as Record<string, ParamValue>;
     });
   const params = Object.fromEntries(
     method.params
       .filter((p) => !p.perModel)
-      .map((p) => [p.name, resolve(p, [slice.parameters, config.parameters], "")]),
+      .map((p) => [p.name, resolve(p, [slice.parameters, config.parameters], "", out)]),
   ) as Record<string, ParamValue>;
   return { out, shape: shape!, reads, baseIndex, modelParams, params };
 }
