@@ -12,7 +12,8 @@
  *   tokenizer_source: base | <model ref> # default: the base, else the first model
  *
  * `models` becomes one output slice over every layer. A base_model not among a slice's sources is
- * appended to them (as mergekit does). A model ref is a model folder, run folder, Hub id or
+ * appended to them: mergekit does so for `models` (plan.py normalize_config); for `slices` it needs
+ * the base listed, and here it is appended too, with the layer range of the slice's first source. A model ref is a model folder, run folder, Hub id or
  * "model+adapter". Keys mergekit has that are not supported (`modules`, `tokenizer`,
  * `chat_template`, tokenizer_source "union") are refused with one line, never ignored.
  */
