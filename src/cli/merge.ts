@@ -31,12 +31,18 @@ export async function mergeCommand(
       `cannot read the merge config ${configPath}: ${(error as NodeJS.ErrnoException).code ?? "error"}`,
     );
   }
-  if (!opts.quiet) process.stderr.write(`merging per ${configPath} into ${opts.out}\n`);
   const tty = process.stderr.isTTY && !opts.quiet;
   const summary = await runMerge(text, {
     out: opts.out,
     seed,
     maxShardBytes,
+    // The start line once the config is known to be good, so a bad one stays one line.
+    onStart: opts.quiet
+      ? undefined
+      : (p) =>
+          process.stderr.write(
+            `merging ${p.tensors} tensors (${p.layers} layers) of ${p.models} models by ${p.method} into ${opts.out}\n`,
+          ),
     onTensor: tty ? (done, total) => process.stderr.write(`\r${done}/${total} tensors`) : undefined,
   });
   if (tty) process.stderr.write("\n");

@@ -67,7 +67,8 @@ dtype: float32
 `,
   );
   const out = join(dir, "merged");
-  const r = cliOk(["merge", config, "--out", out, "--quiet"]);
+  const r = cliOk(["merge", config, "--out", out]);
+  expect(r.stderr).toMatch(/^merging 21 tensors \(2 layers\) of 3 models by ties into .*merged\n$/);
   expect(r.stdout).toMatch(
     /^merged 21 tensors \(2 layers\) by ties into .*: model\.safetensors, tokenizer\.json, mergekit_config\.yml, config\.json; peak memory \d+ MiB\n$/,
   );
@@ -152,7 +153,8 @@ describe("bad configs: one line, exit 2, nothing written", () => {
   for (const [what, text, pattern] of rows) {
     test(what, () => {
       const out = join(dir, `bad-${what.replaceAll(" ", "-")}`);
-      const r = cli(["merge", yamlFile(what.replaceAll(" ", "-"), text), "--out", out, "--quiet"]);
+      // Without --quiet: the start line only comes once the config is good.
+      const r = cli(["merge", yamlFile(what.replaceAll(" ", "-"), text), "--out", out]);
       const lines = r.stderr.split("\n").filter((l) => l !== "");
       expect(r.status, r.stderr).toBe(2);
       expect(lines, r.stderr).toHaveLength(1);

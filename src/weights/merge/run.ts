@@ -41,6 +41,8 @@ export interface MergeOptions {
   /** Seed of the randomised methods (DARE, DELLA). Default 0. */
   seed?: number;
   maxShardBytes?: number;
+  /** Called once the config is checked and planned, before anything is read or written. */
+  onStart?: (plan: { method: string; models: number; tensors: number; layers: number }) => void;
   /** Called after each output tensor (progress). */
   onTensor?: (done: number, total: number, name: string) => void;
 }
@@ -105,6 +107,7 @@ export async function runMerge(text: string, options: MergeOptions): Promise<Mer
     refs.add(tokRef);
     for (const ref of refs) sources.set(ref, await openSource(ref));
     const { plan, layers } = planMerge(config, method, sources);
+    options.onStart?.({ method: method.name, models: sources.size, tensors: plan.length, layers });
     return await execute(config, method, sources, plan, layers, tokRef, text, options);
   } finally {
     for (const s of sources.values()) s.close();
