@@ -93,7 +93,7 @@ dtype: float32
 describe("bad configs: one line, exit 2, nothing written", () => {
   const ta = (models: string, extra = "") =>
     `merge_method: task_arithmetic\nbase_model: @/base\n${extra}models:\n${models}`;
-  const rows: [string, string, RegExp][] = [
+  const rows: [string, string, RegExp, string[]?][] = [
     [
       "unknown method",
       "merge_method: frobnicate\nmodels:\n  - model: @/a\n",
@@ -149,12 +149,20 @@ describe("bad configs: one line, exit 2, nothing written", () => {
       `${ta("  - model: @/a\n    parameters: {weight: 1}\n")}tokenizer_source: union\n`,
       /^rankwise: tokenizer_source "union" is not supported; accepted: base or one of the models$/,
     ],
+    [
+      // Found while merging (after the start line, hence --quiet), after 8 shards were written (one
+      // tensor each): they are removed.
+      "density keeps no entry",
+      "merge_method: ties\nbase_model: @/base\nmodels:\n  - model: @/a\n    parameters: {weight: 1, density: 0.01}\n",
+      /^rankwise: model\.layers\.0\.input_layernorm\.weight: density 0\.01 keeps no entry of a 16-element tensor \(⌊density·n⌋ = 0\): use density ≥ 0\.0625 or 1$/,
+      ["--max-shard-size", "1", "--quiet"],
+    ],
   ];
-  for (const [what, text, pattern] of rows) {
+  for (const [what, text, pattern, extra = []] of rows) {
     test(what, () => {
       const out = join(dir, `bad-${what.replaceAll(" ", "-")}`);
       // Without --quiet: the start line only comes once the config is good.
-      const r = cli(["merge", yamlFile(what.replaceAll(" ", "-"), text), "--out", out]);
+      const r = cli(["merge", yamlFile(what.replaceAll(" ", "-"), text), "--out", out, ...extra]);
       const lines = r.stderr.split("\n").filter((l) => l !== "");
       expect(r.status, r.stderr).toBe(2);
       expect(lines, r.stderr).toHaveLength(1);

@@ -16,6 +16,7 @@
  * an error (mergekit skips it, or truncates embeddings).
  */
 import { numpy as np } from "@jax-js/jax";
+import { UsageError } from "../../engine/errors.js";
 import type { MergeInput, MergeMethod, MergeParam } from "./method.js";
 import { type SparsifyMethod, sparsify } from "./sparsify.js";
 
@@ -51,6 +52,16 @@ export function taskArithmeticMethod(spec: TaskArithmeticFamily): MergeMethod {
   };
 }
 
+/** {@link sparsify}, its one-line errors naming the tensor. */
+function sparsifyOf(name: string, delta: np.Array, options: Parameters<typeof sparsify>[1]) {
+  try {
+    return sparsify(delta, options);
+  } catch (error) {
+    if (error instanceof UsageError) throw new UsageError(`${name}: ${error.message}`);
+    throw error;
+  }
+}
+
 function mergeTaskArithmetic(spec: TaskArithmeticFamily, input: MergeInput): np.Array {
   const base = input.base!;
   const weights = input.modelParams.map((p) => Number(p.weight));
@@ -58,7 +69,7 @@ function mergeTaskArithmetic(spec: TaskArithmeticFamily, input: MergeInput): np.
     let delta = np.subtract(x, base.ref);
     const p = input.modelParams[i]!;
     if (spec.sparsify !== undefined) {
-      delta = sparsify(delta, {
+      delta = sparsifyOf(input.name, delta, {
         method: spec.sparsify,
         density: Number(p.density),
         rescale: Boolean(input.params.rescale),

@@ -18,12 +18,12 @@
  * checked before reading weights is (method, base, shapes, layer ranges, parameters), so a bad
  * config is one line and writes nothing.
  */
-import { existsSync, readdirSync, statSync } from "node:fs";
+import { existsSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { numpy as np } from "@jax-js/jax";
 import { UsageError } from "../../engine/errors.js";
 import { writeFileAtomic } from "../../io/atomic.js";
-import { ensureOutputDir } from "../../io/output-dir.js";
+import { ensureOutputDir, removeCreated } from "../../io/output-dir.js";
 import { saveSafetensors } from "../../io/safetensors.js";
 import { CONFIG_FILE, WEIGHTS_FILE, WEIGHTS_INDEX_FILE } from "../../nn/pretrained.js";
 import { type MergeConfig, parseMergeConfig, type SliceSpec, type SourceSpec } from "./config.js";
@@ -253,6 +253,7 @@ function plannedTensor(
   return { out, shape: shape!, reads, baseIndex, modelParams, params };
 }
 
+/** Write the output folder; on a failure midway, remove what was written (and created). */
 async function execute(
   config: MergeConfig,
   method: MergeMethod,
@@ -262,6 +263,28 @@ async function execute(
   tokRef: string,
   text: string,
   options: MergeOptions,
+): Promise<MergeSummary> {
+  const created = ensureOutputDir(options.out);
+  const files: string[] = [];
+  try {
+    return await writeOutput(config, method, sources, plan, layers, tokRef, text, options, files);
+  } catch (error) {
+    for (const f of files) rmSync(join(options.out, f), { force: true });
+    removeCreated(created);
+    throw error;
+  }
+}
+
+async function writeOutput(
+  config: MergeConfig,
+  method: MergeMethod,
+  sources: Map<string, ModelSource>,
+  plan: Planned[],
+  layers: number,
+  tokRef: string,
+  text: string,
+  options: MergeOptions,
+  files: string[],
 ): Promise<MergeSummary> {
   const bytesPer = config.outDtype === "float16" ? 2 : 4;
   const maxShard = options.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES;
@@ -282,8 +305,6 @@ async function execute(
     shards === 1
       ? WEIGHTS_FILE
       : `model-${String(i + 1).padStart(5, "0")}-of-${String(shards).padStart(5, "0")}.safetensors`;
-  ensureOutputDir(options.out);
-  const files: string[] = [];
   const weightMap: Record<string, string> = {};
   let current: Record<string, np.Array> = {};
   let peak = process.memoryUsage().rss;

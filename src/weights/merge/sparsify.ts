@@ -65,7 +65,7 @@ export function sparsify(delta: np.Array, options: SparsifyOptions): np.Array {
     if (k <= 0) {
       delta.dispose();
       throw new UsageError(
-        `density ${density} keeps no entry of a ${n}-element tensor: choose density in (${1 / n}, 1]`,
+        `density ${density} keeps no entry of a ${n}-element tensor (⌊density·n⌋ = 0): use density ≥ ${1 / n} or 1`,
       );
     }
     // Rank of −|δ| ascending = rank of |δ| descending.
