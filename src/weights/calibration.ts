@@ -14,7 +14,8 @@
  * input. Only the decoder linear weights `update` returns change; embeddings, norms and the head
  * are never touched.
  *
- * Statistics: Σ x_j² per input feature (Wanda's ‖X_j‖²) and, when asked, XᵀX (SparseGPT's
+ * Statistics: Σ x_j² per input feature (Wanda's ‖X_j‖²), Σ x_j and the mean over sequences of
+ * each sequence's variance of x_j (DSnoT's), and, when asked, XᵀX (SparseGPT's
  * Hessian up to its factor 2/N), accumulated in float32 with jax-js matmuls, as the reference
  * accumulates in float32. Layers fed the same tensor (q/k/v; gate/up) share one measurement.
  * Sequences run `batch` at a time, which changes nothing but memory (each sequence is
@@ -143,7 +144,10 @@ export function calibrateBlocks(
   }
   try {
     for (let i = 0; i < config.num_hidden_layers; i++) {
-      const sums = new Map<string, { sq: np.Array; gram?: np.Array }>();
+      const sums = new Map<
+        string,
+        { sq: np.Array; sum: np.Array; varSum: np.Array; gram?: np.Array }
+      >();
       const capture: CaptureInputs = (module, x) => {
         const local = module.slice(`model.layers.${i}.`.length);
         if (local in SAME_INPUT) {
@@ -151,11 +155,18 @@ export function calibrateBlocks(
           return;
         }
         const sq = np.square(x.ref).sum(0);
+        const sum = x.ref.sum(0);
+        // Each sequence's variance of every feature over its tokens, summed over sequences.
+        const perSeq = x.ref.reshape([-1, seqLen, x.shape[1]]);
+        const centered = perSeq.ref.sub(perSeq.mean(1, { keepdims: true }));
+        const varSum = np.square(centered).mean(1).sum(0);
         const g = gram ? np.matmul(x.ref.transpose(), x.ref) : undefined;
         x.dispose();
         const prev = sums.get(local);
         sums.set(local, {
           sq: prev ? prev.sq.add(sq) : sq,
+          sum: prev ? prev.sum.add(sum) : sum,
+          varSum: prev ? prev.varSum.add(varSum) : varSum,
           gram: g && prev?.gram ? prev.gram.add(g) : g,
         });
       };
@@ -168,6 +179,8 @@ export function calibrateBlocks(
           samples,
           tokens: samples * seqLen,
           sqNorm: Float64Array.from(s.sq.dataSync() as Float32Array),
+          sum: Float64Array.from(s.sum.dataSync() as Float32Array),
+          variance: Float64Array.from(s.varSum.dataSync() as Float32Array, (v) => v / samples),
           gram: s.gram ? Float64Array.from(s.gram.dataSync() as Float32Array) : undefined,
         });
       }

@@ -30,6 +30,7 @@ describe("prune", () => {
     ["wanda", ["--sparsity", "0.5"], 0.5],
     ["sparsegpt", ["--nm", "2:4"], 0.5],
     ["gblm", ["--sparsity", "0.5"], 0.5],
+    ["dsnot", ["--sparsity", "0.5"], 0.5],
   ])("%s: a model folder that eval and generate open", async (method, flags, share) => {
     const out = join(dir, `out-${method}`);
     const r = await cliAsync(["prune", run, "--method", method, ...flags, ...CALIB, "--out", out]);

@@ -2,6 +2,7 @@
  * Pruning methods by name (one file each) and the model-level driver. `rankwise prune` and the
  * library both go through {@link pruneModel}.
  */
+import { dsnot } from "./dsnot.js";
 import { gblm } from "./gblm.js";
 import { magnitude } from "./magnitude.js";
 import { sparsegpt } from "./sparsegpt.js";
@@ -17,4 +18,5 @@ export const PRUNE_METHODS: Readonly<Record<string, PruneMethod>> = {
   wanda,
   sparsegpt,
   gblm,
+  dsnot,
 };

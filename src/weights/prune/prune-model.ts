@@ -131,7 +131,7 @@ export function pruneModel(
       for (let i = 0; i < config.num_hidden_layers; i++) {
         for (const name of linearNames(i)) {
           const key = `${name}.weight`;
-          out[key] = method.prune(out[key], undefined, settings);
+          out[key] = method.prune(out[key], undefined, settings, name);
         }
         options.onBlock?.(i);
       }
@@ -153,6 +153,7 @@ export function pruneModel(
               out[`${name}.weight`].ref,
               measured && gradient ? { ...measured, gradient } : measured,
               settings,
+              name,
             );
           }
           return updated;

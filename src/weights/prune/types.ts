@@ -16,6 +16,10 @@ export interface InputStats {
   tokens: number;
   /** Σ over tokens of x_j², per input feature j: ‖X_j‖₂². */
   sqNorm: Float64Array;
+  /** Σ over tokens of x_j (DSnoT's expected-input term, as Σ x_j / samples). */
+  sum: Float64Array;
+  /** Mean over sequences of each sequence's (population) variance of x_j (DSnoT). */
+  variance: Float64Array;
   /** XᵀX [in, in] row-major, only for methods that need a Hessian (SparseGPT). */
   gram?: Float64Array;
   /**
@@ -43,6 +47,14 @@ export interface PruneMethod {
   gradients?: boolean;
   /** Whether N:M patterns are defined for the method. */
   nm: boolean;
-  /** W [out, in] → pruned W (same shape, float32). Consumes `weight`. */
-  prune(weight: np.Array, stats: InputStats | undefined, settings: PruneSettings): np.Array;
+  /**
+   * W [out, in] → pruned W (same shape, float32). Consumes `weight`. `module` is the layer's
+   * name without ".weight" (e.g. "model.layers.0.mlp.down_proj").
+   */
+  prune(
+    weight: np.Array,
+    stats: InputStats | undefined,
+    settings: PruneSettings,
+    module?: string,
+  ): np.Array;
 }
