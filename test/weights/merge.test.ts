@@ -1,6 +1,6 @@
 /**
  * `runMerge` against tools/fixtures/mergekit_reference.py (mergekit's math in torch, written from
- * its code): linear, task_arithmetic, ties, breadcrumbs with gradients and filters, slices, and
+ * its code): linear, task_arithmetic, ties, breadcrumbs(_ties) with gradients and filters, slices, and
  * slerp (H12's method, here through the whole config → folder path),
  * each to 1e-5; the output folder's layout (config.json, weights, shards + index,
  * mergekit_config.yml, tokenizer_source); a `model+adapter` reference equals PEFT's merge
@@ -83,7 +83,15 @@ async function expectMatches(outDir: string, expectedFile: string) {
 }
 
 describe("mergekit reference merges", () => {
-  for (const name of ["linear", "task_arithmetic", "ties", "breadcrumbs", "slices", "slerp"]) {
+  for (const name of [
+    "linear",
+    "task_arithmetic",
+    "ties",
+    "breadcrumbs",
+    "breadcrumbs_ties",
+    "slices",
+    "slerp",
+  ]) {
     test(`${name} matches the reference to 1e-5`, async () => {
       const out = join(tmp, `out-${name}`);
       const text = yamlOf(name);
