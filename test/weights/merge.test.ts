@@ -140,6 +140,21 @@ describe("output folder", () => {
     expect(await liveBuffers()).toBe(before);
   });
 
+  test("a merge that fails midway leaks no array and leaves no folder", async () => {
+    const before = await liveBuffers();
+    const out = join(tmp, "fails");
+    const text = JSON.stringify({
+      merge_method: "ties",
+      base_model: `${models}/base`,
+      models: [{ model: `${models}/a`, parameters: { weight: 1, density: 0.01 } }],
+    });
+    await expect(runMerge(text, { out, maxShardBytes: 1 })).rejects.toThrow(
+      /^model\.layers\.0\.input_layernorm\.weight: density 0\.01 keeps no entry/,
+    );
+    expect(existsSync(out)).toBe(false);
+    expect(await liveBuffers()).toBe(before);
+  });
+
   test("tokenizer_source: the base by default, or the model named", async () => {
     const byDefault = join(tmp, "tok-default");
     await runMerge(yamlOf("task_arithmetic"), { out: byDefault });

@@ -18,7 +18,7 @@
 import { numpy as np } from "@jax-js/jax";
 import { UsageError } from "../../engine/errors.js";
 import type { MergeInput, MergeMethod, MergeParam } from "./method.js";
-import { type SparsifyMethod, sparsify } from "./sparsify.js";
+import { checkSparsify, type SparsifyMethod, sparsify } from "./sparsify.js";
 
 export interface TaskArithmeticFamily {
   name: string;
@@ -52,34 +52,30 @@ export function taskArithmeticMethod(spec: TaskArithmeticFamily): MergeMethod {
   };
 }
 
-/** {@link sparsify}, its one-line errors naming the tensor. */
-function sparsifyOf(name: string, delta: np.Array, options: Parameters<typeof sparsify>[1]) {
-  try {
-    return sparsify(delta, options);
-  } catch (error) {
-    if (error instanceof UsageError) throw new UsageError(`${name}: ${error.message}`);
-    throw error;
-  }
-}
-
 function mergeTaskArithmetic(spec: TaskArithmeticFamily, input: MergeInput): np.Array {
   const base = input.base!;
   const weights = input.modelParams.map((p) => Number(p.weight));
+  const options = input.modelParams.map((p, i) => ({
+    method: spec.sparsify ?? "magnitude",
+    density: spec.sparsify === undefined ? 1 : Number(p.density),
+    rescale: Boolean(input.params.rescale),
+    gamma: p.gamma === undefined ? undefined : Number(p.gamma),
+    epsilon: p.epsilon === undefined ? undefined : Number(p.epsilon),
+    // One stream per model: the same seed would drop the same entries of every model.
+    seed: (input.seed + Math.imul(i + 1, 0x9e3779b1)) >>> 0,
+  }));
+  // Bad densities are refused before any input is consumed (nothing left to clean up).
+  try {
+    for (const o of options) checkSparsify(o, base.size);
+  } catch (error) {
+    for (const x of input.tensors) x.dispose();
+    base.dispose();
+    if (error instanceof UsageError) throw new UsageError(`${input.name}: ${error.message}`);
+    throw error;
+  }
   const weighted = input.tensors.map((x, i) => {
-    let delta = np.subtract(x, base.ref);
-    const p = input.modelParams[i]!;
-    if (spec.sparsify !== undefined) {
-      delta = sparsifyOf(input.name, delta, {
-        method: spec.sparsify,
-        density: Number(p.density),
-        rescale: Boolean(input.params.rescale),
-        gamma: p.gamma === undefined ? undefined : Number(p.gamma),
-        epsilon: p.epsilon === undefined ? undefined : Number(p.epsilon),
-        // One stream per model: the same seed would drop the same entries of every model.
-        seed: (input.seed + Math.imul(i + 1, 0x9e3779b1)) >>> 0,
-      });
-    }
-    return np.multiply(delta, weights[i]!);
+    const delta = np.subtract(x, base.ref);
+    return np.multiply(sparsify(delta, options[i]!), weights[i]!);
   });
   if (weighted.length === 0) return base;
   let mixed: np.Array;

@@ -49,12 +49,39 @@ function rescaleL1(delta: np.Array, masked: np.Array): np.Array {
   return np.multiply(masked, factor);
 }
 
+/**
+ * Throw the one-line UsageError {@link sparsify} would for a tensor of `n` entries, before any
+ * array is consumed.
+ */
+export function checkSparsify(options: SparsifyOptions, n: number): void {
+  const { method, density } = options;
+  if (!(density >= 0)) throw new UsageError(`density must be a number in [0, 1], got ${density}`);
+  if (density >= 1) return;
+  if (method === "magnitude" && Math.floor(density * n) <= 0) {
+    throw new UsageError(
+      `density ${density} keeps no entry of a ${n}-element tensor (⌊density·n⌋ = 0): use density ≥ ${1 / n} or 1`,
+    );
+  }
+  const epsilon = options.epsilon ?? 0.15;
+  if (
+    method === "della_magprune" &&
+    density > 0 &&
+    (density + epsilon >= 1 || density - epsilon <= 0)
+  ) {
+    throw new UsageError(
+      `epsilon ${epsilon} with density ${density}: density ± epsilon must lie in (0, 1)`,
+    );
+  }
+}
+
 /** Sparsify δ (consumed) as the file header says. */
 export function sparsify(delta: np.Array, options: SparsifyOptions): np.Array {
   const { method, density, rescale } = options;
-  if (!(density >= 0)) {
+  try {
+    checkSparsify(options, delta.size);
+  } catch (error) {
     delta.dispose();
-    throw new UsageError(`density must be a number in [0, 1], got ${density}`);
+    throw error;
   }
   if (density >= 1) return delta;
   const shape = delta.shape;
@@ -62,12 +89,6 @@ export function sparsify(delta: np.Array, options: SparsifyOptions): np.Array {
   let mask: np.Array;
   if (method === "magnitude") {
     const k = Math.floor(density * n);
-    if (k <= 0) {
-      delta.dispose();
-      throw new UsageError(
-        `density ${density} keeps no entry of a ${n}-element tensor (⌊density·n⌋ = 0): use density ≥ ${1 / n} or 1`,
-      );
-    }
     // Rank of −|δ| ascending = rank of |δ| descending.
     const r = ranks(np.negative(np.abs(delta.ref)).reshape([n]));
     mask = np.less(r, k).astype(np.float32).reshape(shape);
@@ -92,12 +113,6 @@ export function sparsify(delta: np.Array, options: SparsifyOptions): np.Array {
     if (density <= 0) {
       delta.dispose();
       return np.zeros(shape);
-    }
-    if (density + epsilon >= 1 || density - epsilon <= 0) {
-      delta.dispose();
-      throw new UsageError(
-        `epsilon ${epsilon} with density ${density}: density ± epsilon must lie in (0, 1)`,
-      );
     }
     const rows = shape.length < 2 ? [1, n] : [n / shape[shape.length - 1]!, shape.at(-1)!];
     const cols = rows[1]!;
