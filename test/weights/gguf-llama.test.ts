@@ -25,7 +25,9 @@ import {
   type Token,
 } from "node-llama-cpp";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { HfTokenizer } from "../../src/data/hf-tokenizer.js";
 import { ByteTokenizer, CharTokenizer, type Tokenizer } from "../../src/data/tokenizer.js";
+import { BYTE_CHARS } from "../../src/data/tokenizer-hf-json.js";
 import * as tree from "../../src/engine/tree.js";
 import { initLlama, type LlamaParams, llamaForward } from "../../src/nn/llama.js";
 import { type LlamaConfig, llamaConfig } from "../../src/nn/llama-config.js";
@@ -264,6 +266,102 @@ describe("GGUF export read by llama.cpp (char tokenizer, tied, head_dim 24)", ()
       const got = await llamaLogProbs(model, ids);
       const worst = Math.max(...ref.map((r, i) => Math.abs(got[i]! - r)));
       expect(worst).toBeLessThan(1e-4);
+    } finally {
+      tree.dispose(params);
+    }
+  });
+});
+
+describe("GGUF export read by llama.cpp (Hugging Face byte-level BPE with merges)", () => {
+  test("llama.cpp's gpt2 vocabulary tokenizes as @huggingface/tokenizers; EOS from the config", async () => {
+    const vocab: Record<string, number> = Object.fromEntries(BYTE_CHARS.map((ch, b) => [ch, b]));
+    const merges = ["Ġ t", "h e", "Ġt he", "w h", "Ġ wh", "a l", "Ġwh al"];
+    for (const m of merges) vocab[m.replace(" ", "")] = Object.keys(vocab).length;
+    const eos = Object.keys(vocab).length;
+    const byteLevel = {
+      type: "ByteLevel",
+      add_prefix_space: false,
+      trim_offsets: true,
+      use_regex: true,
+    };
+    const tokenizer = new HfTokenizer(
+      {
+        version: "1.0",
+        added_tokens: [
+          {
+            id: eos,
+            content: "<|endoftext|>",
+            special: true,
+            single_word: false,
+            lstrip: false,
+            rstrip: false,
+            normalized: false,
+          },
+        ],
+        normalizer: null,
+        pre_tokenizer: byteLevel,
+        post_processor: null,
+        decoder: byteLevel,
+        model: {
+          type: "BPE",
+          vocab,
+          merges,
+          dropout: null,
+          unk_token: null,
+          fuse_unk: false,
+          byte_fallback: false,
+        },
+      },
+      { eos_token: "<|endoftext|>" },
+    );
+    const config = llamaConfig({
+      vocab_size: eos + 1,
+      hidden_size: 32,
+      intermediate_size: 64,
+      num_hidden_layers: 1,
+      num_attention_heads: 2,
+      max_position_embeddings: 64,
+      initializer_range: 0.3,
+    });
+    const params = initLlama(config, 9);
+    try {
+      const model = await exported(params, config, tokenizer, "f32");
+      const text = "the whale, the wheel: 42 whales thé!\n";
+      const ids = Array.from(tokenizer.encode(text));
+      expect(ids).toContain(vocab["Ġthe"]); // merges really apply
+      expect(ids).toContain(vocab["Ġwhal"]);
+      expect(model.tokenize(text)).toEqual(ids);
+      expect(model.detokenize(ids as Token[])).toBe(text);
+      expect(model.tokens.eos).toBe(eos);
+      const ref = rankwiseLogProbs(params, config, ids);
+      const got = await llamaLogProbs(model, ids);
+      expect(Math.max(...ref.map((r, i) => Math.abs(got[i]! - r)))).toBeLessThan(1e-4);
+    } finally {
+      tree.dispose(params);
+    }
+  });
+
+  test("other Hugging Face tokenizers are refused with one line naming what differs", async () => {
+    const tokenizer = new HfTokenizer({
+      model: { type: "BPE", vocab: { a: 0, b: 1 }, merges: [], byte_fallback: true },
+      pre_tokenizer: { type: "Metaspace", replacement: "▁", prepend_scheme: "always" },
+      decoder: null,
+      normalizer: null,
+      post_processor: null,
+      added_tokens: [],
+    });
+    const config = llamaConfig({
+      vocab_size: 2,
+      hidden_size: 32,
+      intermediate_size: 32,
+      num_hidden_layers: 1,
+      num_attention_heads: 1,
+    });
+    const params = initLlama(config, 1);
+    try {
+      await expect(
+        exportGguf({ params, config, tokenizer }, "f32", join(dir, "refused.gguf")),
+      ).rejects.toThrow(/GPT-2-style byte-level BPE only; this tokenizer.json has byte_fallback/);
     } finally {
       tree.dispose(params);
     }

@@ -16,13 +16,15 @@
  * tokenizer's vocabulary get UNUSED tokens whose bytes start with 0xFF, which never occurs in
  * UTF-8 text, so no text ever tokenizes to them.
  *
- * Not supported: Hugging Face tokenizers (type "hf"; refused with one line). A character outside
- * a char vocabulary becomes llama.cpp's unknown token (none: llama.cpp then refuses the input),
- * where Rankwise refuses it at once.
+ * A character outside a char vocabulary becomes a stand-in token in llama.cpp (see
+ * unknownStandIn), where Rankwise refuses it. Hugging Face tokenizers (type "hf") go to
+ * gguf-hf-tokenizer.ts (GPT-2-style byte-level BPE only).
  */
+import { HfTokenizer } from "../../data/hf-tokenizer.js";
 import type { Tokenizer } from "../../data/tokenizer.js";
 import { CharTokenizer } from "../../data/tokenizer.js";
 import { UsageError } from "../../engine/errors.js";
+import { hfTokenizerMetadata } from "./gguf-hf-tokenizer.js";
 import type { GgufValue } from "./gguf-writer.js";
 
 /** llama.cpp token types (llama_token_type): NORMAL, UNUSED. */
@@ -49,9 +51,7 @@ export function tokenBytes(tokenizer: Tokenizer): Uint8Array[] {
     const utf8 = new TextEncoder();
     return tokenizer.vocab.map((ch) => utf8.encode(ch));
   }
-  throw new UsageError(
-    `GGUF export supports Rankwise's byte and char tokenizers; this model's tokenizer is ${tokenizer.type}`,
-  );
+  throw new UsageError(`GGUF export: no rwkv vocabulary for a ${tokenizer.type} tokenizer`);
 }
 
 /**
@@ -63,6 +63,7 @@ export function tokenizerMetadata(
   tokenizer: Tokenizer,
   vocabSize: number,
 ): Record<string, GgufValue> {
+  if (tokenizer instanceof HfTokenizer) return hfTokenizerMetadata(tokenizer, vocabSize);
   const tokens = tokenBytes(tokenizer).map(escapeRwkv);
   const types = new Int32Array(vocabSize).fill(UNUSED);
   types.fill(NORMAL, 0, tokens.length);
