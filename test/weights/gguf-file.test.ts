@@ -4,7 +4,8 @@
  * offsets; the tokens' escaped text; and the tensor bytes themselves — the f32 q/k rows in
  * llama.cpp's interleaved rotary order (index arithmetic written out here, not the exporter's
  * function), and the Q8_0 blocks decoding (by ggml's definition, decoded here) to the weights
- * within half a quantisation step.
+ * within half a quantisation step. Exporting leaks no device buffer and leaves the parameters
+ * usable.
  */
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -16,7 +17,7 @@ import * as tree from "../../src/engine/tree.js";
 import { initLlama, type LlamaParams, llamaParamShapes } from "../../src/nn/llama.js";
 import { llamaConfig } from "../../src/nn/llama-config.js";
 import { exportGguf } from "../../src/weights/export/index.js";
-import { setup } from "../helpers/engine.js";
+import { liveBuffers, setup } from "../helpers/engine.js";
 
 const dir = mkdtempSync(join(tmpdir(), "rankwise-gguf-file-"));
 const config = llamaConfig({
@@ -183,5 +184,13 @@ describe("GGUF file read back by @huggingface/gguf", () => {
     // Half a step from rounding, plus the f16 rounding of d (relative 2^-11, times |q| ≤ 127).
     expect(worst).toBeLessThan(0.5 + 127 * 2 ** -11);
     expect(worst).toBeGreaterThan(0.3); // it is rounding, not a copy
+  });
+
+  test("export borrows the parameters: no device buffer is left behind, none is freed", async () => {
+    await read("f32"); // warm up
+    const before = await liveBuffers();
+    await read("q8_0");
+    expect(await liveBuffers()).toBe(before);
+    expect(Array.from(params["model.norm.weight"]!.ref.dataSync())).toEqual(new Array(32).fill(1));
   });
 });
