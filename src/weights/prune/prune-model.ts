@@ -7,7 +7,7 @@
  * Checks (RangeError, one line): sparsity in [0, 1); N:M with 1 ≤ N < M, on a method that defines
  * it, and every layer's input size a multiple of M.
  */
-import { numpy as np } from "@jax-js/jax";
+import { jit, numpy as np } from "@jax-js/jax";
 import * as tree from "../../engine/tree.js";
 import type { LlamaParams } from "../../nn/llama.js";
 import { makeLossAndGrad } from "../../nn/llama.js";
@@ -79,7 +79,15 @@ function gradientNorms(
     for (const n of linearNames(i)) names.add(`${n}.weight`);
   }
   const lossAndGrad = makeLossAndGrad(config);
-  const sums = new Map<string, np.Array>();
+  // One jit'ed step adds (100·g)² to the running sums (eager adds would chain lazily, slower and
+  // slower with every sequence).
+  const accumulate = jit((sums: LlamaParams, grads: LlamaParams) => {
+    const next: LlamaParams = {};
+    for (const k of Object.keys(sums)) next[k] = sums[k].add(np.square(grads[k].mul(GBLM_SCALE)));
+    return next;
+  });
+  let sums: LlamaParams = {};
+  for (const name of names) sums[name] = np.zeros(params[name].shape, { dtype: np.float32 });
   try {
     for (let s = 0; s < samples; s++) {
       const row = tokens.subarray(s * seqLen, (s + 1) * seqLen);
@@ -88,21 +96,22 @@ function gradientNorms(
       const targets = np.array(row.subarray(1), { shape, dtype: np.int32 });
       const [loss, grads] = lossAndGrad(tree.ref(params), inputs, targets);
       loss.dispose();
+      const linear: LlamaParams = {};
       for (const [name, g] of Object.entries(grads)) {
-        if (!names.has(name)) {
-          g.dispose();
-          continue;
-        }
-        const sq = np.square(g.mul(GBLM_SCALE));
-        const prev = sums.get(name);
-        sums.set(name, prev ? prev.add(sq) : sq);
+        if (names.has(name)) linear[name] = g;
+        else g.dispose();
       }
+      sums = accumulate(sums, linear);
     }
+  } catch (error) {
+    tree.dispose(sums);
+    throw error;
   } finally {
     lossAndGrad.dispose();
+    accumulate.dispose();
   }
   const out = new Map<string, Float64Array>();
-  for (const [name, sum] of sums) {
+  for (const [name, sum] of Object.entries(sums)) {
     out.set(name, Float64Array.from(np.sqrt(sum).dataSync() as Float32Array));
   }
   return out;
