@@ -1,9 +1,10 @@
 /**
- * `rankwise prune` (built CLI): a tiny run pruned by each method is a model folder that `eval` and
- * `generate` open; the decoder linear layers hold the asked share of zeros while embeddings and
- * norms are the run's own; bad flags are one line, exit 2, and leave no folder behind.
+ * `rankwise prune` (built CLI): a tiny run pruned by each method is a model folder that `eval`,
+ * `generate`, `merge` and `finetune` open; the decoder linear layers hold the asked share of zeros
+ * while embeddings and norms are the run's own; bad flags are one line, exit 2, and leave no
+ * folder behind.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, test } from "vitest";
 import * as tree from "../../src/engine/tree.js";
@@ -62,6 +63,33 @@ describe("prune", () => {
     );
     expect(Number.isFinite(ev.loss)).toBe(true);
     expect(cliOk(["generate", out, "--length", "5", "--seed", "1"]).status).toBe(0);
+  });
+
+  test("finetune and merge open a pruned folder", () => {
+    const pruned = join(dir, "for-merge");
+    cliOk(["prune", run, "--method", "magnitude", "--sparsity", "0.5", "--out", pruned]);
+    const yml = join(dir, "merge.yml");
+    writeFileSync(
+      yml,
+      `merge_method: linear\nmodels:\n  - model: ${pruned}\n    parameters: {weight: 0.5}\n  - model: ${join(run, "checkpoint")}\n    parameters: {weight: 0.5}\n`,
+    );
+    cliOk(["merge", yml, "--out", join(dir, "merged"), "--quiet"]);
+    expect(existsSync(join(dir, "merged", "model.safetensors"))).toBe(true);
+    const ft = join(dir, "ft");
+    cliOk(
+      [
+        "finetune",
+        "--model",
+        pruned,
+        "--adapter",
+        "lora",
+        "--steps",
+        "2",
+        "--seq-len",
+        "16",
+      ].concat(["--batch-size", "2", "--quiet", "--out", ft]),
+    );
+    expect(existsSync(join(ft, "adapter", "adapter_config.json"))).toBe(true);
   });
 
   test("bad flags: one line, exit 2, no folder left", () => {
