@@ -84,12 +84,14 @@ describe.each(calib.cases)("$name", (c) => {
   });
 });
 
-test("pattern properties: Wanda's exact per-row sparsity and valid N:M groups", () => {
+test("pattern properties: exact per-row sparsity (Wanda, DSnoT) and valid N:M groups", () => {
   for (const [method, sparsity, nm] of [
     ["wanda", 0.3, undefined],
     ["wanda", 0.5, [4, 8]],
     ["sparsegpt", 0.5, [2, 4]],
     ["magnitude", 0.5, [2, 4]],
+    ["dsnot", 0.5, [2, 4]],
+    ["dsnot", 0.3, undefined],
   ] as const) {
     const { params: pruned } = runCase({ name: "", method, sparsity, nm: nm ? [...nm] : null });
     for (const [name, w] of Object.entries(pruned)) {

@@ -10,6 +10,9 @@
  *   |err| > 0.1 and sign(err + d_pruned − d_regrown) = sign₀; the row stops at its first refusal.
  *   var_j is the mean over sequences of each sequence's variance of x_j.
  *   MLP layers keep Wanda's mask (the reference's default --skip_layer mlp).
+ *   N:M: the start is Wanda's N:M mask; the regrown weight is chosen as above, and the weight
+ *   pruned in exchange is the lowest-Wanda weight of the regrown one's group of M among those
+ *   kept from the start (so every group keeps N pruned).
  *
  * Paper: Zhang et al. 2024, "Dynamic Sparse No Training: Training-Free Fine-tuning for Sparse
  * LLMs" (ICLR). Reference: zyxxmu/DSnoT lib/prune.py `prune_DSnoT` (unstructured branch,
@@ -19,7 +22,8 @@
  * walks its sorted lists by pointers that can run into kept entries, or past the end, on layers
  * with few inputs); weights with d_j = 0 are never candidates (the reference's reordering assumes
  * none); one row at a time on the host (the reference runs all rows in lockstep, which changes no
- * row's result); N:M (the reference's separate branch) is not implemented.
+ * row's result). N:M: a row also stops when the regrown weight's group has no weight left that was
+ * kept from the start (the reference would then pick an already swapped one).
  */
 import { numpy as np } from "@jax-js/jax";
 import type { PruneMethod } from "./types.js";
@@ -82,12 +86,58 @@ export function dsnotRow(
   }
 }
 
+/** One row of DSnoT's N:M branch on the host (`pruned` starts as Wanda's N:M mask). */
+export function dsnotRowNM(
+  w: Float64Array,
+  wanda: Float64Array,
+  mean: Float64Array,
+  variance: Float64Array,
+  pruned: Uint8Array,
+  m: number,
+): void {
+  const cols = w.length;
+  const d = Float64Array.from(w, (v, j) => v * mean[j]);
+  let err = 0;
+  for (let j = 0; j < cols; j++) if (pruned[j]) err += d[j];
+  const sign0 = Math.sign(err);
+  const all = [...Array(cols).keys()];
+  const regrowKey = (j: number) => d[j] / variance[j];
+  const regrowNeg = byKey(
+    all.filter((j) => pruned[j] && regrowKey(j) < 0),
+    regrowKey,
+  );
+  const regrowPos = byKey(
+    all.filter((j) => pruned[j] && regrowKey(j) > 0),
+    regrowKey,
+  ).reverse();
+  // Pruning candidates: weights kept from the start; pruned or swapped ones are +∞.
+  const candidate = Float64Array.from(wanda, (v, j) => (pruned[j] ? Infinity : v));
+  let rn = 0;
+  let rp = 0;
+  for (let cycle = 0; cycle < DSNOT_MAX_CYCLES; cycle++) {
+    const g = err > 0 ? regrowPos[rp] : regrowNeg[rn];
+    if (g === undefined) return;
+    const start = g - (g % m);
+    let p = start;
+    for (let j = start + 1; j < start + m; j++) if (candidate[j] < candidate[p]) p = j;
+    if (candidate[p] === Infinity) return;
+    const after = err + d[p] - d[g];
+    if (!(Math.abs(err) > DSNOT_THRESHOLD && Math.sign(after) === sign0)) return;
+    if (err > 0) rp++;
+    else rn++;
+    pruned[p] = 1;
+    pruned[g] = 0;
+    candidate[p] = Infinity;
+    err = after;
+  }
+}
+
 export const dsnot: PruneMethod = {
   name: "dsnot",
   description: "Wanda's mask refined by training-free regrow-and-prune swaps (Zhang et al. 2024)",
   needs: "norms",
-  nm: false,
-  prune(weight, stats, { sparsity }, module = "") {
+  nm: true,
+  prune(weight, stats, { sparsity, nm }, module = "") {
     if (!stats) {
       weight.dispose();
       throw new Error("dsnot needs calibration statistics");
@@ -103,8 +153,17 @@ export const dsnot: PruneMethod = {
     for (let r = 0; r < rows; r++) {
       const row = w.subarray(r * cols, (r + 1) * cols);
       const wanda = Float64Array.from(row, (v, j) => Math.abs(v) * norms[j]);
-      const order = [...Array(cols).keys()].sort((a, b) => wanda[a] - wanda[b] || a - b);
       const pruned = mask.subarray(r * cols, (r + 1) * cols);
+      if (nm) {
+        const [n, m] = nm;
+        for (let g = 0; g < cols; g += m) {
+          const group = [...Array(m).keys()].map((i) => g + i);
+          for (const j of byKey(group, (j) => wanda[j]).slice(0, n)) pruned[j] = 1;
+        }
+        if (!skip) dsnotRowNM(row, wanda, mean, stats.variance, pruned, m);
+        continue;
+      }
+      const order = [...Array(cols).keys()].sort((a, b) => wanda[a] - wanda[b] || a - b);
       for (let i = 0; i < k; i++) pruned[order[i]] = 1;
       if (!skip) dsnotRow(row, wanda, mean, stats.variance, pruned);
     }
