@@ -120,9 +120,17 @@ export { skipNonFinite } from "./optim/transforms/skip-nonfinite.js";
 export { trace } from "./optim/transforms/trace.js";
 export { addDecayedWeights, matricesOnly } from "./optim/transforms/weight-decay.js";
 /**
+ * LoRA-family adapters as Hugging Face PEFT defines them (LoRA, rsLoRA, DoRA, PiSSA, OLoRA,
+ * LoRA-GA, EVA): configs, pure (base, adapter) → effective weights, merge/unmerge and PEFT's
+ * adapter folders both ways.
+ */
+export * as peft from "./peft/index.js";
+/**
  * The training loop as a library (what the CLI runs), its configuration, checkpoints, metrics
  * and report.
  */
 export * as train from "./train/index.js";
 /** The optimizers the CLI and trainer build by name, with their options and defaults. */
 export * as registry from "./train/registry.js";
+/** Weight-space tools: merging (mergekit YAML), pruning with calibration, GGUF export. */
+export * as weights from "./weights/index.js";

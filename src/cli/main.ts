@@ -194,7 +194,10 @@ export function buildProgram(): Command {
     .argument("<config>", "mergekit YAML (merge_method, models or slices, base_model, parameters)")
     .option("--out <dir>", "new model folder (required)")
     .option("--seed <n>", "seed of the randomised methods (dare_*, della*)", "0")
-    .option("--max-shard-size <bytes>", "split the weights into shards past this size (default: 5e9)")
+    .option(
+      "--max-shard-size <bytes>",
+      "split the weights into shards past this size (default: 5e9)",
+    )
     .option("--quiet", "no progress output")
     .action(action(mergeCommand));
 

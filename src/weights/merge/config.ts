@@ -24,6 +24,7 @@ import { hasFloat16Array } from "../../io/array-bytes.js";
 /** A parameter value as written: scalar, gradient list, or list of {filter, value}. */
 export type Setting = number | boolean | string | Setting[] | { filter?: string; value: Setting };
 
+/** One input of a merge: a model reference with its own parameters (and layer range in slices). */
 export interface SourceSpec {
   model: string;
   /** [start, end) layer indices; undefined = every layer. */
@@ -31,11 +32,13 @@ export interface SourceSpec {
   parameters: Record<string, Setting>;
 }
 
+/** One output slice: its sources and the parameters shared by them. */
 export interface SliceSpec {
   sources: SourceSpec[];
   parameters: Record<string, Setting>;
 }
 
+/** A parsed mergekit YAML configuration (see {@link parseMergeConfig}). */
 export interface MergeConfig {
   method: string;
   baseModel?: string;

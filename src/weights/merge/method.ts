@@ -35,6 +35,7 @@ export interface MergeInput {
   seed: number;
 }
 
+/** A merge method: its name, whether it needs a base model, its parameters and the tensor rule. */
 export interface MergeMethod {
   /** mergekit's `merge_method` name. */
   name: string;

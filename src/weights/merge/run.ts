@@ -35,6 +35,7 @@ import { type ModelSource, openSource } from "./sources.js";
 export const MERGEKIT_CONFIG_FILE = "mergekit_config.yml";
 export const DEFAULT_MAX_SHARD_BYTES = 5_000_000_000;
 
+/** Options of {@link runMerge}: where to write, the seed, the shard size and progress callbacks. */
 export interface MergeOptions {
   /** The new model folder (must not exist or be empty). */
   out: string;
@@ -47,6 +48,7 @@ export interface MergeOptions {
   onTensor?: (done: number, total: number, name: string) => void;
 }
 
+/** What {@link runMerge} wrote: files, tensors and peak memory. */
 export interface MergeSummary {
   method: string;
   tensors: number;

@@ -22,6 +22,7 @@ export interface PruneModelOptions extends PruneSettings {
   calibration?: { tokens: Int32Array; samples: number; seqLen: number };
   /** Sequences per forward pass. */
   batch?: number;
+  /** Called after each decoder block is pruned (progress). */
   onBlock?: (layer: number) => void;
 }
 

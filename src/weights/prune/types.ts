@@ -32,7 +32,7 @@ export interface InputStats {
 /** The pruning target of one command. */
 export interface PruneSettings {
   sparsity: number;
-  /** [N, M]: N of every M consecutive inputs pruned per row. */
+  /** `[N, M]`: N of every M consecutive inputs pruned per row. */
   nm?: [number, number];
 }
 

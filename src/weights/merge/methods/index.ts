@@ -38,6 +38,7 @@ const METHODS: MergeMethod[] = [
   passthrough,
 ];
 
+/** Every merge method, by its `merge_method` name. */
 export const MERGE_METHODS: ReadonlyMap<string, MergeMethod> = new Map(
   METHODS.map((m) => [m.name, m]),
 );

@@ -1,0 +1,35 @@
+/**
+ * The `weights` namespace: weight-space tools on whole models — merging with mergekit's YAML,
+ * pruning with calibration, and export to GGUF for llama.cpp. The CLI's `merge`, `prune` and
+ * `export` commands are thin layers over these.
+ */
+export {
+  CALIBRATION_DEFAULTS,
+  type CalibrationSpec,
+  calibrationTokens,
+} from "./calibration.js";
+export {
+  EXPORT_TYPES,
+  type ExportType,
+  exportGguf,
+  type GgufExportResult,
+} from "./export/index.js";
+export {
+  type MergeConfig,
+  parseMergeConfig,
+  type Setting,
+  type SliceSpec,
+  type SourceSpec,
+} from "./merge/config.js";
+export type { MergeInput, MergeMethod, MergeParam, ParamValue } from "./merge/method.js";
+export { MERGE_METHODS } from "./merge/methods/index.js";
+export { type MergeOptions, type MergeSummary, runMerge } from "./merge/run.js";
+export {
+  type InputStats,
+  PRUNE_METHODS,
+  type PruneMethod,
+  type PruneModelOptions,
+  type PruneSettings,
+  type PruneSummary,
+  pruneModel,
+} from "./prune/index.js";
