@@ -155,7 +155,7 @@ async function child(spec: RunSpec, budget: Budget): Promise<void> {
   const gradientHook = spec.spikes
     ? (grads: Record<string, JaxArray>, step: number) =>
         spikeSteps.has(step)
-          ? (tree.mapWithPath((g: JaxArray) => g.mul(spec.spikes!.scale), grads) as typeof grads)
+          ? (tree.map((g: JaxArray) => g.mul(spec.spikes!.scale), grads) as typeof grads)
           : grads
     : undefined;
   const label = spec.label ?? spec.optimizer;
@@ -208,11 +208,7 @@ async function child(spec: RunSpec, budget: Budget): Promise<void> {
     const start = performance.now();
     const [updates, next] = opt.update(tree.share(grads), state, tree.share(params));
     state = next;
-    params = tree.mapWithPath(
-      (p: any, _path, u: any) => p.add(u),
-      params,
-      updates,
-    ) as typeof params;
+    params = tree.map((p: any, u: any) => p.add(u), params, updates) as typeof params;
     await jax.blockUntilReady([params, tree.leaves(state).filter(tree.isArray)]);
     if (i >= 2) updateTimes.push(performance.now() - start);
   }

@@ -94,11 +94,7 @@ async function child(model: string, steps: number): Promise<void> {
     const [loss, grads] = lossAndGrad(tree.share(params), batch.inputs, batch.targets);
     const [updates, next] = opt.update(grads, state, tree.share(params));
     state = next;
-    params = tree.mapWithPath(
-      (p: any, _path, u: any) => p.add(u),
-      params,
-      updates,
-    ) as typeof params;
+    params = tree.map((p: any, u: any) => p.add(u), params, updates) as typeof params;
     const value = (await loss.data())[0]!;
     if (!Number.isFinite(value)) throw new Error(`loss is ${value}`);
     return performance.now() - start;

@@ -234,5 +234,5 @@ export function flagLabels(flags: LeafSpec<boolean>, yes: string, no: string): L
   const label = (on: boolean) => (on ? yes : no);
   return typeof flags === "function"
     ? (leaf, path) => label((flags as (leaf: np.Array, path: string) => boolean)(leaf, path))
-    : tree.mapWithPath((on: boolean) => label(on), flags as Tree<boolean>);
+    : tree.map((on: boolean) => label(on), flags as Tree<boolean>);
 }

@@ -32,8 +32,8 @@ export function paramEma(o: { decay: number; debias?: boolean }) {
     },
     /** Fold the new params in (consumes params and state). */
     update(params: Params, state: EmaState): EmaState {
-      const average = tree.mapWithPath(
-        (p: np.Array, _path, a: np.Array) => ema(a, p, decay),
+      const average = tree.map(
+        (p: np.Array, a: np.Array) => ema(a, p, decay),
         params,
         state.average,
       );
@@ -42,7 +42,7 @@ export function paramEma(o: { decay: number; debias?: boolean }) {
     /** The averaged params (borrows state). */
     value(state: EmaState): Params {
       const c = o.debias && state.count > 0 ? 1 / (1 - decay ** state.count) : 1;
-      return tree.mapWithPath((a: np.Array) => a.ref.mul(c), state.average);
+      return tree.map((a: np.Array) => a.ref.mul(c), state.average);
     },
   };
 }

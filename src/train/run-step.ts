@@ -52,8 +52,8 @@ export async function trainStep(
     }
     const [updates, next] = run.opt.update(grads, run.optState, tree.share(run.params));
     run.optState = next;
-    run.params = tree.mapWithPath(
-      (p: np.Array, _path, u: np.Array) => p.add(u),
+    run.params = tree.map(
+      (p: np.Array, u: np.Array) => p.add(u),
       run.params,
       updates,
     ) as LlamaParams;

@@ -76,7 +76,7 @@ function inNode(): { w: number[]; b: number[] } {
   const opt = adamw({ learningRate: 0.1, weightDecay: 0.1 });
   let state = opt.init(tree.ref(params));
   for (let i = 0; i < 3; i++) {
-    const grads = tree.mapWithPath((p: np.Array) => p.ref.mul(p.ref).add(0.5), params);
+    const grads = tree.map((p: np.Array) => p.ref.mul(p.ref).add(0.5), params);
     const [u, s] = opt.update(grads, state, tree.ref(params));
     params = applyUpdates(params, u);
     state = s;

@@ -27,18 +27,14 @@ function scaleByAdamax(b1: number, b2: number, eps: number): GradientTransformat
     update(updates, state, params) {
       if (params !== undefined) tree.dispose(params);
       const t = state.count + 1;
-      const mu = tree.mapWithPath(
-        (g: np.Array, _p, m: np.Array) => ema(m, g.ref, b1),
-        updates,
-        state.mu,
-      );
-      const inf = tree.mapWithPath(
-        (g: np.Array, _p, u: np.Array) => np.maximum(u.mul(b2), np.abs(g).add(eps)),
+      const mu = tree.map((g: np.Array, m: np.Array) => ema(m, g.ref, b1), updates, state.mu);
+      const inf = tree.map(
+        (g: np.Array, u: np.Array) => np.maximum(u.mul(b2), np.abs(g).add(eps)),
         updates,
         state.inf,
       );
-      const out = tree.mapWithPath(
-        (m: np.Array, _p, u: np.Array) => m.ref.div(u.ref).div(biasCorrection(b1, t)),
+      const out = tree.map(
+        (m: np.Array, u: np.Array) => m.ref.div(u.ref).div(biasCorrection(b1, t)),
         mu,
         inf,
       );

@@ -142,8 +142,8 @@ function scaleByAdamp(o: {
       if (params === undefined) throw new Error("adamp needs params in update()");
       const t = state.count + 1;
       const [mu, nu] = adamMoments(updates, state.mu, state.nu, o.b1, o.b2);
-      const out = tree.mapWithPath(
-        (g: np.Array, _p, m: np.Array, v: np.Array, p: np.Array) => {
+      const out = tree.map(
+        (g: np.Array, m: np.Array, v: np.Array, p: np.Array) => {
           const momentum = o.nesterov ? ema(m.ref, g.ref, o.b1) : m.ref;
           return projectAndDecay(adamDirection(momentum, v.ref, t, o), g, p, o);
         },
@@ -221,13 +221,13 @@ function scaleBySgdp(o: {
     },
     update(updates, state, params) {
       if (params === undefined) throw new Error("sgdp needs params in update()");
-      const buffer = tree.mapWithPath(
-        (g: np.Array, _p, b: np.Array) => b.mul(o.momentum).add(g.ref.mul(1 - o.dampening)),
+      const buffer = tree.map(
+        (g: np.Array, b: np.Array) => b.mul(o.momentum).add(g.ref.mul(1 - o.dampening)),
         updates,
         state.buffer,
       );
-      const out = tree.mapWithPath(
-        (g: np.Array, _p, b: np.Array, p: np.Array) => {
+      const out = tree.map(
+        (g: np.Array, b: np.Array, p: np.Array) => {
           const d = o.nesterov ? g.ref.add(b.ref.mul(o.momentum)) : b.ref;
           return projectAndDecay(d, g, p, decay);
         },

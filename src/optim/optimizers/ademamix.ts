@@ -94,23 +94,11 @@ export function scaleByAdemamix(o: {
       const b3 = ademamixBeta3(o.b1, o.b3, o.beta3Warmup, t);
       // (m1/bc1 + α·m2) = (m1 + α·bc1·m2)/bc1: Adam's direction on the mixed momentum.
       const mix = alpha * biasCorrection(o.b1, t);
-      const fast = tree.mapWithPath(
-        (g: np.Array, _p, m: np.Array) => ema(m, g.ref, o.b1),
-        updates,
-        state.fast,
-      );
-      const slow = tree.mapWithPath(
-        (g: np.Array, _p, m: np.Array) => ema(m, g.ref, b3),
-        updates,
-        state.slow,
-      );
-      const nu = tree.mapWithPath(
-        (g: np.Array, _p, v: np.Array) => emaSquare(v, g, o.b2),
-        updates,
-        state.nu,
-      );
-      const out = tree.mapWithPath(
-        (m1: np.Array, _p, m2: np.Array, v: np.Array) =>
+      const fast = tree.map((g: np.Array, m: np.Array) => ema(m, g.ref, o.b1), updates, state.fast);
+      const slow = tree.map((g: np.Array, m: np.Array) => ema(m, g.ref, b3), updates, state.slow);
+      const nu = tree.map((g: np.Array, v: np.Array) => emaSquare(v, g, o.b2), updates, state.nu);
+      const out = tree.map(
+        (m1: np.Array, m2: np.Array, v: np.Array) =>
           adamDirection(m1.ref.add(m2.ref.mul(mix)), v.ref, t, o),
         fast,
         slow,

@@ -43,8 +43,8 @@ export function scaleByDiffgrad(o: {
       const t = state.count + 1;
       const adam = { b1: o.b1, b2: o.b2, eps: o.eps / Math.sqrt(biasCorrection(o.b2, t)) };
       const [mu, nu] = adamMoments(updates, state.mu, state.nu, o.b1, o.b2);
-      const out = tree.mapWithPath(
-        (g: np.Array, _p, prev: np.Array, m: np.Array, v: np.Array) => {
+      const out = tree.map(
+        (g: np.Array, prev: np.Array, m: np.Array, v: np.Array) => {
           // ξ·m = m / (1 + exp(−|g_prev − g|))
           const damped = m.ref.div(np.exp(np.abs(prev.sub(g.ref)).neg()).add(1));
           return adamDirection(damped, v.ref, t, adam);

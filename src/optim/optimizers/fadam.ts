@@ -67,8 +67,8 @@ function scaleByFadam(o: {
       if (params === undefined) throw new Error("fadam needs params in update()");
       const t = state.count + 1;
       const b2t = (o.b2 * biasCorrection(o.b2, t - 1)) / biasCorrection(o.b2, t);
-      const fisher = tree.mapWithPath(
-        (g: np.Array, _p, f: np.Array) => emaSquare(f, g.ref, b2t),
+      const fisher = tree.map(
+        (g: np.Array, f: np.Array) => emaSquare(f, g.ref, b2t),
         updates,
         state.fisher,
       );

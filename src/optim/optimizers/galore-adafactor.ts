@@ -62,8 +62,8 @@ function adafactorDecay(
     update(updates, state, params) {
       if (params === undefined) throw new Error("galoreAdafactor needs params in update()");
       const t = state.count + 1;
-      const out = tree.mapWithPath(
-        (u: np.Array, _path, p: np.Array) =>
+      const out = tree.map(
+        (u: np.Array, p: np.Array) =>
           u.sub(p.ref.mul(adafactorStepSize(step, t, p)).mul(weightDecay)),
         updates,
         params,

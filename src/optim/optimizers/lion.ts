@@ -26,16 +26,12 @@ export function scaleByLion(b1: number, b2: number): GradientTransformation<{ mu
     init: (params) => zeroMoments(params, ["mu"]),
     update(updates, state, params) {
       if (params !== undefined) tree.dispose(params);
-      const out = tree.mapWithPath(
-        (g: np.Array, _p, m: np.Array) => np.sign(ema(m.ref, g.ref, b1)),
+      const out = tree.map(
+        (g: np.Array, m: np.Array) => np.sign(ema(m.ref, g.ref, b1)),
         updates,
         state.mu,
       );
-      const mu = tree.mapWithPath(
-        (g: np.Array, _p, m: np.Array) => ema(m, g, b2),
-        updates,
-        state.mu,
-      );
+      const mu = tree.map((g: np.Array, m: np.Array) => ema(m, g, b2), updates, state.mu);
       return [out, { mu }];
     },
   };

@@ -64,8 +64,8 @@ export function scaleByMars(o: {
     update(updates, state, params) {
       if (params !== undefined) tree.dispose(params);
       const t = state.count + 1;
-      const corrected = tree.mapWithPath(
-        (g: np.Array, _p, prev: np.Array) => {
+      const corrected = tree.map(
+        (g: np.Array, prev: np.Array) => {
           const c = g.ref.add(g.ref.sub(prev).mul(k));
           const norm = np.sqrt(c.ref.mul(c.ref).sum());
           return c.div(np.maximum(norm, 1));
@@ -75,11 +75,7 @@ export function scaleByMars(o: {
       );
       const [mu, nu] = adamMoments(corrected, state.mu, state.nu, o.b1, o.b2);
       tree.dispose(corrected);
-      const out = tree.mapWithPath(
-        (m: np.Array, _p, v: np.Array) => adamDirection(m.ref, v.ref, t, o),
-        mu,
-        nu,
-      );
+      const out = tree.map((m: np.Array, v: np.Array) => adamDirection(m.ref, v.ref, t, o), mu, nu);
       return [out, { count: t, mu, nu, previous: updates }];
     },
   };

@@ -107,8 +107,8 @@ export function scaleByMuon(options: ScaleByMuonOptions = {}): GradientTransform
     },
     update(updates, state, params) {
       if (params !== undefined) tree.dispose(params);
-      const next = tree.mapWithPath(
-        (g: np.Array, _p, b: np.Array) => ema(b, g.ref, momentum),
+      const next = tree.map(
+        (g: np.Array, b: np.Array) => ema(b, g.ref, momentum),
         updates,
         state.momentum,
       );

@@ -42,8 +42,8 @@ function scaleByNadam(
       const gradCoef = (1 - muT) / (1 - muProduct);
       const momentumCoef = muNext / (1 - muProduct * muNext);
       const [mu, nu] = adamMoments(updates, state.mu, state.nu, b1, b2);
-      const out = tree.mapWithPath(
-        (g: np.Array, _p, m: np.Array, v: np.Array) => {
+      const out = tree.map(
+        (g: np.Array, m: np.Array, v: np.Array) => {
           const denom = np.sqrt(v.ref.div(biasCorrection(b2, t))).add(eps);
           return g.mul(gradCoef).add(m.ref.mul(momentumCoef)).div(denom);
         },

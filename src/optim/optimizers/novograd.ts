@@ -34,7 +34,7 @@ function scaleByNovograd(o: {
       const state = {
         count: 0,
         mu: tree.zerosLike(params),
-        nu: tree.mapWithPath(() => np.zeros([]), params),
+        nu: tree.map(() => np.zeros([]), params),
       };
       tree.dispose(params);
       return state;
@@ -42,8 +42,8 @@ function scaleByNovograd(o: {
     update(updates, state, params) {
       if (params === undefined) throw new Error("novograd needs params in update()");
       const first = state.count === 0;
-      const nu = tree.mapWithPath(
-        (g: np.Array, _p, v: np.Array) => {
+      const nu = tree.map(
+        (g: np.Array, v: np.Array) => {
           const sq = g.ref.mul(g.ref).sum();
           if (!first) return v.mul(o.b2).add(sq.mul(1 - o.b2));
           v.dispose();
@@ -52,8 +52,8 @@ function scaleByNovograd(o: {
         updates,
         state.nu,
       );
-      const mu = tree.mapWithPath(
-        (g: np.Array, _p, v: np.Array, m: np.Array, w: np.Array) => {
+      const mu = tree.map(
+        (g: np.Array, v: np.Array, m: np.Array, w: np.Array) => {
           const normalised = g.div(np.sqrt(v.ref).add(o.eps)).add(w.mul(o.weightDecay));
           return m.mul(o.b1).add(normalised.mul(k));
         },

@@ -41,12 +41,12 @@ function scaleByRadam(b1: number, b2: number, eps: number): GradientTransformati
           ((rho - 4) * (rho - 2) * rhoInf) / ((rhoInf - 4) * (rhoInf - 2) * rho),
         );
         const c = rect * Math.sqrt(bc2);
-        out = tree.mapWithPath(
-          (m: np.Array, _p, v: np.Array) => mHat(m).mul(c).div(np.sqrt(v.ref).add(eps)),
+        out = tree.map(
+          (m: np.Array, v: np.Array) => mHat(m).mul(c).div(np.sqrt(v.ref).add(eps)),
           mu,
           nu,
         );
-      } else out = tree.mapWithPath((m: np.Array) => mHat(m), mu);
+      } else out = tree.map((m: np.Array) => mHat(m), mu);
       return [out, { count: t, mu, nu }];
     },
   };

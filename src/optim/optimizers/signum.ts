@@ -20,11 +20,7 @@ export function emaTrace(decay: number): GradientTransformation<{ mu: Params }> 
     init: (params) => zeroMoments(params, ["mu"]),
     update(updates, state, params) {
       if (params !== undefined) tree.dispose(params);
-      const mu = tree.mapWithPath(
-        (g: np.Array, _p, m: np.Array) => ema(m, g, decay),
-        updates,
-        state.mu,
-      );
+      const mu = tree.map((g: np.Array, m: np.Array) => ema(m, g, decay), updates, state.mu);
       return [tree.share(mu), { mu }];
     },
   };

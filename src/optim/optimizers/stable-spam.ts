@@ -109,7 +109,7 @@ function decayFactor(o: Resolved, t: number): number {
 }
 
 function scaleByStableSpam(o: Resolved): GradientTransformation<StableSpamState> {
-  const scalars = (params: Params) => tree.mapWithPath(() => np.zeros([]), params);
+  const scalars = (params: Params) => tree.map(() => np.zeros([]), params);
   return {
     init(params) {
       const state: StableSpamState = {

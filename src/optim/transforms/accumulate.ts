@@ -34,12 +34,12 @@ export function accumulateGradients(
       return { inner: inner.init(params), microStep: 0, sum };
     },
     update(updates, state, params) {
-      const sum = tree.mapWithPath((u: np.Array, _p, s: np.Array) => s.add(u), updates, state.sum);
+      const sum = tree.map((u: np.Array, s: np.Array) => s.add(u), updates, state.sum);
       if (state.microStep + 1 < every) {
         if (params !== undefined) tree.dispose(params);
         return [tree.zerosLike(sum), { ...state, microStep: state.microStep + 1, sum }];
       }
-      const mean = tree.mapWithPath((s: np.Array) => s.mul(1 / every), sum);
+      const mean = tree.map((s: np.Array) => s.mul(1 / every), sum);
       const [u, s] = inner.update(mean, state.inner, params);
       return [u, { inner: s, microStep: 0, sum: tree.zerosLike(u) }];
     },

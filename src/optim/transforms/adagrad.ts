@@ -16,19 +16,19 @@ export function scaleByAdagrad(
   const eps = o.eps ?? 1e-10;
   return {
     init(params) {
-      const sum = tree.mapWithPath((p: np.Array) => np.full(p.shape, initial), params);
+      const sum = tree.map((p: np.Array) => np.full(p.shape, initial), params);
       tree.dispose(params);
       return { sum };
     },
     update(updates, state, params) {
       if (params !== undefined) tree.dispose(params);
-      const sum = tree.mapWithPath(
-        (g: np.Array, _p, s: np.Array) => s.add(g.ref.mul(g.ref)),
+      const sum = tree.map(
+        (g: np.Array, s: np.Array) => s.add(g.ref.mul(g.ref)),
         updates,
         state.sum,
       );
-      const out = tree.mapWithPath(
-        (g: np.Array, _p, s: np.Array) => g.div(np.sqrt(s.ref).add(eps)),
+      const out = tree.map(
+        (g: np.Array, s: np.Array) => g.div(np.sqrt(s.ref).add(eps)),
         updates,
         sum,
       );

@@ -26,7 +26,7 @@ export const globalNormOf = jit((t: Params) => {
 const clipTree = jit((u: Params, maxNorm: np.Array) => {
   // factor = max(norm, maxNorm) / maxNorm: 1 below the threshold.
   const factor = np.maximum(globalNorm(u), maxNorm.ref).div(maxNorm);
-  const out = tree.mapWithPath((x: np.Array) => x.div(factor.ref), u);
+  const out = tree.map((x: np.Array) => x.div(factor.ref), u);
   factor.dispose();
   return out;
 }) as unknown as (u: Params, maxNorm: np.Array) => Params;

@@ -76,8 +76,8 @@ export function grades<S extends State>(
     metric === "l2" ? np.sqrt(g.ref.mul(g).sum()) : np.abs(g).mean();
   return {
     init(params) {
-      const below = tree.mapWithPath(() => np.zeros([]), params);
-      const frozen = tree.mapWithPath(() => np.zeros([]), params);
+      const below = tree.map(() => np.zeros([]), params);
+      const frozen = tree.map(() => np.zeros([]), params);
       return { count: 0, below, frozen, inner: inner.init(params) };
     },
     update(updates, state, params) {

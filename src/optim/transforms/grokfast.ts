@@ -43,17 +43,9 @@ export function grokfastEma(
         tree.dispose(state.ema);
         slow = tree.share(updates);
       } else {
-        slow = tree.mapWithPath(
-          (g: np.Array, _p, e: np.Array) => ema(e, g.ref, alpha),
-          updates,
-          state.ema,
-        );
+        slow = tree.map((g: np.Array, e: np.Array) => ema(e, g.ref, alpha), updates, state.ema);
       }
-      const out = tree.mapWithPath(
-        (g: np.Array, _p, e: np.Array) => g.add(e.ref.mul(lamb)),
-        updates,
-        slow,
-      );
+      const out = tree.map((g: np.Array, e: np.Array) => g.add(e.ref.mul(lamb)), updates, slow);
       return [out, { count: state.count + 1, ema: slow }];
     },
   };

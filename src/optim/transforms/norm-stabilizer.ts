@@ -68,8 +68,8 @@ export function adaGN(
   };
   return {
     init(params) {
-      const normMean = tree.mapWithPath(() => np.zeros([]), params);
-      const normSquare = tree.mapWithPath(() => np.zeros([]), params);
+      const normMean = tree.map(() => np.zeros([]), params);
+      const normSquare = tree.map(() => np.zeros([]), params);
       tree.dispose(params);
       return { count: 0, normMean, normSquare };
     },

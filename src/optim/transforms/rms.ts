@@ -33,31 +33,23 @@ export function scaleByRms(
     },
     update(updates, state, params) {
       if (params !== undefined) tree.dispose(params);
-      const nu = tree.mapWithPath(
-        (g: np.Array, _p, v: np.Array) => emaSquare(v, g.ref, decay),
+      const nu = tree.map(
+        (g: np.Array, v: np.Array) => emaSquare(v, g.ref, decay),
         updates,
         state.nu,
       );
       const mu = state.mu
-        ? tree.mapWithPath(
-            (g: np.Array, _p, m: np.Array) => ema(m, g.ref, decay),
-            updates,
-            state.mu,
-          )
+        ? tree.map((g: np.Array, m: np.Array) => ema(m, g.ref, decay), updates, state.mu)
         : undefined;
       const out = mu
-        ? tree.mapWithPath(
-            (g: np.Array, _p, v: np.Array, m: np.Array) =>
+        ? tree.map(
+            (g: np.Array, v: np.Array, m: np.Array) =>
               g.div(np.sqrt(v.ref.sub(m.ref.mul(m.ref))).add(eps)),
             updates,
             nu,
             mu,
           )
-        : tree.mapWithPath(
-            (g: np.Array, _p, v: np.Array) => g.div(np.sqrt(v.ref).add(eps)),
-            updates,
-            nu,
-          );
+        : tree.map((g: np.Array, v: np.Array) => g.div(np.sqrt(v.ref).add(eps)), updates, nu);
       return [out, mu ? { nu, mu } : { nu }];
     },
   };

@@ -64,7 +64,7 @@ export function adaClip(options: { theta?: number } = {}): GradientTransformatio
   const theta = check.unitInterval("theta", { ...ADACLIP_DEFAULTS, ...options }.theta);
   return {
     init(params) {
-      const maxAbs = tree.mapWithPath(() => np.zeros([]), params);
+      const maxAbs = tree.map(() => np.zeros([]), params);
       tree.dispose(params);
       return { count: 0, maxAbs };
     },

@@ -38,8 +38,8 @@ export function trace(o: {
         tree.dispose(state.trace);
         next = tree.share(updates);
       } else {
-        next = tree.mapWithPath(
-          (g: np.Array, _p, b: np.Array) => b.mul(decay).add(g.ref.mul(1 - dampening)),
+        next = tree.map(
+          (g: np.Array, b: np.Array) => b.mul(decay).add(g.ref.mul(1 - dampening)),
           updates,
           state.trace,
         );
@@ -48,11 +48,7 @@ export function trace(o: {
         tree.dispose(updates);
         return [tree.share(next), { count: state.count + 1, trace: next }];
       }
-      const out = tree.mapWithPath(
-        (g: np.Array, _p, b: np.Array) => g.add(b.ref.mul(decay)),
-        updates,
-        next,
-      );
+      const out = tree.map((g: np.Array, b: np.Array) => g.add(b.ref.mul(decay)), updates, next);
       return [out, { count: state.count + 1, trace: next }];
     },
   };
