@@ -35,21 +35,16 @@ export const DSNOT_THRESHOLD = 0.1;
 const byKey = (idx: number[], key: (j: number) => number) =>
   idx.sort((a, b) => key(a) - key(b) || a - b);
 
-/** One row of DSnoT on the host: `pruned` (0/1 per input) is updated in place. */
-export function dsnotRow(
-  w: Float64Array,
-  wanda: Float64Array,
-  mean: Float64Array,
-  variance: Float64Array,
-  pruned: Uint8Array,
-): void {
-  const cols = w.length;
+/**
+ * What both branches start from: each input's contribution d = w·x̄ to the expected output shift,
+ * the shift err of the pruned entries, and the regrowth candidates (pruned entries by d/var, most
+ * negative first / most positive first).
+ */
+function rowStart(w: Float64Array, mean: Float64Array, variance: Float64Array, pruned: Uint8Array) {
   const d = Float64Array.from(w, (v, j) => v * mean[j]);
   let err = 0;
-  for (let j = 0; j < cols; j++) if (pruned[j]) err += d[j];
-  const sign0 = Math.sign(err);
-  const all = [...Array(cols).keys()];
-  // Regrowth candidates: pruned entries by d/var, most negative first / most positive first.
+  for (let j = 0; j < w.length; j++) if (pruned[j]) err += d[j];
+  const all = [...Array(w.length).keys()];
   const regrowKey = (j: number) => d[j] / variance[j];
   const regrowNeg = byKey(
     all.filter((j) => pruned[j] && regrowKey(j) < 0),
@@ -59,6 +54,19 @@ export function dsnotRow(
     all.filter((j) => pruned[j] && regrowKey(j) > 0),
     regrowKey,
   ).reverse();
+  return { d, err, sign0: Math.sign(err), all, regrowNeg, regrowPos };
+}
+
+/** One row of DSnoT on the host: `pruned` (0/1 per input) is updated in place. */
+export function dsnotRow(
+  w: Float64Array,
+  wanda: Float64Array,
+  mean: Float64Array,
+  variance: Float64Array,
+  pruned: Uint8Array,
+): void {
+  const { d, sign0, all, regrowNeg, regrowPos, ...initial } = rowStart(w, mean, variance, pruned);
+  let err = initial.err;
   // Pruning candidates: kept entries by ascending Wanda score, split by the sign of d.
   const kept = byKey(
     all.filter((j) => !pruned[j]),
@@ -95,21 +103,8 @@ export function dsnotRowNM(
   pruned: Uint8Array,
   m: number,
 ): void {
-  const cols = w.length;
-  const d = Float64Array.from(w, (v, j) => v * mean[j]);
-  let err = 0;
-  for (let j = 0; j < cols; j++) if (pruned[j]) err += d[j];
-  const sign0 = Math.sign(err);
-  const all = [...Array(cols).keys()];
-  const regrowKey = (j: number) => d[j] / variance[j];
-  const regrowNeg = byKey(
-    all.filter((j) => pruned[j] && regrowKey(j) < 0),
-    regrowKey,
-  );
-  const regrowPos = byKey(
-    all.filter((j) => pruned[j] && regrowKey(j) > 0),
-    regrowKey,
-  ).reverse();
+  const { d, sign0, regrowNeg, regrowPos, ...initial } = rowStart(w, mean, variance, pruned);
+  let err = initial.err;
   // Pruning candidates: weights kept from the start; pruned or swapped ones are +∞.
   const candidate = Float64Array.from(wanda, (v, j) => (pruned[j] ? Infinity : v));
   let rn = 0;
