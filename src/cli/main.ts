@@ -159,7 +159,7 @@ export function buildProgram(): Command {
     .command("prune")
     .description("one-shot pruning of the decoder linear layers: a new model folder")
     .argument("<model>", "run folder, model folder or Hub id owner/name[@revision]")
-    .option("--method <m>", "magnitude, wanda, sparsegpt, gblm or dsnot (required)")
+    .option("--method <m>", "magnitude, wanda, sparsegpt, gblm, dsnot or oba (required)")
     .option("--sparsity <s>", "share of weights to prune, in [0, 1) (required unless --nm)")
     .option("--nm <N:M>", "prune N of every M consecutive inputs per row (2:4, 4:8)")
     .option(

@@ -32,6 +32,7 @@ describe("prune", () => {
     ["sparsegpt", ["--nm", "2:4"], 0.5],
     ["gblm", ["--sparsity", "0.5"], 0.5],
     ["dsnot", ["--sparsity", "0.5"], 0.5],
+    ["oba", ["--sparsity", "0.5"], 0.5],
   ])("%s: a model folder that eval and generate open", async (method, flags, share) => {
     const out = join(dir, `out-${method}`);
     const r = await cliAsync(["prune", run, "--method", method, ...flags, ...CALIB, "--out", out]);

@@ -5,6 +5,7 @@
 import { dsnot } from "./dsnot.js";
 import { gblm } from "./gblm.js";
 import { magnitude } from "./magnitude.js";
+import { oba } from "./oba.js";
 import { sparsegpt } from "./sparsegpt.js";
 import type { PruneMethod } from "./types.js";
 import { wanda } from "./wanda.js";
@@ -19,4 +20,5 @@ export const PRUNE_METHODS: Readonly<Record<string, PruneMethod>> = {
   sparsegpt,
   gblm,
   dsnot,
+  oba,
 };

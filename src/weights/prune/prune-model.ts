@@ -149,6 +149,7 @@ export function pruneModel(
       const calib = options.calibration;
       if (!calib) throw new RangeError(`${method.name} needs calibration sequences`);
       const gradients = method.gradients ? gradientNorms(out, config, calib) : undefined;
+      const modelScores = method.modelScores?.(out, config, calib, options.batch);
       calibrateBlocks(
         out,
         config,
@@ -159,9 +160,12 @@ export function pruneModel(
           for (const name of linearNames(i)) {
             const measured = stats.get(name);
             const gradient = gradients?.get(`${name}.weight`);
+            const modelScore = modelScores?.get(`${name}.weight`);
             updated[`${name}.weight`] = method.prune(
               out[`${name}.weight`].ref,
-              measured && gradient ? { ...measured, gradient } : measured,
+              measured && (gradient || modelScore)
+                ? { ...measured, gradient, modelScore }
+                : measured,
               settings,
               name,
             );

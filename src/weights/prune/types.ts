@@ -7,6 +7,7 @@
  * inputs of a row (2:4, 4:8), which fixes s = N/M.
  */
 import type { numpy as np } from "@jax-js/jax";
+import type { LlamaConfig } from "../../nn/llama-config.js";
 
 /** What calibration measured for one decoder linear layer (mostly: its input). */
 export interface InputStats {
@@ -27,6 +28,8 @@ export interface InputStats {
    * sequence's mean next-token loss at the dense model. Only for methods with `gradients`.
    */
   gradient?: Float64Array;
+  /** A per-weight score [out, in] row-major from the method's `modelScores` (OBA). */
+  modelScore?: Float64Array;
 }
 
 /** The pruning target of one command. */
@@ -45,6 +48,17 @@ export interface PruneMethod {
   needs: "none" | "norms" | "gram";
   /** Whether it also needs the calibration loss's gradients (InputStats.gradient). */
   gradients?: boolean;
+  /**
+   * Scores measured once on the whole dense model from the calibration sequences (OBA's
+   * Hessian-vector products), by full weight name; each reaches `prune` as
+   * InputStats.modelScore. Borrows `params`.
+   */
+  modelScores?(
+    params: Record<string, np.Array>,
+    config: LlamaConfig,
+    calibration: { tokens: Int32Array; samples: number; seqLen: number },
+    batch?: number,
+  ): Map<string, Float64Array>;
   /** Whether N:M patterns are defined for the method. */
   nm: boolean;
   /**
