@@ -10,6 +10,7 @@ import { init } from "../engine/init.js";
 import { checkOutputDir } from "../io/output-dir.js";
 import { DEFAULT_CONFIG, type TrainConfig } from "../train/config.js";
 import { adapterInspectCommand, adapterMergeCommand } from "./adapter.js";
+import { alignCommand } from "./align.js";
 import { compareCommand } from "./compare.js";
 import { action, reportError } from "./errors.js";
 import { evalCommand } from "./eval.js";
@@ -200,6 +201,21 @@ export function buildProgram(): Command {
     )
     .option("--quiet", "no progress output")
     .action(action(mergeCommand));
+
+  program
+    .command("align")
+    .description(
+      "permute a model's MLP units and attention heads to match a reference (Git Re-Basin weight matching), keeping its function: a new model folder",
+    )
+    .argument("<model>", "the model to permute: run folder, model folder or Hub id")
+    .option("--to <model>", "the reference model to align to (required)")
+    .option("--out <dir>", "new model folder (required)")
+    .option("--residual", "also permute the hidden units of the residual stream (whole model)")
+    .option("--seed <n>", "seed of the order in which the groups are matched (default: 0)")
+    .option("--max-iter <n>", "at most n sweeps over all groups (default: 100)")
+    .option("--quiet", "no progress output")
+    .option("--json", "machine-readable summary")
+    .action(action(alignCommand));
 
   program
     .command("export")
