@@ -1,0 +1,37 @@
+/**
+ * cat: concatenate the inputs' factors, ΔW = Σ wᵢ·Lᵢ·Rᵢ = [w₁L₁ | w₂L₂ | …]·[R₁; R₂; …], exact,
+ * rank Σ rᵢ (PEFT's add_weighted_adapter "cat"). Each input's own scaling (α/r, rsLoRA α/√r) is
+ * already folded into Lᵢ (../delta.ts), so inputs of different ranks and alphas combine exactly
+ * and the output's scaling is 1. Needs exact factors: a DoRA input is refused (use linear or
+ * svd). --rank is not used (the rank is Σ rᵢ).
+ */
+import { numpy as np } from "@jax-js/jax";
+import { UsageError } from "../../engine/errors.js";
+import { weightedSum } from "./dense.js";
+import type { CombineMethod } from "./method.js";
+
+export const cat: CombineMethod = {
+  name: "cat",
+  summary: "concatenated factors, exact: ΔW = Σ wᵢ·ΔWᵢ at rank Σ rᵢ",
+  combine(input) {
+    const factors = input.sources.map((s) => {
+      const f = s.delta.lowRank(input.module.name);
+      if (f === undefined)
+        throw new UsageError(
+          `--method cat needs adapters whose ΔW is a product B·A; ${s.delta.source} is ${s.delta.type} (use --method linear or svd)`,
+        );
+      return { left: f.left.mul(s.weight), right: f.right };
+    });
+    return {
+      left: np.concatenate(
+        factors.map((f) => f.left),
+        1,
+      ),
+      right: np.concatenate(
+        factors.map((f) => f.right),
+        0,
+      ),
+      target: weightedSum(input),
+    };
+  },
+};
