@@ -1,6 +1,7 @@
 /**
  * `rankwise eval <model|run|hub-id> [--adapter <dir>] --data <corpus|file> --json`: the model's
- * loss on the validation split of a corpus, as {"loss", "perplexity", "bitsPerChar", "tokens"}.
+ * loss on the validation split of a corpus, as {"loss", "perplexity", "bitsPerChar", "tokens",
+ * "sparsity", "parameters", "parameterBytes"}.
  *
  * Rule: the split and the loss are the trainer's — splitTokens (the last --val-fraction of the
  * token stream) and run-data.ts's `evaluate` over the fixed non-overlapping windows of
@@ -12,6 +13,8 @@
  * split has fewer windows than --batch-size, the batch shrinks to fit.
  *
  * perplexity = e^loss; bitsPerChar = loss / ln 2 × validation tokens per character.
+ * sparsity, parameters and parameterBytes: cli/eval-sizes.ts (zeros of the decoder linear
+ * weights; tensor elements and bytes as stored, from the safetensors headers).
  */
 import { jit, type numpy as np } from "@jax-js/jax";
 import { loadCorpus } from "../data/corpus.js";
@@ -25,6 +28,7 @@ import { applyAdapter, openModel } from "../nn/open-model.js";
 import { readTrainerMeta } from "../train/checkpoint.js";
 import { DEFAULT_CONFIG, type TrainConfig, validateConfig } from "../train/config.js";
 import { type Data, evaluate } from "../train/run-data.js";
+import { decoderSparsity, storedSize, storedWeightFiles } from "./eval-sizes.js";
 
 /** What `eval --json` prints. */
 export interface EvalResult {
@@ -32,6 +36,12 @@ export interface EvalResult {
   perplexity: number;
   bitsPerChar: number;
   tokens: number;
+  /** Share of exact zeros in the decoder linear weights (cli/eval-sizes.ts). */
+  sparsity: number;
+  /** Elements of the weight tensors as stored (factors and quantised tensors as stored). */
+  parameters: number;
+  /** Bytes of the weight tensors as stored on disk, from the safetensors headers. */
+  parameterBytes: number;
 }
 
 type Flags = Record<string, string | boolean | undefined>;
@@ -130,16 +140,20 @@ export async function evalCommand(spec: string, opts: Flags): Promise<void> {
       batchSize: rows,
       evalBatches: batches,
     });
+    const adapter = typeof opts.adapter === "string" ? opts.adapter : undefined;
     const result: EvalResult = {
       loss,
       perplexity: Math.exp(loss),
       bitsPerChar: (loss / Math.LN2) * data.tokensPerChar,
       tokens: scored,
+      sparsity: decoderSparsity(params),
+      ...(await storedSize(storedWeightFiles(opened.source.path, adapter))),
     };
     if (opts.json) process.stdout.write(`${JSON.stringify(result)}\n`);
     else {
       process.stdout.write(
-        `loss ${loss.toFixed(4)}  perplexity ${result.perplexity.toFixed(3)}  bits/char ${result.bitsPerChar.toFixed(4)}  tokens ${scored}\n`,
+        `loss ${loss.toFixed(4)}  perplexity ${result.perplexity.toFixed(3)}  bits/char ${result.bitsPerChar.toFixed(4)}  tokens ${scored}\n` +
+          `sparsity ${(result.sparsity * 100).toFixed(2)}%  parameters ${result.parameters}  bytes ${result.parameterBytes}\n`,
       );
     }
   } finally {
