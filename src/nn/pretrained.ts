@@ -10,6 +10,9 @@
  * weights (bf16, f16, f64) are converted to float32. Both files are written atomically, weights
  * first, so an interrupted save never leaves a config.json that points at missing weights.
  *
+ * A quantised folder (config.json `quantization_config`: integer codes plus scales, laid out by
+ * weights/quantize/format.ts) loads dequantised to float32.
+ *
  * Loading refuses non-finite weights (NaN or ±Inf: a diverged model) with one line naming the
  * tensor, so no command goes on from a broken model.
  *
@@ -22,6 +25,8 @@ import { numpy as np } from "@jax-js/jax";
 import { UsageError } from "../engine/errors.js";
 import { writeFileAtomic } from "../io/atomic.js";
 import { loadSafetensors, saveSafetensors } from "../io/safetensors.js";
+// The one import from above nn: the quantised layout's decoder (a leaf module: jax-js only).
+import { dequantizeLoaded } from "../weights/quantize/format.js";
 import { describeLeaves, nonFiniteLeaves } from "./finite.js";
 import { checkLlamaParams, type LlamaParams, llamaParamShapes } from "./llama.js";
 import { fromHfConfig, type LlamaConfig, toHfConfig } from "./llama-config.js";
@@ -131,7 +136,8 @@ export async function loadModel(dir: string): Promise<Pretrained> {
   const configPath = join(dir, CONFIG_FILE);
   const text = await readText(configPath, "model config");
   if (text === undefined) throw new Error(`no ${CONFIG_FILE} in ${dir}`);
-  const config = configFromJson(parseJson(text, configPath));
+  const json = parseJson(text, configPath);
+  const config = configFromJson(json);
   const shapes = shapesOf(config);
 
   const loaded: Record<string, np.Array> = {};
@@ -143,6 +149,7 @@ export async function loadModel(dir: string): Promise<Pretrained> {
       const { tensors } = await loadSafetensors(file);
       Object.assign(loaded, tensors);
     }
+    dequantizeLoaded(loaded, json); // quantised folders (weights/quantize/format.ts) → float32
   } catch (err) {
     disposeAll();
     throw err;

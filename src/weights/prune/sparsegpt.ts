@@ -15,17 +15,17 @@
  * locuslab/wanda lib/sparsegpt.py), blocksize 128, percdamp 0.01.
  * Deviations: the block mask prunes exactly ⌊numel·s⌋ (the reference's `≤ threshold` prunes one
  * more per block; select.ts); the factorisation and the updates run on the host in float64
- * (host-cholesky.ts; the reference runs them in float32 on the GPU), with JavaScript loops — the
- * column loop is sequential by nature and these layers are small; no quantisation (GPTQ reuses
- * this later).
+ * (hessian.ts, host-cholesky.ts; the reference runs them in float32 on the GPU), with JavaScript loops — the
+ * column loop is sequential by nature and these layers are small; no quantisation (GPTQ, quantize/gptq.ts,
+ * shares hessian.ts).
  */
 import { numpy as np } from "@jax-js/jax";
-import { upperCholeskyOfInverse } from "./host-cholesky.js";
+import { OBS_BLOCK, OBS_DAMP, obsInverseFactor, spreadBlockError } from "./hessian.js";
 import { lowestHost } from "./select.js";
 import type { InputStats, PruneMethod, PruneSettings } from "./types.js";
 
-export const SPARSEGPT_BLOCK = 128;
-export const SPARSEGPT_DAMP = 0.01;
+export const SPARSEGPT_BLOCK = OBS_BLOCK;
+export const SPARSEGPT_DAMP = OBS_DAMP;
 
 /**
  * The SparseGPT update of W [rows, cols] (row-major float64, updated in place) from the Gram
@@ -41,17 +41,7 @@ export function sparsegptHost(
   blockSize = SPARSEGPT_BLOCK,
   damp = SPARSEGPT_DAMP,
 ): void {
-  const h = Float64Array.from(gram, (v) => (2 / samples) * v);
-  let meanDiag = 0;
-  for (let i = 0; i < cols; i++) {
-    if (h[i * cols + i] === 0) {
-      h[i * cols + i] = 1;
-      for (let r = 0; r < rows; r++) w[r * cols + i] = 0;
-    }
-    meanDiag += h[i * cols + i] / cols;
-  }
-  for (let i = 0; i < cols; i++) h[i * cols + i] += damp * meanDiag;
-  const u = upperCholeskyOfInverse(h, cols);
+  const u = obsInverseFactor(w, rows, cols, gram, samples, damp);
 
   const pruned = new Uint8Array(rows * cols);
   for (let i1 = 0; i1 < cols; i1 += blockSize) {
@@ -91,15 +81,7 @@ export function sparsegptHost(
         w[r * cols + i] = 0;
       }
     }
-    // The block's errors, spread over the columns after it.
-    for (let r = 0; r < rows; r++) {
-      for (let c = 0; c < count; c++) {
-        const e = err[r * count + c];
-        if (e === 0) continue;
-        const urow = (i1 + c) * cols;
-        for (let j = i2; j < cols; j++) w[r * cols + j] -= e * u[urow + j];
-      }
-    }
+    spreadBlockError(w, rows, cols, err, i1, i2, u); // the block's errors, over the columns after it
   }
 }
 
