@@ -10,6 +10,8 @@
  *   out_dtype: float32 | float16         # output dtype (default float32; float16 where the
  *                                        # runtime has Float16Array)
  *   tokenizer_source: base | <model ref> # default: the base, else the first model
+ *   calibration: {data, samples, seq_len, seed}  # Rankwise's: text for fisher, mats and
+ *                                        # uncertainty_gm statistics (also per model)
  *
  * `models` becomes one output slice over every layer. A base_model not among a slice's sources is
  * appended to them: mergekit does so for `models` (plan.py normalize_config); for `slices` it needs
@@ -30,6 +32,22 @@ export interface SourceSpec {
   /** [start, end) layer indices; undefined = every layer. */
   layerRange?: [number, number];
   parameters: Record<string, Setting>;
+  /** Calibration text for this model's statistics (methods that measure them); else the top level's. */
+  calibration?: CalibrationConfig;
+}
+
+/**
+ * `calibration: {data, samples, seq_len, seed}` (Rankwise's key, not mergekit's; or just the data
+ * name): the text the statistics of fisher, uncertainty_gm and mats are measured on, at the top
+ * level or per model (each model's own task data, as the papers measure each task's Fisher).
+ */
+export interface CalibrationConfig {
+  /** A corpus name or a UTF-8 text file. */
+  data: string;
+  samples: number;
+  /** undefined = min(128, the model's max_position_embeddings). */
+  seqLen?: number;
+  seed: number;
 }
 
 /** One output slice: its sources and the parameters shared by them. */
@@ -48,6 +66,7 @@ export interface MergeConfig {
   parameters: Record<string, Setting>;
   outDtype: "float32" | "float16";
   tokenizerSource?: string;
+  calibration?: CalibrationConfig;
 }
 
 const TOP_KEYS = [
@@ -59,6 +78,7 @@ const TOP_KEYS = [
   "dtype",
   "out_dtype",
   "tokenizer_source",
+  "calibration",
 ];
 
 const isObject = (x: unknown): x is Record<string, unknown> =>
@@ -115,7 +135,9 @@ function checkRef(value: unknown, where: string): string {
 function checkSource(value: unknown, where: string, sliced: boolean): SourceSpec {
   if (typeof value === "string") value = { model: value };
   if (!isObject(value)) throw new UsageError(`${where} must be a mapping with "model"`);
-  const allowed = sliced ? ["model", "layer_range", "parameters"] : ["model", "parameters"];
+  const allowed = sliced
+    ? ["model", "layer_range", "parameters", "calibration"]
+    : ["model", "parameters", "calibration"];
   for (const k of Object.keys(value)) {
     if (!allowed.includes(k)) {
       throw new UsageError(`${where}: unknown key "${k}"; accepted: ${allowed.join(", ")}`);
@@ -125,6 +147,9 @@ function checkSource(value: unknown, where: string, sliced: boolean): SourceSpec
     model: checkRef(value.model, `${where}.model`),
     parameters: checkParameters(value.parameters, `${where}.parameters`),
   };
+  if (value.calibration !== undefined) {
+    source.calibration = checkCalibration(value.calibration, `${where}.calibration`);
+  }
   if (sliced) {
     const r = value.layer_range;
     if (
@@ -140,6 +165,38 @@ function checkSource(value: unknown, where: string, sliced: boolean): SourceSpec
     source.layerRange = [r[0], r[1]];
   }
   return source;
+}
+
+const CALIBRATION_KEYS = ["data", "samples", "seq_len", "seed"];
+
+function checkCalibration(value: unknown, where: string): CalibrationConfig {
+  if (typeof value === "string" && value !== "") value = { data: value };
+  if (!isObject(value) || typeof value.data !== "string" || value.data === "") {
+    throw new UsageError(
+      `${where} must be {data: <corpus name or text file>, samples, seq_len, seed} or just the data`,
+    );
+  }
+  for (const k of Object.keys(value)) {
+    if (!CALIBRATION_KEYS.includes(k)) {
+      throw new UsageError(
+        `${where}: unknown key "${k}"; accepted: ${CALIBRATION_KEYS.join(", ")}`,
+      );
+    }
+  }
+  const int = (key: string, min: number, fallback: number | undefined) => {
+    const v = value[key];
+    if (v === undefined) return fallback;
+    if (!Number.isSafeInteger(v) || (v as number) < min) {
+      throw new UsageError(`${where}.${key} must be an integer ≥ ${min}, got ${show(v)}`);
+    }
+    return v as number;
+  };
+  return {
+    data: value.data,
+    samples: int("samples", 1, 32)!,
+    seqLen: int("seq_len", 2, undefined),
+    seed: int("seed", 0, 0)!,
+  };
 }
 
 /** Parse and check a mergekit YAML text. */
@@ -237,5 +294,9 @@ export function parseMergeConfig(text: string): MergeConfig {
     parameters: checkParameters(doc.parameters, "parameters"),
     outDtype: (doc.out_dtype as "float32" | "float16" | undefined) ?? "float32",
     tokenizerSource,
+    calibration:
+      doc.calibration === undefined || doc.calibration === null
+        ? undefined
+        : checkCalibration(doc.calibration, "calibration"),
   };
 }

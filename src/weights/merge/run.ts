@@ -17,6 +17,11 @@
  * slice's sources, the final norm and lm_head from the last slice's. Everything that can be
  * checked before reading weights is (method, base, shapes, layer ranges, parameters), so a bad
  * config is one line and writes nothing.
+ *
+ * Two hooks for the seeds' methods: a method with `statistics` gets each model's calibration
+ * statistics (statistics.ts: measured one model at a time before merging, kept on disk, read
+ * tensor by tensor like the weights); a method with `scan` gets a first pass over every tensor
+ * whose sums (whole-model norms) the merge pass receives as `totals`.
  */
 import { existsSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
@@ -27,10 +32,11 @@ import { ensureOutputDir, removeCreated } from "../../io/output-dir.js";
 import { saveSafetensors } from "../../io/safetensors.js";
 import { CONFIG_FILE, WEIGHTS_FILE, WEIGHTS_INDEX_FILE } from "../../nn/pretrained.js";
 import { type MergeConfig, parseMergeConfig, type SliceSpec, type SourceSpec } from "./config.js";
-import type { MergeMethod, ParamValue } from "./method.js";
+import type { MergeInput, MergeMethod, ParamValue } from "./method.js";
 import { MERGE_METHODS, mergeMethod } from "./methods/index.js";
 import { resolveParameter } from "./params.js";
 import { type ModelSource, openSource } from "./sources.js";
+import { type MergeStatistics, measureStatistics, sourceTokenizer } from "./statistics.js";
 
 export const MERGEKIT_CONFIG_FILE = "mergekit_config.yml";
 export const DEFAULT_MAX_SHARD_BYTES = 5_000_000_000;
@@ -46,6 +52,8 @@ export interface MergeOptions {
   onStart?: (plan: { method: string; models: number; tensors: number; layers: number }) => void;
   /** Called after each output tensor (progress). */
   onTensor?: (done: number, total: number, name: string) => void;
+  /** Called after each model's calibration statistics are measured (methods that need them). */
+  onStatistics?: (model: string) => void;
 }
 
 /** What {@link runMerge} wrote: files, tensors and peak memory. */
@@ -100,6 +108,7 @@ export async function runMerge(text: string, options: MergeOptions): Promise<Mer
     throw new UsageError(`--out ${out} is not empty: choose a new folder for the merged model`);
   }
   const sources = new Map<string, ModelSource>();
+  let stats: MergeStatistics | undefined;
   try {
     const refs = new Set(config.slices.flatMap((s) => s.sources.map((x) => x.model)));
     const tokRef =
@@ -109,11 +118,52 @@ export async function runMerge(text: string, options: MergeOptions): Promise<Mer
     refs.add(tokRef);
     for (const ref of refs) sources.set(ref, await openSource(ref));
     const { plan, layers } = planMerge(config, method, sources);
+    const calibration = method.statistics ? calibrationPlan(config, method) : undefined;
     options.onStart?.({ method: method.name, models: sources.size, tensors: plan.length, layers });
-    return await execute(config, method, sources, plan, layers, tokRef, text, options);
+    if (method.statistics && calibration) {
+      const tokenizer = sourceTokenizer(sources.get(tokRef)!);
+      stats = await measureStatistics(
+        method.statistics.kind,
+        [...calibration.keys()],
+        sources,
+        tokenizer,
+        (ref) => calibration.get(ref)!,
+        options.onStatistics,
+      );
+    }
+    return await execute(config, method, sources, plan, layers, tokRef, text, options, stats);
   } finally {
+    stats?.close();
     for (const s of sources.values()) s.close();
   }
+}
+
+/**
+ * Which models a statistics method measures, each with its calibration (its own, else the top
+ * level's) and the key it came from; one line when a model has none.
+ */
+function calibrationPlan(
+  config: MergeConfig,
+  method: MergeMethod,
+): Map<string, { calib: NonNullable<MergeConfig["calibration"]>; where: string }> {
+  const out = new Map<string, { calib: NonNullable<MergeConfig["calibration"]>; where: string }>();
+  config.slices.forEach((slice, k) => {
+    slice.sources.forEach((s, j) => {
+      if (s.model === config.baseModel && !method.statistics!.base) return;
+      if (out.has(s.model) && s.calibration === undefined) return;
+      const where = config.sliced
+        ? `slices[${k}].sources[${j}].calibration`
+        : `models[${j}].calibration`;
+      const calib = s.calibration ?? config.calibration;
+      if (calib === undefined) {
+        throw new UsageError(
+          `merge_method ${method.name} needs calibration text: set calibration: {data: <corpus name or text file>, samples, seq_len, seed} at the top level or per model (missing for ${s.model})`,
+        );
+      }
+      out.set(s.model, { calib, where: s.calibration ? where : "calibration" });
+    });
+  });
+  return out;
 }
 
 function planMerge(
@@ -222,6 +272,10 @@ function plannedTensor(
         `parameter "${p.name}" must be true or false, got ${JSON.stringify(value)}`,
       );
     }
+    const problem = p.check?.(value);
+    if (problem !== undefined) {
+      throw new UsageError(`parameter "${p.name}"${who} ${problem}, got ${value} for ${tensor}`);
+    }
     if (p.name === "density" && !((value as number) >= 0 && (value as number) <= 1)) {
       throw new UsageError(
         `parameter "density"${who} must be in [0, 1] (the share of each task vector kept), got ${value} for ${tensor}`,
@@ -265,11 +319,27 @@ async function execute(
   tokRef: string,
   text: string,
   options: MergeOptions,
+  stats?: MergeStatistics,
 ): Promise<MergeSummary> {
   const created = ensureOutputDir(options.out);
   const files: string[] = [];
   try {
-    return await writeOutput(config, method, sources, plan, layers, tokRef, text, options, files);
+    const totals = method.scan
+      ? await scanTotals(method, sources, plan, options, stats)
+      : undefined;
+    const read = (p: Planned) => readInput(p, sources, options.seed ?? 0, stats, totals);
+    return await writeOutput(
+      config,
+      method,
+      read,
+      sources,
+      plan,
+      layers,
+      tokRef,
+      text,
+      options,
+      files,
+    );
   } catch (error) {
     for (const f of files) rmSync(join(options.out, f), { force: true });
     removeCreated(created);
@@ -277,9 +347,68 @@ async function execute(
   }
 }
 
+/** `scan`'s numbers summed over every output tensor (a first pass, before anything is written). */
+async function scanTotals(
+  method: MergeMethod,
+  sources: Map<string, ModelSource>,
+  plan: Planned[],
+  options: MergeOptions,
+  stats?: MergeStatistics,
+): Promise<Record<string, number>> {
+  const totals: Record<string, number> = {};
+  for (const p of plan) {
+    const found = method.scan!(await readInput(p, sources, options.seed ?? 0, stats));
+    for (const [k, v] of Object.entries(found)) totals[k] = (totals[k] ?? 0) + v;
+  }
+  return totals;
+}
+
+/** One planned tensor's inputs (and statistics), read from the sources; the method owns them. */
+async function readInput(
+  p: Planned,
+  sources: Map<string, ModelSource>,
+  seed: number,
+  stats?: MergeStatistics,
+  totals?: Record<string, number>,
+): Promise<MergeInput> {
+  const arrays: np.Array[] = [];
+  const measured: (np.Array | undefined)[] = [];
+  try {
+    for (const { source, name } of p.reads) {
+      arrays.push(await sources.get(source.model)!.read(name));
+    }
+    if (stats) {
+      for (const { source, name } of p.reads) {
+        const file = stats.files.get(source.model);
+        measured.push(file?.infos.has(name) ? await file.read(name) : undefined);
+      }
+    }
+  } catch (error) {
+    for (const a of [...arrays, ...measured]) a?.dispose();
+    throw error;
+  }
+  // Statistics for every model, or none (a Gram matrix exists only for decoder linear weights).
+  const perModel = measured.filter((_, j) => j !== p.baseIndex);
+  let modelStats: np.Array[] | undefined;
+  if (stats && perModel.every((a) => a !== undefined)) modelStats = perModel as np.Array[];
+  else for (const a of perModel) a?.dispose();
+  return {
+    name: p.out,
+    tensors: arrays.filter((_, j) => j !== p.baseIndex),
+    base: p.baseIndex >= 0 ? arrays[p.baseIndex] : undefined,
+    modelParams: p.modelParams,
+    params: p.params,
+    seed: tensorSeed(seed, p.out),
+    stats: modelStats,
+    baseStats: p.baseIndex >= 0 ? measured[p.baseIndex] : undefined,
+    totals,
+  };
+}
+
 async function writeOutput(
   config: MergeConfig,
   method: MergeMethod,
+  read: (p: Planned) => Promise<MergeInput>,
   sources: Map<string, ModelSource>,
   plan: Planned[],
   layers: number,
@@ -324,24 +453,7 @@ async function writeOutput(
   try {
     for (let i = 0; i < plan.length; i++) {
       const p = plan[i]!;
-      const arrays: np.Array[] = [];
-      try {
-        for (const { source, name } of p.reads)
-          arrays.push(await sources.get(source.model)!.read(name));
-      } catch (error) {
-        for (const a of arrays) a.dispose();
-        throw error;
-      }
-      const base = p.baseIndex >= 0 ? arrays[p.baseIndex] : undefined;
-      const tensors = arrays.filter((_, j) => j !== p.baseIndex);
-      let merged = method.merge({
-        name: p.out,
-        tensors,
-        base,
-        modelParams: p.modelParams,
-        params: p.params,
-        seed: tensorSeed(options.seed ?? 0, p.out),
-      });
+      let merged = method.merge(await read(p));
       if (config.outDtype === "float16") merged = merged.astype(np.float16);
       // Computed now: a pending result would keep every input it was computed from alive until
       // its shard is written, i.e. whole models.

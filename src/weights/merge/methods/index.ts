@@ -6,17 +6,23 @@ import type { MergeMethod } from "../method.js";
 import { breadcrumbs, breadcrumbsTies } from "./breadcrumbs.js";
 import { dareLinear, dareTies } from "./dare.js";
 import { della, dellaLinear } from "./della.js";
+import { fisher } from "./fisher.js";
+import { isoC } from "./iso-c.js";
+import { isoCts } from "./iso-cts.js";
 import { karcher } from "./karcher.js";
 import { linear } from "./linear.js";
+import { mats } from "./mats.js";
 import { modelStock } from "./model-stock.js";
 import { multislerp } from "./multislerp.js";
 import { nearswap } from "./nearswap.js";
 import { nuslerp } from "./nuslerp.js";
+import { orthogonalContinual } from "./orthogonal-continual.js";
 import { passthrough } from "./passthrough.js";
 import { sce } from "./sce.js";
 import { slerp } from "./slerp.js";
 import { taskArithmetic } from "./task-arithmetic.js";
 import { ties } from "./ties.js";
+import { uncertaintyGm } from "./uncertainty-gm.js";
 
 const METHODS: MergeMethod[] = [
   linear,
@@ -36,6 +42,13 @@ const METHODS: MergeMethod[] = [
   nearswap,
   sce,
   passthrough,
+  // The seeds' methods (METHODS.md §4).
+  isoC,
+  isoCts,
+  mats,
+  orthogonalContinual,
+  fisher,
+  uncertaintyGm,
 ];
 
 /** Every merge method, by its `merge_method` name. */
