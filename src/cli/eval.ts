@@ -81,6 +81,7 @@ export async function evalCommand(spec: string, opts: Flags): Promise<void> {
     tokenizer: opts.tokenizer as string | undefined,
     text,
     onProgress: stderrProgress(),
+    keepLowRank: opts.adapter === undefined, // factored layers run as factors; adapters need W
   });
   let params: LlamaParams = opened.params;
   if (typeof opts.adapter === "string") params = await applyAdapter(params, opts.adapter);

@@ -77,7 +77,11 @@ export async function generateCommand(
       `--length must be an integer from 0 to ${MAX_LENGTH}, got "${opts.length}"`,
     );
   }
-  const opened = await openModel(spec, { tokenizer: opts.tokenizer, onProgress: stderrProgress() });
+  const opened = await openModel(spec, {
+    tokenizer: opts.tokenizer,
+    onProgress: stderrProgress(),
+    keepLowRank: opts.adapter === undefined, // factored layers run as factors; adapters need W
+  });
   const params =
     opts.adapter !== undefined ? await applyAdapter(opened.params, opts.adapter) : opened.params;
   try {

@@ -13,7 +13,8 @@
  *   attention: causal softmax(q kᵀ / sqrt(head_dim)) v; key/value head j serves query heads
  *             j·g … j·g+g-1 with g = num_attention_heads / num_key_value_heads (HF repeat_kv)
  *
- * Linear weights are stored [out, in] (y = x Wᵀ), no biases. Paper: Touvron et al. 2023,
+ * Linear weights are stored [out, in] (y = x Wᵀ), no biases; a decoder linear layer may be
+ * stored and run as two low-rank factors (./low-rank.ts). Paper: Touvron et al. 2023,
  * "LLaMA: Open and Efficient Foundation Language Models"; Su et al. 2021 (RoPE); Shazeer 2020
  * (SwiGLU); Ainslie et al. 2023 (GQA). Checked against an independent PyTorch implementation of
  * transformers' modeling_llama (tools/fixtures/llama_reference.py): logits, loss, every gradient.
@@ -24,9 +25,30 @@
 import { jit, nn, numpy as np, random, valueAndGrad } from "@jax-js/jax";
 import type { LlamaConfig } from "./llama-config.js";
 import { crossEntropy, type LossAndGrad } from "./loss.js";
+import { checkFactors, factoredLinear, LOW_RANK_A, LOW_RANK_B } from "./low-rank.js";
 
 /** Flat record of parameters keyed by Hugging Face names. */
 export type LlamaParams = Record<string, np.Array>;
+
+/**
+ * Optional per block, not in Hugging Face's LLaMA: `model.layers.<i>.inlp_projection`
+ * [hidden, hidden], a map of the residual stream after block i applied as a linear layer
+ * (x ← x Tᵀ; INLP's T = I − B Bᵀ is symmetric). `rankwise edit inlp` writes it
+ * (src/weights/edit/inlp-model.ts); transformers ignores it.
+ */
+export const RESIDUAL_PROJECTION = "inlp_projection";
+const PROJECTION_NAME = /^model\.layers\.(\d+)\.inlp_projection$/;
+
+/** Whether `name` is a residual projection of this config; throws on a wrong shape. */
+function isResidualProjection(name: string, p: np.Array, config: LlamaConfig): boolean {
+  const m = PROJECTION_NAME.exec(name);
+  if (!m || Number(m[1]) >= config.num_hidden_layers) return false;
+  const d = config.hidden_size;
+  if (p.shape.length !== 2 || p.shape[0] !== d || p.shape[1] !== d) {
+    throw new RangeError(`parameter ${name} has shape [${p.shape}], expected [${d},${d}]`);
+  }
+  return true;
+}
 
 /** Parameter names and shapes, in Hugging Face's order. No lm_head.weight when tied. */
 export function llamaParamShapes(config: LlamaConfig): Record<string, number[]> {
@@ -80,18 +102,27 @@ export function initLlama(config: LlamaConfig, seed: number | np.Array = 0): Lla
   return params;
 }
 
-/** Check names and shapes; throws naming the first mismatch. Borrows. */
+/**
+ * Check names and shapes; throws naming the first mismatch. A decoder linear module may be
+ * factored (./low-rank.ts): its factors checked, its dense weight then optional. Borrows.
+ */
 export function checkLlamaParams(params: LlamaParams, config: LlamaConfig): void {
   const shapes = llamaParamShapes(config);
+  const factors = checkFactors(params, shapes);
   for (const [name, shape] of Object.entries(shapes)) {
     const p = params[name];
+    if (p === undefined && factors.modules.has(name.slice(0, -".weight".length))) continue;
     if (p === undefined) throw new TypeError(`parameter ${name} is missing`);
     if (p.shape.length !== shape.length || p.shape.some((s, i) => s !== shape[i])) {
       throw new RangeError(`parameter ${name} has shape [${p.shape}], expected [${shape}]`);
     }
   }
   for (const name of Object.keys(params)) {
-    if (!(name in shapes)) {
+    if (
+      !(name in shapes) &&
+      !factors.names.has(name) &&
+      !isResidualProjection(name, params[name], config)
+    ) {
       const hint = name === "lm_head.weight" ? " (tie_word_embeddings is true)" : "";
       throw new TypeError(`unexpected parameter ${name}${hint}`);
     }
@@ -243,7 +274,9 @@ function block(
   const w = (name: string) => params[`model.layers.${i}.${name}`];
   const linear = (x: np.Array, name: string) => {
     if (capture) capture(`model.layers.${i}.${name}`, x.ref.reshape([-1, x.shape.at(-1) ?? 0]));
-    return linearLayer(x, w(`${name}.weight`));
+    const a = w(`${name}.${LOW_RANK_A}`);
+    if (a === undefined) return linearLayer(x, w(`${name}.weight`));
+    return factoredLinear(x, w(`${name}.weight`), a, w(`${name}.${LOW_RANK_B}`));
   };
   const h = rmsNorm(x.ref, w("input_layernorm.weight"), eps);
   const q = rope(linear(h.ref, "self_attn.q_proj").reshape([b, t, heads, hd]), cos.ref, sin.ref);
@@ -269,7 +302,9 @@ function block(
   const h2 = rmsNorm(x.ref, w("post_attention_layernorm.weight"), eps);
   const gate = nn.silu(linear(h2.ref, "mlp.gate_proj"));
   const up = linear(h2, "mlp.up_proj");
-  return x.add(linear(gate.mul(up), "mlp.down_proj"));
+  const out = x.add(linear(gate.mul(up), "mlp.down_proj"));
+  const projection = w(RESIDUAL_PROJECTION);
+  return projection === undefined ? out : linearLayer(out, projection);
 }
 
 /**

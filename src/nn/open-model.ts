@@ -38,6 +38,7 @@ import {
 } from "../train/checkpoint.js";
 import type { LlamaParams } from "./llama.js";
 import type { LlamaConfig } from "./llama-config.js";
+import { densifyLowRank } from "./low-rank.js";
 import { CONFIG_FILE, loadModel } from "./pretrained.js";
 
 /** Options of {@link openModel}. */
@@ -54,6 +55,11 @@ export interface OpenModelOptions {
   offline?: boolean;
   /** Hub download progress (the CLI draws it on stderr). */
   onProgress?: (progress: DownloadProgress) => void;
+  /**
+   * Keep factored (low-rank) modules as factors (eval, generate: they run them as two thin
+   * matmuls). Default false: W + B A, one dense matrix per module, for every other command.
+   */
+  keepLowRank?: boolean;
 }
 
 /** A model ready to run: configuration, parameters (owned by the caller), tokenizer, origin. */
@@ -191,7 +197,8 @@ async function openFolder(
       `${dir} holds an ${model.config.model_type} model; this command needs a LLaMA-style language model`,
     );
   }
-  return withTokenizer({ config: model.config, params: model.params, source }, own, options);
+  const params = options.keepLowRank ? model.params : densifyLowRank(model.params);
+  return withTokenizer({ config: model.config, params, source }, own, options);
 }
 
 /** A model folder's tokenizer: tokenizer.json, else (checkpoints written before it had one)

@@ -10,6 +10,11 @@
  * weights (bf16, f16, f64) are converted to float32. Both files are written atomically, weights
  * first, so an interrupted save never leaves a config.json that points at missing weights.
  *
+ * A decoder linear module may be stored as two low-rank factors instead of (or besides) its
+ * weight (./low-rank.ts): `<m>.lowrank_a.weight` [r, in], `<m>.lowrank_b.weight` [out, r], the
+ * ranks recorded in config.json as "rankwise_low_rank" (checked against the tensors on load).
+ * Transformers does not read such a folder; `rankwise export` densifies.
+ *
  * A quantised folder (config.json `quantization_config`: integer codes plus scales, laid out by
  * weights/quantize/format.ts) loads dequantised to float32.
  *
@@ -19,6 +24,7 @@
  * The MLP classifier (no HF equivalent) uses the same layout with config.json
  * {"model_type": "mlp", "sizes": [...], "activation": ...} and nn.Sequential names.
  */
+import { readFileSync } from "node:fs";
 import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { numpy as np } from "@jax-js/jax";
@@ -28,8 +34,14 @@ import { loadSafetensors, saveSafetensors } from "../io/safetensors.js";
 // The one import from above nn: the quantised layout's decoder (a leaf module: jax-js only).
 import { dequantizeLoaded } from "../weights/quantize/format.js";
 import { describeLeaves, nonFiniteLeaves } from "./finite.js";
-import { checkLlamaParams, type LlamaParams, llamaParamShapes } from "./llama.js";
+import {
+  checkLlamaParams,
+  type LlamaParams,
+  llamaParamShapes,
+  RESIDUAL_PROJECTION,
+} from "./llama.js";
 import { fromHfConfig, type LlamaConfig, toHfConfig } from "./llama-config.js";
+import { LOW_RANK_A, LOW_RANK_B, LOW_RANK_CONFIG_KEY, lowRankRanks } from "./low-rank.js";
 import { checkMlpParams, type MlpConfig, mlpConfig, mlpParamShapes } from "./mlp.js";
 
 /** The configuration of any model Rankwise saves or loads. */
@@ -86,11 +98,23 @@ function checkParams(params: Record<string, np.Array>, config: ModelConfig): voi
  * parameters (the caller still owns them).
  */
 export async function saveModel(dir: string, model: Pretrained): Promise<void> {
-  const json = `${JSON.stringify(configToJson(model.config), null, 2)}\n`;
+  const configJson = configToJson(model.config);
+  // Factored modules (./low-rank.ts): their ranks in config.json, factors after the module.
+  const ranks = lowRankRanks(model.params);
+  if (Object.keys(ranks).length > 0) configJson[LOW_RANK_CONFIG_KEY] = ranks;
+  const json = `${JSON.stringify(configJson, null, 2)}\n`;
   checkParams(model.params, model.config);
   // Exactly the model's parameters (the writer orders them as the reference writer does).
   const ordered: Record<string, np.Array> = {};
-  for (const name of Object.keys(shapesOf(model.config))) ordered[name] = model.params[name];
+  for (const name of Object.keys(shapesOf(model.config))) {
+    if (model.params[name] !== undefined) ordered[name] = model.params[name];
+    const module = name.slice(0, -".weight".length);
+    if (module in ranks) {
+      ordered[`${module}.${LOW_RANK_A}`] = model.params[`${module}.${LOW_RANK_A}`];
+      ordered[`${module}.${LOW_RANK_B}`] = model.params[`${module}.${LOW_RANK_B}`];
+    }
+  }
+  for (const name of residualProjections(model)) ordered[name] = model.params[name];
   await mkdir(dir, { recursive: true });
   await saveSafetensors(join(dir, WEIGHTS_FILE), ordered, { format: "pt" });
   await writeFileAtomic(join(dir, CONFIG_FILE), json);
@@ -131,6 +155,16 @@ async function weightFiles(dir: string): Promise<string[]> {
   });
 }
 
+/** Whether the model folder's config.json records factored (low-rank) modules. */
+export function isFactoredFolder(dir: string): boolean {
+  try {
+    const json = JSON.parse(readFileSync(join(dir, CONFIG_FILE), "utf8"));
+    return typeof json === "object" && json !== null && LOW_RANK_CONFIG_KEY in json;
+  } catch {
+    return false;
+  }
+}
+
 /** Read a model folder. The caller owns the returned parameters. */
 export async function loadModel(dir: string): Promise<Pretrained> {
   const configPath = join(dir, CONFIG_FILE);
@@ -138,7 +172,7 @@ export async function loadModel(dir: string): Promise<Pretrained> {
   if (text === undefined) throw new Error(`no ${CONFIG_FILE} in ${dir}`);
   const json = parseJson(text, configPath);
   const config = configFromJson(json);
-  const shapes = shapesOf(config);
+  const recordedRanks = (json as Record<string, unknown>)[LOW_RANK_CONFIG_KEY] ?? {};
 
   const loaded: Record<string, np.Array> = {};
   const disposeAll = () => {
@@ -161,16 +195,29 @@ export async function loadModel(dir: string): Promise<Pretrained> {
   }
   try {
     checkParams(loaded, config);
+    const ranks = lowRankRanks(loaded);
+    if (JSON.stringify(sortKeys(ranks)) !== JSON.stringify(sortKeys(recordedRanks))) {
+      throw new RangeError(
+        `${CONFIG_FILE} ${LOW_RANK_CONFIG_KEY} ${JSON.stringify(recordedRanks)} does not match the factors in the weights ${JSON.stringify(ranks)}`,
+      );
+    }
   } catch (err) {
     disposeAll();
     if (err instanceof Error) err.message = `${dir}: ${err.message}`;
     throw err;
   }
+  // In the model's order (factors after their module), as before factors existed.
   const params: Record<string, np.Array> = {};
-  for (const name of Object.keys(shapes)) {
+  const take = (name: string) => {
     const a = loaded[name];
-    params[name] = a.dtype === np.float32 ? a : a.astype(np.float32);
+    if (a !== undefined) params[name] = a.dtype === np.float32 ? a : a.astype(np.float32);
+  };
+  for (const name of Object.keys(shapesOf(config))) {
+    take(name);
+    take(name.replace(/weight$/, LOW_RANK_A));
+    take(name.replace(/weight$/, LOW_RANK_B));
   }
+  for (const name of residualProjections({ config, params: loaded })) take(name);
   const bad = await nonFiniteLeaves(params);
   if (bad.length > 0) {
     for (const a of Object.values(params)) a.dispose();
@@ -179,4 +226,21 @@ export async function loadModel(dir: string): Promise<Pretrained> {
     );
   }
   return { config, params };
+}
+
+/** The residual projections (`edit inlp`, ./llama.ts RESIDUAL_PROJECTION) a LLaMA model holds. */
+function residualProjections({ config, params }: Pretrained): string[] {
+  if (config.model_type !== "llama") return [];
+  const names: string[] = [];
+  for (let i = 0; i < config.num_hidden_layers; i++) {
+    const name = `model.layers.${i}.${RESIDUAL_PROJECTION}`;
+    if (params[name] !== undefined) names.push(name);
+  }
+  return names;
+}
+
+/** A shallow copy with sorted keys, to compare records (a non-object is kept as `invalid`). */
+function sortKeys(x: unknown): Record<string, unknown> {
+  if (typeof x !== "object" || x === null || Array.isArray(x)) return { invalid: x };
+  return Object.fromEntries(Object.entries(x).sort(([a], [b]) => (a < b ? -1 : 1)));
 }

@@ -19,7 +19,12 @@ import { type LazySafetensors, openSafetensorsLazy } from "../../io/safetensors-
 import { llamaParamShapes } from "../../nn/llama.js";
 import { fromHfConfig, type LlamaConfig, toHfConfig } from "../../nn/llama-config.js";
 import { applyAdapter, openModel } from "../../nn/open-model.js";
-import { CONFIG_FILE, WEIGHTS_FILE, WEIGHTS_INDEX_FILE } from "../../nn/pretrained.js";
+import {
+  CONFIG_FILE,
+  isFactoredFolder,
+  WEIGHTS_FILE,
+  WEIGHTS_INDEX_FILE,
+} from "../../nn/pretrained.js";
 
 /** One model of a merge. */
 export interface ModelSource {
@@ -62,7 +67,8 @@ export async function openSource(ref: string): Promise<ModelSource> {
       throw error;
     }
   }
-  const folder = isDir(model) && existsSync(join(model, CONFIG_FILE));
+  // A folder with factored layers is opened whole (densified), not streamed tensor by tensor.
+  const folder = isDir(model) && existsSync(join(model, CONFIG_FILE)) && !isFactoredFolder(model);
   if (folder && adapter === undefined) return openLazyFolder(ref, model);
   if (folder) {
     // A model folder needs no tokenizer to be merged: load it without openModel's check.
