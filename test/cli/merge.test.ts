@@ -145,9 +145,9 @@ describe("bad configs: one line, exit 2, nothing written", () => {
       /^rankwise: slices\[0\]: layer_range \[0,5\] of .*\/a goes past its 2 layers$/,
     ],
     [
-      "union tokenizer",
+      "union without a tokenizer",
       `${ta("  - model: @/a\n    parameters: {weight: 1}\n")}tokenizer_source: union\n`,
-      /^rankwise: tokenizer_source "union" is not supported; accepted: base or one of the models$/,
+      /^rankwise: tokenizer_source "union": model .*\/a has no tokenizer\.json; union needs every model's tokenizer$/,
     ],
     [
       // Found while merging (after the start line, hence --quiet), after 8 shards were written (one

@@ -9,7 +9,8 @@
  *   dtype: float32 | float16 | bfloat16  # compute dtype: accepted, merging is always float32
  *   out_dtype: float32 | float16         # output dtype (default float32; float16 where the
  *                                        # runtime has Float16Array)
- *   tokenizer_source: base | <model ref> # default: the base, else the first model
+ *   tokenizer_source: base | union | <model ref>  # default: the base, else the first model;
+ *                                        # union: every model's vocabulary (tokenizer-union.ts)
  *   calibration: {data, samples, seq_len, seed}  # Rankwise's: text for fisher, mats and
  *                                        # uncertainty_gm statistics (also per model)
  *
@@ -17,7 +18,7 @@
  * appended to them: mergekit does so for `models` (plan.py normalize_config); for `slices` it needs
  * the base listed, and here it is appended too, with the layer range of the slice's first source. A model ref is a model folder, run folder, Hub id or
  * "model+adapter". Keys mergekit has that are not supported (`modules`, `tokenizer`,
- * `chat_template`, tokenizer_source "union") are refused with one line, never ignored.
+ * `chat_template`) are refused with one line, never ignored.
  */
 import { parse } from "yaml";
 import { UsageError } from "../../engine/errors.js";
@@ -279,12 +280,10 @@ export function parseMergeConfig(text: string): MergeConfig {
   }
   let tokenizerSource: string | undefined;
   if (doc.tokenizer_source !== undefined && doc.tokenizer_source !== null) {
-    if (doc.tokenizer_source === "union") {
-      throw new UsageError(
-        'tokenizer_source "union" is not supported; accepted: base or one of the models',
-      );
-    }
-    tokenizerSource = checkRef(doc.tokenizer_source, "tokenizer_source");
+    tokenizerSource =
+      doc.tokenizer_source === "union"
+        ? "union"
+        : checkRef(doc.tokenizer_source, "tokenizer_source");
   }
   return {
     method: doc.merge_method,

@@ -9,7 +9,9 @@
  * model.safetensors.index.json past `maxShardBytes` (default 5 GB, mergekit's out_shard_size);
  * config.json from the base model, else the first model, with num_hidden_layers set to the output
  * layer count (written after the weights); tokenizer.json (+ tokenizer_config.json) from
- * tokenizer_source (default: the base, else the first model); the YAML as mergekit_config.yml.
+ * tokenizer_source (default: the base, else the first model; `union`: the union of the models'
+ * vocabularies, their embedding rows re-indexed to it, tokenizer-union.ts); the YAML as
+ * mergekit_config.yml.
  * Every file is written atomically.
  *
  * Layout of the output (mergekit plan.py): each output slice contributes its layers in order
@@ -37,6 +39,7 @@ import { MERGE_METHODS, mergeMethod } from "./methods/index.js";
 import { resolveParameter } from "./params.js";
 import { type ModelSource, openSource } from "./sources.js";
 import { type MergeStatistics, measureStatistics, sourceTokenizer } from "./statistics.js";
+import { applyTokenizerUnion, VOCAB_TENSORS } from "./tokenizer-union.js";
 
 export const MERGEKIT_CONFIG_FILE = "mergekit_config.yml";
 export const DEFAULT_MAX_SHARD_BYTES = 5_000_000_000;
@@ -112,11 +115,14 @@ export async function runMerge(text: string, options: MergeOptions): Promise<Mer
   try {
     const refs = new Set(config.slices.flatMap((s) => s.sources.map((x) => x.model)));
     const tokRef =
-      config.tokenizerSource === undefined || config.tokenizerSource === "base"
+      config.tokenizerSource === undefined ||
+      config.tokenizerSource === "base" ||
+      config.tokenizerSource === "union"
         ? (config.baseModel ?? config.slices[0]!.sources[0]!.model)
         : config.tokenizerSource;
     refs.add(tokRef);
     for (const ref of refs) sources.set(ref, await openSource(ref));
+    if (config.tokenizerSource === "union") applyTokenizerUnion(config, sources);
     const { plan, layers } = planMerge(config, method, sources);
     const calibration = method.statistics ? calibrationPlan(config, method) : undefined;
     options.onStart?.({ method: method.name, models: sources.size, tensors: plan.length, layers });
@@ -240,7 +246,7 @@ function plannedTensor(
       shapeFrom = source.model;
     } else if (got.join(",") !== shape.join(",")) {
       throw new UsageError(
-        `mismatched shapes: ${name} is [${got}] in ${source.model} but [${shape}] in ${shapeFrom} (vocabulary union is not supported: merge models of one architecture and vocabulary)`,
+        `mismatched shapes: ${name} is [${got}] in ${source.model} but [${shape}] in ${shapeFrom}${VOCAB_TENSORS.includes(name) ? " (the vocabularies differ: tokenizer_source: union merges them)" : ""}`,
       );
     }
   }
