@@ -15,6 +15,8 @@ import { CharTokenizer } from "../../src/data/tokenizer.js";
 import { tokenizerFileText } from "../../src/data/tokenizer-file.js";
 import * as tree from "../../src/engine/tree.js";
 import { loadSafetensors } from "../../src/io/safetensors.js";
+import type { LlamaParams } from "../../src/nn/llama.js";
+import type { LlamaConfig } from "../../src/nn/llama-config.js";
 import { loadModel } from "../../src/nn/pretrained.js";
 import { runMerge } from "../../src/weights/merge/run.js";
 import { calibrationIds, diagonalFisher, inputGrams } from "../../src/weights/merge/statistics.js";
@@ -63,6 +65,12 @@ async function weights(name: string): Promise<Record<string, Float64Array>> {
   return values;
 }
 
+/** A fixture folder (LLaMA-style, whatever model kinds loadModel knows). */
+async function loadLlama(path: string): Promise<{ config: LlamaConfig; params: LlamaParams }> {
+  const { config, params } = await loadModel(path);
+  return { config: config as LlamaConfig, params };
+}
+
 const close = (actual: ArrayLike<number>, expected: ArrayLike<number>, tol: number) => {
   const { ratio, index } = closeness(actual, expected, tol, tol);
   expect(ratio, `element ${index}: ${actual[index]} vs ${expected[index]}`).toBeLessThanOrEqual(1);
@@ -90,7 +98,7 @@ test("uncertainty_gm of one model is that model wherever it or the base has curv
 });
 
 test("the Fisher of two sequences is the mean of each one's squared gradients", async () => {
-  const { config, params } = await loadModel(join(models, "a"));
+  const { config, params } = await loadLlama(join(models, "a"));
   const ids = Int32Array.from({ length: 24 }, (_, i) => (i * 7) % 10);
   const both = diagonalFisher(params, config, { tokens: ids, samples: 2, seqLen: 12 });
   const first = diagonalFisher(params, config, {
@@ -112,7 +120,7 @@ test("the Fisher of two sequences is the mean of each one's squared gradients", 
 });
 
 test("block 0's q_proj Gram matrix is XᵀX/tokens of the RMS-normed embeddings", async () => {
-  const { config, params } = await loadModel(join(models, "a"));
+  const { config, params } = await loadLlama(join(models, "a"));
   const ids = Int32Array.from({ length: 16 }, (_, i) => (i * 3) % 9);
   const grams = inputGrams(params, config, { tokens: ids, samples: 2, seqLen: 8 });
   const h = config.hidden_size;
@@ -139,7 +147,7 @@ test("mats: each linear weight solves (Σ G_t) Wᵀ = Σ G_t W_tᵀ; norms are a
   );
   const name = "model.layers.1.mlp.down_proj.weight";
   const gramsOf = async (m: string) => {
-    const { config, params } = await loadModel(join(models, m));
+    const { config, params } = await loadLlama(join(models, m));
     const tok = CharTokenizer.fromText(TEXT);
     const ids = calibrationIds(
       { data: textFile, samples: 3, seqLen: 12, seed: 1 },
