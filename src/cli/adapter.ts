@@ -8,6 +8,11 @@
  *   inspect  the config (PEFT's fields), the targeted modules with their ranks and shapes, the
  *            trainable parameter count and the weights file's size, from the config and the
  *            safetensors header alone (no base model needed); --json for machines.
+ *   convert  any adapter (--model for DoRA) or two full models (--from-models base tuned) → a
+ *            PEFT LoRA by truncated SVD of ΔW (src/peft/extract.ts), --rank or --energy; the
+ *            relative Frobenius error of each module is reported.
+ *   combine  several adapters → one LoRA: cat, linear, svd, ties, dare on ΔW
+ *            (src/peft/combine/), with --weights, --density, --rank, --seed.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
@@ -17,13 +22,31 @@ import * as tree from "../engine/tree.js";
 import { writeFileAtomic } from "../io/atomic.js";
 import { ensureOutputDir } from "../io/output-dir.js";
 import { readSafetensorsHeader } from "../io/safetensors.js";
-import { saveModel } from "../nn/pretrained.js";
+import type { LlamaParams } from "../nn/llama.js";
+import { CONFIG_FILE, loadModel, saveModel } from "../nn/pretrained.js";
+import {
+  COMBINE_METHODS,
+  type CombineOptions,
+  checkCombineInputs,
+  checkCombineOptions,
+  combineAdapters,
+} from "../peft/combine/index.js";
+import { type AdapterDelta, readAdapterDelta } from "../peft/delta.js";
+import {
+  checkRankRule,
+  convertAdapter,
+  type ExtractedLora,
+  extractLora,
+  type RankRule,
+} from "../peft/extract.js";
 import {
   ADAPTER_CONFIG_FILE,
   ADAPTER_WEIGHTS_FILE,
   configFromPeftJson,
   configToPeftJson,
   PEFT_PREFIX,
+  saveAdapter,
+  shapesOf,
 } from "../peft/index.js";
 import { openBase, withAdapter } from "../train/adapted-model.js";
 
@@ -124,4 +147,215 @@ export async function adapterInspectCommand(dir: string, opts: { json?: boolean 
     ),
   ];
   process.stdout.write(`${lines.join("\n")}\n`);
+}
+
+/** Parse a numeric flag; a one-line UsageError names the flag and the accepted values. */
+function numberFlag(flag: string, text: unknown, accepted: string, integer = false): number {
+  const s = String(text).trim();
+  const v = integer ? (/^\d+$/.test(s) ? Number(s) : Number.NaN) : Number(s);
+  if (s === "" || !Number.isFinite(v))
+    throw new UsageError(`${flag} ${s} is not accepted (${accepted})`);
+  return v;
+}
+
+/** A model's parameters without its tokenizer: a model folder, else a run folder or Hub id. */
+async function openWeights(spec: string): Promise<LlamaParams> {
+  if (existsSync(join(spec, CONFIG_FILE)) && statSync(spec).isDirectory()) {
+    try {
+      return (await loadModel(spec)).params;
+    } catch (error) {
+      if (error instanceof UsageError) throw error;
+      throw new UsageError(
+        `cannot open the model in ${spec}: ${(error as Error).message.split("\n")[0]}`,
+      );
+    }
+  }
+  return (await openBase(spec)).params;
+}
+
+/** Refuse an --out folder that holds files (the adapter must not mix with others). */
+function freshOut(out: unknown, what: string): string {
+  if (out === undefined) throw new UsageError(`--out is required (a new folder for the ${what})`);
+  const dir = String(out);
+  if (existsSync(dir) && statSync(dir).isDirectory() && readdirSync(dir).length > 0)
+    throw new UsageError(`--out ${dir} is not empty: choose a new folder for the ${what}`);
+  return dir;
+}
+
+async function writeResult(
+  out: string,
+  result: ExtractedLora,
+  summary: Record<string, unknown>,
+  json: boolean | undefined,
+  title: string,
+): Promise<void> {
+  try {
+    ensureOutputDir(out);
+    await saveAdapter(out, result.adapter);
+  } finally {
+    tree.dispose(result.adapter.params);
+  }
+  if (json) {
+    process.stdout.write(
+      `${JSON.stringify({ ...summary, out, modules: result.report }, null, 2)}\n`,
+    );
+    return;
+  }
+  const width = Math.max(...result.report.map((m) => m.name.length));
+  const lines = [
+    `${title}: ${out}`,
+    ...result.report.map(
+      (m) =>
+        `  ${m.name.padEnd(width)}  rank ${String(m.rank).padStart(4)}  error ${m.error.toExponential(2)}`,
+    ),
+  ];
+  process.stdout.write(`${lines.join("\n")}\n`);
+}
+
+function rankRule(opts: { rank?: string; energy?: string }): RankRule {
+  if (opts.rank !== undefined && opts.energy !== undefined)
+    throw new UsageError("give --rank or --energy, not both");
+  if (opts.rank !== undefined)
+    return { rank: numberFlag("--rank", opts.rank, "a positive integer", true) };
+  if (opts.energy !== undefined)
+    return { energy: numberFlag("--energy", opts.energy, "a number in (0, 1]") };
+  throw new UsageError("give --rank k (a fixed rank) or --energy e (a share of Σσ² in (0, 1])");
+}
+
+/**
+ * `adapter convert <adapter> --to lora` (any readable adapter's ΔW → LoRA by truncated SVD) and
+ * `adapter convert --from-models <base> <tuned> --to lora` (ΔW = tuned − base), src/peft/extract.ts.
+ */
+export async function adapterConvertCommand(
+  dir: string | undefined,
+  opts: {
+    to?: string;
+    rank?: string;
+    energy?: string;
+    out?: string;
+    model?: string;
+    fromModels?: string[];
+    json?: boolean;
+  },
+): Promise<void> {
+  if (opts.to === undefined) throw new UsageError("--to is required (accepted: lora)");
+  if (opts.to !== "lora") throw new UsageError(`--to ${opts.to} is not accepted (lora)`);
+  const rule = rankRule(opts);
+  checkRankRule(rule);
+  const from = opts.fromModels;
+  if (from !== undefined && dir !== undefined)
+    throw new UsageError("give an adapter folder or --from-models <base> <tuned>, not both");
+  if (from !== undefined && from.length !== 2)
+    throw new UsageError(`--from-models takes two models (base, tuned), got ${from.length}`);
+  if (from === undefined && dir === undefined)
+    throw new UsageError("give an adapter folder to convert, or --from-models <base> <tuned>");
+  const out = freshOut(opts.out, "adapter");
+  const how = "rank" in rule ? `rank ${rule.rank}` : `energy ${rule.energy}`;
+  if (from !== undefined) {
+    const [baseSpec, tunedSpec] = from;
+    if (!opts.json)
+      process.stderr.write(`extracting a LoRA (${how}) from ${tunedSpec} − ${baseSpec}\n`);
+    const base = await openWeights(baseSpec);
+    let tuned: LlamaParams | undefined;
+    try {
+      tuned = await openWeights(tunedSpec);
+      const result = extractLora(base, tuned, rule, { baseModel: baseSpec });
+      await writeResult(
+        out,
+        result,
+        { base: baseSpec, tuned: tunedSpec, modulesToSave: result.adapter.config.modulesToSave },
+        opts.json,
+        `extracted a LoRA from ${tunedSpec} − ${baseSpec}`,
+      );
+    } finally {
+      tree.dispose(base);
+      if (tuned) tree.dispose(tuned);
+    }
+    return;
+  }
+  const src = String(dir);
+  const base = opts.model === undefined ? undefined : await openWeights(String(opts.model));
+  let delta: AdapterDelta | undefined;
+  try {
+    delta = await readAdapterDelta(src, base && shapesOf(base));
+    if (delta.needsBase && base === undefined)
+      throw new UsageError(
+        `${src} is a ${delta.type} adapter: its ΔW depends on the base weights; give the base model (--model)`,
+      );
+    if (!opts.json)
+      process.stderr.write(
+        `converting ${src} (${delta.type}, ${delta.modules.length} modules) to LoRA (${how})\n`,
+      );
+    const result = convertAdapter(delta, rule, base);
+    await writeResult(
+      out,
+      result,
+      { adapter: src, type: delta.type },
+      opts.json,
+      `converted ${src} to LoRA`,
+    );
+  } finally {
+    delta?.dispose();
+    if (base) tree.dispose(base);
+  }
+}
+
+/** `adapter combine <adapter>... --method m`: one LoRA adapter from several (src/peft/combine). */
+export async function adapterCombineCommand(
+  dirs: string[],
+  opts: {
+    method?: string;
+    weights?: string;
+    density?: string;
+    rank?: string;
+    seed?: string;
+    out?: string;
+    model?: string;
+    json?: boolean;
+  },
+): Promise<void> {
+  const methods = Object.keys(COMBINE_METHODS).join(", ");
+  if (opts.method === undefined) throw new UsageError(`--method is required (${methods})`);
+  const options: CombineOptions = {
+    method: opts.method,
+    weights:
+      opts.weights === undefined
+        ? undefined
+        : String(opts.weights)
+            .split(",")
+            .map((w) => numberFlag("--weights", w, `one number per adapter, comma-separated`)),
+    density:
+      opts.density === undefined
+        ? undefined
+        : numberFlag("--density", opts.density, "a number in (0, 1]"),
+    rank:
+      opts.rank === undefined
+        ? undefined
+        : numberFlag("--rank", opts.rank, "a positive integer", true),
+    seed:
+      opts.seed === undefined
+        ? undefined
+        : numberFlag("--seed", opts.seed, "a non-negative integer", true),
+  };
+  checkCombineOptions(options, dirs.length);
+  const out = freshOut(opts.out, "combined adapter");
+  const base = opts.model === undefined ? undefined : await openWeights(String(opts.model));
+  const inputs: AdapterDelta[] = [];
+  try {
+    for (const d of dirs) inputs.push(await readAdapterDelta(d, base && shapesOf(base)));
+    checkCombineInputs(inputs, options, base !== undefined);
+    if (!opts.json)
+      process.stderr.write(`combining ${dirs.length} adapters by ${options.method}\n`);
+    const result = combineAdapters(inputs, options, base);
+    await writeResult(
+      out,
+      result,
+      { adapters: dirs, method: options.method, weights: options.weights ?? dirs.map(() => 1) },
+      opts.json,
+      `combined ${dirs.length} adapters by ${options.method}`,
+    );
+  } finally {
+    for (const a of inputs) a.dispose();
+    if (base) tree.dispose(base);
+  }
 }

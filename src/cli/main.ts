@@ -9,7 +9,12 @@ import { UsageError } from "../engine/errors.js";
 import { init } from "../engine/init.js";
 import { checkOutputDir } from "../io/output-dir.js";
 import { DEFAULT_CONFIG, type TrainConfig } from "../train/config.js";
-import { adapterInspectCommand, adapterMergeCommand } from "./adapter.js";
+import {
+  adapterCombineCommand,
+  adapterConvertCommand,
+  adapterInspectCommand,
+  adapterMergeCommand,
+} from "./adapter.js";
 import { alignCommand } from "./align.js";
 import { compareCommand } from "./compare.js";
 import { action, reportError } from "./errors.js";
@@ -174,7 +179,9 @@ export function buildProgram(): Command {
     .option("--json", "machine-readable summary")
     .action(action(pruneCommand));
 
-  const adapter = program.command("adapter").description("PEFT adapter folders: merge, inspect");
+  const adapter = program
+    .command("adapter")
+    .description("PEFT adapter folders: merge, inspect, convert, combine");
   adapter
     .command("merge")
     .description("merge an adapter into its base model: a new model folder")
@@ -188,6 +195,39 @@ export function buildProgram(): Command {
     .argument("<dir>", "PEFT adapter folder")
     .option("--json", "machine-readable output")
     .action(action(adapterInspectCommand));
+  adapter
+    .command("convert")
+    .description(
+      "an adapter (or the difference of two models) as a PEFT LoRA by truncated SVD of ΔW, with each module's relative error",
+    )
+    .argument("[adapter]", "PEFT adapter folder to convert")
+    .option("--to <type>", "output adapter type: lora (required)")
+    .option("--rank <k>", "keep k singular pairs per module (clipped to min(out, in))")
+    .option("--energy <e>", "per module, the smallest rank keeping a share e of Σσ², in (0, 1]")
+    .option("--model <dir|run>", "base model (needed for DoRA; checks the adapter's shapes)")
+    .option(
+      "--from-models <models...>",
+      "extract from two full models instead: <base> <tuned> (mergekit-extract-lora's defaults)",
+    )
+    .option("--out <dir>", "new adapter folder (required)")
+    .option("--json", "machine-readable report")
+    .action(action(adapterConvertCommand));
+  adapter
+    .command("combine")
+    .description("several adapters → one PEFT LoRA, weighted, on ΔW: cat, linear, svd, ties, dare")
+    .argument("<adapters...>", "PEFT adapter folders")
+    .option(
+      "--method <m>",
+      "cat (exact concat), linear (exact Σ wᵢΔWᵢ), svd (truncated), ties, dare (required)",
+    )
+    .option("--weights <w1,w2,...>", "one weight per adapter (default: 1 each)")
+    .option("--density <d>", "ties/dare: share of each ΔW kept, in (0, 1] (default: 1)")
+    .option("--rank <k>", "output rank (default: Σ rᵢ for cat/linear, max rᵢ for svd/ties/dare)")
+    .option("--seed <n>", "dare: seed of the random masks (default: 0)")
+    .option("--model <dir|run>", "base model (needed for DoRA inputs)")
+    .option("--out <dir>", "new adapter folder (required)")
+    .option("--json", "machine-readable report")
+    .action(action(adapterCombineCommand));
 
   program
     .command("merge")

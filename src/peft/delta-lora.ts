@@ -77,6 +77,7 @@ export function loraAdapterDelta(adapter: Adapter, plan: AdapterPlan, source = "
     baseModel: adapter.config.baseModelNameOrPath,
     modules: plan.modules.map((m) => ({ name: m.name, kind: m.kind, shape: m.shape, rank: m.r })),
     needsBase: dora,
+    factored: !dora,
     delta(name, base) {
       const m = spec(name);
       const k = adapterKeys(m);

@@ -50,6 +50,8 @@ export interface AdapterDelta {
   delta(name: string, base?: np.Array): np.Array;
   /** Exact factors of ΔW (new arrays), or undefined where ΔW is not a plain product. */
   lowRank(name: string): LowRank | undefined;
+  /** Whether `lowRank` gives factors for every module (`combine --method cat` needs it). */
+  factored: boolean;
   /** Base tensors the adapter replaces in full (PEFT's modules_to_save), HF name → tensor. */
   saved: Record<string, np.Array>;
   /** The modules_to_save names of the config (for a converted adapter's config). */

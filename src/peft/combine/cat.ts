@@ -16,10 +16,9 @@ export const cat: CombineMethod = {
   combine(input) {
     const factors = input.sources.map((s) => {
       const f = s.delta.lowRank(input.module.name);
+      // checkCombineInputs refuses inputs without factors before any work.
       if (f === undefined)
-        throw new UsageError(
-          `--method cat needs adapters whose ΔW is a product B·A; ${s.delta.source} is ${s.delta.type} (use --method linear or svd)`,
-        );
+        throw new UsageError(`${s.delta.source}: no factors of ${input.module.name}`);
       return { left: f.left.mul(s.weight), right: f.right };
     });
     return {

@@ -82,6 +82,32 @@ export function checkCombineOptions(options: CombineOptions, n: number): Combine
 const moduleSeed = (seed: number, index: number) => (seed + Math.imul(index + 1, 0x85ebca6b)) >>> 0;
 
 /**
+ * Refuse inputs the method cannot combine (one line each), before any work: modules_to_save
+ * tensors, a DoRA input without the base, a non-factored input for cat.
+ */
+export function checkCombineInputs(
+  inputs: AdapterDelta[],
+  options: CombineOptions,
+  hasBase: boolean,
+): void {
+  for (const a of inputs) {
+    const saved = Object.keys(a.saved);
+    if (saved.length > 0)
+      throw new UsageError(
+        `${a.source} saves ${saved[0]} in full (modules_to_save); adapter combine takes only adapters without modules_to_save`,
+      );
+    if (a.needsBase && !hasBase)
+      throw new UsageError(
+        `${a.source} is a ${a.type} adapter: its ΔW depends on the base weights; give the base model (--model)`,
+      );
+    if (options.method === "cat" && !a.factored)
+      throw new UsageError(
+        `--method cat needs adapters whose ΔW is a product B·A; ${a.source} is ${a.type} (use --method linear or svd)`,
+      );
+  }
+}
+
+/**
  * Combine adapters into one LoRA adapter. Borrows the inputs and `base` (HF name → tensor,
  * needed for DoRA inputs); the result's tensors are new.
  */
@@ -91,18 +117,8 @@ export function combineAdapters(
   base?: Record<string, np.Array>,
 ): ExtractedLora {
   const method = checkCombineOptions(options, inputs.length);
+  checkCombineInputs(inputs, options, base !== undefined);
   const weights = options.weights ?? inputs.map(() => 1);
-  for (const a of inputs) {
-    const saved = Object.keys(a.saved);
-    if (saved.length > 0)
-      throw new UsageError(
-        `${a.source} saves ${saved[0]} in full (modules_to_save); adapter combine takes only adapters without modules_to_save`,
-      );
-    if (a.needsBase && base === undefined)
-      throw new UsageError(
-        `${a.source} is a ${a.type} adapter: its ΔW depends on the base weights; give the base model (--model)`,
-      );
-  }
   const modules = new Map<string, DeltaModule>();
   for (const a of inputs) {
     for (const m of a.modules) {
