@@ -1,8 +1,20 @@
 /**
  * The `weights` namespace: weight-space tools on whole models — merging with mergekit's YAML,
- * pruning with calibration, and export to GGUF for llama.cpp. The CLI's `merge`, `prune` and
- * `export` commands are thin layers over these.
+ * alignment before merging (Git Re-Basin weight matching), pruning with calibration, and export to
+ * GGUF for llama.cpp. The CLI's `merge`, `align`, `prune` and `export` commands are thin layers
+ * over these.
  */
+export {
+  invertPermutation,
+  type LayerPermutation,
+  type LlamaPermutation,
+  linearSumAssignment,
+  permuteLlama,
+  randomPermutation,
+  type WeightMatchingOptions,
+  type WeightMatchingResult,
+  weightMatching,
+} from "./align/index.js";
 export {
   CALIBRATION_DEFAULTS,
   type CalibrationSpec,
