@@ -44,6 +44,9 @@ export async function mergeCommand(
             `merging ${p.tensors} tensors (${p.layers} layers) of ${p.models} models by ${p.method} into ${opts.out}\n`,
           ),
     onTensor: tty ? (done, total) => process.stderr.write(`\r${done}/${total} tensors`) : undefined,
+    onStatistics: opts.quiet
+      ? undefined
+      : (model) => process.stderr.write(`calibration statistics of ${model} measured\n`),
   });
   if (tty) process.stderr.write("\n");
   process.stdout.write(

@@ -137,7 +137,7 @@ describe("bad configs: one line, exit 2, nothing written", () => {
     [
       "unknown key",
       "merge_method: linear\nmodles:\n  - model: @/a\n",
-      /^rankwise: unknown key "modles" in the merge config; accepted: merge_method, base_model, models, slices, parameters, dtype, out_dtype, tokenizer_source$/,
+      /^rankwise: unknown key "modles" in the merge config; accepted: merge_method, base_model, models, slices, parameters, dtype, out_dtype, tokenizer_source, calibration$/,
     ],
     [
       "layer_range past the model",
