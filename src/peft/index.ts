@@ -1,8 +1,20 @@
 /**
  * The `peft` namespace: LoRA-family adapters (LoRA, rsLoRA, DoRA, PiSSA, OLoRA, LoRA-GA, EVA) as
  * PEFT defines them — a config, adapter tensors and a pure (base, adapter) → effective weights
- * that jit and grad go through — plus merge/unmerge and PEFT's adapter folders both ways.
+ * that jit and grad go through — plus merge/unmerge and PEFT's adapter folders both ways; any
+ * adapter as per-module ΔW (readAdapterDelta), converted to LoRA by truncated SVD (convertAdapter,
+ * extractLora from two models) or combined (combineAdapters: cat, linear, svd, ties, dare).
  */
+
+export {
+  COMBINE_METHODS,
+  type CombinedModule,
+  type CombineMethod,
+  type CombineModuleInput,
+  type CombineOptions,
+  type CombineSource,
+  combineAdapters,
+} from "./combine/index.js";
 export {
   configFromPeftJson,
   configToPeftJson,
@@ -19,6 +31,16 @@ export {
   SUPPORTED_PEFT_TYPES,
 } from "./config.js";
 export { convertedConfig, convertToLora } from "./convert.js";
+export {
+  type AdapterDelta,
+  type DeltaModule,
+  type DeltaReader,
+  deltaTypes,
+  type LowRank,
+  readAdapterDelta,
+  registerDeltaReader,
+} from "./delta.js";
+export { loraAdapterDelta } from "./delta-lora.js";
 export { doraMagnitude, doraWeight, rowNorm } from "./dora.js";
 export {
   type AdapterLossAndGrad,
@@ -28,6 +50,17 @@ export {
   makeAdapterLossAndGrad,
 } from "./effective.js";
 export { evaInit } from "./eva.js";
+export {
+  convertAdapter,
+  type ExtractedLora,
+  energyRank,
+  extractLora,
+  type FactoredModule,
+  factorize,
+  loraFromFactors,
+  type ModuleReport,
+  type RankRule,
+} from "./extract.js";
 export {
   ADAPTER_CONFIG_FILE,
   ADAPTER_WEIGHTS_FILE,
