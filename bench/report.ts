@@ -7,6 +7,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { log, RESULTS_DIR, ROOT } from "./common.js";
+import { compressionSection } from "./report-compression.js";
 import { lineChart } from "./svg-chart.js";
 import { type BlasInfo, blasLabel } from "./torch-baseline.js";
 
@@ -584,6 +585,10 @@ export function renderBenchmarks(): string {
     const name = file.replace(/\.json$/, "");
     sections.push(finetune(name, read(name)!));
   }
+  for (const name of ["compression", "compression-quick"]) {
+    const r = read(name);
+    if (r) sections.push(compressionSection(name, r));
+  }
   return `# Benchmarks
 
 Speed, memory and convergence measurements of Rankwise. They are scripts run by hand, not tests:
@@ -593,6 +598,7 @@ npm run bench                       # matmul, AdamW step, training throughput (â
 npm run bench -- matmul --quick     # one benchmark, fewer repetitions
 npm run bench -- optimizers         # the optimizer comparison (classic set, small model)
 npm run bench -- finetune --quick   # pretrain on Moby Dick, fine-tune on SOTU (full, LoRA family)
+npm run bench -- compression --quick  # prune, quantize, compress: loss against sparsity and bytes
 node --import tsx bench/optimizers.ts --optimizers adamw,lion --option lion.b2=0.98 \\
      --model default --steps 300 --out optimizers-default   # any registered optimizers
 node --import tsx bench/report.ts   # rebuild this page from bench/results/*.json

@@ -6,6 +6,7 @@
  *   npm run bench -- matmul train-throughput --quick
  *   npm run bench -- optimizers                    # classic optimizers, small model, 150 steps
  *   npm run bench -- finetune [--quick]            # pretrain on Moby Dick, fine-tune on SOTU
+ *   npm run bench -- compression [--quick]         # prune, quantize, compress: loss vs sparsity, bytes
  *   npm run bench -- report                        # only rebuild the page
  *
  * `--quick` (fewer repetitions) is passed to every benchmark that takes it.
@@ -13,9 +14,16 @@
 import { spawn } from "node:child_process";
 import { ROOT } from "./common.js";
 
-const BENCHMARKS = ["matmul", "adamw-step", "train-throughput", "optimizers", "finetune"] as const;
+const BENCHMARKS = [
+  "matmul",
+  "adamw-step",
+  "train-throughput",
+  "optimizers",
+  "finetune",
+  "compression",
+] as const;
 const DEFAULT = ["matmul", "adamw-step", "train-throughput"];
-const QUICK = new Set(["matmul", "adamw-step", "train-throughput", "finetune"]);
+const QUICK = new Set(["matmul", "adamw-step", "train-throughput", "finetune", "compression"]);
 
 function run(script: string, args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
