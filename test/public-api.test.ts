@@ -412,6 +412,7 @@ const PUBLIC: Record<string, string[]> = {
     "EXPORT_TYPES",
     "MERGE_METHODS",
     "PRUNE_METHODS",
+    "QUANT_METHODS",
     "calibrationTokens",
     "exportGguf",
     "invertPermutation",
@@ -419,8 +420,10 @@ const PUBLIC: Record<string, string[]> = {
     "parseMergeConfig",
     "permuteLlama",
     "pruneModel",
+    "quantizeModel",
     "randomPermutation",
     "runMerge",
+    "saveQuantizedModel",
     "weightMatching",
   ],
   io: [

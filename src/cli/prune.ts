@@ -11,9 +11,7 @@
  * --nm N:M fixes the sparsity at N/M (--sparsity may be left out; if given it must agree).
  * Bad input: one line naming the flag and what it accepts, exit 2.
  */
-import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { DEFAULT_CORPUS, loadCorpus } from "../data/corpus.js";
 import { tokenizerFiles } from "../data/tokenizer-file.js";
 import { UsageError } from "../engine/errors.js";
 import * as tree from "../engine/tree.js";
@@ -22,23 +20,20 @@ import { stderrProgress } from "../io/hub.js";
 import { checkOutputDir, ensureOutputDir } from "../io/output-dir.js";
 import { openModel } from "../nn/open-model.js";
 import { saveModel } from "../nn/pretrained.js";
-import { readTrainerMeta } from "../train/checkpoint.js";
-import { CALIBRATION_DEFAULTS, calibrationTokens } from "../weights/calibration.js";
 import { PRUNE_METHODS, pruneModel } from "../weights/prune/index.js";
 import { checkSettings } from "../weights/prune/prune-model.js";
+import {
+  calibrationFlags,
+  calibrationInput,
+  calibrationSeqLen,
+  calibrationText,
+  newOutFolder,
+} from "./calibration-flags.js";
 
 type Flags = Record<string, string | boolean | undefined>;
 
 /** The record written beside the weights. */
 export const PRUNE_RECORD = "prune.json";
-
-function integer(flag: string, value: unknown, min: number): number {
-  const n = Number(value);
-  if (typeof value !== "string" || value.trim() === "" || !Number.isSafeInteger(n) || n < min) {
-    throw new UsageError(`--${flag} must be an integer ≥ ${min}, got "${value}"`);
-  }
-  return n;
-}
 
 /** The validated flags (no model needed yet). */
 function parseFlags(opts: Flags) {
@@ -72,16 +67,8 @@ function parseFlags(opts: Flags) {
     }
   }
   if (nm && !method.nm) throw new UsageError(`--nm: ${method.name} does not define N:M patterns`);
-  if (typeof opts.out !== "string") throw new UsageError("--out is required: a new folder");
-  const out = opts.out;
-  if (existsSync(out) && (!statSync(out).isDirectory() || readdirSync(out).length > 0)) {
-    throw new UsageError(`--out ${out} is not an empty folder: choose a new folder for the model`);
-  }
-  const samples =
-    opts.samples === undefined ? CALIBRATION_DEFAULTS.samples : integer("samples", opts.samples, 1);
-  const seqLen = opts.seqLen === undefined ? undefined : integer("seq-len", opts.seqLen, 2);
-  const seed = opts.seed === undefined ? CALIBRATION_DEFAULTS.seed : integer("seed", opts.seed, 0);
-  return { method, nm, sparsity, out, samples, seqLen, seed };
+  const out = newOutFolder(opts);
+  return { method, nm, sparsity, out, ...calibrationFlags(opts) };
 }
 
 export async function pruneCommand(spec: string, opts: Flags): Promise<void> {
@@ -90,18 +77,7 @@ export async function pruneCommand(spec: string, opts: Flags): Promise<void> {
   checkOutputDir(out);
 
   const calibrated = method.needs !== "none";
-  const dataName =
-    (opts.calibration as string | undefined) ??
-    readTrainerMeta(spec)?.config.data ??
-    DEFAULT_CORPUS;
-  let text: string | undefined;
-  if (calibrated) {
-    try {
-      text = loadCorpus(dataName).text;
-    } catch (error) {
-      throw new UsageError(`--calibration: ${(error as Error).message.replace(/^corpus: /, "")}`);
-    }
-  }
+  const { dataName, text } = calibrationText(spec, opts, calibrated);
   const opened = await openModel(spec, { onProgress: stderrProgress() });
   let params = opened.params;
   try {
@@ -111,33 +87,11 @@ export async function pruneCommand(spec: string, opts: Flags): Promise<void> {
     } catch (error) {
       throw new UsageError(`${nm ? "--nm" : "--sparsity"}: ${(error as Error).message}`);
     }
-    const maxPos = config.max_position_embeddings;
-    const seqLen = flags.seqLen ?? Math.min(CALIBRATION_DEFAULTS.seqLen, maxPos);
-    if (seqLen > maxPos) {
-      throw new UsageError(
-        `--seq-len ${seqLen} is longer than the model's context (max_position_embeddings ${maxPos})`,
-      );
-    }
-    let calibration: { tokens: Int32Array; samples: number; seqLen: number } | undefined;
-    if (calibrated && text !== undefined) {
-      let ids: Int32Array;
-      try {
-        ids = opened.tokenizer.encode(text);
-      } catch (error) {
-        throw new UsageError(
-          `--calibration ${dataName} does not fit the model's tokenizer: ${(error as Error).message.replace(/^encode: /, "")}`,
-        );
-      }
-      try {
-        calibration = {
-          tokens: calibrationTokens(ids, { samples, seqLen, seed }),
-          samples,
-          seqLen,
-        };
-      } catch (error) {
-        throw new UsageError(`--calibration ${dataName}: ${(error as Error).message}`);
-      }
-    }
+    const seqLen = calibrationSeqLen(flags.seqLen, config.max_position_embeddings);
+    const calibration =
+      calibrated && text !== undefined
+        ? calibrationInput(opened, dataName, text, { samples, seqLen, seed })
+        : undefined;
     const pattern = nm ? `${nm[0]}:${nm[1]}` : `sparsity ${sparsity}`;
     process.stderr.write(
       `pruning ${opened.source.path} with ${method.name} (${pattern}) over ${config.num_hidden_layers} blocks${calibration ? `, calibration: ${samples} × ${seqLen} tokens of ${dataName} (seed ${seed})` : ""}\n`,

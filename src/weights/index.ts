@@ -1,8 +1,8 @@
 /**
  * The `weights` namespace: weight-space tools on whole models — merging with mergekit's YAML,
- * alignment before merging (Git Re-Basin weight matching), pruning with calibration, and export to
- * GGUF for llama.cpp. The CLI's `merge`, `align`, `prune` and `export` commands are thin layers
- * over these.
+ * alignment before merging (Git Re-Basin weight matching), pruning with calibration, quantisation
+ * (RTN, GPTQ), and export to GGUF for llama.cpp. The CLI's `merge`, `align`, `prune`, `quantize`
+ * and `export` commands are thin layers over these.
  */
 export {
   invertPermutation,
@@ -45,3 +45,16 @@ export {
   type PruneSummary,
   pruneModel,
 } from "./prune/index.js";
+export {
+  QUANT_METHODS,
+  type QuantBits,
+  type QuantizationConfig,
+  type QuantizedFolder,
+  type QuantizedMatrix,
+  type QuantizedModel,
+  type QuantizeModelOptions,
+  type QuantizeSettings,
+  type QuantizeSummary,
+  quantizeModel,
+  saveQuantizedModel,
+} from "./quantize/index.js";
