@@ -26,6 +26,7 @@ import { inspectCommand } from "./inspect.js";
 import { mergeCommand } from "./merge.js";
 import { optimizersCommand } from "./optimizers.js";
 import { pruneCommand } from "./prune.js";
+import { quantizeCommand } from "./quantize.js";
 import { trainCommand } from "./train.js";
 import { addTrainFlags } from "./train-flags.js";
 
@@ -178,6 +179,27 @@ export function buildProgram(): Command {
     .option("--out <dir>", "new model folder (required)")
     .option("--json", "machine-readable summary")
     .action(action(pruneCommand));
+
+  program
+    .command("quantize")
+    .description("weight quantisation of the decoder linear layers (RTN, GPTQ): a new model folder")
+    .argument("<model>", "run folder, model folder or Hub id owner/name[@revision]")
+    .option("--method <m>", "rtn or gptq (required)")
+    .option("--bits <b>", "bits per weight: 8 or 4 (required)")
+    .option(
+      "--group-size <g>",
+      "inputs per scale, dividing every layer's input (default: whole row)",
+    )
+    .option(
+      "--calibration <corpus|file>",
+      "gptq's calibration text (default: a run's data, else moby-dick)",
+    )
+    .option("--samples <n>", "calibration sequences (default: 32)")
+    .option("--seq-len <t>", "tokens per calibration sequence (default: 128, at most the context)")
+    .option("--seed <n>", "seed drawing the calibration sequences (default: 0)")
+    .option("--out <dir>", "new model folder (required)")
+    .option("--json", "machine-readable summary")
+    .action(action(quantizeCommand));
 
   const adapter = program
     .command("adapter")
