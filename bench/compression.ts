@@ -1,0 +1,369 @@
+/**
+ * Pruning, quantisation and low-rank compression benchmark (issue 13): what each method costs in
+ * validation loss, against sparsity (pruning) or stored bytes (quantisation, compression).
+ *
+ *   npm run bench -- compression            # default preset, 600 pretraining steps
+ *   npm run bench -- compression --quick    # small preset, 300 pretraining steps
+ *
+ * The model: `rankwise train` on Moby Dick with the byte tokenizer and the fine-tuning
+ * benchmark's pretraining settings (AdamW 3e-3, batch 16 × 64, seed 0). The run is cached:
+ * bench/cli-runs.ts's cache entry for the same settings (bench/.cache/pretrain/<model>-<steps>-
+ * <hash>/run, when that benchmark made one) is reused, else this benchmark trains one into
+ * bench/.cache/compression/<model>-<steps>/run (gitignored; delete it to retrain).
+ *
+ * Every variant goes through the CLI's own code (src/cli/main.ts `main`, in this process, stdout
+ * captured): `rankwise prune <run> --method m (--sparsity s | --nm N:M)` for every method of
+ * PRUNE_METHODS at 10–70% and 2:4, 4:8; `rankwise quantize` (rtn, gptq × 8, 4 bits × one scale per
+ * row and two group sizes, see quantSettings) and `rankwise compress` (each method at rank ratios 0.75, 0.5, 0.25) when
+ * those commands are registered — quantisation falls back to the library (quantizeModel +
+ * saveQuantizedModel, the command's own path) while the command is missing. Each output folder
+ * is scored by `rankwise eval <dir> --data moby-dick --seq-len 64 --batch-size 16
+ * --eval-batches n --json`: validation loss (nats per byte), the share of zeros in the decoder
+ * linear weights and the bytes of the stored weight tensors (safetensors headers), so that every
+ * number comes from the folders as written. Calibration: the commands' defaults (32 sequences of
+ * 128 tokens of the run's own data, seed 0).
+ *
+ * Writes bench/results/compression.json (compression-quick.json with --quick); bench/report.ts
+ * turns it into docs/benchmarks.md's section and charts (bench/report-compression.ts).
+ */
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { BENCH_DIR, load1, log, machine, round, writeResult } from "./common.js";
+
+interface Budget {
+  model: string;
+  pretrainSteps: number;
+  evalBatches: number;
+  /** Calibration sequences × tokens (prune's and quantize's defaults, 32 × 128). */
+  samples: number;
+  calibLen: number;
+}
+
+const FULL: Budget = {
+  model: "default",
+  pretrainSteps: 600,
+  evalBatches: 32,
+  samples: 32,
+  calibLen: 128,
+};
+const QUICK: Budget = { ...FULL, model: "small", pretrainSteps: 300, evalBatches: 16 };
+/** Pipeline check only (not committed). */
+const SMOKE: Budget = {
+  model: "tiny",
+  pretrainSteps: 20,
+  evalBatches: 2,
+  samples: 4,
+  calibLen: 32,
+};
+
+const SPARSITIES = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7];
+const PATTERNS: [number, number][] = [
+  [2, 4],
+  [4, 8],
+];
+/**
+ * Quantisation settings: rtn and gptq × 8 and 4 bits × one scale per row and two group sizes.
+ * The papers' groups of 128 or 64 do not divide these models' intermediate sizes (352, 176), so
+ * the groups are the largest power of two dividing every layer input, and half of it.
+ */
+function quantSettings(hidden: number, intermediate: number) {
+  let g = 1;
+  while (hidden % (2 * g) === 0 && intermediate % (2 * g) === 0) g *= 2;
+  const out: { method: string; bits: number; groupSize?: number }[] = [];
+  for (const method of ["rtn", "gptq"]) {
+    for (const bits of [8, 4]) {
+      for (const groupSize of [undefined, g, g / 2]) out.push({ method, bits, groupSize });
+    }
+  }
+  return out;
+}
+const COMPRESS_METHODS = ["svd", "fwsvd", "welore", "cur", "lqer"];
+const RANK_RATIOS = [0.75, 0.5, 0.25];
+
+/** The pretraining flags and settings of bench/cli-runs.ts (same order: same cache hash). */
+function pretrainSettings(b: Budget) {
+  const full = b.model === "default";
+  return {
+    model: b.model,
+    steps: b.pretrainSteps,
+    lr: 3e-3,
+    seed: 0,
+    batchSize: b.model === "tiny" ? 4 : 16,
+    seqLen: b.model === "tiny" ? 32 : 64,
+    warmup: b.model === "tiny" ? 5 : 20,
+    evalEvery: b.model === "tiny" ? 10 : full ? 50 : 25,
+    evalBatches: b.evalBatches,
+    logEvery: b.model === "tiny" ? 5 : 10,
+    data: "moby-dick",
+    tokenizer: "byte",
+  };
+}
+
+type Main = (argv: string[]) => Promise<number>;
+
+/** Run a CLI command in this process: exit code, stdout, stderr and wall seconds. */
+async function command(main: Main, argv: string[]) {
+  let stdout = "";
+  let stderr = "";
+  const out = process.stdout.write.bind(process.stdout);
+  const err = process.stderr.write.bind(process.stderr);
+  const capture = (into: "out" | "err") =>
+    ((chunk: string | Uint8Array) => {
+      const s = typeof chunk === "string" ? chunk : Buffer.from(chunk).toString("utf8");
+      if (into === "out") stdout += s;
+      else stderr += s;
+      return true;
+    }) as typeof process.stdout.write;
+  process.stdout.write = capture("out");
+  process.stderr.write = capture("err");
+  const start = performance.now();
+  let code: number;
+  try {
+    code = await main(["node", "rankwise", ...argv]);
+  } finally {
+    process.stdout.write = out;
+    process.stderr.write = err;
+  }
+  process.exitCode = 0; // a failed command's exit code must not end the benchmark's process
+  return { code, stdout, stderr, seconds: (performance.now() - start) / 1000 };
+}
+
+/** The pretrained run: cli-runs.ts's cache entry if there is one, else ours (trained now). */
+async function pretrained(main: Main, b: Budget): Promise<{ run: string; source: string }> {
+  const settings = pretrainSettings(b);
+  const hash = createHash("sha256").update(JSON.stringify(settings)).digest("hex").slice(0, 10);
+  const shared = join(BENCH_DIR, ".cache", "pretrain", `${b.model}-${b.pretrainSteps}-${hash}`);
+  if (existsSync(join(shared, "bench-pretrain.json"))) {
+    log(`compression: reusing the pretraining run in ${shared}`);
+    return { run: join(shared, "run"), source: "bench/cli-runs.ts cache" };
+  }
+  const dir = join(BENCH_DIR, ".cache", "compression", `${b.model}-${b.pretrainSteps}`);
+  const done = join(dir, "done.json");
+  const run = join(dir, "run");
+  if (existsSync(done)) {
+    log(`compression: reusing the pretraining run in ${dir}`);
+    return { run, source: "bench/.cache/compression" };
+  }
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "settings.json"), JSON.stringify({ evalBatches: settings.evalBatches }));
+  log(`compression: pretraining ${b.model} on moby-dick, ${b.pretrainSteps} steps (in ${dir})`);
+  const s = settings;
+  const r = await command(main, [
+    "train",
+    ...["--model", s.model, "--data", s.data, "--tokenizer", s.tokenizer],
+    ...["--optimizer", "adamw", "--lr", String(s.lr), "--steps", String(s.steps)],
+    ...["--seed", String(s.seed), "--batch-size", String(s.batchSize)],
+    ...["--seq-len", String(s.seqLen), "--eval-every", String(s.evalEvery)],
+    ...["--config", join(dir, "settings.json"), "--log-every", String(s.logEvery)],
+    ...["--warmup", String(s.warmup), "--checkpoint-every", "0", "--sample-length", "0"],
+    ...["--quiet", "--out", run],
+  ]);
+  if (r.code !== 0) throw new Error(`pretraining failed:\n${r.stderr}`);
+  writeFileSync(done, JSON.stringify({ settings, seconds: r.seconds }));
+  return { run, source: "trained by this benchmark" };
+}
+
+type Row = Record<string, unknown>;
+
+async function bench(b: Budget, quick: boolean, smoke: boolean): Promise<void> {
+  const loadStart = load1();
+  const started = performance.now();
+  await import("../src/engine/node-threads.js"); // before anything loads jax-js
+  const { main, buildProgram } = await import("../src/cli/main.js");
+  const { PRUNE_METHODS } = await import("../src/weights/prune/index.js");
+  const commands = new Set(buildProgram().commands.map((c) => c.name()));
+  const { run, source } = await pretrained(main, b);
+  const work = mkdtempSync(join(tmpdir(), "rankwise-bench-compression-"));
+  const evalFlags = ["--data", "moby-dick", "--seq-len", "64", "--batch-size", "16"];
+  const score = async (dir: string): Promise<Row> => {
+    const r = await command(main, [
+      "eval",
+      dir,
+      ...evalFlags,
+      "--eval-batches",
+      String(b.evalBatches),
+      "--json",
+    ]);
+    if (r.code !== 0) throw new Error(`eval ${dir} failed: ${r.stderr.trim()}`);
+    const e = JSON.parse(r.stdout) as Row;
+    return {
+      loss: round(e.loss as number, 4),
+      perplexity: round(e.perplexity as number, 4),
+      sparsity: round(e.sparsity as number, 4),
+      parameters: e.parameters,
+      parameterBytes: e.parameterBytes,
+      tokens: e.tokens,
+    };
+  };
+  /** Make a variant with `argv` (or `make`), score it, remove it. */
+  const variant = async (label: string, make: (out: string) => Promise<Row>): Promise<Row> => {
+    const out = join(work, "variant");
+    rmSync(out, { recursive: true, force: true });
+    try {
+      const made = await make(out);
+      if (made.error !== undefined) return made;
+      const scored = await score(out);
+      log(`compression: ${label}: loss ${scored.loss}, ${scored.parameterBytes} bytes`);
+      return { ...made, ...scored };
+    } catch (error) {
+      const message = (error as Error).message.split("\n")[0];
+      log(`compression: ${label}: failed: ${message}`);
+      return { error: message };
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  };
+  const calib = ["--samples", String(b.samples), "--seq-len", String(b.calibLen)];
+  const cliVariant = (argv: string[]) => async (out: string) => {
+    const r = await command(main, [...argv, "--out", out]);
+    if (r.code !== 0) {
+      const error = r.stderr.trim().split("\n").at(-1);
+      log(`compression: ${argv[0]} ${argv.slice(2).join(" ")}: failed: ${error}`);
+      return { error };
+    }
+    return { seconds: round(r.seconds, 2) };
+  };
+
+  try {
+    const dense = await score(run);
+    log(`compression: dense loss ${dense.loss}, ${dense.parameterBytes} bytes`);
+
+    const pruning: Row[] = [];
+    const methods = smoke ? ["magnitude", "oba"] : Object.keys(PRUNE_METHODS);
+    for (const method of methods) {
+      const settings: { sparsity?: number; nm?: [number, number] }[] = [
+        ...(smoke ? [0.5] : SPARSITIES).map((sparsity) => ({ sparsity })),
+        ...(PRUNE_METHODS[method]!.nm ? PATTERNS.map((nm) => ({ nm })) : []),
+      ];
+      for (const s of settings) {
+        const flags = s.nm ? ["--nm", `${s.nm[0]}:${s.nm[1]}`] : ["--sparsity", String(s.sparsity)];
+        const label = `prune ${method} ${flags[1]}`;
+        const row = await variant(
+          label,
+          cliVariant(["prune", run, "--method", method, ...flags, ...calib]),
+        );
+        pruning.push({
+          method,
+          target: s.nm ? s.nm[0] / s.nm[1] : s.sparsity,
+          nm: s.nm ?? null,
+          ...row,
+        });
+      }
+    }
+
+    const quantization: Row[] = [];
+    const viaCli = commands.has("quantize");
+    const cfg = JSON.parse(readFileSync(join(run, "checkpoint", "config.json"), "utf8"));
+    const quant = quantSettings(cfg.hidden_size, cfg.intermediate_size);
+    for (const q of smoke ? quant.slice(0, 2) : quant) {
+      const label = `quantize ${q.method} ${q.bits}-bit ${q.groupSize ? `g${q.groupSize}` : "per row"}`;
+      const make = viaCli
+        ? cliVariant([
+            "quantize",
+            run,
+            ...["--method", q.method, "--bits", String(q.bits)],
+            ...(q.groupSize ? ["--group-size", String(q.groupSize)] : []),
+            ...(q.method === "gptq" ? calib : []),
+          ])
+        : (out: string) => quantizeWithLibrary(run, out, q, b);
+      quantization.push({ ...q, groupSize: q.groupSize ?? null, ...(await variant(label, make)) });
+    }
+
+    const compression: Row[] = [];
+    if (commands.has("compress")) {
+      for (const method of smoke ? COMPRESS_METHODS.slice(0, 1) : COMPRESS_METHODS) {
+        for (const ratio of smoke ? [0.5] : RANK_RATIOS) {
+          const argv = ["compress", run, "--method", method, "--rank-ratio", String(ratio)];
+          const row = await variant(`compress ${method} ${ratio}`, cliVariant(argv));
+          compression.push({ method, rankRatio: ratio, ...row });
+        }
+      }
+    } else log("compression: no `rankwise compress` command yet: compression rows left out");
+
+    const args = process.argv.slice(2);
+    writeResult(smoke ? "compression-smoke" : quick ? "compression-quick" : "compression", {
+      benchmark: "compression",
+      command: ["npm run bench -- compression", ...args].join(" "),
+      date: new Date().toISOString(),
+      machine: machine(),
+      load: { start: loadStart, end: load1() },
+      threads: 1,
+      quick,
+      budget: b,
+      pretrain: { ...pretrainSettings(b), source },
+      eval: { data: "moby-dick", seqLen: 64, batchSize: 16, evalBatches: b.evalBatches },
+      calibration: { samples: b.samples, seqLen: b.calibLen, seed: 0, data: "moby-dick" },
+      quantizeVia: viaCli ? "rankwise quantize" : "library (quantizeModel + saveQuantizedModel)",
+      dense,
+      pruning,
+      quantization,
+      compression,
+      minutes: round((performance.now() - started) / 60000, 1),
+    });
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** What `rankwise quantize` would write, through the library, while the command is missing. */
+async function quantizeWithLibrary(
+  run: string,
+  out: string,
+  q: { method: string; bits: number; groupSize?: number },
+  b: Budget,
+): Promise<Row> {
+  const start = performance.now();
+  const { openModel } = await import("../src/nn/open-model.js");
+  const { loadCorpus } = await import("../src/data/corpus.js");
+  const { calibrationTokens } = await import("../src/weights/calibration.js");
+  const { quantizeModel, saveQuantizedModel } = await import("../src/weights/quantize/index.js");
+  const { tokenizerFiles } = await import("../src/data/tokenizer-file.js");
+  const tree = await import("../src/engine/tree.js");
+  const opened = await openModel(run);
+  const settings = {
+    method: q.method as "rtn" | "gptq",
+    bits: q.bits as 8 | 4,
+    groupSize: q.groupSize,
+  };
+  const calibration =
+    q.method === "gptq"
+      ? {
+          tokens: calibrationTokens(opened.tokenizer.encode(loadCorpus("moby-dick").text), {
+            samples: b.samples,
+            seqLen: b.calibLen,
+            seed: 0,
+          }),
+          samples: b.samples,
+          seqLen: b.calibLen,
+        }
+      : undefined;
+  const result = quantizeModel(opened.params, opened.config, { ...settings, calibration });
+  try {
+    await saveQuantizedModel(out, {
+      config: opened.config,
+      params: result.params,
+      quantized: result.quantized,
+      settings,
+    });
+    for (const [name, body] of Object.entries(tokenizerFiles(opened.tokenizer.toJSON()))) {
+      writeFileSync(join(out, name), body);
+    }
+  } finally {
+    tree.dispose(result.params);
+  }
+  return { seconds: round((performance.now() - start) / 1000, 2) };
+}
+
+const { values } = parseArgs({
+  options: { quick: { type: "boolean" }, smoke: { type: "boolean" } },
+});
+const smoke = Boolean(values.smoke);
+const quick = Boolean(values.quick);
+await bench(smoke ? SMOKE : quick ? QUICK : FULL, quick, smoke).catch((error: Error) => {
+  process.stderr.write(`${error.stack ?? error.message}\n`);
+  process.exit(1);
+});
