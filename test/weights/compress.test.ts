@@ -175,24 +175,29 @@ describe("FWSVD", () => {
 describe("LQER and LQ-LoRA", () => {
   const quantize = rtnQuantizer({ bits: 4 });
 
-  test("RTN puts every row on its absmax/7 grid", () => {
+  test("Q is on each row's symmetric 4-bit grid (step 2·absmax/15), within a step of W", () => {
     const w = gaussian([OUT, IN], 5);
-    const [q, wv] = [read(quantize(w)), read(w)];
+    const quantized = quantize(w);
+    const [q, wv] = [read(quantized.value), read(w)];
+    expect(quantized.matrix.scales.length).toBe(OUT);
     for (let i = 0; i < OUT; i++) {
       const row = wv.subarray(i * IN, (i + 1) * IN);
-      const scale = row.reduce((m, v) => Math.max(m, Math.abs(v)), 0) / 7;
+      const step = Math.fround((2 * row.reduce((m, v) => Math.max(m, Math.abs(v)), 0)) / 15);
       for (let j = 0; j < IN; j++) {
-        const code = q[i * IN + j] / scale;
+        const code = q[i * IN + j] / step;
         expect(Math.abs(code - Math.round(code))).toBeLessThan(1e-4);
-        expect(Math.abs(q[i * IN + j] - row[j])).toBeLessThanOrEqual(scale / 2 + 1e-6);
+        expect(Math.round(code)).toBeGreaterThanOrEqual(-8);
+        expect(Math.round(code)).toBeLessThanOrEqual(7);
+        expect(Math.abs(q[i * IN + j] - row[j])).toBeLessThanOrEqual(step + 1e-6);
       }
     }
     w.dispose();
+    quantized.value.dispose();
   });
 
   test("the low-rank correction beats RTN alone: plain in ‖·‖_F, scaled in the activation norm", async () => {
     const w = gaussian([OUT, IN], 6);
-    const q = quantize(w);
+    const q = quantize(w).value;
     read(w); // realised, so the buffer count below sees only what the methods leave
     read(q);
     const before = await liveBuffers();

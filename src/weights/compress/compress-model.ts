@@ -15,8 +15,11 @@ import type { LlamaParams } from "../../nn/llama.js";
 import type { LlamaConfig } from "../../nn/llama-config.js";
 import { densifyLowRank, LOW_RANK_A, LOW_RANK_B } from "../../nn/low-rank.js";
 import { BLOCK_LINEARS, calibrateBlocks } from "../calibration.js";
+import { storedBytes } from "../quantize/format.js";
+import { checkQuantizeSettings } from "../quantize/quantize-model.js";
+import type { QuantizedMatrix } from "../quantize/types.js";
 import { type CalibrationTokens, rowFisher } from "./fisher.js";
-import { checkRtn, rtnQuantizer } from "./quantizer.js";
+import { rtnQuantizer } from "./quantizer.js";
 import { checkRule, ruleRank } from "./rank.js";
 import type { CompressMethod, LayerContext, LayerPlan, RankRule } from "./types.js";
 
@@ -56,10 +59,24 @@ export interface CompressSummary {
   method: string;
   rule: RankRule;
   /** LQER / LQ-LoRA only. */
-  quantization?: { bits: number; groupSize: number | null };
+  quantization?: { bits: 4 | 8; groupSize: number | null };
   layers: CompressedLayer[];
   /** Numbers stored, whole model, before and after. */
   parameters: { before: number; after: number };
+  /**
+   * Bytes the parameters take as a compressed folder stores them (float32; LQER's Q as integer
+   * codes plus float32 scales), before (all float32) and after.
+   */
+  bytes: { before: number; after: number };
+}
+
+/** What {@link compressModel} returns. */
+export interface CompressedModel {
+  /** The model to run: factors, and LQER's Q dequantised to float32. */
+  params: LlamaParams;
+  /** LQER / LQ-LoRA: the codes and scales of each `<m>.weight`, for saving. */
+  quantized: Record<string, QuantizedMatrix>;
+  summary: CompressSummary;
 }
 
 const linearNames = (i: number) => BLOCK_LINEARS.map((m) => `model.layers.${i}.${m}`);
@@ -108,11 +125,12 @@ export function compressModel(
   config: LlamaConfig,
   method: CompressMethod,
   options: CompressModelOptions,
-): { params: LlamaParams; summary: CompressSummary } {
+): CompressedModel {
   // A model that is already factored is compressed from its dense equivalent.
   const out: LlamaParams = { ...densifyLowRank(params) };
   const count = (p: LlamaParams) => Object.values(p).reduce((n, a) => n + a.size, 0);
   const before = count(out);
+  const quantized: Record<string, QuantizedMatrix> = {};
   const plans: { module: string; plan: LayerPlan; shape: [number, number] }[] = [];
   const layers: CompressedLayer[] = [];
   try {
@@ -121,8 +139,9 @@ export function compressModel(
     for (let i = 0; i < config.num_hidden_layers; i++) modules.push(...linearNames(i));
     let quantize: LayerContext["quantize"];
     if (method.keepsDense) {
-      for (const m of modules) checkRtn(options, out[`${m}.weight`]!.shape[1]!);
-      quantize = rtnQuantizer(options);
+      const bits = options.bits ?? 4;
+      checkQuantizeSettings(config, { method: "rtn", bits, groupSize: options.groupSize });
+      quantize = rtnQuantizer({ bits, groupSize: options.groupSize });
     }
     const calib = options.calibration;
     if (method.needs === "fisher" && !calib) {
@@ -167,6 +186,7 @@ export function compressModel(
         w.dispose();
         delete out[key];
         if (factors.dense) out[key] = factors.dense;
+        if (factors.quantized) quantized[key] = factors.quantized;
         out[`${module}.${LOW_RANK_A}`] = factors.a;
         out[`${module}.${LOW_RANK_B}`] = factors.b;
         const stored = factors.dense ? "dense+factors" : "factors";
@@ -180,11 +200,18 @@ export function compressModel(
       rule,
       layers,
       parameters: { before, after: count(out) },
+      bytes: {
+        before: 4 * before,
+        after: Object.entries(out).reduce(
+          (n, [name, a]) => n + (quantized[name] ? storedBytes(quantized[name]) : 4 * a.size),
+          0,
+        ),
+      },
     };
     if (method.keepsDense) {
       summary.quantization = { bits: options.bits ?? 4, groupSize: options.groupSize ?? null };
     }
-    return { params: out, summary };
+    return { params: out, quantized, summary };
   } catch (error) {
     for (const { plan } of plans) plan.dispose();
     tree.dispose(out);

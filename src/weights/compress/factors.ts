@@ -12,7 +12,7 @@
 import { numpy as np } from "@jax-js/jax";
 import { float64Array } from "../../engine/float64.js";
 import { svd } from "../../linalg/svd.js";
-import type { Factors, LayerPlan } from "./types.js";
+import type { Factors, LayerPlan, QuantizedWeight } from "./types.js";
 
 /** A float64 host vector as a jax-js float64 array of `shape`. */
 const vector64 = (v: Float64Array, shape: number[]) => float64Array(v, shape);
@@ -20,22 +20,22 @@ const vector64 = (v: Float64Array, shape: number[]) => float64Array(v, shape);
 /**
  * A plan over the SVD of `matrix` (float64, consumed): spectrum = its singular values, build(r)
  * = the rank-r factors with the weights undone (`rowScale` per output row, `colScale` per
- * input column: the D_row, D_col above), cast to float32. `dense` is returned beside the
- * factors (LQER's Q), owned by the plan until built.
+ * input column: the D_row, D_col above), cast to float32. `quantized` is returned beside the
+ * factors (LQER's Q and its codes), owned by the plan until built.
  */
 export function svdPlan(
   matrix: np.Array,
   {
     rowScale,
     colScale,
-    dense,
-  }: { rowScale?: Float64Array; colScale?: Float64Array; dense?: np.Array } = {},
+    quantized,
+  }: { rowScale?: Float64Array; colScale?: Float64Array; quantized?: QuantizedWeight } = {},
 ): LayerPlan {
   const [out, inp] = matrix.shape as [number, number];
   const { u, s, vt } = svd(matrix);
   const spectrum = Float64Array.from(s.ref.dataSync() as Float64Array);
   let spent = false;
-  let kept = dense;
+  let kept = quantized;
   return {
     spectrum,
     build(rank: number): Factors {
@@ -47,7 +47,10 @@ export function svdPlan(
       if (rowScale) b = b.div(vector64(rowScale, [out, 1]));
       if (colScale) a = a.div(vector64(colScale, [1, inp]));
       const result: Factors = { a: a.astype(np.float32), b: b.astype(np.float32) };
-      if (kept) result.dense = kept;
+      if (kept) {
+        result.dense = kept.value;
+        result.quantized = kept.matrix;
+      }
       kept = undefined;
       return result;
     },
@@ -55,7 +58,7 @@ export function svdPlan(
       u.dispose();
       s.dispose();
       vt.dispose();
-      kept?.dispose();
+      kept?.value.dispose();
       kept = undefined;
     },
   };

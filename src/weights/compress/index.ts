@@ -12,10 +12,12 @@ import { welore } from "./welore.js";
 
 export {
   type CompressedLayer,
+  type CompressedModel,
   type CompressModelOptions,
   type CompressSummary,
   compressModel,
 } from "./compress-model.js";
+export { saveCompressedModel } from "./folder.js";
 export { type ForwardTiming, forwardTime, modelBytes } from "./measure.js";
 export { checkRule, ruleRank, savesBytes } from "./rank.js";
 export type { CompressMethod, Factors, LayerContext, LayerPlan, RankRule } from "./types.js";

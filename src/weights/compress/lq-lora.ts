@@ -10,7 +10,8 @@
  *
  * Paper: Guo, Greengard, Xing, Kim 2024, "LQ-LoRA: Low-rank Plus Quantized Matrix Decomposition
  * for Efficient Language Model Finetuning" (ICLR), Algorithm 1.
- * Deviations: T = 5 rounds by default (`iterations`), RTN instead of NormalFloat quantisation,
+ * Deviations: T = 5 rounds by default (`iterations`), RTN on GPTQ's grid (./quantizer.ts)
+ * instead of NormalFloat quantisation,
  * no ILP bit allocation and no Fisher-weighted variant.
  */
 import { numpy as np } from "@jax-js/jax";
@@ -35,7 +36,9 @@ export const lqLora: CompressMethod = {
       throw new Error(`lq-lora needs a quantizer (${module})`);
     }
     const first = quantize(weight.ref);
-    const firstPlan = svdPlan(weight.ref.sub(first.ref).astype(np.float64), { dense: first });
+    const firstPlan = svdPlan(weight.ref.sub(first.value.ref).astype(np.float64), {
+      quantized: first,
+    });
     let spent = false;
     return {
       spectrum: firstPlan.spectrum,
@@ -52,7 +55,7 @@ export const lqLora: CompressMethod = {
           const target = weight.ref.sub(low);
           const q = quantize(target);
           target.dispose();
-          const plan = svdPlan(weight.ref.sub(q.ref).astype(np.float64), { dense: q });
+          const plan = svdPlan(weight.ref.sub(q.value.ref).astype(np.float64), { quantized: q });
           const next = plan.build(rank);
           plan.dispose();
           const e = error(next);

@@ -15,8 +15,8 @@
  * Paper: Zhang, Cheng, Constantinides, Zhao 2024, "LQER: Low-Rank Quantization Error
  * Reconstruction for LLMs" (ICML), §3 (LQER, and L²QER's activation-induced scale).
  * Deviations: s_j is the RMS of x_j (the paper averages |x_j| per channel); scales below 1e-6 of
- * the largest are raised to it; Q is round-to-nearest (./quantizer.ts) and the factors are
- * float32 (the paper keeps them in 8-bit for W4A8).
+ * the largest are raised to it; Q is round-to-nearest on GPTQ's grid (./quantizer.ts) and the
+ * factors are float32 (the paper keeps them in 8-bit for W4A8).
  */
 import { numpy as np } from "@jax-js/jax";
 import { float64Array } from "../../engine/float64.js";
@@ -42,10 +42,10 @@ export const lqer: CompressMethod = {
       throw new Error(`lqer needs a quantizer (${module})`);
     }
     const q = quantize(weight.ref);
-    const error = weight.sub(q.ref).astype(np.float64);
-    if (!inputRms) return svdPlan(error, { dense: q });
+    const error = weight.sub(q.value.ref).astype(np.float64);
+    if (!inputRms) return svdPlan(error, { quantized: q });
     const d = activationScale(inputRms);
     const scaled = error.mul(float64Array(d, [1, d.length]));
-    return svdPlan(scaled, { colScale: d, dense: q });
+    return svdPlan(scaled, { colScale: d, quantized: q });
   },
 };

@@ -9,6 +9,13 @@
  * matrices for WeLore) and asks the plan to `build` the factors at that rank.
  */
 import type { numpy as np } from "@jax-js/jax";
+import type { QuantizedMatrix } from "../quantize/types.js";
+
+/** A quantised weight: its codes and scales, and Ŵ (float32) that they stand for. */
+export interface QuantizedWeight {
+  value: np.Array;
+  matrix: QuantizedMatrix;
+}
 
 /**
  * How many singular directions to keep, per matrix: a fraction of the full rank min(out, in)
@@ -26,8 +33,8 @@ export interface LayerContext {
   rowFisher?: Float64Array;
   /** LQER: √(mean over calibration tokens of x_j²), per input feature j. */
   inputRms?: Float64Array;
-  /** LQER / LQ-LoRA: W ↦ its round-to-nearest quantised value (float32, dequantised). Borrows. */
-  quantize?: (w: np.Array) => np.Array;
+  /** LQER / LQ-LoRA: W ↦ its round-to-nearest quantisation. Borrows. */
+  quantize?: (w: np.Array) => QuantizedWeight;
   /** LQ-LoRA: alternating quantise / SVD rounds. */
   iterations?: number;
 }
@@ -36,7 +43,10 @@ export interface LayerContext {
 export interface Factors {
   a: np.Array;
   b: np.Array;
+  /** Ŵ of `quantized` (LQER, LQ-LoRA). */
   dense?: np.Array;
+  /** The codes and scales `dense` stands for, as a compressed folder stores them. */
+  quantized?: QuantizedMatrix;
 }
 
 /** One prepared matrix: the spectrum the rank rule reads, and the factors at a given rank. */
