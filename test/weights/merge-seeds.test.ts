@@ -234,28 +234,34 @@ describe("iso_cts", () => {
 });
 
 describe("orthogonal_continual", () => {
-  test("the new update loses its parts along S's singular pairs and S's dominant block", () => {
-    // S = A diag(5, 3, 1.5, 0.5) Bᵀ (5×4): cumulative shares 0.5, 0.8, 0.95 → with alpha 0.85, r = 2.
-    const a = householder(21, 5);
-    const b = householder(22, 4);
-    const sigma = [5, 3, 1.5, 0.5];
-    const d = a.map((_, i) => sigma.map((s, j) => (i === j ? s : 0)));
-    const s = mul(mul(a, d), tr(b));
-    const tau = randMat(23, 5, 4);
-    const cleaned = mat(read(projectOut(arr(s), arr(tau), 0.85)), 5, 4);
-    const coords = mul(mul(tr(a), cleaned), b); // Aᵀ C B
-    const expected = mul(mul(tr(a), tau), b);
-    for (let i = 0; i < 5; i++) {
-      for (let j = 0; j < 4; j++) {
-        const removed = i === j || (i < 2 && j < 2);
-        expect(Math.abs(coords[i]![j]! - (removed ? 0 : expected[i]![j]!))).toBeLessThan(1e-5);
+  for (const [m, n] of [
+    [5, 4],
+    [4, 5],
+  ] as const) {
+    test(`${m}×${n}: the new update loses its parts along S's singular pairs and dominant block`, () => {
+      // S = A diag(5, 3, 1.5, 0.5) Bᵀ: cumulative shares 0.5, 0.8, 0.95 → with alpha 0.85, r = 2.
+      const a = householder(21, m);
+      const b = householder(22, n);
+      const sigma = [5, 3, 1.5, 0.5];
+      const d = a.map((_, i) => b.map((_, j) => (i === j ? sigma[i]! : 0)));
+      const s = mul(mul(a, d), tr(b));
+      const tau = randMat(23, m, n);
+      const out = projectOut(arr(s), arr(tau), 0.85);
+      const cleaned = mat(read(out), m, n);
+      out.dispose();
+      const coords = mul(mul(tr(a), cleaned), b); // Aᵀ C B, in S's full bases
+      const expected = mul(mul(tr(a), tau), b);
+      for (let i = 0; i < m; i++) {
+        for (let j = 0; j < n; j++) {
+          const removed = i === j || (i < 2 && j < 2);
+          expect(Math.abs(coords[i]![j]! - (removed ? 0 : expected[i]![j]!))).toBeLessThan(1e-5);
+        }
       }
-    }
-    // Hence orthogonal to S itself.
-    expect(Math.abs(flat(cleaned).reduce((acc, v, k) => acc + v * flat(s)[k]!, 0))).toBeLessThan(
-      1e-4,
-    );
-  });
+      // Hence orthogonal to S itself.
+      const inner = flat(cleaned).reduce((acc, v, k) => acc + v * flat(s)[k]!, 0);
+      expect(Math.abs(inner)).toBeLessThan(1e-4);
+    });
+  }
 
   /** Merge a two-tensor "model" (a matrix and a vector): scan both, then merge both. */
   function mergeModel(order: number[]) {

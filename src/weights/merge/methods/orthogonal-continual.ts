@@ -2,7 +2,7 @@
  * orthogonal_continual: training-free continual merging by orthogonal projection (OPCM). The
  * models are taken one at a time, in list order; τ_t = X_t − base. The running sum starts at
  * S₁ = τ₁, and for t = 2..T:
- *   - a linear weight (2-D, not the token embedding): S_{t−1} = U Σ Vᵀ (full SVD); r = the first
+ *   - a linear weight (2-D, not the token embedding): S_{t−1} = U Σ Vᵀ (full bases); r = the first
  *     index at which Σ's cumulative share Σ_{i≤r} σ_i / Σ σ exceeds alpha; P = Uᵀ τ_t V with its
  *     diagonal and its top-left r×r block set to 0 (the parts of τ_t along S's own singular pairs
  *     and inside its dominant subspace); S_t = S_{t−1} + U P Vᵀ;
@@ -41,17 +41,21 @@ export function splitRank(s: Float32Array | Float64Array, alpha: number): number
   return 0;
 }
 
-/** τ with its components along S's singular pairs (i, i) and inside S's top r×r block removed. Consumes both. */
+/**
+ * τ with its components along S's singular pairs (i, i) and inside S's top r×r block removed.
+ * In S's full bases that is U (P ∘ keep) Vᵀ with P = Uᵀ τ V; every removed entry lies in the
+ * k×k corner (k = min(m, n)), so it equals τ − U_k (P_k ∘ removed) V_kᵀ with the thin SVD, which
+ * never forms an m×m or n×n basis (an lm_head's would be vocabulary²). Consumes both.
+ */
 export function projectOut(sum: np.Array, tau: np.Array, alpha: number): np.Array {
-  const [m, n] = sum.shape as [number, number];
-  const { u, s, vt } = svd(sum, { fullMatrices: true });
+  const { u, s, vt } = svd(sum);
+  const k = s.shape[0]!;
   const r = splitRank(s.dataSync() as Float32Array, alpha);
-  const rows = new Float32Array(m).fill(1, 0, r);
-  const cols = new Float32Array(n).fill(1, 0, r);
-  const block = np.multiply(np.array(rows).reshape([m, 1]), np.array(cols).reshape([1, n]));
-  const keep = np.multiply(np.subtract(1, np.eye(m, n)), np.subtract(1, block));
-  const p = np.matmul(np.matmul(u.ref.transpose(), tau), vt.ref.transpose());
-  return np.matmul(np.matmul(u, np.multiply(p, keep)), vt);
+  const corner = new Float32Array(k).fill(1, 0, r);
+  const block = np.multiply(np.array(corner).reshape([k, 1]), np.array(corner).reshape([1, k]));
+  const removed = np.maximum(np.eye(k), block);
+  const p = np.matmul(np.matmul(u.ref.transpose(), tau.ref), vt.ref.transpose());
+  return np.subtract(tau, np.matmul(np.matmul(u, np.multiply(p, removed)), vt));
 }
 
 const squaredNorm = (x: np.Array): number => (np.square(x).sum().dataSync() as Float32Array)[0]!;
