@@ -180,7 +180,17 @@ function factorModule(
   delta: np.Array,
   rule: RankRule,
 ): { module: FactoredModule; report: ModuleReport } {
-  const f = factorize(delta.ref, rule);
+  let f: Factors;
+  try {
+    f = factorize(delta.ref, rule);
+  } catch (error) {
+    delta.dispose();
+    if (error instanceof RangeError && /NaN or Inf/.test(error.message))
+      throw new UsageError(
+        `the update of ${m.name} has NaN or infinite entries: nothing to convert`,
+      );
+    throw error;
+  }
   const error = relativeError(delta, f.left, f.right);
   delta.dispose();
   return {

@@ -280,6 +280,19 @@ describe("adapter convert --to lora", () => {
     expect(() => convertAdapter(delta, { rank: 0 })).toThrow(/positive integer/);
     expect(() => convertAdapter(delta, { energy: 1.5 })).toThrow(/\(0, 1\]/);
     delta.dispose();
+    const broken = hostLora(base, { r: 2 }, 2).adapter;
+    const key = "model.layers.1.self_attn.v_proj.lora_B.weight";
+    broken.params[key] = broken.params[key].mul(Number.NaN);
+    const bad = join(root, "nan");
+    await saveAdapter(bad, broken);
+    tree.dispose(broken.params);
+    const nan = await readAdapterDelta(bad);
+    const before = await liveBuffers();
+    expect(() => convertAdapter(nan, { rank: 2 })).toThrow(
+      "the update of model.layers.1.self_attn.v_proj has NaN or infinite entries",
+    );
+    expect(await liveBuffers()).toBe(before);
+    nan.dispose();
     await expect(readAdapterDelta(join(root, "nowhere"))).rejects.toThrow(/not a PEFT adapter/);
   });
 });
