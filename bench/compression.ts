@@ -23,6 +23,9 @@
  * number comes from the folders as written. Calibration: the commands' defaults (32 sequences of
  * 128 tokens of the run's own data, seed 0).
  *
+ * `--parts prune,quantize,compress` (default all) reruns only those parts; the others keep their
+ * rows from the existing result file.
+ *
  * Writes bench/results/compression.json (compression-quick.json with --quick); bench/report.ts
  * turns it into docs/benchmarks.md's section and charts (bench/report-compression.ts).
  */
@@ -80,7 +83,8 @@ function quantSettings(hidden: number, intermediate: number) {
   }
   return out;
 }
-const COMPRESS_METHODS = ["svd", "fwsvd", "welore", "cur", "lqer"];
+const COMPRESS_METHODS = ["svd", "fwsvd", "welore", "cur", "lqer", "lq-lora"];
+const PARTS = ["prune", "quantize", "compress"] as const;
 const RANK_RATIOS = [0.75, 0.5, 0.25];
 
 /** The pretraining flags and settings of bench/cli-runs.ts (same order: same cache hash). */
@@ -169,7 +173,16 @@ async function pretrained(main: Main, b: Budget): Promise<{ run: string; source:
 
 type Row = Record<string, unknown>;
 
-async function bench(b: Budget, quick: boolean, smoke: boolean): Promise<void> {
+async function bench(b: Budget, quick: boolean, smoke: boolean, parts: Set<string>): Promise<void> {
+  const name = smoke ? "compression-smoke" : quick ? "compression-quick" : "compression";
+  // Parts not asked for keep their rows from the last result file.
+  const previous = (() => {
+    try {
+      return JSON.parse(readFileSync(join(BENCH_DIR, "results", `${name}.json`), "utf8")) as Row;
+    } catch {
+      return {} as Row;
+    }
+  })();
   const loadStart = load1();
   const started = performance.now();
   await import("../src/engine/node-threads.js"); // before anything loads jax-js
@@ -232,8 +245,12 @@ async function bench(b: Budget, quick: boolean, smoke: boolean): Promise<void> {
     const dense = await score(run);
     log(`compression: dense loss ${dense.loss}, ${dense.parameterBytes} bytes`);
 
-    const pruning: Row[] = [];
-    const methods = smoke ? ["magnitude", "oba"] : Object.keys(PRUNE_METHODS);
+    const pruning: Row[] = parts.has("prune") ? [] : ((previous.pruning as Row[]) ?? []);
+    const methods = !parts.has("prune")
+      ? []
+      : smoke
+        ? ["magnitude", "oba"]
+        : Object.keys(PRUNE_METHODS);
     for (const method of methods) {
       const settings: { sparsity?: number; nm?: [number, number] }[] = [
         ...(smoke ? [0.5] : SPARSITIES).map((sparsity) => ({ sparsity })),
@@ -255,11 +272,13 @@ async function bench(b: Budget, quick: boolean, smoke: boolean): Promise<void> {
       }
     }
 
-    const quantization: Row[] = [];
+    const quantization: Row[] = parts.has("quantize")
+      ? []
+      : ((previous.quantization as Row[]) ?? []);
     const viaCli = commands.has("quantize");
     const cfg = JSON.parse(readFileSync(join(run, "checkpoint", "config.json"), "utf8"));
     const quant = quantSettings(cfg.hidden_size, cfg.intermediate_size);
-    for (const q of smoke ? quant.slice(0, 2) : quant) {
+    for (const q of !parts.has("quantize") ? [] : smoke ? quant.slice(0, 2) : quant) {
       const label = `quantize ${q.method} ${q.bits}-bit ${q.groupSize ? `g${q.groupSize}` : "per row"}`;
       const make = viaCli
         ? cliVariant([
@@ -273,8 +292,10 @@ async function bench(b: Budget, quick: boolean, smoke: boolean): Promise<void> {
       quantization.push({ ...q, groupSize: q.groupSize ?? null, ...(await variant(label, make)) });
     }
 
-    const compression: Row[] = [];
-    if (commands.has("compress")) {
+    const compression: Row[] = parts.has("compress") ? [] : ((previous.compression as Row[]) ?? []);
+    if (!parts.has("compress")) {
+      // kept from the last run
+    } else if (commands.has("compress")) {
       for (const method of smoke ? COMPRESS_METHODS.slice(0, 1) : COMPRESS_METHODS) {
         for (const ratio of smoke ? [0.5] : RANK_RATIOS) {
           const argv = ["compress", run, "--method", method, "--rank-ratio", String(ratio)];
@@ -285,7 +306,7 @@ async function bench(b: Budget, quick: boolean, smoke: boolean): Promise<void> {
     } else log("compression: no `rankwise compress` command yet: compression rows left out");
 
     const args = process.argv.slice(2);
-    writeResult(smoke ? "compression-smoke" : quick ? "compression-quick" : "compression", {
+    writeResult(name, {
       benchmark: "compression",
       command: ["npm run bench -- compression", ...args].join(" "),
       date: new Date().toISOString(),
@@ -359,11 +380,22 @@ async function quantizeWithLibrary(
 }
 
 const { values } = parseArgs({
-  options: { quick: { type: "boolean" }, smoke: { type: "boolean" } },
+  options: {
+    quick: { type: "boolean" },
+    smoke: { type: "boolean" },
+    parts: { type: "string", default: PARTS.join(",") },
+  },
 });
+const parts = new Set(String(values.parts).split(","));
+for (const p of parts) {
+  if (!(PARTS as readonly string[]).includes(p)) {
+    process.stderr.write(`--parts: unknown part "${p}" (accepted: ${PARTS.join(", ")})\n`);
+    process.exit(2);
+  }
+}
 const smoke = Boolean(values.smoke);
 const quick = Boolean(values.quick);
-await bench(smoke ? SMOKE : quick ? QUICK : FULL, quick, smoke).catch((error: Error) => {
+await bench(smoke ? SMOKE : quick ? QUICK : FULL, quick, smoke, parts).catch((error: Error) => {
   process.stderr.write(`${error.stack ?? error.message}\n`);
   process.exit(1);
 });
