@@ -204,6 +204,24 @@ function spectral(): Adapter[] {
 }
 let spectralParts: { top2: Host; all: Host[] };
 
+test("a DoRA input with the base: linear is ΔW_DoRA(W) + w·ΔW_LoRA, exact at full rank by default", () => {
+  const { adapters, hosts } = mixed();
+  const d = hostLora(base, { r: 2, loraAlpha: 4, useDora: true, targetModules: ["q_proj"] }, 12);
+  const inputs = [adapters[0], d.adapter].map(asDelta);
+  const { adapter, report } = combineAdapters(inputs, { method: "linear", weights: [2, 1] }, base);
+  for (const i of inputs) i.dispose();
+  const b = fromDevice(adapter.params[`${Q}.lora_B.weight`]);
+  const a = fromDevice(adapter.params[`${Q}.lora_A.weight`]);
+  const want = add(
+    scale(hostDelta(base, adapters[0], hosts[0], Q), 2),
+    hostDelta(base, d.adapter, d.host, Q),
+  );
+  expect(report.find((m) => m.name === Q)?.rank).toBe(16); // DoRA's ΔW is not low-rank
+  expect(relDiff(matmul(b, a), want)).toBeLessThan(1e-5);
+  tree.dispose([adapter.params, d.adapter.params]);
+  disposeAll(adapters);
+});
+
 describe("svd and linear --rank: the largest singular values of the weighted sum", () => {
   test("svd at the default rank (max rᵢ = 2) keeps σ = 4, 3 and its error is √(1+1)/√27", () => {
     const adapters = spectral();

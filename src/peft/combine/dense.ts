@@ -17,12 +17,17 @@ export function weightedSum(input: CombineModuleInput): np.Array {
   return terms.slice(1).reduce((acc, t) => acc.add(t), terms[0]);
 }
 
-/** min(Σ rᵢ, min(out, in)): the rank at which a sum of the inputs is exact. */
+/**
+ * The rank at which a sum of the inputs is exact: min(Σ rᵢ, min(out, in)), or min(out, in) when
+ * an input's ΔW is not a rank-rᵢ product (DoRA).
+ */
 export const sumRank = (input: CombineModuleInput): number =>
-  Math.min(
-    input.sources.reduce((n, s) => n + s.rank, 0),
-    ...input.module.shape,
-  );
+  input.sources.every((s) => s.delta.factored)
+    ? Math.min(
+        input.sources.reduce((n, s) => n + s.rank, 0),
+        ...input.module.shape,
+      )
+    : Math.min(...input.module.shape);
 
 /** The largest input rank (PEFT's default for its SVD combinations). */
 export const maxRank = (input: CombineModuleInput): number =>
