@@ -103,6 +103,13 @@ export async function alignCommand(spec: string, opts: AlignFlags): Promise<void
       process.stderr.write(
         `aligning ${model.source.path} to ${reference.source.path} by weight matching (${groups} of ${config.num_hidden_layers} layers)\n`,
       );
+      // Token rows are matched by id (they are never permuted): worth knowing when ids differ.
+      const same = (t: OpenedModel) => JSON.stringify(t.tokenizer.toJSON());
+      if (same(reference) !== same(model)) {
+        process.stderr.write(
+          "  note: the two models' tokenizers differ, so their token ids may mean different things\n",
+        );
+      }
     }
     const found = weightMatching(reference.params, params, config, {
       seed,

@@ -78,7 +78,7 @@ describe("align", () => {
       })),
       residual: Int32Array.from(record.permutations.residual),
     };
-    const want = permuteLlama(b.params, b.config as never, perm);
+    const want = permuteLlama(b.params, b.config as LlamaConfig, perm);
     for (const [name, w] of Object.entries(want)) {
       expect(read(got.params[name]!), name).toEqual(read(w));
     }

@@ -15,7 +15,7 @@ import { CharTokenizer } from "../../src/data/tokenizer.js";
 import { readTokenizerFile, tokenizerFileText } from "../../src/data/tokenizer-file.js";
 import * as tree from "../../src/engine/tree.js";
 import { initLlama } from "../../src/nn/llama.js";
-import { llamaConfig } from "../../src/nn/llama-config.js";
+import { type LlamaConfig, llamaConfig } from "../../src/nn/llama-config.js";
 import { loadModel, saveModel } from "../../src/nn/pretrained.js";
 import { runMerge } from "../../src/weights/merge/run.js";
 import { liveBuffers, read, setup } from "../helpers/engine.js";
@@ -109,7 +109,7 @@ async function merge(yaml: string) {
   const { config, params } = await loadModel(out);
   const got = Object.fromEntries(Object.entries(params).map(([k, v]) => [k, read(v)]));
   tree.dispose(params);
-  return { out, config, got };
+  return { out, config: config as LlamaConfig, got };
 }
 
 const row = (m: string, name: string, id: number) =>
