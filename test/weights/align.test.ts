@@ -1,8 +1,9 @@
 /**
- * Git Re-Basin weight matching on tiny LLaMA models with grouped-query attention:
+ * Git Re-Basin weight matching on tiny LLaMA models:
  * (a) a model permuted by a random function-preserving permutation is aligned back to the
  *     original: the permutation found is the inverse of the one applied, group for group, and
- *     the aligned weights equal the original bit for bit (with and without the residual stream);
+ *     the aligned weights equal the original bit for bit (with and without the residual stream;
+ *     grouped-query, multi-head and multi-query attention);
  * (b) the permuted model's logits equal the original's to 1e-5 (issue 12's check), tied and
  *     untied embeddings;
  * (c) aligning an unrelated model never lowers the matching objective Σ⟨W_A, π(W_B)⟩, recomputed
@@ -26,14 +27,14 @@ import { liveBuffers, read, setup } from "../helpers/engine.js";
 
 beforeAll(setup);
 
-const config = (tied: boolean, initializer_range = 0.5) =>
+const config = (tied: boolean, initializer_range = 0.5, kvHeads = 2) =>
   llamaConfig({
     vocab_size: 48,
     hidden_size: 16,
     intermediate_size: 24,
     num_hidden_layers: 2,
     num_attention_heads: 4,
-    num_key_value_heads: 2,
+    num_key_value_heads: kvHeads,
     max_position_embeddings: 16,
     tie_word_embeddings: tied,
     initializer_range,
@@ -59,10 +60,16 @@ function jitterNorms(params: LlamaParams, seed: number): LlamaParams {
 const ref = (p: LlamaParams) => tree.ref(p);
 
 describe("weight matching", () => {
-  test.each([false, true])(
-    "(a) a random permutation is found and undone exactly (residual %s)",
-    (residual) => {
-      const cfg = config(false);
+  // Grouped-query attention (2 query heads per key/value head), plain multi-head, multi-query.
+  test.each([
+    [false, 2],
+    [true, 2],
+    [true, 4],
+    [true, 1],
+  ])(
+    "(a) a random permutation is found and undone exactly (residual %s, %i key/value heads)",
+    (residual, kvHeads) => {
+      const cfg = config(false, 0.5, kvHeads);
       const original = jitterNorms(initLlama(cfg, 1), 3);
       const applied = randomPermutation(cfg, 11, { residual });
       const permuted = permuteLlama(ref(original), cfg, applied);
