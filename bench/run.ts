@@ -6,6 +6,8 @@
  *   npm run bench -- matmul train-throughput --quick
  *   npm run bench -- optimizers                    # classic optimizers, small model, 150 steps
  *   npm run bench -- finetune [--quick]            # pretrain on Moby Dick, fine-tune on SOTU
+ *   npm run bench -- merge [--quick]               # two fine-tunes merged by every merge method
+ *   npm run bench -- merge-memory                  # peak memory of merging three large models
  *   npm run bench -- compression [--quick]         # prune, quantize, compress: loss vs sparsity, bytes
  *   npm run bench -- report                        # only rebuild the page
  *
@@ -20,10 +22,19 @@ const BENCHMARKS = [
   "train-throughput",
   "optimizers",
   "finetune",
+  "merge",
+  "merge-memory",
   "compression",
 ] as const;
 const DEFAULT = ["matmul", "adamw-step", "train-throughput"];
-const QUICK = new Set(["matmul", "adamw-step", "train-throughput", "finetune", "compression"]);
+const QUICK = new Set([
+  "matmul",
+  "adamw-step",
+  "train-throughput",
+  "finetune",
+  "merge",
+  "compression",
+]);
 
 function run(script: string, args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {

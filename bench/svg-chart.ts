@@ -7,7 +7,7 @@ export interface Series {
   points: [number, number][];
 }
 
-const COLORS = [
+export const COLORS = [
   "#2f6db3",
   "#d1603d",
   "#3a9a5b",
@@ -18,7 +18,7 @@ const COLORS = [
   "#666",
 ];
 
-function ticks(lo: number, hi: number, count = 5): number[] {
+export function ticks(lo: number, hi: number, count = 5): number[] {
   const span = hi - lo || 1;
   const raw = span / count;
   const step = [1, 2, 5, 10]
@@ -30,7 +30,7 @@ function ticks(lo: number, hi: number, count = 5): number[] {
   return out;
 }
 
-const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;");
+export const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;");
 
 export function lineChart(series: Series[], axes: { x: string; y: string }): string {
   const title = `${axes.y} against ${axes.x}`;
