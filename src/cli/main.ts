@@ -17,6 +17,7 @@ import {
 } from "./adapter.js";
 import { alignCommand } from "./align.js";
 import { compareCommand } from "./compare.js";
+import { compressCommand } from "./compress.js";
 import { action, reportError } from "./errors.js";
 import { evalCommand } from "./eval.js";
 import { exportCommand } from "./export.js";
@@ -200,6 +201,29 @@ export function buildProgram(): Command {
     .option("--out <dir>", "new model folder (required)")
     .option("--json", "machine-readable summary")
     .action(action(quantizeCommand));
+
+  program
+    .command("compress")
+    .description(
+      "low-rank compression of the decoder linear layers, stored and run as factors: a new model folder",
+    )
+    .argument("<model>", "run folder, model folder or Hub id owner/name[@revision]")
+    .option("--method <m>", "svd, fwsvd, welore, cur, lqer or lq-lora (required)")
+    .option("--rank-ratio <r>", "keep this share of each matrix's rank, in (0, 1]")
+    .option("--energy <e>", "keep the fewest singular values holding this share of Σσ², in (0, 1]")
+    .option("--bits <b>", "lqer, lq-lora: bits of the RTN-quantised W, 4 or 8 (default: 4)")
+    .option("--group-size <g>", "lqer, lq-lora: inputs per scale (default: whole row)")
+    .option("--iterations <n>", "lq-lora: alternating quantise/SVD rounds (default: 5)")
+    .option(
+      "--calibration <corpus|file>",
+      "fwsvd's and lqer's calibration text (default: a run's data, else moby-dick)",
+    )
+    .option("--samples <n>", "calibration sequences (default: 32)")
+    .option("--seq-len <t>", "tokens per calibration sequence (default: 128, at most the context)")
+    .option("--seed <n>", "seed drawing the calibration sequences (default: 0)")
+    .option("--out <dir>", "new model folder (required)")
+    .option("--json", "machine-readable summary")
+    .action(action(compressCommand));
 
   const adapter = program
     .command("adapter")
