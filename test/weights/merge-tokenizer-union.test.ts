@@ -82,6 +82,7 @@ beforeAll(async () => {
   await model("bpe", 7, 3, BPE);
   await model("bc", 8, 2, chars("bc"));
   await model("bare", 9, 3, null);
+  await model("short", 11, 2, BPE);
   await model(
     "unigram",
     10,
@@ -231,8 +232,14 @@ describe("tokenizer_source: union", () => {
       "unigram",
       /^tokenizer_source "union": model .*unigram has a Unigram tokenizer\.json; union accepts BPE and WordPiece tokenizer\.json files and Rankwise char vocabularies$/,
     ],
+    [
+      "short",
+      /^tokenizer_source "union": the base model .*short's tokenizer\.json has ids past its vocab_size \(2\)/,
+    ],
   ])("%s: refused with one line", async (name, message) => {
-    const yaml = `merge_method: linear\nmodels:\n  - model: @/x\n    parameters: {weight: 1}\n  - model: @/${name}\n    parameters: {weight: 1}\ntokenizer_source: union\n`;
+    // The model under test first where it is the base that matters.
+    const [first, second] = name === "short" ? [name, "x"] : ["x", name];
+    const yaml = `merge_method: linear\nmodels:\n  - model: @/${first}\n    parameters: {weight: 1}\n  - model: @/${second}\n    parameters: {weight: 1}\ntokenizer_source: union\n`;
     await expect(
       runMerge(yaml.replaceAll("@", tmp), { out: join(tmp, "refused") }),
     ).rejects.toThrow(message);

@@ -51,6 +51,8 @@ interface ModelVocab {
   /** The parsed tokenizer.json (non-char models, and char ones when the union is not all char). */
   json: Json;
   regular: [string, number][];
+  /** Whether the tokenizer has ids at or past the model's vocab_size (left out above). */
+  beyond: boolean;
   added: [Json, number][];
   files: Record<string, string>;
 }
@@ -82,6 +84,7 @@ function readVocab(source: ModelSource): ModelVocab {
       json,
       regular: regular.filter(([, id]) => id < limit),
       added: [],
+      beyond: own.vocab.length > limit,
       files,
     };
   }
@@ -97,7 +100,10 @@ function readVocab(source: ModelSource): ModelVocab {
   const added = ((json.added_tokens ?? []) as Json[])
     .filter((t) => t.id < limit)
     .map((t) => [t, t.id] as [Json, number]);
-  return { ref: source.ref, json, regular, added, files };
+  const beyond =
+    regular.length + added.length <
+    Object.keys(json.model.vocab ?? {}).length + (json.added_tokens ?? []).length;
+  return { ref: source.ref, json, regular, added, beyond, files };
 }
 
 /** The union vocabulary of `refs` (the first is the base). */
@@ -116,6 +122,12 @@ export function buildTokenizerUnion(
     for (const v of vocabs) for (const [token] of v.regular) add(token);
     files = { [TOKENIZER_FILE]: tokenizerFileText(new CharTokenizer([...ids.keys()])) };
   } else {
+    // The base's file is kept whole, so its ids must all be rows of the model.
+    if (base.beyond) {
+      throw new UsageError(
+        `tokenizer_source "union": the base model ${base.ref}'s tokenizer.json has ids past its vocab_size (${sources.get(base.ref)!.config.vocab_size}): they do not belong together`,
+      );
+    }
     // The base's own ids first (regular and added), then the others' new tokens.
     const baseTokens = [
       ...base.regular,
