@@ -23,6 +23,7 @@ export {
   toHfConfig,
 } from "./llama-config.js";
 export { accuracy, crossEntropy, type LossAndGrad } from "./loss.js";
+export { densifyLowRank, lowRankRanks } from "./low-rank.js";
 export {
   initMlp,
   MLP_ACTIVATIONS,

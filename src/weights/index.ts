@@ -1,7 +1,8 @@
 /**
  * The `weights` namespace: weight-space tools on whole models — merging with mergekit's YAML,
  * alignment before merging (Git Re-Basin weight matching), pruning with calibration, quantisation
- * (RTN, GPTQ), and export to GGUF for llama.cpp. The CLI's `merge`, `align`, `prune`, `quantize`
+ * (RTN, GPTQ), low-rank compression stored as factors (SVD, FWSVD, WeLore, CUR, LQER, LQ-LoRA),
+ * and export to GGUF for llama.cpp. The CLI's `merge`, `align`, `prune`, `quantize`, `compress`
  * and `export` commands are thin layers over these.
  */
 export {
@@ -20,6 +21,19 @@ export {
   type CalibrationSpec,
   calibrationTokens,
 } from "./calibration.js";
+export {
+  COMPRESS_METHODS,
+  type CompressedLayer,
+  type CompressedModel,
+  type CompressMethod,
+  type CompressModelOptions,
+  type CompressSummary,
+  compressModel,
+  type ForwardTiming,
+  forwardTime,
+  type RankRule,
+  saveCompressedModel,
+} from "./compress/index.js";
 export {
   EXPORT_TYPES,
   type ExportType,
