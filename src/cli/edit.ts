@@ -248,7 +248,8 @@ export async function editInlpCommand(opts: Flags): Promise<void> {
   const pool = (opts.pool ?? "mean") as Pool;
   if (!POOLS.includes(pool))
     throw new UsageError(`--pool must be one of ${POOLS.join(", ")}, got "${opts.pool}"`);
-  const tolerance = opts.tolerance === undefined ? 0.02 : fraction("tolerance", opts.tolerance);
+  const tolerance =
+    opts.tolerance === undefined ? undefined : fraction("tolerance", opts.tolerance);
   const rows = readJsonl("data", dataPath);
   const values: string[] = [];
   rows.forEach((row, i) => {
@@ -290,7 +291,7 @@ export async function editInlpCommand(opts: Flags): Promise<void> {
   }
   const labels = Int32Array.from(values, (v) => classes.indexOf(v));
   process.stderr.write(
-    `INLP on ${model.source.path}: ${rows.length} texts, ${classes.length} labels, residual stream after block ${layer} (${pool} over tokens)${opts.fold ? ", folded into the weights" : ""}\n`,
+    `INLP on ${model.source.path}: ${rows.length} texts, ${classes.length} labels, residual stream after block ${layer} (${pool === "mean" ? "mean over tokens" : "last token"})${opts.fold ? ", folded into the weights" : ""}\n`,
   );
   const edited = inlpModel(model.params, config, texts, labels, classes.length, {
     layer,
@@ -317,7 +318,7 @@ export async function editInlpCommand(opts: Flags): Promise<void> {
     report(
       opts,
       record,
-      `INLP removed ${result.rank} directions (held-out probe accuracy ${accs}; majority ${result.majority.toFixed(3)}): ${out}`,
+      `INLP removed ${result.rank} directions (cross-validated probe accuracy ${accs}; majority ${result.majority.toFixed(3)}): ${out}`,
     );
   } finally {
     tree.dispose(edited.params);

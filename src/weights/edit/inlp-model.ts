@@ -16,13 +16,13 @@
  *   written and tie_word_embeddings becomes false), so only the stream is projected.
  */
 import { numpy as np } from "@jax-js/jax";
-import type { LlamaParams } from "../../nn/llama.js";
+import { type LlamaParams, RESIDUAL_PROJECTION } from "../../nn/llama.js";
 import type { LlamaConfig } from "../../nn/llama-config.js";
 import { type Pool, pooledStates } from "./hidden.js";
 import { type InlpOptions, type InlpResult, inlp, nullspaceProjection } from "./inlp.js";
 
 /** The stored projection's name for block `layer`. */
-export const inlpProjectionName = (layer: number) => `model.layers.${layer}.inlp_projection`;
+export const inlpProjectionName = (layer: number) => `model.layers.${layer}.${RESIDUAL_PROJECTION}`;
 
 /** Options of {@link inlpModel}. */
 export interface InlpModelOptions extends InlpOptions {
@@ -64,8 +64,8 @@ export function inlpModel(
   if (!options.fold) {
     const name = inlpProjectionName(options.layer);
     if (params[name]) {
-      // A second INLP at the same layer composes: x P₁ P₂.
-      params[name] = np.matmul(params[name], p);
+      // A second INLP at the same layer composes: x ← x T₁ᵀ P = x (P T₁)ᵀ.
+      params[name] = np.matmul(p, params[name]);
     } else params[name] = p;
     return { params, config, result };
   }

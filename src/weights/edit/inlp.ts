@@ -3,7 +3,8 @@
  *
  *   P₀ = I;  repeat up to `iterations` times:
  *     train a linear probe W (d×c) predicting the label from X P   (X: n×d, one row per text)
- *     stop when its held-out accuracy is within `tolerance` of the majority class's share
+ *     stop when its cross-validated accuracy is within `tolerance` of the majority share m
+ *       (default: two standard errors of a chance-level accuracy, 2·√(m(1 − m)/n))
  *     B ← orthonormal basis of span[B, W]                        (QR from src/linalg)
  *     P = I − B Bᵀ      (the intersection of the probes' null spaces)
  *
@@ -13,7 +14,7 @@
  * The probe: closed-form ridge least squares on centred data, W = (XcᵀXc + λI)⁻¹ XcᵀYc, with
  * Y = ±1 for two classes (one direction) or the one-hot labels for c > 2 classes (c directions),
  * λ = ridge · tr(XcᵀXc)/d; it predicts sign / argmax of Xc W + Ȳ. Accuracy is measured on a
- * held-out fifth (every 5th row) and the probe fitted on the rest.
+ * 5-fold cross-validation (row i in fold i mod 5); the directions come from a fit on all rows.
  *
  * Paper: Ravfogel et al. 2020, "Null It Out: Guarding Protected Attributes by Iterative Nullspace
  * Projection". Reference: shauli-ravfogel/nullspace_projection src/debias.py
@@ -33,7 +34,7 @@ import { choleskyLower } from "../prune/host-cholesky.js";
 export interface InlpOptions {
   /** Most probes (and rounds of projection). Default 10. */
   iterations?: number;
-  /** A probe within this of the majority share (held out) is at chance: stop. Default 0.02. */
+  /** A probe within this of the majority share is at chance: stop. Default 2·√(m(1 − m)/n). */
   tolerance?: number;
   /** λ relative to the mean eigenvalue of XcᵀXc. Default 1e-3. */
   ridge?: number;
@@ -45,13 +46,13 @@ export interface InlpResult {
   basis: Float64Array;
   /** r, the number of removed directions. */
   rank: number;
-  /** Held-out accuracy of each probe trained, the last at chance unless iterations ran out. */
+  /** Cross-validated accuracy of each probe, the last at chance unless iterations ran out. */
   accuracies: number[];
-  /** The majority class's share of the held-out rows. */
+  /** The majority class's share m of the rows. */
   majority: number;
 }
 
-/** A fitted probe: its directions (d×c, row-major) and held-out accuracy. */
+/** A fitted probe: its directions (d×c, row-major) and cross-validated accuracy. */
 export interface Probe {
   w: Float64Array;
   c: number;
@@ -59,11 +60,65 @@ export interface Probe {
   majority: number;
 }
 
-const isHeldOut = (i: number) => i % 5 === 4;
+/** A least-squares fit on some rows: directions W (d×c) and the centring means. */
+interface Fit {
+  w: Float64Array;
+  mx: Float64Array;
+  my: Float64Array;
+}
+
+function fitRows(
+  x: Float64Array,
+  rows: number[],
+  d: number,
+  c: number,
+  target: (i: number, j: number) => number,
+  ridge: number,
+): Fit {
+  // Centre X and Y on the fitted rows.
+  const mx = new Float64Array(d);
+  const my = new Float64Array(c);
+  for (const i of rows) {
+    for (let k = 0; k < d; k++) mx[k] += x[i * d + k] / rows.length;
+    for (let j = 0; j < c; j++) my[j] += target(i, j) / rows.length;
+  }
+  const xc = new Float32Array(rows.length * d);
+  const yc = new Float32Array(rows.length * c);
+  rows.forEach((i, r) => {
+    for (let k = 0; k < d; k++) xc[r * d + k] = x[i * d + k] - mx[k];
+    for (let j = 0; j < c; j++) yc[r * c + j] = target(i, j) - my[j];
+  });
+  const xa = np.array(xc, { shape: [rows.length, d], dtype: np.float32 });
+  const ya = np.array(yc, { shape: [rows.length, c], dtype: np.float32 });
+  const gram = Float64Array.from(np.matmul(xa.ref.transpose(), xa.ref).dataSync() as Float32Array);
+  const xty = Float64Array.from(np.matmul(xa.transpose(), ya).dataSync() as Float32Array);
+  let trace = 0;
+  for (let k = 0; k < d; k++) trace += gram[k * d + k];
+  const lambda = Math.max(ridge * (trace / d), 1e-12);
+  for (let k = 0; k < d; k++) gram[k * d + k] += lambda;
+  return { w: solveSpd(gram, xty, d, c), mx, my };
+}
+
+/** The class a fit predicts for row i: sign (c = 1) or argmax of (x − mx) W + my. */
+function predict(f: Fit, x: Float64Array, i: number, d: number, c: number): number {
+  let best = -1;
+  let bestScore = -Infinity;
+  for (let j = 0; j < c; j++) {
+    let s = f.my[j];
+    for (let k = 0; k < d; k++) s += (x[i * d + k] - f.mx[k]) * f.w[k * c + j];
+    if (c === 1) return s > 0 ? 1 : 0;
+    if (s > bestScore) {
+      bestScore = s;
+      best = j;
+    }
+  }
+  return best;
+}
 
 /**
  * Ridge least-squares probe for `labels` (integers 0..classes−1) from the rows of X (n×d,
- * row-major), fitted on 4/5 of the rows and scored on the held-out fifth.
+ * row-major): directions fitted on all rows, accuracy by 5-fold cross-validation (row i in fold
+ * i mod 5), so every row is scored by a probe that did not see it.
  */
 export function linearProbe(
   x: Float64Array,
@@ -73,56 +128,27 @@ export function linearProbe(
   ridge = 1e-3,
 ): Probe {
   const n = labels.length;
-  const train = [...Array(n).keys()].filter((i) => !isHeldOut(i));
-  const held = [...Array(n).keys()].filter(isHeldOut);
-  if (train.length === 0 || held.length === 0) {
-    throw new RangeError(`a probe needs at least 5 labelled rows, got ${n}`);
-  }
+  if (n < 5) throw new RangeError(`a probe needs at least 5 labelled rows, got ${n}`);
   const c = classes === 2 ? 1 : classes;
   const target = (i: number, j: number) =>
     classes === 2 ? (labels[i] === 1 ? 1 : -1) : labels[i] === j ? 1 : 0;
-  // Centre X and Y on the training rows.
-  const mx = new Float64Array(d);
-  const my = new Float64Array(c);
-  for (const i of train) {
-    for (let k = 0; k < d; k++) mx[k] += x[i * d + k] / train.length;
-    for (let j = 0; j < c; j++) my[j] += target(i, j) / train.length;
-  }
-  const xc = new Float32Array(train.length * d);
-  const yc = new Float32Array(train.length * c);
-  train.forEach((i, r) => {
-    for (let k = 0; k < d; k++) xc[r * d + k] = x[i * d + k] - mx[k];
-    for (let j = 0; j < c; j++) yc[r * c + j] = target(i, j) - my[j];
-  });
-  const xa = np.array(xc, { shape: [train.length, d], dtype: np.float32 });
-  const ya = np.array(yc, { shape: [train.length, c], dtype: np.float32 });
-  const gram = Float64Array.from(np.matmul(xa.ref.transpose(), xa.ref).dataSync() as Float32Array);
-  const xty = Float64Array.from(np.matmul(xa.transpose(), ya).dataSync() as Float32Array);
-  let trace = 0;
-  for (let k = 0; k < d; k++) trace += gram[k * d + k];
-  const lambda = Math.max(ridge * (trace / d), 1e-12);
-  for (let k = 0; k < d; k++) gram[k * d + k] += lambda;
-  const w = solveSpd(gram, xty, d, c);
-  // Held-out accuracy.
+  const all = [...Array(n).keys()];
   let correct = 0;
-  const counts = new Map<number, number>();
-  for (const i of held) {
-    counts.set(labels[i], (counts.get(labels[i]) ?? 0) + 1);
-    let best = -1;
-    let bestScore = -Infinity;
-    for (let j = 0; j < c; j++) {
-      let s = my[j];
-      for (let k = 0; k < d; k++) s += (x[i * d + k] - mx[k]) * w[k * c + j];
-      if (c === 1) best = s > 0 ? 1 : 0;
-      else if (s > bestScore) {
-        bestScore = s;
-        best = j;
-      }
-    }
-    if (best === labels[i]) correct++;
+  for (let fold = 0; fold < 5; fold++) {
+    const f = fitRows(
+      x,
+      all.filter((i) => i % 5 !== fold),
+      d,
+      c,
+      target,
+      ridge,
+    );
+    for (let i = fold; i < n; i += 5) if (predict(f, x, i, d, c) === labels[i]) correct++;
   }
-  const majority = Math.max(...counts.values()) / held.length;
-  return { w, c, accuracy: correct / held.length, majority };
+  const counts = new Map<number, number>();
+  for (const l of labels) counts.set(l, (counts.get(l) ?? 0) + 1);
+  const majority = Math.max(...counts.values()) / n;
+  return { w: fitRows(x, all, d, c, target, ridge).w, c, accuracy: correct / n, majority };
 }
 
 /** Solve A X = B for SPD A (d×d) and B (d×c) by Cholesky, on the host. */
@@ -159,7 +185,11 @@ export function projectRows(
   return Float64Array.from(out.dataSync() as Float32Array);
 }
 
-/** [B | W] orthonormalised (linalg QR), dropping W's columns already in span(B). */
+/**
+ * [B | W] orthonormalised (linalg QR), dropping W's columns already in span(B) or dependent on
+ * the others (|R_jj| ≤ 1e-4 max |R_ii|: W comes from float32 sums, e.g. one-hot columns summing
+ * to zero).
+ */
 function extendBasis(basis: Float64Array, d: number, w: Float64Array, c: number): Float64Array {
   const r = basis.length / d;
   const m = new Float64Array(d * (r + c));
@@ -175,7 +205,7 @@ function extendBasis(basis: Float64Array, d: number, w: Float64Array, c: number)
   let max = 0;
   for (let j = 0; j < k; j++) max = Math.max(max, Math.abs(rh[j * cols + j]));
   const keep: number[] = [];
-  for (let j = 0; j < k; j++) if (j < r || Math.abs(rh[j * cols + j]) > 1e-8 * max) keep.push(j);
+  for (let j = 0; j < k; j++) if (j < r || Math.abs(rh[j * cols + j]) > 1e-4 * max) keep.push(j);
   const out = new Float64Array(d * keep.length);
   for (let i = 0; i < d; i++) {
     keep.forEach((j, t) => {
@@ -194,7 +224,6 @@ export function inlp(
   options: InlpOptions = {},
 ): InlpResult {
   const iterations = options.iterations ?? 10;
-  const tolerance = options.tolerance ?? 0.02;
   const n = labels.length;
   if (x.length !== n * d) throw new RangeError(`X has ${x.length} entries, expected ${n}×${d}`);
   if (!(classes >= 2)) throw new RangeError(`INLP needs at least 2 classes, got ${classes}`);
@@ -205,7 +234,9 @@ export function inlp(
     const probe = linearProbe(projectRows(x, n, d, basis), labels, d, classes, options.ridge);
     accuracies.push(probe.accuracy);
     majority = probe.majority;
-    if (probe.accuracy <= probe.majority + tolerance) break;
+    const m = probe.majority;
+    const tolerance = options.tolerance ?? 2 * Math.sqrt((m * (1 - m)) / n);
+    if (probe.accuracy <= m + tolerance) break;
     basis = extendBasis(basis, d, probe.w, probe.c);
   }
   return { basis, rank: basis.length / d, accuracies, majority };
