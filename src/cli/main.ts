@@ -18,6 +18,7 @@ import {
 import { alignCommand } from "./align.js";
 import { compareCommand } from "./compare.js";
 import { compressCommand } from "./compress.js";
+import { editDamaCommand, editInlpCommand, editPomeCommand, editUnlearnCommand } from "./edit.js";
 import { action, reportError } from "./errors.js";
 import { evalCommand } from "./eval.js";
 import { exportCommand } from "./export.js";
@@ -287,6 +288,78 @@ export function buildProgram(): Command {
     )
     .option("--quiet", "no progress output")
     .action(action(mergeCommand));
+
+  const edit = program
+    .command("edit")
+    .description(
+      "edit a model by projection (POME, INLP, DAMA, GU unlearning): a new model folder",
+    );
+  edit
+    .command("pome")
+    .description("equalise the top singular values of ΔW = tuned − base (Muon-style) per weight")
+    .option("--base <model>", "the model before fine-tuning (required)")
+    .option("--tuned <model>", "the fine-tuned model (required)")
+    .option("--rank <k>", "keep k singular pairs per weight")
+    .option("--energy <e>", "keep the fewest pairs holding this share of Σσ², in (0, 1]")
+    .option("--ratio <r>", "keep ⌊r · rank(ΔW)⌋ pairs, in (0, 1] (default: 0.5)")
+    .option("--scale <s>", "multiply the equalised ΔW by s (default: 1)")
+    .option(
+      "--norm <n>",
+      "level of the kept singular values: mean, frobenius, spectral (default: mean)",
+    )
+    .option("--modules <regex>", "weights to edit (default: mlp\\.up_proj\\.weight$)")
+    .option("--out <dir>", "new model folder (required)")
+    .option("--json", "machine-readable summary")
+    .action(action(editPomeCommand));
+  edit
+    .command("inlp")
+    .description("remove a labelled concept from the residual stream after a block (INLP)")
+    .option("--model <model>", "run folder, model folder or Hub id (required)")
+    .option("--data <file>", 'JSONL of {"text": ..., "label": ...} lines (required)')
+    .option("--layer <L>", "the block whose output is projected (required)")
+    .option("--iterations <n>", "most linear probes (default: 10)")
+    .option("--pool <p>", "hidden state per text: mean or last token (default: mean)")
+    .option(
+      "--tolerance <t>",
+      "a probe within t of the majority share m of n texts is at chance (default: 2·√(m(1−m)/n))",
+    )
+    .option(
+      "--fold",
+      "fold P into the embeddings, o_proj and down_proj up to block L instead of storing it",
+    )
+    .option("--out <dir>", "new model folder (required)")
+    .option("--json", "machine-readable summary")
+    .action(action(editInlpCommand));
+  edit
+    .command("dama")
+    .description(
+      "project a bias direction out of mid-upper MLP outputs (DAMA), folded into down_proj",
+    )
+    .option("--model <model>", "run folder, model folder or Hub id (required)")
+    .option("--pairs <file>", 'JSONL of {"a": ..., "b": ...} contrastive text pairs (required)')
+    .option(
+      "--layers <list>",
+      "blocks to edit: 3, 2,3 or 2-4 (default: the mid-upper ⌊2L/3⌋…⌈0.9L⌉−1)",
+    )
+    .option("--rank <k>", "bias directions per block (default: 1)")
+    .option("--out <dir>", "new model folder (required)")
+    .option("--json", "machine-readable summary")
+    .action(action(editDamaCommand));
+  edit
+    .command("unlearn")
+    .description("gradient ascent on a forget text, orthogonal to retain gradients (GU)")
+    .option("--model <model>", "run folder, model folder or Hub id (required)")
+    .option("--forget <corpus|file>", "the text to forget (required)")
+    .option("--retain <corpus|file>", "the text to keep (required)")
+    .option("--steps <n>", "ascent steps (default: 20)")
+    .option("--lr <x>", "step size (default: 0.01)")
+    .option("--rank <k>", "retain gradients spanning the protected subspace per step (default: 4)")
+    .option("--batch-size <n>", "windows per batch (default: 4)")
+    .option("--seq-len <t>", "tokens per window (default: 64, at most the context)")
+    .option("--plain", "plain gradient ascent, no projection (the baseline)")
+    .option("--out <dir>", "new model folder (required)")
+    .option("--json", "machine-readable summary")
+    .action(action(editUnlearnCommand));
 
   program
     .command("align")

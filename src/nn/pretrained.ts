@@ -14,6 +14,8 @@
  * weight (./low-rank.ts): `<m>.lowrank_a.weight` [r, in], `<m>.lowrank_b.weight` [out, r], the
  * ranks recorded in config.json as "rankwise_low_rank" (checked against the tensors on load).
  * Transformers does not read such a folder; `rankwise export` densifies.
+ * A block may also hold `model.layers.<i>.inlp_projection` [hidden, hidden] (`edit inlp`,
+ * ./llama.ts): saved and loaded with the rest; transformers ignores it.
  *
  * A quantised folder (config.json `quantization_config`: integer codes plus scales, laid out by
  * weights/quantize/format.ts) loads dequantised to float32.
