@@ -25,6 +25,7 @@ import {
   WEIGHTS_FILE,
   WEIGHTS_INDEX_FILE,
 } from "../../nn/pretrained.js";
+import { isQuantizedFolder } from "../quantize/folder.js";
 
 /** One model of a merge. */
 export interface ModelSource {
@@ -67,8 +68,13 @@ export async function openSource(ref: string): Promise<ModelSource> {
       throw error;
     }
   }
-  // A folder with factored layers is opened whole (densified), not streamed tensor by tensor.
-  const folder = isDir(model) && existsSync(join(model, CONFIG_FILE)) && !isFactoredFolder(model);
+  // A folder with factored or quantised layers is opened whole (densified, dequantised), not
+  // streamed tensor by tensor.
+  const folder =
+    isDir(model) &&
+    existsSync(join(model, CONFIG_FILE)) &&
+    !isFactoredFolder(model) &&
+    !isQuantizedFolder(model);
   if (folder && adapter === undefined) return openLazyFolder(ref, model);
   if (folder) {
     // A model folder needs no tokenizer to be merged: load it without openModel's check.

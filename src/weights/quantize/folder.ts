@@ -7,6 +7,7 @@
  * The file is assembled here from raw bytes (io/safetensors-header.ts lays out the header as the
  * reference writer does) because jax-js has no int8/uint8 arrays to hand to saveSafetensors.
  */
+import { readFileSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { numpy as np } from "@jax-js/jax";
@@ -74,4 +75,14 @@ export async function saveQuantizedModel(dir: string, folder: QuantizedFolder): 
   await mkdir(dir, { recursive: true });
   await writeFileAtomic(join(dir, WEIGHTS_FILE), encodeRaw(tensors));
   await writeFileAtomic(join(dir, CONFIG_FILE), `${JSON.stringify(json, null, 2)}\n`);
+}
+
+/** Whether the model folder's config.json records a `quantization_config` (codes, not floats). */
+export function isQuantizedFolder(dir: string): boolean {
+  try {
+    const json = JSON.parse(readFileSync(join(dir, CONFIG_FILE), "utf8"));
+    return typeof json === "object" && json !== null && json.quantization_config != null;
+  } catch {
+    return false;
+  }
 }
