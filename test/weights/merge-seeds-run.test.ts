@@ -221,6 +221,24 @@ test("fisher: every weight between the two models', and not their plain average"
   expect(differs).toBeGreaterThan(100);
 });
 
+test("fisher with a base_model: the base is one more model, with its own Fisher", async () => {
+  const out = await merge(
+    `merge_method: fisher\nbase_model: @/base\ncalibration: {data: ${textFile}, samples: 1, seq_len: 8}\nmodels:\n  - model: @/a\n`,
+  );
+  const a = await weights("a");
+  const base = await weights("base");
+  for (const [name, values] of Object.entries(out)) {
+    values.forEach((v, i) => {
+      const [lo, hi] = [
+        Math.min(a[name]![i]!, base[name]![i]!),
+        Math.max(a[name]![i]!, base[name]![i]!),
+      ];
+      expect(v).toBeGreaterThanOrEqual(lo - 1e-6);
+      expect(v).toBeLessThanOrEqual(hi + 1e-6);
+    });
+  }
+});
+
 describe("bad configs: one line naming the key", () => {
   const rows: [string, string, RegExp][] = [
     [

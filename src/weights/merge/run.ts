@@ -155,7 +155,9 @@ function calibrationPlan(
   const out = new Map<string, { calib: NonNullable<MergeConfig["calibration"]>; where: string }>();
   config.slices.forEach((slice, k) => {
     slice.sources.forEach((s, j) => {
-      if (s.model === config.baseModel && !method.statistics!.base) return;
+      // A method without a base role (fisher) merges the base_model like any other model.
+      const isBase = s.model === config.baseModel && method.base !== "none";
+      if (isBase && !method.statistics!.base) return;
       if (out.has(s.model) && s.calibration === undefined) return;
       const where = config.sliced
         ? `slices[${k}].sources[${j}].calibration`
