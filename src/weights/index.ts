@@ -2,8 +2,9 @@
  * The `weights` namespace: weight-space tools on whole models — merging with mergekit's YAML,
  * alignment before merging (Git Re-Basin weight matching), pruning with calibration, quantisation
  * (RTN, GPTQ), low-rank compression stored as factors (SVD, FWSVD, WeLore, CUR, LQER, LQ-LoRA),
- * and export to GGUF for llama.cpp. The CLI's `merge`, `align`, `prune`, `quantize`, `compress`
- * and `export` commands are thin layers over these.
+ * editing by projection (POME, INLP, DAMA, GU unlearning) and export to GGUF for llama.cpp. The
+ * CLI's `merge`, `align`, `prune`, `quantize`, `compress`, `edit` and `export` commands are thin
+ * layers over these.
  */
 export {
   invertPermutation,
@@ -34,6 +35,35 @@ export {
   type RankRule,
   saveCompressedModel,
 } from "./compress/index.js";
+export {
+  type DamaLayerInfo,
+  type DamaOptions,
+  dama,
+  damaDefaultLayers,
+  type InlpModelOptions,
+  type InlpOptions,
+  type InlpResult,
+  inlp,
+  inlpModel,
+  linearProbe,
+  nullspaceProjection,
+  POME_NORMS,
+  type PomeInfo,
+  type PomeNorm,
+  type PomeOptions,
+  type Pool,
+  type Probe,
+  pomeDelta,
+  pomeParams,
+  pooledStates,
+  projectNormal,
+  retainBasis,
+  type StateOptions,
+  tokenWindows,
+  type UnlearnOptions,
+  unlearn,
+  type Windows,
+} from "./edit/index.js";
 export {
   EXPORT_TYPES,
   type ExportType,
