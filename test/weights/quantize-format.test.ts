@@ -5,7 +5,11 @@
  */
 import { numpy as np } from "@jax-js/jax";
 import { beforeAll, expect, test } from "vitest";
-import { dequantizeWeight, packCodes } from "../../src/weights/quantize/format.js";
+import {
+  dequantizeLoaded,
+  dequantizeWeight,
+  packCodes,
+} from "../../src/weights/quantize/format.js";
 import { gridCode, gridScale, roundHalfEven } from "../../src/weights/quantize/grid.js";
 import { rtnHost } from "../../src/weights/quantize/rtn.js";
 import { read, setup } from "../helpers/engine.js";
@@ -83,4 +87,33 @@ test("RTN error is at most half a step, per group", () => {
       expect(Math.abs(x - w[r * cols + c])).toBeLessThanOrEqual((s / 2) * (1 + 1e-6)); // float32 scale
     }
   }
+});
+
+test("loading: codes without their scales, or scales of the wrong shape, are one line each", () => {
+  const quantization_config = {
+    quant_method: "rtn",
+    bits: 8,
+    group_size: -1,
+    sym: true,
+    checkpoint_format: "rankwise",
+  };
+  const json = { quantization_config };
+  const codes = () => np.zeros([2, 4], { dtype: np.int32 });
+  const noScale = { "a.weight": codes() };
+  expect(() => dequantizeLoaded(noScale, json)).toThrow(
+    "a.weight holds integer codes but a.weight_scale is missing",
+  );
+  const badScale = {
+    "a.weight": codes(),
+    "a.weight_scale": np.ones([2, 2], { dtype: np.float32 }),
+  };
+  expect(() => dequantizeLoaded(badScale, json)).toThrow(
+    "a.weight_scale: expected F32 [2,1] (4 inputs in groups of 4), got float32 [2,2]",
+  );
+  for (const a of [...Object.values(noScale), ...Object.values(badScale)]) a.dispose();
+  // Without quantization_config nothing changes.
+  const plain = { "a.weight": codes() };
+  dequantizeLoaded(plain, {});
+  expect(plain["a.weight"].dtype).toBe(np.int32);
+  plain["a.weight"].dispose();
 });

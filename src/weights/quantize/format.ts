@@ -169,4 +169,10 @@ export function dequantizeLoaded(loaded: Record<string, np.Array>, configJson: u
     delete loaded[name];
     loaded[name] = dequantizeWeight(stored, scales, q.bits);
   }
+  // Codes without scales would otherwise load as plain numbers.
+  for (const [name, a] of Object.entries(loaded)) {
+    if (a.dtype === np.int32) {
+      throw new UsageError(`${name} holds integer codes but ${name}${SCALE_SUFFIX} is missing`);
+    }
+  }
 }
