@@ -202,12 +202,15 @@ async function writeResult(
     return;
   }
   const width = Math.max(...result.report.map((m) => m.name.length));
+  const toSave = result.adapter.config.modulesToSave;
   const lines = [
     `${title}: ${out}`,
-    ...result.report.map(
-      (m) =>
-        `  ${m.name.padEnd(width)}  rank ${String(m.rank).padStart(4)}  error ${m.error.toExponential(2)}`,
+    ...result.report.map((m) =>
+      m.rank === 0
+        ? `  ${m.name.padEnd(width)}  left out (ΔW = 0)`
+        : `  ${m.name.padEnd(width)}  rank ${String(m.rank).padStart(4)}  error ${m.error.toExponential(2)}`,
     ),
+    ...(toSave ? [`  modules_to_save (saved in full): ${toSave.join(", ")}`] : []),
   ];
   process.stdout.write(`${lines.join("\n")}\n`);
 }
@@ -253,12 +256,12 @@ export async function adapterConvertCommand(
   const how = "rank" in rule ? `rank ${rule.rank}` : `energy ${rule.energy}`;
   if (from !== undefined) {
     const [baseSpec, tunedSpec] = from;
-    if (!opts.json)
-      process.stderr.write(`extracting a LoRA (${how}) from ${tunedSpec} − ${baseSpec}\n`);
     const base = await openWeights(baseSpec);
     let tuned: LlamaParams | undefined;
     try {
       tuned = await openWeights(tunedSpec);
+      if (!opts.json)
+        process.stderr.write(`extracting a LoRA (${how}) from ${tunedSpec} − ${baseSpec}\n`);
       const result = extractLora(base, tuned, rule, { baseModel: baseSpec });
       await writeResult(
         out,
@@ -350,7 +353,12 @@ export async function adapterCombineCommand(
     await writeResult(
       out,
       result,
-      { adapters: dirs, method: options.method, weights: options.weights ?? dirs.map(() => 1) },
+      {
+        adapters: dirs,
+        method: options.method,
+        weights: options.weights ?? dirs.map(() => 1),
+        modulesToSave: result.adapter.config.modulesToSave,
+      },
       opts.json,
       `combined ${dirs.length} adapters by ${options.method}`,
     );

@@ -17,7 +17,8 @@
  * with another rank in rank_pattern and alpha_pattern (alpha = rank), target_modules the full
  * module names, use_rslora and use_dora false (a combined/converted rsLoRA or DoRA source must
  * not pass its flags on: peft#3449, peft#3761), init_lora_weights true. A converted adapter
- * keeps its modules_to_save tensors as they are (convert_to_lora does).
+ * keeps its modules_to_save tensors as they are (convert_to_lora does). A module whose ΔW is 0
+ * is left out (reported with rank 0), as convert_to_lora leaves out rank-0 modules.
  *
  * --from-models follows mergekit-extract-lora's defaults: every 2-D decoder linear weight is
  * extracted; the token embedding and lm_head (its --no-embed-lora default) and every other
@@ -130,7 +131,10 @@ export function loraFromFactors(
   modules: FactoredModule[],
   options: LoraFromFactorsOptions = {},
 ): Adapter {
-  if (modules.length === 0) throw new UsageError("no module to write: the adapter would be empty");
+  if (modules.length === 0) {
+    for (const a of Object.values(options.saved ?? {})) a.dispose();
+    throw new UsageError("every module's update is 0: there is no adapter to write");
+  }
   const ranks = modules.map((m) => m.left.shape[1]);
   const r = Math.max(...ranks);
   const pattern: Record<string, number> = {};
@@ -174,12 +178,12 @@ export interface ExtractedLora {
   report: ModuleReport[];
 }
 
-/** Factor one module's ΔW (consumed) and measure the error. */
+/** Factor one module's ΔW (consumed) and measure the error; null for ΔW = 0. */
 function factorModule(
   m: { name: string; kind: DeltaModule["kind"] },
   delta: np.Array,
   rule: RankRule,
-): { module: FactoredModule; report: ModuleReport } {
+): { module: FactoredModule | null; report: ModuleReport } {
   let f: Factors;
   try {
     f = factorize(delta.ref, rule);
@@ -190,6 +194,11 @@ function factorModule(
         `the update of ${m.name} has NaN or infinite entries: nothing to convert`,
       );
     throw error;
+  }
+  if (!(f.singular[0] > 0)) {
+    // ΔW = 0: nothing to write (PEFT's convert_to_lora leaves rank-0 modules out too).
+    for (const a of [delta, f.left, f.right]) a.dispose();
+    return { module: null, report: { name: m.name, rank: 0, error: 0 } };
   }
   const error = relativeError(delta, f.left, f.right);
   delta.dispose();
@@ -220,7 +229,7 @@ export function convertAdapter(
     for (const m of delta.modules) {
       const w = delta.needsBase ? base?.[`${m.name}.weight`] : undefined;
       const out = factorModule(m, delta.delta(m.name, w), rule);
-      modules.push(out.module);
+      if (out.module) modules.push(out.module);
       report.push(out.report);
     }
   } catch (error) {
@@ -281,7 +290,7 @@ export function extractLora(
       if (isDecomposable(k, tuned[k].shape)) {
         const name = k.slice(0, -".weight".length);
         const out = factorModule({ name, kind: "linear" }, tuned[k].ref.sub(base[k].ref), rule);
-        modules.push(out.module);
+        if (out.module) modules.push(out.module);
         report.push(out.report);
       } else {
         saved[k] = tuned[k].ref;

@@ -322,6 +322,28 @@ describe("ties and dare on ΔW", () => {
   });
 });
 
+test("modules_to_save with the base: W + the method's rule on savedᵢ − W (linear, ties)", () => {
+  const made = [1, 2].map((seed) =>
+    hostLora(base, { r: 1, targetModules: ["q_proj"], modulesToSave: ["lm_head"] }, 40 + seed),
+  );
+  const w = fromDevice(base["lm_head.weight"]);
+  const diffs = made.map((m) => add(m.host["lm_head.weight"], scale(w, -1)));
+  const weights = [0.5, 2];
+  for (const method of ["linear", "ties"]) {
+    const inputs = made.map((m) => asDelta(m.adapter));
+    const { adapter } = combineAdapters(inputs, { method, weights, density: 0.5 }, base);
+    for (const i of inputs) i.dispose();
+    const want =
+      method === "linear"
+        ? add(w, add(scale(diffs[0], 0.5), scale(diffs[1], 2)))
+        : add(w, hostTies(diffs, weights, 0.5));
+    expect(relDiff(fromDevice(adapter.params["lm_head.weight"]), want)).toBeLessThan(1e-6);
+    expect(adapter.config.modulesToSave).toEqual(["lm_head"]);
+    tree.dispose(adapter.params);
+  }
+  disposeAll(made.map((m) => m.adapter));
+});
+
 describe("bad inputs", () => {
   test("one line each: method, weights, density, rank, cat of DoRA, DoRA without base, modules_to_save", () => {
     const { adapters } = mixed();
@@ -345,7 +367,9 @@ describe("bad inputs", () => {
       /use --method linear or svd/,
     );
     expect(() => attempt([adapters[0], dora], { method: "linear" })).toThrow(/--model/);
-    expect(() => attempt([adapters[0], saved], { method: "linear" })).toThrow(/modules_to_save/);
+    expect(() => attempt([adapters[0], saved], { method: "linear" })).toThrow(
+      /modules_to_save.*--model/,
+    );
     disposeAll([...adapters, dora, saved]);
   });
 });

@@ -328,8 +328,12 @@ describe("adapter convert --from-models", () => {
         .map((k) => k.slice(0, -".weight".length)),
     );
     for (const m of report) expect(m.error).toBeLessThan(1e-5);
-    // Unchanged modules: ΔW = 0 is written as zero factors (error 0 by definition).
-    for (const m of report) if (!changed.includes(`${m.name}.weight`)) expect(m.error).toBe(0);
+    // Unchanged modules (ΔW = 0) are left out, reported with rank 0.
+    for (const m of report)
+      if (!changed.includes(`${m.name}.weight`)) expect([m.rank, m.error]).toEqual([0, 0]);
+    expect([...(adapter.config.targetModules as string[])].sort()).toEqual(
+      changed.map((k) => k.slice(0, -".weight".length)).sort(),
+    );
     const dst = join(root, "from-models");
     await saveAdapter(dst, adapter);
     tree.dispose(adapter.params);

@@ -7,7 +7,7 @@
  */
 import { numpy as np } from "@jax-js/jax";
 import { UsageError } from "../../engine/errors.js";
-import { weightedSum } from "./dense.js";
+import { sumDense, weightedSum } from "./dense.js";
 import type { CombineMethod } from "./method.js";
 
 export const cat: CombineMethod = {
@@ -33,4 +33,5 @@ export const cat: CombineMethod = {
       target: weightedSum(input),
     };
   },
+  dense: sumDense,
 };

@@ -7,10 +7,11 @@
  */
 import { dareLinear } from "../../weights/merge/methods/dare.js";
 import type { CombineMethod } from "./method.js";
-import { mergeOnDelta } from "./task-arithmetic.js";
+import { mergeDense, mergeOnDelta } from "./task-arithmetic.js";
 
 export const dare: CombineMethod = {
   name: "dare",
   summary: "DARE on ΔW (random keep at --density, L1 rescale, weighted sum), then SVD to --rank",
   combine: (input) => mergeOnDelta(dareLinear, input),
+  dense: (input) => mergeDense(dareLinear, input),
 };

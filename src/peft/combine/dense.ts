@@ -5,15 +5,22 @@
  */
 import type { numpy as np } from "@jax-js/jax";
 import { factorize } from "../extract.js";
-import type { CombinedModule, CombineModuleInput, CombineSource } from "./method.js";
+import type { CombinedModule, CombineModuleInput, CombineSource, DenseInput } from "./method.js";
 
 /** ΔW of one input for the module (a new array). */
 export const deltaOf = (input: CombineModuleInput, s: CombineSource): np.Array =>
   s.delta.delta(input.module.name, input.base);
 
 /** Σ wᵢ·ΔWᵢ over the inputs (a new array). */
-export function weightedSum(input: CombineModuleInput): np.Array {
-  const terms = input.sources.map((s) => deltaOf(input, s).mul(s.weight));
+export const weightedSum = (input: CombineModuleInput): np.Array =>
+  sumDense({
+    deltas: input.sources.map((s) => deltaOf(input, s)),
+    weights: input.sources.map((s) => s.weight),
+  });
+
+/** Σ wᵢ·δᵢ of whole tensors (consumes the δᵢ). */
+export function sumDense(input: Pick<DenseInput, "deltas" | "weights">): np.Array {
+  const terms = input.deltas.map((d, i) => d.mul(input.weights[i]));
   return terms.slice(1).reduce((acc, t) => acc.add(t), terms[0]);
 }
 

@@ -13,8 +13,10 @@
  * LoRA with scaling 1 (../extract.ts loraFromFactors), and the report gives each module's rank
  * and the relative Frobenius error of the written factors against the method's dense ΔW.
  *
- * Deviation: inputs with modules_to_save tensors are refused (a full tensor has no ΔW without
- * the base; PEFT's add_weighted_adapter also leaves them out).
+ * modules_to_save tensors (e.g. of LoRAs extracted from full models) need the base: their
+ * differences δᵢ = savedᵢ − W are combined by the method's rule on whole tensors (no SVD) and
+ * saved as W + δ; an input that does not save a tensor contributes δ = 0. PEFT's
+ * add_weighted_adapter leaves them out.
  */
 import type { numpy as np } from "@jax-js/jax";
 import { UsageError } from "../../engine/errors.js";
@@ -83,7 +85,7 @@ const moduleSeed = (seed: number, index: number) => (seed + Math.imul(index + 1,
 
 /**
  * Refuse inputs the method cannot combine (one line each), before any work: modules_to_save
- * tensors, a DoRA input without the base, a non-factored input for cat.
+ * tensors or a DoRA input without the base, a non-factored input for cat.
  */
 export function checkCombineInputs(
   inputs: AdapterDelta[],
@@ -92,9 +94,9 @@ export function checkCombineInputs(
 ): void {
   for (const a of inputs) {
     const saved = Object.keys(a.saved);
-    if (saved.length > 0)
+    if (saved.length > 0 && !hasBase)
       throw new UsageError(
-        `${a.source} saves ${saved[0]} in full (modules_to_save); adapter combine takes only adapters without modules_to_save`,
+        `${a.source} saves ${saved[0]} in full (modules_to_save): give the base model (--model) to combine it as saved − base`,
       );
     if (a.needsBase && !hasBase)
       throw new UsageError(
@@ -105,6 +107,36 @@ export function checkCombineInputs(
         `--method cat needs adapters whose ΔW is a product B·A; ${a.source} is ${a.type} (use --method linear or svd)`,
       );
   }
+}
+
+/** modules_to_save tensors: W + the method's rule on the differences savedᵢ − W. */
+function combineSaved(
+  inputs: AdapterDelta[],
+  weights: number[],
+  method: CombineMethod,
+  options: CombineOptions,
+  base?: Record<string, np.Array>,
+): Record<string, np.Array> {
+  const keys = [...new Set(inputs.flatMap((a) => Object.keys(a.saved)))];
+  const out: Record<string, np.Array> = {};
+  keys.forEach((key, index) => {
+    const w = base?.[key];
+    if (w === undefined) {
+      for (const a of Object.values(out)) a.dispose();
+      throw new UsageError(`an adapter saves ${key}, which the base model lacks`);
+    }
+    const using = inputs.flatMap((a, i) => (a.saved[key] ? [i] : []));
+    const delta = method.dense({
+      name: key,
+      shape: w.shape,
+      deltas: using.map((i) => inputs[i].saved[key].ref.sub(w.ref)),
+      weights: using.map((i) => weights[i]),
+      density: options.density ?? 1,
+      seed: moduleSeed(options.seed ?? 0, 1_000_003 + index),
+    });
+    out[key] = w.ref.add(delta);
+  });
+  return out;
 }
 
 /**
@@ -156,6 +188,18 @@ export function combineAdapters(
     disposeFactors(out);
     throw error;
   }
-  const adapter = loraFromFactors(out, { baseModel: inputs[0]?.baseModel ?? null });
+  let saved: Record<string, np.Array>;
+  try {
+    saved = combineSaved(inputs, weights, method, options, base);
+  } catch (error) {
+    disposeFactors(out);
+    throw error;
+  }
+  const toSave = [...new Set(inputs.flatMap((a) => a.modulesToSave ?? []))];
+  const adapter = loraFromFactors(out, {
+    saved,
+    modulesToSave: toSave.length > 0 ? toSave : null,
+    baseModel: inputs[0]?.baseModel ?? null,
+  });
   return { adapter, report };
 }

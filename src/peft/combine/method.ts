@@ -44,4 +44,19 @@ export interface CombineMethod {
   /** What it computes, in one line (for --help and reports). */
   summary: string;
   combine(input: CombineModuleInput): CombinedModule;
+  /**
+   * The same rule on whole tensors, without re-factoring: the differences saved − base of
+   * modules_to_save tensors. Consumes `deltas`.
+   */
+  dense(input: DenseInput): np.Array;
+}
+
+/** Whole-tensor differences of one modules_to_save tensor, with their weights. */
+export interface DenseInput {
+  name: string;
+  shape: number[];
+  deltas: np.Array[];
+  weights: number[];
+  density: number;
+  seed: number;
 }

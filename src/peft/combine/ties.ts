@@ -8,10 +8,11 @@
  */
 import { ties as tiesMerge } from "../../weights/merge/methods/ties.js";
 import type { CombineMethod } from "./method.js";
-import { mergeOnDelta } from "./task-arithmetic.js";
+import { mergeDense, mergeOnDelta } from "./task-arithmetic.js";
 
 export const ties: CombineMethod = {
   name: "ties",
   summary: "TIES on ΔW (trim to --density, sign election, mean of agreeing), then SVD to --rank",
   combine: (input) => mergeOnDelta(tiesMerge, input),
+  dense: (input) => mergeDense(tiesMerge, input),
 };
