@@ -84,7 +84,8 @@ test("RTN error is at most half a step, per group", () => {
     for (let c = 0; c < cols; c++) {
       const s = m.scales[r * 2 + Math.floor(c / 4)];
       const x = s * (m.codes[r * cols + c] - 8);
-      expect(Math.abs(x - w[r * cols + c])).toBeLessThanOrEqual((s / 2) * (1 + 1e-6)); // float32 scale
+      // (1 + 1e-6): the scale is rounded to float32.
+      expect(Math.abs(x - w[r * cols + c])).toBeLessThanOrEqual((s / 2) * (1 + 1e-6));
     }
   }
 });

@@ -15,9 +15,9 @@
  * locuslab/wanda lib/sparsegpt.py), blocksize 128, percdamp 0.01.
  * Deviations: the block mask prunes exactly ⌊numel·s⌋ (the reference's `≤ threshold` prunes one
  * more per block; select.ts); the factorisation and the updates run on the host in float64
- * (hessian.ts, host-cholesky.ts; the reference runs them in float32 on the GPU), with JavaScript loops — the
- * column loop is sequential by nature and these layers are small; no quantisation (GPTQ, quantize/gptq.ts,
- * shares hessian.ts).
+ * (hessian.ts, host-cholesky.ts; the reference runs them in float32 on the GPU), with JavaScript
+ * loops — the column loop is sequential by nature and these layers are small; no quantisation
+ * (GPTQ, quantize/gptq.ts, shares hessian.ts).
  */
 import { numpy as np } from "@jax-js/jax";
 import { OBS_BLOCK, OBS_DAMP, obsInverseFactor, spreadBlockError } from "./hessian.js";
@@ -81,7 +81,8 @@ export function sparsegptHost(
         w[r * cols + i] = 0;
       }
     }
-    spreadBlockError(w, rows, cols, err, i1, i2, u); // the block's errors, over the columns after it
+    // The block's errors, spread over the columns after it.
+    spreadBlockError(w, rows, cols, err, i1, i2, u);
   }
 }
 
