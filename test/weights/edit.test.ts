@@ -6,6 +6,9 @@
  *   when the retain gradients are orthogonal to it, and removes exactly the tangential part;
  * - INLP: P is an orthogonal projector that fixes vectors orthogonal to the removed directions,
  *   and a fresh probe on projected, linearly separable synthetic data is at chance;
+ * - the stored projection (model.layers.L.inlp_projection): block L's output times P, the
+ *   identity changing nothing; INLP on a model stores a projector after which a fresh probe on
+ *   the model's own states is at chance; a wrong shape is refused;
  * - DAMA: on a pair set whose output differences are rank one, the projection zeroes the gap;
  *   the default layers are the mid-upper ones.
  */
@@ -14,14 +17,18 @@ import { beforeAll, describe, expect, test } from "vitest";
 import { float64Array } from "../../src/engine/float64.js";
 import { Xoshiro128 } from "../../src/engine/rng.js";
 import { qr } from "../../src/linalg/index.js";
+import { checkLlamaParams, initLlama, llamaBlock, llamaForward } from "../../src/nn/llama.js";
+import { llamaConfig } from "../../src/nn/llama-config.js";
 import { biasDirections, damaDefaultLayers, projectOutputs } from "../../src/weights/edit/dama.js";
 import { projectNormal, retainBasis } from "../../src/weights/edit/gu-projection.js";
+import { pooledStates } from "../../src/weights/edit/hidden.js";
 import {
   inlp,
   linearProbe,
   nullspaceProjection,
   projectRows,
 } from "../../src/weights/edit/inlp.js";
+import { inlpModel } from "../../src/weights/edit/inlp-model.js";
 import { pomeDelta } from "../../src/weights/edit/pome.js";
 import { liveBuffers, read, setup } from "../helpers/engine.js";
 
@@ -285,3 +292,84 @@ describe("DAMA", () => {
     expect(damaDefaultLayers(2)).toEqual([1]);
   });
 });
+
+describe("INLP in the decoder", () => {
+  const config = llamaConfig({
+    vocab_size: 32,
+    hidden_size: 8,
+    intermediate_size: 16,
+    num_hidden_layers: 2,
+    num_attention_heads: 2,
+    max_position_embeddings: 16,
+  });
+  const tokens = () =>
+    np.array(
+      Int32Array.from({ length: 12 }, (_, i) => (i * 7) % 32),
+      {
+        shape: [2, 6],
+        dtype: np.int32,
+      },
+    );
+  const name = "model.layers.0.inlp_projection";
+
+  test("block L's output is multiplied by the stored projection; identity changes nothing", () => {
+    const params = initLlama(config, 3);
+    const plain = read(llamaForward({ ...params, ...refs(params) }, tokens(), config));
+    const eye = np.eye(8, 8, { dtype: np.float32 });
+    const same = read(llamaForward({ ...refs(params), [name]: eye }, tokens(), config));
+    expect(maxAbsDiff(same, plain)).toBeLessThan(1e-6);
+    const basis = orthonormal(8, 3, 41);
+    const p = nullspaceProjection(basis, 8);
+    const x = () => np.array(Float32Array.from(normals(2 * 5 * 8, 42)), { shape: [2, 5, 8] });
+    const block = (extra: Record<string, np.Array>) =>
+      read(llamaBlock({ ...blockRefs(params, 0), ...extra }, x(), 0, config));
+    const out = block({});
+    const projected = block({ [name]: f32(p, [8, 8]) });
+    for (let r = 0; r < 10; r++) {
+      for (let i = 0; i < 8; i++) {
+        let v = 0;
+        for (let k = 0; k < 8; k++) v += out[r * 8 + k] * p[k * 8 + i];
+        expect(projected[r * 8 + i]).toBeCloseTo(v, 5);
+      }
+    }
+    const wrong = np.zeros([8, 4], { dtype: np.float32 });
+    expect(() => checkLlamaParams({ ...params, [name]: wrong }, config)).toThrow(
+      /inlp_projection has shape \[8,4\], expected \[8,8\]/,
+    );
+    wrong.dispose();
+    for (const a of Object.values(params)) a.dispose();
+  });
+
+  test("inlpModel stores a projector after which the model's own states carry no label", () => {
+    const params = initLlama(config, 5);
+    const texts = Array.from({ length: 60 }, (_, i) =>
+      Int32Array.from({ length: 4 }, (_, t) =>
+        t === 3 ? (i % 2 ? 30 : 31) : (i * 3 + t * 5) % 29,
+      ),
+    );
+    const labels = Int32Array.from({ length: 60 }, (_, i) => i % 2);
+    const opts = { layer: 0, pool: "last" as const, at: "residual" as const };
+    expect(linearProbe(pooledStates(params, config, texts, opts), labels, 8, 2).accuracy).toBe(1);
+    const { params: edited, result } = inlpModel(params, config, texts, labels, 2, {
+      layer: 0,
+      pool: "last",
+      iterations: 8,
+    });
+    expect(result.rank).toBeGreaterThan(0);
+    expect(read(edited[name])).toEqual(
+      Float64Array.from(Float32Array.from(nullspaceProjection(result.basis, 8))),
+    );
+    const after = linearProbe(pooledStates(edited, config, texts, opts), labels, 8, 2);
+    expect(after.accuracy).toBeLessThanOrEqual(after.majority + 2 * Math.sqrt(0.25 / 60));
+    for (const a of Object.values(edited)) a.dispose();
+  });
+});
+
+const refs = (params: Record<string, np.Array>) =>
+  Object.fromEntries(Object.entries(params).map(([k, a]) => [k, a.ref]));
+const blockRefs = (params: Record<string, np.Array>, i: number) =>
+  Object.fromEntries(
+    Object.entries(params)
+      .filter(([k]) => k.startsWith(`model.layers.${i}.`))
+      .map(([k, a]) => [k, a.ref]),
+  );
