@@ -23,6 +23,7 @@ import { writeFileAtomic } from "../io/atomic.js";
 import { ensureOutputDir } from "../io/output-dir.js";
 import { readSafetensorsHeader } from "../io/safetensors.js";
 import type { LlamaParams } from "../nn/llama.js";
+import { densifyLowRank } from "../nn/low-rank.js";
 import { CONFIG_FILE, loadModel, saveModel } from "../nn/pretrained.js";
 import {
   COMBINE_METHODS,
@@ -162,7 +163,7 @@ function numberFlag(flag: string, text: unknown, accepted: string, integer = fal
 async function openWeights(spec: string): Promise<LlamaParams> {
   if (existsSync(join(spec, CONFIG_FILE)) && statSync(spec).isDirectory()) {
     try {
-      return (await loadModel(spec)).params;
+      return densifyLowRank((await loadModel(spec)).params); // factored layers as W + B A
     } catch (error) {
       if (error instanceof UsageError) throw error;
       throw new UsageError(
