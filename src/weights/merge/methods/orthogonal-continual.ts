@@ -21,6 +21,7 @@
  * by default, here they are taken in list order.
  * Streaming: the whole-model norms need a first pass (`scan`) that runs the same recurrence for
  * every tensor, so the projections are computed twice; memory stays one tensor of each model.
+ * With `slices`, the norms add up the i-th model of every slice as model i.
  */
 import { numpy as np } from "@jax-js/jax";
 import { svd } from "../../../linalg/svd.js";
