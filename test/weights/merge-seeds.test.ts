@@ -11,7 +11,7 @@ import type { MergeInput, MergeMethod, ParamValue } from "../../src/weights/merg
 import { fisher } from "../../src/weights/merge/methods/fisher.js";
 import { isoC } from "../../src/weights/merge/methods/iso-c.js";
 import { isoCts, isoSplit } from "../../src/weights/merge/methods/iso-cts.js";
-import { mats } from "../../src/weights/merge/methods/mats.js";
+import { mats, matsFisher } from "../../src/weights/merge/methods/mats.js";
 import {
   orthogonalContinual,
   projectOut,
@@ -472,6 +472,35 @@ describe("mats", () => {
   });
 });
 
+describe("mats_fisher", () => {
+  const base = gauss(111, 8);
+  const xs = [112, 113].map((s) => base.map((b, i) => b + gauss(s, 8)[i]!));
+  const fs = [114, 115].map((s) => gauss(s, 8).map((x) => x * x + 0.1));
+  const ta = base.map((b, i) => b + xs.reduce((s, x) => s + x[i]! - b, 0));
+
+  test("converged: Fisher merging without normalisation or floor", () => {
+    const out = run(
+      matsFisher,
+      input(matsFisher, xs, base, { stats: fs.map((f) => np.array(f)), p: { rtol: 1e-7 } }),
+    );
+    const expected = base.map(
+      (_, i) => (fs[0]![i]! * xs[0]![i]! + fs[1]![i]! * xs[1]![i]!) / (fs[0]![i]! + fs[1]![i]!),
+    );
+    close(out, expected, 1e-4);
+  });
+
+  test("0 iterations: the task-arithmetic start; a zero-Fisher entry keeps it", () => {
+    const zero = fs.map((f) => f.map((v, i) => (i === 3 ? 0 : v)));
+    const stats = () => zero.map((f) => np.array(f));
+    close(
+      run(matsFisher, input(matsFisher, xs, base, { stats: stats(), p: { iterations: 0 } })),
+      ta,
+    );
+    const out = run(matsFisher, input(matsFisher, xs, base, { stats: stats() }));
+    expect(out[3]).toBeCloseTo(ta[3]!, 5);
+  });
+});
+
 test("conjugate gradient: a small SPD system to the direct solve, within n steps", () => {
   const x = randMat(91, 9, 6);
   const a = mul(tr(x), x);
@@ -503,6 +532,7 @@ test("every method leaves no array alive", async () => {
     () => run(isoCts, input(isoCts, ws, base)),
     () => run(mats, input(mats, ws, base, { stats: g() })),
     () => run(mats, input(mats, ws, base)),
+    () => run(matsFisher, input(matsFisher, ws, base, { stats: h() })),
     () =>
       run(
         fisher,

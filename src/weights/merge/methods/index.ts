@@ -11,7 +11,7 @@ import { isoC } from "./iso-c.js";
 import { isoCts } from "./iso-cts.js";
 import { karcher } from "./karcher.js";
 import { linear } from "./linear.js";
-import { mats } from "./mats.js";
+import { mats, matsFisher } from "./mats.js";
 import { modelStock } from "./model-stock.js";
 import { multislerp } from "./multislerp.js";
 import { nearswap } from "./nearswap.js";
@@ -46,6 +46,7 @@ const METHODS: MergeMethod[] = [
   isoC,
   isoCts,
   mats,
+  matsFisher,
   orthogonalContinual,
   fisher,
   uncertaintyGm,

@@ -18,44 +18,64 @@
  * Needs `calibration`; the Gram pass holds one model at a time.
  * Deviations: lm_head's input is not measured, so lm_head is averaged; the reference's
  * block-wise Fisher variant (output-gradient Gram matrices, use_backward) is not implemented.
+ * The diagonal-Fisher task subspace is `mats_fisher` below.
  */
 import { numpy as np } from "@jax-js/jax";
 import { conjugateGradient } from "../conjugate-gradient.js";
-import type { MergeMethod } from "../method.js";
+import type { MergeInput, MergeMethod, MergeParam } from "../method.js";
 
 const INITS = ["task_arithmetic", "average", "base"];
+
+/** The parameters both MaTS variants take. */
+const PARAMS: MergeParam[] = [
+  {
+    name: "init",
+    default: "task_arithmetic",
+    perModel: false,
+    check: (v) => (INITS.includes(v as string) ? undefined : `must be one of ${INITS.join(", ")}`),
+  },
+  { name: "lambda", default: 1, perModel: false },
+  {
+    name: "iterations",
+    default: 100,
+    perModel: false,
+    check: (v) =>
+      Number.isInteger(v) && (v as number) >= 0 ? undefined : "must be an integer ≥ 0",
+  },
+  {
+    name: "rtol",
+    default: 1e-5,
+    perModel: false,
+    check: (v) => ((v as number) > 0 ? undefined : "must be > 0"),
+  },
+];
+
+/** CG's starting point (borrows the input's arrays). */
+function initial(input: MergeInput): np.Array {
+  const { tensors, params } = input;
+  const base = input.base!;
+  if (params.init === "average") {
+    return np.divide(
+      tensors.map((x) => x.ref).reduce((s, x) => np.add(s, x)),
+      tensors.length,
+    );
+  }
+  if (params.init === "base") return base.ref;
+  const sum = tensors.map((x) => np.subtract(x.ref, base.ref)).reduce((s, x) => np.add(s, x));
+  return np.add(base.ref, np.multiply(sum, Number(params.lambda)));
+}
 
 export const mats: MergeMethod = {
   name: "mats",
   base: "required",
   statistics: { kind: "gram", base: false },
   params: [
-    {
-      name: "init",
-      default: "task_arithmetic",
-      perModel: false,
-      check: (v) =>
-        INITS.includes(v as string) ? undefined : `must be one of ${INITS.join(", ")}`,
-    },
-    { name: "lambda", default: 1, perModel: false },
+    ...PARAMS,
     {
       name: "model_lambda",
       default: 1,
       perModel: false,
       check: (v) => ((v as number) >= 0 && (v as number) <= 1 ? undefined : "must be in [0, 1]"),
-    },
-    {
-      name: "iterations",
-      default: 100,
-      perModel: false,
-      check: (v) =>
-        Number.isInteger(v) && (v as number) >= 0 ? undefined : "must be an integer ≥ 0",
-    },
-    {
-      name: "rtol",
-      default: 1e-5,
-      perModel: false,
-      check: (v) => ((v as number) > 0 ? undefined : "must be > 0"),
     },
   ],
   merge(input) {
@@ -89,13 +109,7 @@ export const mats: MergeMethod = {
       .map((g, i) => np.matmul(g.ref, tensors[i]!.ref.transpose()))
       .reduce((s, x) => np.add(s, x));
     const a = grams.reduce((s, g) => np.add(s, g));
-    let x0: np.Array;
-    if (params.init === "average") x0 = average();
-    else if (params.init === "base") x0 = base.ref;
-    else {
-      const sum = tensors.map((x) => np.subtract(x.ref, base.ref)).reduce((s, x) => np.add(s, x));
-      x0 = np.add(base.ref, np.multiply(sum, Number(params.lambda)));
-    }
+    const x0 = initial(input);
     for (const x of tensors) x.dispose();
     base.dispose();
     const { x } = conjugateGradient((v) => np.matmul(a.ref, v.ref), rhs, x0.transpose(), {
@@ -104,5 +118,46 @@ export const mats: MergeMethod = {
     });
     a.dispose();
     return x.transpose();
+  },
+};
+
+/**
+ * mats_fisher: MaTS with the diagonal-Fisher task subspace (r-three/mats
+ * src/merging/conjugateGradient_diagonalFisher.py, read, not copied): (Σ_t F_t) ∘ θ = Σ_t F_t ∘ θ_t,
+ * F_t each model's diagonal Fisher (statistics.ts), solved by the same conjugate gradient from the
+ * same initial merge, over each tensor as one vector. Run to convergence it is Fisher merging
+ * without normalisation or floor; the paper's point is that a few CG steps from task arithmetic
+ * can do better. Where every F_t is 0 the entry keeps its initial value (its residual is 0).
+ * Parameters: init, lambda, iterations, rtol as mats. Needs `calibration`.
+ */
+export const matsFisher: MergeMethod = {
+  name: "mats_fisher",
+  base: "required",
+  statistics: { kind: "fisher", base: false },
+  params: PARAMS,
+  merge(input) {
+    const { tensors, stats, params } = input;
+    const base = input.base!;
+    if (stats === undefined || tensors.length === 0) {
+      for (const a of [...tensors, ...(stats ?? [])]) a.dispose();
+      if (stats === undefined && tensors.length > 0) {
+        base.dispose();
+        throw new Error(`mats_fisher: no Fisher for ${input.name}`);
+      }
+      return base;
+    }
+    const rhs = stats
+      .map((f, i) => np.multiply(f.ref, tensors[i]!.ref))
+      .reduce((s, x) => np.add(s, x));
+    const a = stats.reduce((s, f) => np.add(s, f));
+    const x0 = initial(input);
+    for (const x of tensors) x.dispose();
+    base.dispose();
+    const { x } = conjugateGradient((v) => np.multiply(a.ref, v.ref), rhs, x0, {
+      maxIter: Number(params.iterations),
+      rtol: Number(params.rtol),
+    });
+    a.dispose();
+    return x;
   },
 };
