@@ -108,3 +108,21 @@ test("LQER's folder: 4-bit Q + factors, smaller, loads back to the same logits",
   expect(maxDiff(logits(loaded.params as LlamaParams), logits(params))).toBe(0);
   tree.dispose([params, loaded.params]);
 });
+
+test("bad options throw one line naming the option, and leak nothing", async () => {
+  const before = await liveBuffers();
+  const cases: [string, Record<string, unknown>, RegExp][] = [
+    ["svd", {}, /exactly one of rankRatio \(0 < r ≤ 1\) or energy/],
+    ["svd", { energy: 0 }, /energy must be a number in \(0, 1\], got 0/],
+    ["fwsvd", { rankRatio: 0.5 }, /fwsvd needs calibration sequences/],
+    ["lqer", { rankRatio: 0.5, bits: 3 }, /bits must be 8 or 4, got 3/],
+    ["lqer", { rankRatio: 0.5, groupSize: 5 }, /group size 5 must divide every layer's input size/],
+    ["lq-lora", { rankRatio: 0.5, iterations: 0 }, /iterations must be an integer ≥ 1, got 0/],
+  ];
+  for (const [name, options, message] of cases) {
+    expect(() =>
+      compressModel(initLlama(config, 4), config, COMPRESS_METHODS[name], options as never),
+    ).toThrow(message);
+  }
+  expect(await liveBuffers()).toBe(before);
+});

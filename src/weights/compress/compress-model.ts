@@ -135,6 +135,10 @@ export function compressModel(
   const layers: CompressedLayer[] = [];
   try {
     const rule = checkRule(options);
+    const { iterations } = options;
+    if (iterations !== undefined && !(Number.isSafeInteger(iterations) && iterations >= 1)) {
+      throw new RangeError(`iterations must be an integer ≥ 1, got ${JSON.stringify(iterations)}`);
+    }
     const modules: string[] = [];
     for (let i = 0; i < config.num_hidden_layers; i++) modules.push(...linearNames(i));
     let quantize: LayerContext["quantize"];
