@@ -9,7 +9,8 @@
  *
  * L is the mean next-token cross-entropy over windows of seqLen + 1 tokens (inputs and the
  * shifted targets), batches drawn in order, cycling. `plain: true` skips the projection (plain
- * gradient ascent, the baseline GU is attached to).
+ * gradient ascent, the baseline GU is attached to). θ is every parameter but a stored INLP
+ * projection (`model.layers.<i>.inlp_projection`), which stays a fixed projector.
  *
  * Paper: "Geometric-Disentanglement Unlearning" (seed 001). Reference: the authors' code is not
  * stored here; the rule is the abstract's (execute only the normal component of the forget
@@ -19,7 +20,7 @@
  */
 import { numpy as np } from "@jax-js/jax";
 import * as tree from "../../engine/tree.js";
-import { type LlamaParams, makeLossAndGrad } from "../../nn/llama.js";
+import { type LlamaParams, makeLossAndGrad, RESIDUAL_PROJECTION } from "../../nn/llama.js";
 import type { LlamaConfig } from "../../nn/llama-config.js";
 import { projectNormal, retainBasis } from "./gu-projection.js";
 
@@ -62,6 +63,16 @@ export function windowBatch(w: Windows, index: number, rows: number): [np.Array,
   ];
 }
 
+/** The gradients of the weights unlearning moves: all but stored INLP projections (fixed maps). */
+function trainable(grads: LlamaParams): LlamaParams {
+  const out: LlamaParams = {};
+  for (const [name, g] of Object.entries(grads)) {
+    if (name.endsWith(`.${RESIDUAL_PROJECTION}`)) g.dispose();
+    else out[name] = g;
+  }
+  return out;
+}
+
 /** Options of {@link unlearn}. */
 export interface UnlearnOptions {
   steps: number;
@@ -93,7 +104,8 @@ export function unlearn(
   try {
     for (let step = 0; step < steps; step++) {
       const [fx, fy] = windowBatch(forget, step, batchSize);
-      const [loss, gf] = lossAndGrad(tree.ref(params), fx, fy);
+      const [loss, gfAll] = lossAndGrad(tree.ref(params), fx, fy);
+      const gf = trainable(gfAll);
       const forgetLoss = (loss.dataSync() as Float32Array)[0];
       let update = gf;
       if (!options.plain) {
@@ -102,7 +114,7 @@ export function unlearn(
           const [rx, ry] = windowBatch(retain, step * rank + j, batchSize);
           const [rl, gr] = lossAndGrad(tree.ref(params), rx, ry);
           rl.dispose();
-          grads.push(gr);
+          grads.push(trainable(gr));
         }
         const basis = retainBasis(grads);
         update = projectNormal(gf, basis);
@@ -110,7 +122,7 @@ export function unlearn(
       }
       const next: LlamaParams = {};
       for (const name of Object.keys(params)) {
-        next[name] = params[name].add(update[name].mul(lr));
+        next[name] = update[name] ? params[name].add(update[name].mul(lr)) : params[name];
       }
       params = next;
       options.onStep?.(step, forgetLoss);
