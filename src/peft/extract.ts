@@ -26,12 +26,17 @@
  * modules_to_save, named by their last component as mergekit does (embed_tokens, lm_head,
  * input_layernorm, post_attention_layernorm, norm).
  *
+ * An adapter whose ΔW comes as exact factors (LoRA) is factored through them
+ * (factorizeProduct: QR of each factor, SVD of the small core), so a fixed rank above the
+ * adapter's own rank r keeps r pairs (the others are zero).
+ *
  * Deviations: a fixed rank above min(out, in) is clipped to it (mergekit clips; PEFT raises);
  * models whose tensor names or shapes differ are refused (mergekit truncates a grown
  * vocabulary); mergekit's default max rank 128 is not assumed: a rank or energy is required.
  */
 import { numpy as np } from "@jax-js/jax";
 import { UsageError } from "../engine/errors.js";
+import { qr } from "../linalg/qr.js";
 import { svd } from "../linalg/svd.js";
 import type { LlamaParams } from "../nn/llama.js";
 import { loraConfig } from "./config.js";
@@ -89,6 +94,36 @@ export function factorize(m: np.Array, rule: RankRule): Factors {
   const left = u.slice([], [0, k]).mul(root.ref.reshape([1, k]));
   const right = vt.slice([0, k]).mul(root.reshape([k, 1]));
   return { left, right, rank: k, singular };
+}
+
+/**
+ * {@link factorize} of a product ΔW = left·right (left [m, r], right [r, n], consumed) without
+ * the m×n SVD: left = Q₁R₁ and rightᵀ = Q₂R₂ (reduced QR, src/linalg/qr.ts), the r×r core
+ * R₁R₂ᵀ = U·diag(σ)·Vᵀ, so ΔW = (Q₁U)·diag(σ)·(Q₂V)ᵀ and σ are ΔW's singular values (at most r
+ * nonzero; a fixed rank above r keeps r). O((m + n)·r²) instead of O(m·n·min(m, n)). When
+ * r ≥ min(m, n) the product is formed and factored densely.
+ */
+export function factorizeProduct(left: np.Array, right: np.Array, rule: RankRule): Factors {
+  const [m, r] = left.shape;
+  const n = right.shape[1];
+  if (r >= Math.min(m, n)) return factorize(np.matmul(left, right), rule);
+  const a = qr(left);
+  const b = qr(right.transpose());
+  let core: ReturnType<typeof svd>;
+  try {
+    core = svd(np.matmul(a.r, b.r.transpose()));
+  } catch (error) {
+    a.q.dispose();
+    b.q.dispose();
+    throw error;
+  }
+  const { u, s, vt } = core;
+  const singular = Float64Array.from(s.ref.dataSync() as Float32Array);
+  const k = chooseRank(singular, rule);
+  const root = np.sqrt(s.slice([0, k]));
+  const outLeft = np.matmul(a.q, u.slice([], [0, k])).mul(root.ref.reshape([1, k]));
+  const outRight = np.matmul(vt.slice([0, k]), b.q.transpose()).mul(root.reshape([k, 1]));
+  return { left: outLeft, right: outRight, rank: k, singular };
 }
 
 /** ‖target − left·right‖_F / ‖target‖_F (0 when the target is 0). Borrows all three. */
@@ -178,15 +213,19 @@ export interface ExtractedLora {
   report: ModuleReport[];
 }
 
-/** Factor one module's ΔW (consumed) and measure the error; null for ΔW = 0. */
-function factorModule(
+/**
+ * Factor one module's ΔW (consumed) and measure the error against it; null for ΔW = 0. With
+ * `product` (exact factors of ΔW, consumed) the SVD runs on them ({@link factorizeProduct}).
+ */
+export function factorModule(
   m: { name: string; kind: DeltaModule["kind"] },
   delta: np.Array,
   rule: RankRule,
+  product?: { left: np.Array; right: np.Array },
 ): { module: FactoredModule | null; report: ModuleReport } {
   let f: Factors;
   try {
-    f = factorize(delta.ref, rule);
+    f = product ? factorizeProduct(product.left, product.right, rule) : factorize(delta.ref, rule);
   } catch (error) {
     delta.dispose();
     if (error instanceof RangeError && /NaN or Inf/.test(error.message))
@@ -228,7 +267,7 @@ export function convertAdapter(
   try {
     for (const m of delta.modules) {
       const w = delta.needsBase ? base?.[`${m.name}.weight`] : undefined;
-      const out = factorModule(m, delta.delta(m.name, w), rule);
+      const out = factorModule(m, delta.delta(m.name, w), rule, delta.lowRank(m.name));
       if (out.module) modules.push(out.module);
       report.push(out.report);
     }

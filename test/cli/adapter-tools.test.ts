@@ -77,11 +77,11 @@ afterAll(() => {
 });
 
 describe("adapter convert", () => {
-  test("a LoRA folder to rank 4: exact, loads against the base, the text report", async () => {
+  test("a LoRA folder at --rank 4: its own rank 3, exact, loads against the base, the text report", async () => {
     const out = join(dir, "converted");
     const r = cliOk(["adapter", "convert", lora, "--to", "lora", "--rank", "4", "--out", out]);
     expect(r.stdout).toMatch(/converted .* to LoRA/);
-    expect(r.stdout).toMatch(/model\.layers\.0\.mlp\.up_proj\s+rank\s+4\s+error \d\.\d+e-\d+/);
+    expect(r.stdout).toMatch(/model\.layers\.0\.mlp\.up_proj\s+rank\s+3\s+error \d\.\d+e-\d+/);
     const loaded = await loadAdapter(out, shapesOf(base));
     for (const m of loaded.plan.modules) {
       expect(m.scaling).toBe(1);

@@ -23,6 +23,7 @@ import {
   energyRank,
   extractLora,
   factorize,
+  factorizeProduct,
   relativeError,
 } from "../../src/peft/extract.js";
 import { loadAdapter, merge, saveAdapter, shapesOf } from "../../src/peft/index.js";
@@ -40,6 +41,7 @@ import {
   relDiff,
   rng,
   toDevice,
+  transpose,
   withSingularValues,
 } from "./extract-host.js";
 
@@ -118,6 +120,24 @@ describe("truncated SVD factors", () => {
     }
   });
 
+  test("from factors (QR of each, SVD of the core): the same σ and Eckart–Young tail", () => {
+    const next = rng(11);
+    const u = orthonormalColumns(12, 5, next);
+    const v = orthonormalColumns(9, 5, next);
+    const us: Host = { ...u, data: u.data.map((x, i) => x * SIGMA[i % 5]) };
+    for (let k = 1; k <= 6; k++) {
+      const f = factorizeProduct(toDevice(us), toDevice(transpose(v)), { rank: k });
+      expect(f.rank).toBe(Math.min(k, 5)); // the product has rank 5
+      for (let i = 0; i < 5; i++) expect(f.singular[i]).toBeCloseTo(SIGMA[i], 5);
+      expect(relDiff(matmul(fromDevice(f.left), fromDevice(f.right)), known())).toBeCloseTo(
+        tail(Math.min(k, 5)),
+        5,
+      );
+      f.left.dispose();
+      f.right.dispose();
+    }
+  });
+
   test("energy: the smallest k whose Σσᵢ² share reaches e", () => {
     // σ² = 25, 9, 4, 1, 0.25 of 39.25: shares 0.637, 0.866, 0.968, 0.994, 1.
     const cases: [number, number][] = [
@@ -141,7 +161,7 @@ describe("truncated SVD factors", () => {
 });
 
 describe("adapter convert --to lora", () => {
-  test("LoRA/rsLoRA with patterns, an embedding and modules_to_save: exact at rank ≥ r, PEFT's fields", async () => {
+  test("LoRA/rsLoRA with patterns, an embedding and modules_to_save: exact (rank 4 keeps each r), PEFT's fields", async () => {
     for (const rslora of [false, true]) {
       const { adapter, host } = hostLora(
         base,
@@ -166,21 +186,22 @@ describe("adapter convert --to lora", () => {
       await saveAdapter(dst, out);
       tree.dispose(out.params);
       expect(await liveBuffers()).toBe(before);
+      const downs = report.filter((m) => m.name.endsWith("down_proj")).map((m) => m.name);
       for (const m of report) {
-        expect(m.rank).toBe(4);
+        expect(m.rank).toBe(downs.includes(m.name) ? 2 : 3); // a LoRA's ΔW has rank ≤ r
         expect(m.error).toBeLessThan(1e-5);
       }
       const json = JSON.parse(await readFile(join(dst, "adapter_config.json"), "utf8"));
       expect(Object.keys(json)).toEqual([...Object.keys(json)].sort());
       expect(json).toMatchObject({
         peft_type: "LORA",
-        r: 4,
-        lora_alpha: 4,
+        r: 3,
+        lora_alpha: 3,
         use_rslora: false,
         use_dora: false,
         init_lora_weights: true,
-        rank_pattern: {},
-        alpha_pattern: {},
+        rank_pattern: Object.fromEntries(downs.map((n) => [n, 2])),
+        alpha_pattern: Object.fromEntries(downs.map((n) => [n, 2])),
         modules_to_save: ["lm_head"],
         inference_mode: true,
       });
@@ -188,13 +209,13 @@ describe("adapter convert --to lora", () => {
       const header = await readSafetensorsHeader(join(dst, "adapter_model.safetensors"));
       const shapes = Object.fromEntries(header.tensors.map((t) => [t.name, t.shape]));
       expect(shapes["base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"]).toEqual([
-        4, 16,
+        3, 16,
       ]);
       expect(shapes["base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight"]).toEqual([
-        16, 4,
+        16, 3,
       ]);
-      expect(shapes["base_model.model.model.embed_tokens.lora_embedding_A"]).toEqual([4, 24]);
-      expect(shapes["base_model.model.model.embed_tokens.lora_embedding_B"]).toEqual([16, 4]);
+      expect(shapes["base_model.model.model.embed_tokens.lora_embedding_A"]).toEqual([3, 24]);
+      expect(shapes["base_model.model.model.embed_tokens.lora_embedding_B"]).toEqual([16, 3]);
       expect(shapes["base_model.model.lm_head.weight"]).toEqual([24, 16]);
       const merged = await mergedFromFolder(dst);
       for (const m of report) {
@@ -293,6 +314,17 @@ describe("adapter convert --to lora", () => {
     );
     expect(await liveBuffers()).toBe(before);
     nan.dispose();
+    // A fresh adapter (B = 0): every ΔW is 0, nothing to write (QR of a zero factor is fine).
+    const fresh = hostLora(base, { r: 2 }, 3).adapter;
+    for (const k of Object.keys(fresh.params))
+      if (k.endsWith("lora_B.weight")) fresh.params[k] = fresh.params[k].mul(0);
+    const zero = join(root, "zero");
+    await saveAdapter(zero, fresh);
+    tree.dispose(fresh.params);
+    const z = await readAdapterDelta(zero);
+    expect(() => convertAdapter(z, { rank: 2 })).toThrow("every module's update is 0");
+    expect(await liveBuffers()).toBe(before);
+    z.dispose();
     await expect(readAdapterDelta(join(root, "nowhere"))).rejects.toThrow(/not a PEFT adapter/);
   });
 });

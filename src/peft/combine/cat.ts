@@ -5,33 +5,18 @@
  * and the output's scaling is 1. Needs exact factors: a DoRA input is refused (use linear or
  * svd). --rank is not used (the rank is Σ rᵢ).
  */
-import { numpy as np } from "@jax-js/jax";
 import { UsageError } from "../../engine/errors.js";
-import { sumDense, weightedSum } from "./dense.js";
+import { catFactors, sumDense, weightedSum } from "./dense.js";
 import type { CombineMethod } from "./method.js";
 
 export const cat: CombineMethod = {
   name: "cat",
   summary: "concatenated factors, exact: ΔW = Σ wᵢ·ΔWᵢ at rank Σ rᵢ",
   combine(input) {
-    const factors = input.sources.map((s) => {
-      const f = s.delta.lowRank(input.module.name);
-      // checkCombineInputs refuses inputs without factors before any work.
-      if (f === undefined)
-        throw new UsageError(`${s.delta.source}: no factors of ${input.module.name}`);
-      return { left: f.left.mul(s.weight), right: f.right };
-    });
-    return {
-      left: np.concatenate(
-        factors.map((f) => f.left),
-        1,
-      ),
-      right: np.concatenate(
-        factors.map((f) => f.right),
-        0,
-      ),
-      target: weightedSum(input),
-    };
+    const f = catFactors(input);
+    // checkCombineInputs refuses inputs without factors before any work.
+    if (f === undefined) throw new UsageError(`an input has no factors of ${input.module.name}`);
+    return { ...f, target: weightedSum(input) };
   },
   dense: sumDense,
 };

@@ -3,8 +3,9 @@
  * Σ wᵢ·ΔWᵢ, the default output ranks, and re-factoring a dense update by truncated SVD
  * (../extract.ts).
  */
-import type { numpy as np } from "@jax-js/jax";
-import { factorize } from "../extract.js";
+import { numpy as np } from "@jax-js/jax";
+import type { LowRank } from "../delta.js";
+import { factorize, factorizeProduct } from "../extract.js";
 import type { CombinedModule, CombineModuleInput, CombineSource, DenseInput } from "./method.js";
 
 /** ΔW of one input for the module (a new array). */
@@ -40,8 +41,44 @@ export const sumRank = (input: CombineModuleInput): number =>
 export const maxRank = (input: CombineModuleInput): number =>
   Math.max(...input.sources.map((s) => s.rank));
 
+/**
+ * [w₁L₁ | w₂L₂ | …] and [R₁; R₂; …], whose product is Σ wᵢ·ΔWᵢ exactly (new arrays), or
+ * undefined when an input has no exact factors (DoRA).
+ */
+export function catFactors(input: CombineModuleInput): LowRank | undefined {
+  if (!input.sources.every((s) => s.delta.factored)) return undefined;
+  const parts = input.sources.map((s) => s.delta.lowRank(input.module.name));
+  if (parts.some((f) => f === undefined)) {
+    for (const f of parts) if (f) for (const a of [f.left, f.right]) a.dispose();
+    return undefined;
+  }
+  const fs = parts as LowRank[];
+  return {
+    left: np.concatenate(
+      fs.map((f, i) => f.left.mul(input.sources[i].weight)),
+      1,
+    ),
+    right: np.concatenate(
+      fs.map((f) => f.right),
+      0,
+    ),
+  };
+}
+
 /** Factor a dense update (kept as the target) to `rank` (clipped to min(out, in)). */
 export function refactor(target: np.Array, rank: number): CombinedModule {
   const { left, right } = factorize(target.ref, { rank });
+  return { left, right, target };
+}
+
+/**
+ * Σ wᵢ·ΔWᵢ at `rank`: through the concatenated factors when every input has them
+ * (factorizeProduct: no m×n SVD), else by the dense SVD. The dense sum is the target.
+ */
+export function refactorSum(input: CombineModuleInput, rank: number): CombinedModule {
+  const target = weightedSum(input);
+  const f = catFactors(input);
+  if (f === undefined) return refactor(target, rank);
+  const { left, right } = factorizeProduct(f.left, f.right, { rank });
   return { left, right, target };
 }

@@ -5,12 +5,12 @@
  * PEFT's "linear", which mixes the A's and the B's separately and so adds cross terms
  * wᵢ·Bᵢ·Aⱼ (peft#3004), this acts on ΔW. Weights are used as given (no normalisation).
  */
-import { refactor, sumDense, sumRank, weightedSum } from "./dense.js";
+import { refactorSum, sumDense, sumRank } from "./dense.js";
 import type { CombineMethod } from "./method.js";
 
 export const linear: CombineMethod = {
   name: "linear",
   summary: "Σ wᵢ·ΔWᵢ re-factored, exact at rank Σ rᵢ (or truncated to --rank)",
-  combine: (input) => refactor(weightedSum(input), input.rank ?? sumRank(input)),
+  combine: (input) => refactorSum(input, input.rank ?? sumRank(input)),
   dense: sumDense,
 };
