@@ -14,7 +14,7 @@
  * Models are run folders, model folders or Hub ids (nn/open-model.ts); texts are tokenised with
  * the model's own tokenizer. Bad input: one line naming the flag and what it accepts, exit 2.
  */
-import { readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { loadCorpus } from "../data/corpus.js";
 import { tokenizerFiles } from "../data/tokenizer-file.js";
@@ -78,6 +78,9 @@ function required(opts: Flags, flag: string, what: string): string {
 
 function outDir(opts: Flags): string {
   const out = required(opts, "out", "a new folder for the edited model");
+  if (existsSync(out) && (!statSync(out).isDirectory() || readdirSync(out).length > 0)) {
+    throw new UsageError(`--out ${out} is not an empty folder: choose a new folder for the model`);
+  }
   checkOutputDir(out);
   return out;
 }
