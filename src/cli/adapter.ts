@@ -5,7 +5,7 @@
  *   merge    base (run folder or model folder) + adapter → a model folder (config.json,
  *            model.safetensors, tokenizer.json when the base has one Rankwise reads): W + ΔW as
  *            src/peft/merge.ts computes it, refused when the result is not finite.
- *   inspect  the config (PEFT's fields), the targeted modules with their ranks and shapes, the
+ *   inspect  the config (PEFT's fields; any registered adapter type), the targeted modules with their ranks and shapes, the
  *            trainable parameter count and the weights file's size, from the config and the
  *            safetensors header alone (no base model needed); --json for machines.
  *   convert  any adapter (--model for DoRA) or two full models (--from-models base tuned) → a
@@ -43,12 +43,15 @@ import {
 import {
   ADAPTER_CONFIG_FILE,
   ADAPTER_WEIGHTS_FILE,
-  configFromPeftJson,
-  configToPeftJson,
+  anyConfigFromJson,
+  anyConfigToJson,
+  isLoraConfig,
   PEFT_PREFIX,
+  patternKey,
   saveAdapter,
   shapesOf,
 } from "../peft/index.js";
+import { typeOfConfig } from "../peft/types/any.js";
 import { openBase, withAdapter } from "../train/adapted-model.js";
 
 export async function adapterMergeCommand(opts: {
@@ -79,6 +82,8 @@ export async function adapterMergeCommand(opts: {
 interface AdapterSummary {
   dir: string;
   config: Record<string, unknown>;
+  /** A registered type's main settings in words (src/peft/types/registry.ts). */
+  describe?: string;
   modules: { name: string; rank: number; shapes: Record<string, number[]> }[];
   trainableParameters: number;
   fileBytes: number;
@@ -94,7 +99,8 @@ async function summarize(dir: string): Promise<AdapterSummary> {
   } catch (error) {
     throw new UsageError(`${configPath} is not valid JSON: ${(error as Error).message}`);
   }
-  const { config } = configFromPeftJson(json, configPath);
+  const { config } = anyConfigFromJson(json, configPath);
+  const lora = isLoraConfig(config);
   const weights = join(dir, ADAPTER_WEIGHTS_FILE);
   if (!existsSync(weights)) throw new UsageError(`${dir} has no ${ADAPTER_WEIGHTS_FILE}`);
   let header: Awaited<ReturnType<typeof readSafetensorsHeader>>;
@@ -108,20 +114,29 @@ async function summarize(dir: string): Promise<AdapterSummary> {
   for (const t of header.tensors) {
     count += t.shape.reduce((a, b) => a * b, 1);
     const key = t.name.startsWith(PEFT_PREFIX) ? t.name.slice(PEFT_PREFIX.length) : t.name;
-    const m =
-      /^(.*)\.(lora_A\.weight|lora_B\.weight|lora_magnitude_vector|lora_embedding_A|lora_embedding_B)$/.exec(
-        key,
-      );
+    // LoRA's tensor names; other types (src/peft/types/) key tensors as <module>.<tensor>.
+    const m = lora
+      ? /^(.*)\.(lora_A\.weight|lora_B\.weight|lora_magnitude_vector|lora_embedding_A|lora_embedding_B)$/.exec(
+          key,
+        )
+      : key.startsWith("base_model.") || key.endsWith(".weight")
+        ? null
+        : /^(.*)\.([^.]+)$/.exec(key);
     const name = m ? m[1] : key.replace(/\.weight$/, "");
     const part = m ? m[2].replace(/\.weight$/, "") : "weight";
     const entry = modules.get(name) ?? { name, rank: 0, shapes: {} };
     entry.shapes[part] = t.shape;
     if (part === "lora_A" || part === "lora_embedding_A") entry.rank = t.shape[0];
+    if (!lora && m && !isLoraConfig(config)) {
+      const k = patternKey(config.rankPattern ?? {}, name);
+      entry.rank = k === undefined ? (config.r ?? 0) : (config.rankPattern?.[k] ?? 0);
+    }
     modules.set(name, entry);
   }
   return {
     dir,
-    config: configToPeftJson(config),
+    config: anyConfigToJson(config),
+    describe: isLoraConfig(config) ? undefined : typeOfConfig(config).describe(config),
     modules: [...modules.values()].sort((a, b) => a.name.localeCompare(b.name)),
     trainableParameters: count,
     fileBytes: statSync(weights).size,
@@ -137,7 +152,9 @@ export async function adapterInspectCommand(dir: string, opts: { json?: boolean 
   const c = s.config;
   const lines = [
     `adapter ${dir}`,
-    `  type ${c.peft_type}, r ${c.r}, lora_alpha ${c.lora_alpha}${c.use_rslora ? ", rsLoRA" : ""}${c.use_dora ? ", DoRA" : ""}, init ${JSON.stringify(c.init_lora_weights)}`,
+    s.describe === undefined
+      ? `  type ${c.peft_type}, r ${c.r}, lora_alpha ${c.lora_alpha}${c.use_rslora ? ", rsLoRA" : ""}${c.use_dora ? ", DoRA" : ""}, init ${JSON.stringify(c.init_lora_weights)}`
+      : `  type ${c.peft_type}, ${s.describe}`,
     `  target_modules ${JSON.stringify(c.target_modules)}, base ${c.base_model_name_or_path ?? "(not recorded)"}`,
     `  ${s.modules.length} modules, ${s.trainableParameters.toLocaleString("en-US")} parameters, ${s.fileBytes.toLocaleString("en-US")} bytes on disk`,
     ...s.modules.map(

@@ -28,7 +28,7 @@ import { readTokenizerFile, TOKENIZER_FILE, tokenizerFromFlag } from "../data/to
 import { UsageError } from "../engine/errors.js";
 import * as tree from "../engine/tree.js";
 import { type DownloadProgress, downloadModel, HUB_ID, parseHubId } from "../io/hub.js";
-import { disposeMergeState, loadAdapter, safeMerge, shapesOf } from "../peft/index.js";
+import { disposeMergeState, loadAnyAdapter, safeMerge, shapesOf } from "../peft/index.js";
 import {
   CHECKPOINT_DIR,
   hasCheckpoint,
@@ -156,10 +156,10 @@ async function openFinetuneRun(
  * as peft/merge.ts). Consumes `params`; a mismatch or a broken adapter is one line.
  */
 export async function applyAdapter(params: LlamaParams, dir: string): Promise<LlamaParams> {
-  let adapter: Awaited<ReturnType<typeof loadAdapter>>;
+  let adapter: Awaited<ReturnType<typeof loadAnyAdapter>>;
   try {
     if (!isDir(dir)) throw new UsageError(`--adapter ${dir}: no such adapter folder`);
-    adapter = await loadAdapter(dir, shapesOf(params));
+    adapter = await loadAnyAdapter(dir, shapesOf(params)); // LoRA or any registered type
   } catch (error) {
     tree.dispose(params);
     throw error;

@@ -7,6 +7,9 @@
  * (m/sg(‖W + s·B·A‖))·(W + s·B·A), embedding E + s·(B·A)ᵀ; modules_to_save replace the base
  * tensor by the adapter's copy. Everything else is the base tensor unchanged.
  *
+ * Other adapter types (./types/) plug in here: a plan with a `type` goes to their generic
+ * effective weights (./types/apply.ts), the same pure transform.
+ *
  * Deviation: the adapter is applied as an effective weight (x·(W + sBA)ᵀ) rather than as PEFT's
  * extra path x·Wᵀ + s·(x·Aᵀ)·Bᵀ; the two are equal in exact arithmetic (float32 results agree to
  * rounding). With tie_word_embeddings an embedding adapter also reaches the head, as in PEFT's
@@ -20,6 +23,7 @@ import type { LoraConfig } from "./config.js";
 import { doraWeight } from "./dora.js";
 import { loraDelta } from "./lora.js";
 import { type AdapterPlan, adapterKeys, planAdapter } from "./match.js";
+import { isTypedPlan, type TypedPlan, typedEffective } from "./types/apply.js";
 
 /** Adapter tensors keyed as in PEFT's file without "base_model.model." (see match.ts). */
 export type AdapterParams = Record<string, np.Array>;
@@ -32,8 +36,10 @@ export type AdapterParams = Record<string, np.Array>;
 export function effectiveParams(
   base: LlamaParams,
   adapter: AdapterParams,
-  planOrConfig: AdapterPlan | LoraConfig,
+  planOrConfig: AdapterPlan | LoraConfig | TypedPlan,
 ): LlamaParams {
+  // Other adapter types (IA3, LoHa, LoKr, ...): the registry's generic effective weights.
+  if (isTypedPlan(planOrConfig)) return typedEffective(base, adapter, planOrConfig);
   const plan =
     "modules" in planOrConfig
       ? planOrConfig
@@ -81,7 +87,7 @@ export function adaptedLoss(
   base: LlamaParams,
   inputs: np.Array,
   targets: np.Array,
-  plan: AdapterPlan,
+  plan: AdapterPlan | TypedPlan,
   config: LlamaConfig,
 ): np.Array {
   return llamaLoss(effectiveParams(base, adapter, plan), inputs, targets, config);
@@ -99,7 +105,10 @@ export type AdapterLossAndGrad = ((
 };
 
 /** Jit-compiled loss and adapter gradient (compiled once per input shape). */
-export function makeAdapterLossAndGrad(plan: AdapterPlan, config: LlamaConfig): AdapterLossAndGrad {
+export function makeAdapterLossAndGrad(
+  plan: AdapterPlan | TypedPlan,
+  config: LlamaConfig,
+): AdapterLossAndGrad {
   const loss = (adapter: AdapterParams, base: LlamaParams, inputs: np.Array, targets: np.Array) =>
     adaptedLoss(adapter, base, inputs, targets, plan, config);
   return jit(valueAndGrad(loss)) as unknown as AdapterLossAndGrad;

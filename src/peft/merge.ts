@@ -7,6 +7,9 @@
  * whose original is kept. unmerge W = W' − s·B·A; DoRA W = W'/(m/n) − s·B·A with the cached n;
  * modules_to_save get their originals back. So unmerge(merge(W)) = W up to float32 rounding.
  *
+ * Other adapter types (./types/): a plan with a `type` merges and unmerges through
+ * ./types/apply.ts (W + ΔW, or the type's own weight/unweight).
+ *
  * `safe` (PEFT's safe_merge) refuses a merge whose result holds NaN or ±Inf, naming the module.
  */
 import type { numpy as np } from "@jax-js/jax";
@@ -17,6 +20,7 @@ import { rowNorm } from "./dora.js";
 import type { AdapterParams } from "./effective.js";
 import { loraDelta } from "./lora.js";
 import { type AdapterPlan, adapterKeys } from "./match.js";
+import { isTypedPlan, type TypedPlan, typedMerge, typedUnmerge } from "./types/apply.js";
 
 /** What unmerge needs besides the adapter: DoRA's cached row norms and replaced tensors. */
 export interface MergeState {
@@ -31,8 +35,9 @@ export interface MergeState {
 export function merge(
   base: LlamaParams,
   adapter: AdapterParams,
-  plan: AdapterPlan,
+  plan: AdapterPlan | TypedPlan,
 ): { params: LlamaParams; state: MergeState } {
+  if (isTypedPlan(plan)) return typedMerge(base, adapter, plan);
   const params: LlamaParams = {};
   for (const [k, v] of Object.entries(base)) params[k] = v.ref;
   const state: MergeState = { doraNorms: {}, replaced: {} };
@@ -59,7 +64,7 @@ export function merge(
 export async function safeMerge(
   base: LlamaParams,
   adapter: AdapterParams,
-  plan: AdapterPlan,
+  plan: AdapterPlan | TypedPlan,
 ): Promise<{ params: LlamaParams; state: MergeState }> {
   const out = merge(base, adapter, plan);
   const merged = Object.fromEntries(
@@ -80,9 +85,10 @@ export async function safeMerge(
 export function unmerge(
   merged: LlamaParams,
   adapter: AdapterParams,
-  plan: AdapterPlan,
+  plan: AdapterPlan | TypedPlan,
   state: MergeState,
 ): LlamaParams {
+  if (isTypedPlan(plan)) return typedUnmerge(merged, adapter, plan, state);
   const params: LlamaParams = { ...merged };
   for (const m of plan.modules) {
     const k = adapterKeys(m);

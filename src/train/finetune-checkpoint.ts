@@ -29,11 +29,13 @@ import {
   ADAPTER_WEIGHTS_FILE,
   type AdapterParams,
   type AdapterPlan,
+  type AnyConfig,
+  type AnyLoadedAdapter,
+  type AnyPlan,
   convertToLora,
-  type LoadedAdapter,
   type LoraConfig,
-  loadAdapter,
-  saveAdapter,
+  loadAnyAdapter,
+  saveAnyAdapter,
 } from "../peft/index.js";
 import { ADAPTER_DIR } from "./adapted-model.js";
 import {
@@ -49,8 +51,9 @@ const INITIAL_FILE = "initial.safetensors";
 
 /** What a fine-tuning checkpoint holds besides trainer.json. */
 export interface AdapterState {
-  config: LoraConfig;
-  plan: AdapterPlan;
+  /** LoRA's config or a registered adapter type's (src/peft/types/). */
+  config: AnyConfig;
+  plan: AnyPlan;
   params: AdapterParams;
   optState: tree.Tree<any>;
   /** Residual base tensors and initial factors (PiSSA, OLoRA, LoRA-GA); else null. */
@@ -62,12 +65,17 @@ export interface AdapterState {
 export async function writePeftAdapter(out: string, s: AdapterState): Promise<void> {
   const dir = join(out, ADAPTER_DIR);
   if (s.initial === null) {
-    await saveAdapter(dir, { config: { ...s.config, inferenceMode: true }, params: s.params });
+    await saveAnyAdapter(dir, { config: { ...s.config, inferenceMode: true }, params: s.params });
     return;
   }
-  const converted = convertToLora({ config: s.config, params: s.params }, s.initial, s.plan);
+  // Only LoRA-family inits that change the base have initial factors.
+  const converted = convertToLora(
+    { config: s.config as LoraConfig, params: s.params },
+    s.initial,
+    s.plan as AdapterPlan,
+  );
   try {
-    await saveAdapter(dir, converted);
+    await saveAnyAdapter(dir, converted);
   } finally {
     tree.dispose(converted.params);
   }
@@ -89,7 +97,7 @@ export async function saveAdapterCheckpoint(
   if (s.residual) files.push(RESIDUAL_FILE, INITIAL_FILE);
   files.push("trainer.json");
   await writeCheckpointFolder(out, meta, files, async (dir) => {
-    await saveAdapter(dir, { config: s.config, params: s.params });
+    await saveAnyAdapter(dir, { config: s.config, params: s.params });
     await saveTree(join(dir, "optimizer.safetensors"), s.optState);
     if (s.residual && s.initial) {
       await saveTree(join(dir, RESIDUAL_FILE), s.residual);
@@ -109,7 +117,7 @@ export async function loadAdapterCheckpoint(
   verifyManifest(dir);
   const owned: tree.Tree<any>[] = [];
   try {
-    const adapter: LoadedAdapter = await loadAdapter(dir, baseShapes);
+    const adapter: AnyLoadedAdapter = await loadAnyAdapter(dir, baseShapes);
     owned.push(adapter.params);
     const optState = (await loadTree(join(dir, "optimizer.safetensors"))).tree;
     owned.push(optState);

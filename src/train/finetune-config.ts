@@ -6,17 +6,27 @@
  * Rule: adapter flags map to PEFT's LoraConfig as PEFT's users write them: --adapter lora (init
  * true), dora (use_dora), pissa, olora, lora-ga (init_lora_weights "lora_ga"), eva; --rank r
  * (PEFT's default 8), --alpha (default 8, PEFT's lora_alpha), --target (PEFT's default for LLaMA:
- * q_proj, v_proj), --rslora. Every bad value is one line naming the flag and the accepted values.
+ * q_proj, v_proj), --rslora; other adapter types map the same flags through their registry entry
+ * (`fromSettings`: IA³ takes only --target). Every bad value is one line naming the flag and the accepted values.
  */
 import { UsageError } from "../engine/errors.js";
-import { type LoraConfig, loraConfig } from "../peft/index.js";
+import {
+  type AnyConfig,
+  adapterMethods,
+  LORA_METHODS,
+  loraConfig,
+  typedConfigFromSettings,
+} from "../peft/index.js";
 import type { BaseReference } from "./adapted-model.js";
 import { type TrainConfig, validateConfig } from "./config.js";
 
-/** The adapter methods of `--adapter`. */
-export const ADAPTER_METHODS = ["lora", "dora", "pissa", "olora", "lora-ga", "eva"] as const;
+/**
+ * The adapter methods of `--adapter`: the LoRA family, then every registered adapter type's
+ * (src/peft/types/registry.ts: ia3, loha, lokr, ...).
+ */
+export const ADAPTER_METHODS: readonly string[] = adapterMethods();
 /** One of {@link ADAPTER_METHODS}. */
-export type AdapterMethod = (typeof ADAPTER_METHODS)[number];
+export type AdapterMethod = string;
 
 /** The adapter part of a fine-tuning run's configuration. */
 export interface FinetuneSettings {
@@ -98,7 +108,17 @@ export function validateFinetuneConfig(input: Record<string, unknown>): Finetune
 }
 
 /** The PEFT config the settings describe. */
-export function adapterConfig(s: FinetuneSettings): LoraConfig {
+export function adapterConfig(s: FinetuneSettings): AnyConfig {
+  if (!(LORA_METHODS as readonly string[]).includes(s.method)) {
+    if (s.rslora)
+      throw new UsageError(`--rslora applies to the LoRA family only, not --adapter ${s.method}`);
+    return typedConfigFromSettings(s.method, {
+      rank: s.rank,
+      alpha: s.alpha,
+      target: s.target,
+      baseModel: s.base?.model ?? null,
+    });
+  }
   const init =
     s.method === "pissa"
       ? "pissa"

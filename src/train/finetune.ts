@@ -1,5 +1,6 @@
 /**
- * Fine-tuning: train an adapter (LoRA, DoRA, PiSSA, OLoRA, LoRA-GA, EVA) over a frozen base
+ * Fine-tuning: train an adapter (LoRA, DoRA, PiSSA, OLoRA, LoRA-GA, EVA, or any registered
+ * type of src/peft/types/: IA3, LoHa, LoKr, ...) over a frozen base
  * model with the trainer of `train` (run-step, run-log, run-eval, run-finish and trainer.ts's
  * loop), checkpoints, resume, signals and divergence handling included.
  *
@@ -30,10 +31,13 @@ import {
   adaptedLoss,
   applyResidual,
   createAdapter,
+  createTypedAdapter,
   effectiveParams,
   estimateGradients,
+  isLoraConfig,
   makeAdapterLossAndGrad,
   planAdapter,
+  planAny,
   shapesOf,
 } from "../peft/index.js";
 import { baseReference, checkBaseReference, type OpenedModel, openBase } from "./adapted-model.js";
@@ -121,7 +125,19 @@ function newAdapter(
   data: Data,
 ): { frozen: Frozen; params: AdapterParams } {
   const base = opened.params;
-  const loraCfg = adapterConfig(config.finetune);
+  const anyCfg = adapterConfig(config.finetune);
+  if (!isLoraConfig(anyCfg)) {
+    // A registered adapter type (IA3, LoHa, LoKr, ...): seeded init, the base unchanged.
+    const made = createTypedAdapter(base, anyCfg, config.seed);
+    return {
+      frozen: {
+        base,
+        adapter: { config: made.config, plan: made.plan, residual: null, initial: null },
+      },
+      params: made.params,
+    };
+  }
+  const loraCfg = anyCfg;
   const options: Parameters<typeof createAdapter>[2] = { seed: config.seed };
   const method = config.finetune.method;
   if (method === "lora-ga") {
@@ -190,7 +206,7 @@ async function openFresh(o: FinetuneOptions, before: () => void): Promise<Opened
       finetune: { ...config.finetune, base },
     };
     const opt = buildOptimizer(config);
-    planAdapter(adapterConfig(config.finetune), shapesOf(opened.params)); // --target, --rank
+    planAny(adapterConfig(config.finetune), shapesOf(opened.params)); // --target, --rank
     before(); // claim the folder only now that everything checked out
     const baseLoss = await baseValLoss(opened, data, config);
     const { frozen, params } = newAdapter(config, opened, data);

@@ -1,0 +1,18 @@
+/**
+ * Rankwise's adapter types, registered with the type registry (./registry.ts) and with the ΔW
+ * readers of `adapter convert/combine` (../delta.ts). Add a new type's import and one entry to
+ * TYPES (see ./registry.ts's header).
+ */
+import { registerDeltaReader } from "../delta.js";
+import { typedDeltaReader } from "./files.js";
+import { IA3 } from "./ia3.js";
+import { LOHA } from "./loha.js";
+import { LOKR } from "./lokr.js";
+import { type AdapterType, registerAdapterType } from "./registry.js";
+
+const TYPES: AdapterType[] = [IA3, LOHA, LOKR];
+
+for (const type of TYPES) {
+  registerAdapterType(type);
+  registerDeltaReader(type.peftType, typedDeltaReader(type));
+}
