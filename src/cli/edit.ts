@@ -296,13 +296,20 @@ export async function editInlpCommand(opts: Flags): Promise<void> {
   process.stderr.write(
     `INLP on ${model.source.path}: ${rows.length} texts, ${classes.length} labels, residual stream after block ${layer} (${pool === "mean" ? "mean over tokens" : "last token"})${opts.fold ? ", folded into the weights" : ""}\n`,
   );
-  const edited = inlpModel(model.params, config, texts, labels, classes.length, {
-    layer,
-    pool,
-    iterations,
-    tolerance,
-    fold: Boolean(opts.fold),
-  });
+  let edited: ReturnType<typeof inlpModel>;
+  try {
+    edited = inlpModel(model.params, config, texts, labels, classes.length, {
+      layer,
+      pool,
+      iterations,
+      tolerance,
+      fold: Boolean(opts.fold),
+    });
+  } catch (error) {
+    // inlpModel consumed the parameters; a text the model cannot take is the data's problem.
+    if (error instanceof RangeError) throw new UsageError(`--data ${dataPath}: ${error.message}`);
+    throw error;
+  }
   try {
     const { result } = edited;
     const record = {
@@ -386,7 +393,14 @@ export async function editDamaCommand(opts: Flags): Promise<void> {
   );
   const params = model.params;
   try {
-    const info = dama(params, config, pairs, { layers, rank });
+    let info: ReturnType<typeof dama>;
+    try {
+      info = dama(params, config, pairs, { layers, rank });
+    } catch (error) {
+      if (error instanceof RangeError)
+        throw new UsageError(`--pairs ${pairsPath}: ${error.message}`);
+      throw error;
+    }
     const record = { method: "dama", source: model.source.path, rank, layers: info };
     await writeFolder(out, model, config, params, record);
     report(opts, record, `DAMA projected the down_proj of blocks ${layers.join(", ")}: ${out}`);
