@@ -68,10 +68,7 @@ function trained(type: string) {
   const params: Record<string, np.Array> = {};
   for (const [k, v] of Object.entries(made.params)) {
     const n = v.size;
-    const bump = np
-      .sin(np.arange(n).astype(np.float32).mul(0.37))
-      .reshape(v.shape)
-      .mul(0.05);
+    const bump = np.sin(np.arange(n).astype(np.float32).mul(0.37)).reshape(v.shape).mul(0.05);
     params[k] = v.add(bump);
   }
   return { ...made, params };
@@ -80,7 +77,11 @@ function trained(type: string) {
 describe.each(["IA3", "LOHA", "LOKR"])("%s", (type) => {
   test("init leaves the model unchanged; effectiveParams consumes its arguments", () => {
     const t = adapterTypes().find((x) => x.peftType === type)!;
-    const made = createTypedAdapter(base, typedConfig(t, { targetModules: ["q_proj", "down_proj"] }), 1);
+    const made = createTypedAdapter(
+      base,
+      typedConfig(t, { targetModules: ["q_proj", "down_proj"] }),
+      1,
+    );
     const eff = effectiveParams(tree.share(base), made.params, made.plan);
     for (const m of made.plan.modules) {
       const k = `${m.name}.weight`;
