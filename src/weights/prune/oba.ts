@@ -78,27 +78,33 @@ const isDecoderLinear = (config: LlamaConfig) => {
 /**
  * OBA's signed Taylor term for every decoder linear weight ("…_proj.weight" → [out·in]
  * row-major), over the calibration sequences (`tokens`: samples × seqLen ids; position t+1 is
- * predicted from 0..t), `batch` sequences per pass. Borrows `params`.
+ * predicted from 0..t), `batch` sequences per pass (default 2: forward-over-reverse keeps every
+ * intermediate of the pass alive, and wasm memory ends at 4 GiB). Borrows `params`.
  */
 export function obaTerms(
   params: LlamaParams,
   config: LlamaConfig,
   { tokens, samples, seqLen }: { tokens: Int32Array; samples: number; seqLen: number },
-  batch = 8,
+  batch = 2,
 ): Map<string, Float64Array> {
   const prunable = isDecoderLinear(config);
-  // One jit'ed step adds a chunk's weighted terms to the running sums (eager adds would chain).
-  const step = jit(
-    (sums: LlamaParams, p: LlamaParams, inputs: np.Array, targets: np.Array, share: np.Array) => {
-      const terms = taylorTerms((q) => llamaLoss(q, inputs.ref, targets.ref, config), p, prunable);
-      inputs.dispose();
-      targets.dispose();
-      const next: LlamaParams = {};
-      for (const k of Object.keys(sums)) next[k] = sums[k].add(terms[k].mul(share.ref));
-      share.dispose();
-      return next;
-    },
-  );
+  // A chunk's terms of its share of the loss (rows/samples × its mean), so chunks add up to the
+  // mean over all sequences. Compiled once per chunk size (the share is a trace-time constant: a
+  // version that passed it, and the sums, through this jit got slower and larger every call).
+  const step = jit((p: LlamaParams, inputs: np.Array, targets: np.Array) => {
+    const share = inputs.shape[0] / samples;
+    return taylorTerms(
+      (q) => llamaLoss(q, inputs.ref, targets.ref, config).mul(share),
+      p,
+      prunable,
+    );
+  });
+  // Eager adds would chain lazily, slower with every chunk: one jit'ed add per chunk.
+  const accumulate = jit((a: LlamaParams, b: LlamaParams) => {
+    const next: LlamaParams = {};
+    for (const k of Object.keys(a)) next[k] = a[k].add(b[k]);
+    return next;
+  });
   let sums: LlamaParams = {};
   for (const name of Object.keys(params)) {
     if (prunable(name)) sums[name] = np.zeros(params[name].shape, { dtype: np.float32 });
@@ -112,13 +118,18 @@ export function obaTerms(
       });
       const inputs = ids.ref.slice([], [0, seqLen - 1]);
       const targets = ids.slice([], [1, seqLen]);
-      sums = step(sums, tree.ref(params), inputs, targets, np.array(rows / samples));
+      sums = accumulate(sums, step(tree.ref(params), inputs, targets));
+      // Pending work runs when read: without a read per chunk every chunk's intermediates stay
+      // queued (8 sequences: 2.7 GB and 6× slower). One element forces both programs.
+      const first = Object.values(sums)[0];
+      first?.ref.reshape([-1]).slice([0, 1]).dataSync();
     }
   } catch (error) {
     tree.dispose(sums);
     throw error;
   } finally {
     step.dispose();
+    accumulate.dispose();
   }
   const out = new Map<string, Float64Array>();
   for (const [name, sum] of Object.entries(sums)) {
