@@ -1,0 +1,157 @@
+/**
+ * IA³, LoHa and LoKr against PEFT's math (tools/fixtures/peft_types_reference.py, written from
+ * PEFT's tuners in torch, float64): the folders it wrote in PEFT's layout load here; each adapted
+ * layer's output, ΔW (through the registered ΔW reader), the merged weights and the adapted
+ * model's logits match to 1e-5; LoKr's factorization table matches PEFT's rule; a full-rank
+ * conversion to LoRA reproduces the merged model; saving a loaded folder writes PEFT's keys and
+ * config values back.
+ */
+import { readFileSync } from "node:fs";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { numpy as np } from "@jax-js/jax";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import * as tree from "../../src/engine/tree.js";
+import { loadSafetensors, readSafetensorsHeader } from "../../src/io/safetensors.js";
+import { type LlamaParams, llamaForward } from "../../src/nn/llama.js";
+import type { LlamaConfig } from "../../src/nn/llama-config.js";
+import { loadModel } from "../../src/nn/pretrained.js";
+import {
+  convertAdapter,
+  disposeMergeState,
+  effectiveParams,
+  loadAnyAdapter,
+  merge,
+  readAdapterDelta,
+  saveAnyAdapter,
+  shapesOf,
+} from "../../src/peft/index.js";
+import { factorization } from "../../src/peft/types/lokr.js";
+import { closeness, read, setup } from "../helpers/engine.js";
+
+const DIR = join(import.meta.dirname, "..", "fixtures", "peft-types");
+const BASE = join(import.meta.dirname, "..", "fixtures", "peft", "base");
+const expected = JSON.parse(readFileSync(join(DIR, "expected.json"), "utf8")) as {
+  tokens: number[][];
+  logits: Record<string, number[]>;
+  factorization: [number, number, number, number][];
+};
+const CASES = ["ia3", "ia3_regex", "loha", "lokr", "lokr_both"];
+
+let base: LlamaParams;
+let config: LlamaConfig;
+let root: string;
+beforeAll(async () => {
+  await setup();
+  const model = await loadModel(BASE);
+  base = model.params;
+  config = model.config as LlamaConfig;
+  root = await mkdtemp(join(tmpdir(), "rankwise-types-fx-"));
+});
+afterAll(async () => {
+  tree.dispose(base);
+  await rm(root, { recursive: true, force: true });
+});
+
+const tokens = () =>
+  np.array(expected.tokens.flat(), { dtype: np.int32 }).reshape([expected.tokens.length, -1]);
+
+/** |actual − expected| ≤ tol·|expected| + tol everywhere (borrows `actual`). */
+function expectClose(actual: np.Array, want: ArrayLike<number>, what: string, tol = 1e-5) {
+  const worst = closeness(read(actual), Array.from(want), tol, tol);
+  expect({ what, ...worst, ok: worst.ratio <= 1 }).toMatchObject({ what, ok: true });
+}
+
+const wanted = async (name: string) =>
+  (await loadSafetensors(join(DIR, name, "expected.safetensors"))).tensors;
+
+test("LoKr's factorization(dim, factor) is PEFT's", () => {
+  for (const [dim, factor, m, n] of expected.factorization)
+    expect([dim, factor, ...factorization(dim, factor)]).toEqual([dim, factor, m, n]);
+});
+
+describe.each(CASES)("PEFT %s folder", (name) => {
+  test("each adapted layer's output and the merged weights match PEFT's", async () => {
+    const adapter = await loadAnyAdapter(join(DIR, name), shapesOf(base));
+    const want = await wanted(name);
+    const eff = effectiveParams(tree.ref(base), tree.ref(adapter.params), adapter.plan);
+    const modules = adapter.plan.modules.map((m) => m.name);
+    expect(modules.length).toBeGreaterThan(0);
+    expect(modules.sort()).toEqual(
+      Object.keys(want)
+        .filter((k) => k.startsWith("y."))
+        .map((k) => k.slice(2))
+        .sort(),
+    );
+    for (const m of modules) {
+      const y = np.matmul(want[`x.${m}`].ref, eff[`${m}.weight`].ref.transpose());
+      expectClose(y, read(want[`y.${m}`]), `layer output ${m}`);
+      y.dispose();
+    }
+    const { params, state } = merge(base, adapter.params, adapter.plan);
+    const mergedKeys = Object.keys(want).filter((k) => k.startsWith("merged."));
+    for (const k of mergedKeys) expectClose(params[k.slice(7)], read(want[k]), k);
+    for (const k of Object.keys(base))
+      if (!mergedKeys.includes(`merged.${k}`)) expect(params[k], k).toBe(base[k]);
+    disposeMergeState(state);
+    tree.dispose([params, eff, want, adapter.params]);
+  });
+
+  test("the adapted forward gives PEFT's logits", async () => {
+    const adapter = await loadAnyAdapter(join(DIR, name), shapesOf(base));
+    const logits = llamaForward(
+      effectiveParams(tree.ref(base), adapter.params, adapter.plan),
+      tokens(),
+      config,
+    );
+    expectClose(logits, expected.logits[name], "logits");
+    expect(closeness(read(logits), expected.logits.base, 1e-3, 1e-3).ratio).toBeGreaterThan(1);
+    logits.dispose();
+  });
+
+  test("the ΔW reader gives PEFT's ΔW; a full-rank LoRA conversion gives the merged model", async () => {
+    const isIa3 = name.startsWith("ia3");
+    // LoHa and LoKr infer the module shapes from their folder; IA³'s ΔW needs W.
+    const delta = await readAdapterDelta(join(DIR, name), isIa3 ? shapesOf(base) : undefined);
+    const want = await wanted(name);
+    expect(delta.needsBase).toBe(isIa3);
+    for (const m of delta.modules) {
+      const d = delta.delta(m.name, base[`${m.name}.weight`]);
+      expectClose(d, read(want[`delta.${m.name}`]), `ΔW ${m.name}`);
+      d.dispose();
+    }
+    const lora = convertAdapter(delta, { rank: 64 }, base);
+    const dir = join(root, `lora-${name}`);
+    await saveAnyAdapter(dir, lora.adapter);
+    tree.dispose(lora.adapter.params);
+    const back = await loadAnyAdapter(dir, shapesOf(base));
+    const { params, state } = merge(base, back.params, back.plan);
+    for (const k of Object.keys(want).filter((x) => x.startsWith("merged.")))
+      expectClose(params[k.slice(7)], read(want[k]), `converted ${k}`, 1e-4);
+    disposeMergeState(state);
+    tree.dispose([params, back.params, want]);
+    delta.dispose();
+  });
+
+  test("saving a loaded folder writes PEFT's keys and config values back, tensors bit-exact", async () => {
+    const adapter = await loadAnyAdapter(join(DIR, name), shapesOf(base));
+    const dir = join(root, `rt-${name}`);
+    await saveAnyAdapter(dir, adapter);
+    tree.dispose(adapter.params);
+    const theirs = JSON.parse(await readFile(join(DIR, name, "adapter_config.json"), "utf8"));
+    const ours = JSON.parse(await readFile(join(dir, "adapter_config.json"), "utf8"));
+    // PEFT's own bookkeeping keys are not written (as for LoRA); every other value is PEFT's.
+    const { auto_mapping: _a, peft_version: _v, ...rest } = theirs;
+    expect(ours).toEqual(rest);
+    const a = await readSafetensorsHeader(join(DIR, name, "adapter_model.safetensors"));
+    const b = await readSafetensorsHeader(join(dir, "adapter_model.safetensors"));
+    expect(b.tensors.map((t) => [t.name, t.shape]).sort()).toEqual(
+      a.tensors.map((t) => [t.name, t.shape]).sort(),
+    );
+    const x = (await loadSafetensors(join(DIR, name, "adapter_model.safetensors"))).tensors;
+    const y = (await loadSafetensors(join(dir, "adapter_model.safetensors"))).tensors;
+    for (const k of Object.keys(x)) expect(read(y[k]), k).toEqual(read(x[k]));
+    tree.dispose([x, y]);
+  });
+});
