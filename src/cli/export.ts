@@ -11,6 +11,7 @@ import { dirname, resolve } from "node:path";
 import { UsageError } from "../engine/errors.js";
 import * as tree from "../engine/tree.js";
 import { stderrProgress } from "../io/hub.js";
+import { RESIDUAL_PROJECTION } from "../nn/llama.js";
 import { openModel } from "../nn/open-model.js";
 import { EXPORT_TYPES, type ExportType, exportGguf } from "../weights/export/index.js";
 
@@ -58,6 +59,14 @@ export function checkExportFlags(opts: ExportOptions): { type: ExportType; out: 
 export async function exportCommand(spec: string, opts: ExportOptions): Promise<void> {
   const { type, out } = checkExportFlags(opts);
   const opened = await openModel(spec, { tokenizer: opts.tokenizer, onProgress: stderrProgress() });
+  // A stored INLP projection (`edit inlp`) has no llama.cpp counterpart.
+  const projection = Object.keys(opened.params).find((n) => n.endsWith(`.${RESIDUAL_PROJECTION}`));
+  if (projection !== undefined) {
+    tree.dispose(opened.params);
+    throw new UsageError(
+      `${spec} holds ${projection} (rankwise edit inlp), which llama.cpp cannot run: edit with --fold for a model GGUF can hold`,
+    );
+  }
   try {
     const result = await exportGguf(opened, type, out, spec);
     if (result.fallbackF16.length > 0) {

@@ -211,6 +211,10 @@ describe("edit", () => {
       ]).stdout,
     );
     expect(Number.isFinite(ev.loss)).toBe(true);
+    // llama.cpp has no such layer: GGUF export refuses the stored form in one line.
+    const gguf = cli(["export", out, "--format", "gguf", "--out", join(dir, "inlp.gguf")]);
+    expect(gguf.status).toBe(2);
+    expect(gguf.stderr).toMatch(/holds model\.layers\.0\.inlp_projection .* --fold/);
   });
 
   test("dama: the pairs' down_proj gap at the edited block shrinks", async () => {
