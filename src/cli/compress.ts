@@ -143,6 +143,11 @@ export async function compressCommand(spec: string, opts: Flags): Promise<void> 
       bits,
       groupSize,
       iterations,
+      onFisher: (done, total) => {
+        if (done % 8 === 0 || done === total) {
+          process.stderr.write(`  Fisher: ${done}/${total} calibration sequences\n`);
+        }
+      },
       onLayer: (module, done, total) => {
         if (done % 7 === 0 || done === total) {
           process.stderr.write(`  ${done}/${total} matrices compressed (${module})\n`);

@@ -41,6 +41,8 @@ export interface CompressModelOptions {
   batch?: number;
   /** Called after each matrix is compressed (progress). */
   onLayer?: (module: string, done: number, total: number) => void;
+  /** FWSVD: called after each calibration sequence's gradient (progress). */
+  onFisher?: (done: number, total: number) => void;
 }
 
 /** What happened to one decoder linear layer. */
@@ -151,7 +153,10 @@ export function compressModel(
     if (method.needs === "fisher" && !calib) {
       throw new RangeError(`${method.name} needs calibration sequences`);
     }
-    const fisher = method.needs === "fisher" && calib ? rowFisher(out, config, calib) : undefined;
+    const fisher =
+      method.needs === "fisher" && calib
+        ? rowFisher(out, config, calib, options.onFisher)
+        : undefined;
     const rms =
       method.needs === "activations" && calib
         ? inputRms(out, config, calib, options.batch)

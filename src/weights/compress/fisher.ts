@@ -22,11 +22,12 @@ export interface CalibrationTokens {
   seqLen: number;
 }
 
-/** Row Fisher sums by module name (without ".weight"). Borrows `params`. */
+/** Row Fisher sums by module name (without ".weight"); `onSequence` is told after each. Borrows `params`. */
 export function rowFisher(
   params: LlamaParams,
   config: LlamaConfig,
   { tokens, samples, seqLen }: CalibrationTokens,
+  onSequence?: (done: number, total: number) => void,
 ): Map<string, Float64Array> {
   const names: string[] = [];
   for (let i = 0; i < config.num_hidden_layers; i++) {
@@ -54,6 +55,7 @@ export function rowFisher(
         else g.dispose();
       }
       sums = accumulate(sums, linear);
+      onSequence?.(s + 1, samples);
     }
   } catch (error) {
     tree.dispose(sums);
