@@ -100,13 +100,13 @@ test("uncertainty_gm of one model is that model wherever it or the base has curv
 test("the Fisher of two sequences is the mean of each one's squared gradients", async () => {
   const { config, params } = await loadLlama(join(models, "a"));
   const ids = Int32Array.from({ length: 24 }, (_, i) => (i * 7) % 10);
-  const both = diagonalFisher(params, config, { tokens: ids, samples: 2, seqLen: 12 });
-  const first = diagonalFisher(params, config, {
+  const both = await diagonalFisher(params, config, { tokens: ids, samples: 2, seqLen: 12 });
+  const first = await diagonalFisher(params, config, {
     tokens: ids.subarray(0, 12),
     samples: 1,
     seqLen: 12,
   });
-  const second = diagonalFisher(params, config, {
+  const second = await diagonalFisher(params, config, {
     tokens: ids.subarray(12),
     samples: 1,
     seqLen: 12,

@@ -112,6 +112,8 @@ export async function runMerge(text: string, options: MergeOptions): Promise<Mer
   }
   const sources = new Map<string, ModelSource>();
   let stats: MergeStatistics | undefined;
+  // The statistics pass's peak memory counts in the summary's.
+  let statsPeak = 0;
   try {
     const refs = new Set(config.slices.flatMap((s) => s.sources.map((x) => x.model)));
     const tokRef =
@@ -134,10 +136,24 @@ export async function runMerge(text: string, options: MergeOptions): Promise<Mer
         sources,
         tokenizer,
         (ref) => calibration.get(ref)!,
-        options.onStatistics,
+        (ref) => {
+          statsPeak = Math.max(statsPeak, process.memoryUsage().rss);
+          options.onStatistics?.(ref);
+        },
       );
     }
-    return await execute(config, method, sources, plan, layers, tokRef, text, options, stats);
+    const summary = await execute(
+      config,
+      method,
+      sources,
+      plan,
+      layers,
+      tokRef,
+      text,
+      options,
+      stats,
+    );
+    return { ...summary, peakRssBytes: Math.max(summary.peakRssBytes, statsPeak) };
   } finally {
     stats?.close();
     for (const s of sources.values()) s.close();

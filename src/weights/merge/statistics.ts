@@ -22,7 +22,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { jit, numpy as np } from "@jax-js/jax";
+import { blockUntilReady, jit, numpy as np } from "@jax-js/jax";
 import { loadCorpus } from "../../data/corpus.js";
 import type { Tokenizer } from "../../data/tokenizer.js";
 import {
@@ -97,12 +97,17 @@ export function calibrationIds(
   }
 }
 
-/** (1/S) Σ_s g_s² over the calibration sequences, for every parameter. Borrows `params`. */
-export function diagonalFisher(
+/**
+ * (1/S) Σ_s g_s² over the calibration sequences, for every parameter. Borrows `params`. Waits for
+ * each step: jax-js dispatches lazily, and an unforced chain would hold every sequence's
+ * activations and gradients until the end (measured: 16 sequences of 128 on the default preset,
+ * 0.9 GB instead of 0.2 GB).
+ */
+export async function diagonalFisher(
   params: LlamaParams,
   config: LlamaConfig,
   { tokens, samples, seqLen }: { tokens: Int32Array; samples: number; seqLen: number },
-): LlamaParams {
+): Promise<LlamaParams> {
   const lossAndGrad = makeLossAndGrad(config);
   // One jit'ed step adds g² to the sums (eager adds would chain lazily).
   const accumulate = jit((sums: LlamaParams, grads: LlamaParams) => {
@@ -123,6 +128,7 @@ export function diagonalFisher(
       const [loss, grads] = lossAndGrad(tree.ref(params), inputs, targets);
       loss.dispose();
       sums = accumulate(sums, grads);
+      await blockUntilReady(sums);
     }
   } catch (error) {
     tree.dispose(sums);
@@ -184,18 +190,22 @@ export async function measureStatistics(
   const dir = mkdtempSync(join(tmpdir(), "rankwise-merge-stats-"));
   const files = new Map<string, LazySafetensors>();
   const close = () => rmSync(dir, { recursive: true, force: true });
+  // Models that share a calibration share its token ids (a corpus is encoded once).
+  const drawn = new Map<string, ReturnType<typeof calibrationIds>>();
   try {
     for (const [i, ref] of refs.entries()) {
       const source = sources.get(ref)!;
       const { calib, where } = calibrationOf(ref);
-      const ids = calibrationIds(calib, tokenizer, source.config, where);
+      const key = JSON.stringify([calib, source.config.max_position_embeddings]);
+      if (!drawn.has(key)) drawn.set(key, calibrationIds(calib, tokenizer, source.config, where));
+      const ids = drawn.get(key)!;
       const params: LlamaParams = {};
       let stats: LlamaParams = {};
       try {
         for (const name of Object.keys(source.shapes)) params[name] = await source.read(name);
         stats =
           kind === "fisher"
-            ? diagonalFisher(params, source.config, ids)
+            ? await diagonalFisher(params, source.config, ids)
             : inputGrams(params, source.config, ids);
         const file = join(dir, `${i}.safetensors`);
         await saveSafetensors(file, stats);
