@@ -25,6 +25,11 @@ const DELLA: MergeClaim = {
   claim:
     "Drop probabilities ranked by magnitude (MAGPRUNE) beat DARE and TIES: on LM, math and code experts, +2.4 points on average over pruning baselines (+3.6 over TIES, +1.2 over DARE) and +11.1 over task arithmetic.",
 };
+const MATS: MergeClaim = {
+  paper: "Tam, Bansal & Raffel 2024 (MaTS)",
+  claim:
+    "Matching models in their task parameter subspaces, solved by conjugate gradient, outperforms the closed-form solutions (averaging, Fisher, RegMean) and reaches state-of-the-art multitask and intermediate-task merging (no figure in the abstract).",
+};
 const ISO: MergeClaim = {
   paper: "Marczak et al. 2025 (Iso-C, Iso-CTS)",
   claim:
@@ -93,11 +98,8 @@ export const MERGE_CLAIMS: Record<string, MergeClaim> = {
   },
   iso_c: ISO,
   iso_cts: ISO,
-  mats: {
-    paper: "Tam, Bansal & Raffel 2024 (MaTS)",
-    claim:
-      "Matching models in their task parameter subspaces, solved by conjugate gradient, outperforms the closed-form solutions (averaging, Fisher, RegMean) and reaches state-of-the-art multitask and intermediate-task merging.",
-  },
+  mats: MATS,
+  mats_fisher: MATS,
   fisher: {
     paper: "Matena & Raffel 2022 (Fisher merging)",
     claim:
