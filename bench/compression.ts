@@ -11,17 +11,17 @@
  * <hash>/run, when that benchmark made one) is reused, else this benchmark trains one into
  * bench/.cache/compression/<model>-<steps>/run (gitignored; delete it to retrain).
  *
- * Every variant goes through the CLI's own code (src/cli/main.ts `main`, in this process, stdout
- * captured): `rankwise prune <run> --method m (--sparsity s | --nm N:M)` for every method of
- * PRUNE_METHODS at 10–70% and 2:4, 4:8; `rankwise quantize` (rtn, gptq × 8, 4 bits × one scale per
- * row and two group sizes, see quantSettings) and `rankwise compress` (each method at rank ratios 0.75, 0.5, 0.25) when
- * those commands are registered — quantisation falls back to the library (quantizeModel +
- * saveQuantizedModel, the command's own path) while the command is missing. Each output folder
- * is scored by `rankwise eval <dir> --data moby-dick --seq-len 64 --batch-size 16
- * --eval-batches n --json`: validation loss (nats per byte), the share of zeros in the decoder
- * linear weights and the bytes of the stored weight tensors (safetensors headers), so that every
- * number comes from the folders as written. Calibration: the commands' defaults (32 sequences of
- * 128 tokens of the run's own data, seed 0).
+ * Every variant goes through the CLI's own code (src/cli/main.ts `main`, run from source in a
+ * child process per variant, stdout captured; one process per variant because wasm memory only
+ * grows and ends at 4 GiB): `rankwise prune <run> --method m (--sparsity s | --nm N:M)` for every
+ * method of PRUNE_METHODS at 10–70% and 2:4, 4:8; `rankwise quantize` (rtn, gptq × 8, 4 bits × one
+ * scale per row and two group sizes, see quantSettings); `rankwise compress` (each method at rank
+ * ratios 0.75, 0.5, 0.25) when that command is registered. The same child then scores the folder
+ * with `rankwise eval <dir> --data moby-dick --seq-len 64 --batch-size 16 --eval-batches n
+ * --json`: validation loss (nats per byte), the share of zeros in the decoder linear weights and
+ * the bytes of the stored weight tensors (safetensors headers), so that every number comes from
+ * the folders as written. Calibration: the commands' defaults (32 sequences of 128 tokens of the
+ * run's own data, seed 0).
  *
  * `--parts prune,quantize,compress` (default all) reruns only those parts; the others keep their
  * rows from the existing result file.
@@ -34,7 +34,18 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { BENCH_DIR, load1, log, machine, round, writeResult } from "./common.js";
+import {
+  BENCH_DIR,
+  isChild,
+  load1,
+  log,
+  machine,
+  ROOT,
+  reportToParent,
+  round,
+  runScript,
+  writeResult,
+} from "./common.js";
 
 interface Budget {
   model: string;
@@ -108,8 +119,16 @@ function pretrainSettings(b: Budget) {
 
 type Main = (argv: string[]) => Promise<number>;
 
-/** Run a CLI command in this process: exit code, stdout, stderr and wall seconds. */
-async function command(main: Main, argv: string[]) {
+/** What one CLI command did. */
+interface Ran {
+  code: number;
+  stdout: string;
+  stderr: string;
+  seconds: number;
+}
+
+/** Child side: run a CLI command in this process, stdout and stderr captured. */
+async function command(main: Main, argv: string[]): Promise<Ran> {
   let stdout = "";
   let stderr = "";
   const out = process.stdout.write.bind(process.stdout);
@@ -131,12 +150,29 @@ async function command(main: Main, argv: string[]) {
     process.stdout.write = out;
     process.stderr.write = err;
   }
-  process.exitCode = 0; // a failed command's exit code must not end the benchmark's process
+  process.exitCode = 0; // the child reports the code; its own exit stays 0
   return { code, stdout, stderr, seconds: (performance.now() - start) / 1000 };
 }
 
+/** Child: run BENCH_CLI's commands in order, stopping at the first failure. */
+async function child(argvs: string[][]): Promise<void> {
+  await import("../src/engine/node-threads.js"); // before anything loads jax-js
+  const { main } = await import("../src/cli/main.js");
+  const ran: Ran[] = [];
+  for (const argv of argvs) {
+    const r = await command(main, argv);
+    ran.push(r);
+    if (r.code !== 0) break;
+  }
+  reportToParent(ran);
+}
+
+/** Parent: run CLI commands in one fresh child process (one thread). */
+const cli = (argvs: string[][]): Promise<Ran[]> =>
+  runScript<Ran[]>("bench/compression.ts", 1, [], { BENCH_CLI: JSON.stringify(argvs) });
+
 /** The pretrained run: cli-runs.ts's cache entry if there is one, else ours (trained now). */
-async function pretrained(main: Main, b: Budget): Promise<{ run: string; source: string }> {
+async function pretrained(b: Budget): Promise<{ run: string; source: string }> {
   const settings = pretrainSettings(b);
   const hash = createHash("sha256").update(JSON.stringify(settings)).digest("hex").slice(0, 10);
   const shared = join(BENCH_DIR, ".cache", "pretrain", `${b.model}-${b.pretrainSteps}-${hash}`);
@@ -156,18 +192,20 @@ async function pretrained(main: Main, b: Budget): Promise<{ run: string; source:
   writeFileSync(join(dir, "settings.json"), JSON.stringify({ evalBatches: settings.evalBatches }));
   log(`compression: pretraining ${b.model} on moby-dick, ${b.pretrainSteps} steps (in ${dir})`);
   const s = settings;
-  const r = await command(main, [
-    "train",
-    ...["--model", s.model, "--data", s.data, "--tokenizer", s.tokenizer],
-    ...["--optimizer", "adamw", "--lr", String(s.lr), "--steps", String(s.steps)],
-    ...["--seed", String(s.seed), "--batch-size", String(s.batchSize)],
-    ...["--seq-len", String(s.seqLen), "--eval-every", String(s.evalEvery)],
-    ...["--config", join(dir, "settings.json"), "--log-every", String(s.logEvery)],
-    ...["--warmup", String(s.warmup), "--checkpoint-every", "0", "--sample-length", "0"],
-    ...["--quiet", "--out", run],
+  const [r] = await cli([
+    [
+      "train",
+      ...["--model", s.model, "--data", s.data, "--tokenizer", s.tokenizer],
+      ...["--optimizer", "adamw", "--lr", String(s.lr), "--steps", String(s.steps)],
+      ...["--seed", String(s.seed), "--batch-size", String(s.batchSize)],
+      ...["--seq-len", String(s.seqLen), "--eval-every", String(s.evalEvery)],
+      ...["--config", join(dir, "settings.json"), "--log-every", String(s.logEvery)],
+      ...["--warmup", String(s.warmup), "--checkpoint-every", "0", "--sample-length", "0"],
+      ...["--quiet", "--out", run],
+    ],
   ]);
-  if (r.code !== 0) throw new Error(`pretraining failed:\n${r.stderr}`);
-  writeFileSync(done, JSON.stringify({ settings, seconds: r.seconds }));
+  if (r!.code !== 0) throw new Error(`pretraining failed:\n${r!.stderr}`);
+  writeFileSync(done, JSON.stringify({ settings, seconds: r!.seconds }));
   return { run, source: "trained by this benchmark" };
 }
 
@@ -185,23 +223,16 @@ async function bench(b: Budget, quick: boolean, smoke: boolean, parts: Set<strin
   })();
   const loadStart = load1();
   const started = performance.now();
-  await import("../src/engine/node-threads.js"); // before anything loads jax-js
-  const { main, buildProgram } = await import("../src/cli/main.js");
   const { PRUNE_METHODS } = await import("../src/weights/prune/index.js");
-  const commands = new Set(buildProgram().commands.map((c) => c.name()));
-  const { run, source } = await pretrained(main, b);
+  const mainSource = readFileSync(join(ROOT, "src", "cli", "main.ts"), "utf8");
+  const registered = (name: string) => mainSource.includes(`.command("${name}")`);
+  const { run, source } = await pretrained(b);
   const work = mkdtempSync(join(tmpdir(), "rankwise-bench-compression-"));
-  const evalFlags = ["--data", "moby-dick", "--seq-len", "64", "--batch-size", "16"];
-  const score = async (dir: string): Promise<Row> => {
-    const r = await command(main, [
-      "eval",
-      dir,
-      ...evalFlags,
-      "--eval-batches",
-      String(b.evalBatches),
-      "--json",
-    ]);
-    if (r.code !== 0) throw new Error(`eval ${dir} failed: ${r.stderr.trim()}`);
+  const evalArgv = (dir: string) => [
+    ...["eval", dir, "--data", "moby-dick", "--seq-len", "64", "--batch-size", "16"],
+    ...["--eval-batches", String(b.evalBatches), "--json"],
+  ];
+  const scored = (r: Ran): Row => {
     const e = JSON.parse(r.stdout) as Row;
     return {
       loss: round(e.loss as number, 4),
@@ -212,37 +243,31 @@ async function bench(b: Budget, quick: boolean, smoke: boolean, parts: Set<strin
       tokens: e.tokens,
     };
   };
-  /** Make a variant with `argv` (or `make`), score it, remove it. */
-  const variant = async (label: string, make: (out: string) => Promise<Row>): Promise<Row> => {
-    const out = join(work, "variant");
-    rmSync(out, { recursive: true, force: true });
+  let count = 0;
+  /** Make a variant with the CLI command `argv` (+ --out), score it, remove it. */
+  const variant = async (label: string, argv: string[]): Promise<Row> => {
+    const out = join(work, `variant-${count++}`);
     try {
-      const made = await make(out);
-      if (made.error !== undefined) return made;
-      const scored = await score(out);
-      log(`compression: ${label}: loss ${scored.loss}, ${scored.parameterBytes} bytes`);
-      return { ...made, ...scored };
-    } catch (error) {
-      const message = (error as Error).message.split("\n")[0];
-      log(`compression: ${label}: failed: ${message}`);
-      return { error: message };
+      const [made, ev] = await cli([[...argv, "--out", out], evalArgv(out)]);
+      const failed = [made, ev].find((r) => r !== undefined && r.code !== 0);
+      if (failed) {
+        const error = failed.stderr.trim().split("\n").at(-1);
+        log(`compression: ${label}: failed: ${error}`);
+        return { error };
+      }
+      const row: Row = { seconds: round(made!.seconds, 2), ...scored(ev!) };
+      log(`compression: ${label}: loss ${row.loss}, ${row.parameterBytes} bytes, ${row.seconds} s`);
+      return row;
     } finally {
       rmSync(out, { recursive: true, force: true });
     }
   };
   const calib = ["--samples", String(b.samples), "--seq-len", String(b.calibLen)];
-  const cliVariant = (argv: string[]) => async (out: string) => {
-    const r = await command(main, [...argv, "--out", out]);
-    if (r.code !== 0) {
-      const error = r.stderr.trim().split("\n").at(-1);
-      log(`compression: ${argv[0]} ${argv.slice(2).join(" ")}: failed: ${error}`);
-      return { error };
-    }
-    return { seconds: round(r.seconds, 2) };
-  };
 
   try {
-    const dense = await score(run);
+    const [denseRun] = await cli([evalArgv(run)]);
+    if (denseRun!.code !== 0) throw new Error(`eval ${run} failed: ${denseRun!.stderr}`);
+    const dense = scored(denseRun!);
     log(`compression: dense loss ${dense.loss}, ${dense.parameterBytes} bytes`);
 
     const pruning: Row[] = parts.has("prune") ? [] : ((previous.pruning as Row[]) ?? []);
@@ -259,10 +284,7 @@ async function bench(b: Budget, quick: boolean, smoke: boolean, parts: Set<strin
       for (const s of settings) {
         const flags = s.nm ? ["--nm", `${s.nm[0]}:${s.nm[1]}`] : ["--sparsity", String(s.sparsity)];
         const label = `prune ${method} ${flags[1]}`;
-        const row = await variant(
-          label,
-          cliVariant(["prune", run, "--method", method, ...flags, ...calib]),
-        );
+        const row = await variant(label, ["prune", run, "--method", method, ...flags, ...calib]);
         pruning.push({
           method,
           target: s.nm ? s.nm[0] / s.nm[1] : s.sparsity,
@@ -275,31 +297,28 @@ async function bench(b: Budget, quick: boolean, smoke: boolean, parts: Set<strin
     const quantization: Row[] = parts.has("quantize")
       ? []
       : ((previous.quantization as Row[]) ?? []);
-    const viaCli = commands.has("quantize");
     const cfg = JSON.parse(readFileSync(join(run, "checkpoint", "config.json"), "utf8"));
     const quant = quantSettings(cfg.hidden_size, cfg.intermediate_size);
     for (const q of !parts.has("quantize") ? [] : smoke ? quant.slice(0, 2) : quant) {
       const label = `quantize ${q.method} ${q.bits}-bit ${q.groupSize ? `g${q.groupSize}` : "per row"}`;
-      const make = viaCli
-        ? cliVariant([
-            "quantize",
-            run,
-            ...["--method", q.method, "--bits", String(q.bits)],
-            ...(q.groupSize ? ["--group-size", String(q.groupSize)] : []),
-            ...(q.method === "gptq" ? calib : []),
-          ])
-        : (out: string) => quantizeWithLibrary(run, out, q, b);
-      quantization.push({ ...q, groupSize: q.groupSize ?? null, ...(await variant(label, make)) });
+      const row = await variant(label, [
+        "quantize",
+        run,
+        ...["--method", q.method, "--bits", String(q.bits)],
+        ...(q.groupSize ? ["--group-size", String(q.groupSize)] : []),
+        ...(q.method === "gptq" ? calib : []),
+      ]);
+      quantization.push({ ...q, groupSize: q.groupSize ?? null, ...row });
     }
 
     const compression: Row[] = parts.has("compress") ? [] : ((previous.compression as Row[]) ?? []);
     if (!parts.has("compress")) {
       // kept from the last run
-    } else if (commands.has("compress")) {
+    } else if (registered("compress")) {
       for (const method of smoke ? COMPRESS_METHODS.slice(0, 1) : COMPRESS_METHODS) {
         for (const ratio of smoke ? [0.5] : RANK_RATIOS) {
           const argv = ["compress", run, "--method", method, "--rank-ratio", String(ratio)];
-          const row = await variant(`compress ${method} ${ratio}`, cliVariant(argv));
+          const row = await variant(`compress ${method} ${ratio}`, argv);
           compression.push({ method, rankRatio: ratio, ...row });
         }
       }
@@ -318,7 +337,6 @@ async function bench(b: Budget, quick: boolean, smoke: boolean, parts: Set<strin
       pretrain: { ...pretrainSettings(b), source },
       eval: { data: "moby-dick", seqLen: 64, batchSize: 16, evalBatches: b.evalBatches },
       calibration: { samples: b.samples, seqLen: b.calibLen, seed: 0, data: "moby-dick" },
-      quantizeVia: viaCli ? "rankwise quantize" : "library (quantizeModel + saveQuantizedModel)",
       dense,
       pruning,
       quantization,
@@ -330,55 +348,10 @@ async function bench(b: Budget, quick: boolean, smoke: boolean, parts: Set<strin
   }
 }
 
-/** What `rankwise quantize` would write, through the library, while the command is missing. */
-async function quantizeWithLibrary(
-  run: string,
-  out: string,
-  q: { method: string; bits: number; groupSize?: number },
-  b: Budget,
-): Promise<Row> {
-  const start = performance.now();
-  const { openModel } = await import("../src/nn/open-model.js");
-  const { loadCorpus } = await import("../src/data/corpus.js");
-  const { calibrationTokens } = await import("../src/weights/calibration.js");
-  const { quantizeModel, saveQuantizedModel } = await import("../src/weights/quantize/index.js");
-  const { tokenizerFiles } = await import("../src/data/tokenizer-file.js");
-  const tree = await import("../src/engine/tree.js");
-  const opened = await openModel(run);
-  const settings = {
-    method: q.method as "rtn" | "gptq",
-    bits: q.bits as 8 | 4,
-    groupSize: q.groupSize,
-  };
-  const calibration =
-    q.method === "gptq"
-      ? {
-          tokens: calibrationTokens(opened.tokenizer.encode(loadCorpus("moby-dick").text), {
-            samples: b.samples,
-            seqLen: b.calibLen,
-            seed: 0,
-          }),
-          samples: b.samples,
-          seqLen: b.calibLen,
-        }
-      : undefined;
-  const result = quantizeModel(opened.params, opened.config, { ...settings, calibration });
-  try {
-    await saveQuantizedModel(out, {
-      config: opened.config,
-      params: result.params,
-      quantized: result.quantized,
-      settings,
-    });
-    for (const [name, body] of Object.entries(tokenizerFiles(opened.tokenizer.toJSON()))) {
-      writeFileSync(join(out, name), body);
-    }
-  } finally {
-    tree.dispose(result.params);
-  }
-  return { seconds: round((performance.now() - start) / 1000, 2) };
+if (isChild()) {
+  await child(JSON.parse(process.env.BENCH_CLI!) as string[][]);
+  process.exit(0);
 }
-
 const { values } = parseArgs({
   options: {
     quick: { type: "boolean" },
