@@ -74,7 +74,10 @@ describe.each([
     const out = tempDir();
     const result = await finetune({ config: config(adapter, 12), out, quiet: true });
     const rows = readMetrics(join(out, "metrics.jsonl"));
-    const start = rows.find((r) => r.type === "start") as { baseValLoss: number; adapter: string };
+    const start = rows.find((r) => r.type === "start") as unknown as {
+      baseValLoss: number;
+      adapter: string;
+    };
     expect(start.adapter).toBe(adapter);
     expect(result.valLoss).toBeLessThan(start.baseValLoss - 0.01);
 
