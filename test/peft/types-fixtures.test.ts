@@ -3,7 +3,8 @@
  * PEFT's tuners in torch, float64): the folders it wrote in PEFT's layout load here; each adapted
  * layer's output, ΔW (through the registered ΔW reader), the merged weights and the adapted
  * model's logits match to 1e-5; LoKr's factorization table matches PEFT's rule; a full-rank
- * conversion to LoRA reproduces the merged model; saving a loaded folder writes PEFT's keys and
+ * conversion to LoRA reproduces the merged model; `combine linear` of a LoHa and a LoKr adapter
+ * is the sum of their PEFT ΔW; saving a loaded folder writes PEFT's keys and
  * config values back.
  */
 import { readFileSync } from "node:fs";
@@ -18,6 +19,7 @@ import { type LlamaParams, llamaForward } from "../../src/nn/llama.js";
 import type { LlamaConfig } from "../../src/nn/llama-config.js";
 import { loadModel } from "../../src/nn/pretrained.js";
 import {
+  combineAdapters,
   convertAdapter,
   disposeMergeState,
   effectiveParams,
@@ -154,4 +156,29 @@ describe.each(CASES)("PEFT %s folder", (name) => {
     for (const k of Object.keys(x)) expect(read(y[k]), k).toEqual(read(x[k]));
     tree.dispose([x, y]);
   });
+});
+
+test("combine linear of a LoHa and a LoKr adapter is the sum of their PEFT ΔW", async () => {
+  const inputs = [
+    await readAdapterDelta(join(DIR, "loha")),
+    await readAdapterDelta(join(DIR, "lokr")),
+  ];
+  const [wl, wk] = [await wanted("loha"), await wanted("lokr")];
+  const out = combineAdapters(inputs, { method: "linear", weights: [1, -0.5] });
+  const dir = join(root, "combined");
+  await saveAnyAdapter(dir, out.adapter);
+  tree.dispose(out.adapter.params);
+  const back = await readAdapterDelta(dir);
+  const names = new Set([...inputs[0].modules, ...inputs[1].modules].map((m) => m.name));
+  expect(back.modules.map((m) => m.name).sort()).toEqual([...names].sort());
+  for (const name of names) {
+    const a = wl[`delta.${name}`] ? read(wl[`delta.${name}`]) : undefined;
+    const b = wk[`delta.${name}`] ? read(wk[`delta.${name}`]) : undefined;
+    const want = Array.from(a ?? b!, (_, i) => (a ? a[i] : 0) - 0.5 * (b ? b[i] : 0));
+    const d = back.delta(name);
+    expectClose(d, want, `combined ΔW ${name}`, 1e-4);
+    d.dispose();
+  }
+  for (const x of [...inputs, back]) x.dispose();
+  tree.dispose([wl, wk]);
 });
