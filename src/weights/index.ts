@@ -24,6 +24,7 @@ export {
 } from "./calibration.js";
 export {
   COMPRESS_METHODS,
+  type CompressCalibration,
   type CompressedLayer,
   type CompressedModel,
   type CompressMethod,
@@ -32,6 +33,10 @@ export {
   compressModel,
   type ForwardTiming,
   forwardTime,
+  type LayerContext,
+  type LayerFactors,
+  type LayerPlan,
+  type QuantizedWeight,
   type RankRule,
   saveCompressedModel,
 } from "./compress/index.js";

@@ -15,7 +15,7 @@ import { lqer } from "../../src/weights/compress/lqer.js";
 import { rtnQuantizer } from "../../src/weights/compress/quantizer.js";
 import { checkRule, ruleRank, savesBytes } from "../../src/weights/compress/rank.js";
 import { truncatedSvd } from "../../src/weights/compress/svd.js";
-import type { Factors } from "../../src/weights/compress/types.js";
+import type { LayerFactors } from "../../src/weights/compress/types.js";
 import { weloreRanks } from "../../src/weights/compress/welore.js";
 import { liveBuffers, read, setup } from "../helpers/engine.js";
 
@@ -50,13 +50,13 @@ const sq = (x: np.Array) => {
 };
 
 /** W − (dense + B A) for factors (borrows all). */
-function residual(w: np.Array, f: Factors): np.Array {
+function residual(w: np.Array, f: LayerFactors): np.Array {
   let approx = np.matmul(f.b.ref, f.a.ref);
   if (f.dense) approx = approx.add(f.dense.ref);
   return w.ref.sub(approx);
 }
 
-const disposeFactors = (f: Factors) => {
+const disposeFactors = (f: LayerFactors) => {
   f.a.dispose();
   f.b.dispose();
   f.dense?.dispose();

@@ -18,7 +18,7 @@ import { BLOCK_LINEARS, calibrateBlocks } from "../calibration.js";
 import { storedBytes } from "../quantize/format.js";
 import { checkQuantizeSettings } from "../quantize/quantize-model.js";
 import type { QuantizedMatrix } from "../quantize/types.js";
-import { type CalibrationTokens, rowFisher } from "./fisher.js";
+import { type CompressCalibration, rowFisher } from "./fisher.js";
 import { rtnQuantizer } from "./quantizer.js";
 import { checkRule, ruleRank } from "./rank.js";
 import type { CompressMethod, LayerContext, LayerPlan, RankRule } from "./types.js";
@@ -30,7 +30,7 @@ export interface CompressModelOptions {
   /** ...or the share of Σσ² to keep (0 < e ≤ 1). */
   energy?: number;
   /** Calibration ids (FWSVD needs them; LQER uses them for its activation scale). */
-  calibration?: CalibrationTokens;
+  calibration?: CompressCalibration;
   /** LQER / LQ-LoRA: bits of the RTN-quantised W (4 or 8; default 4). */
   bits?: 4 | 8;
   /** LQER / LQ-LoRA: inputs per quantisation scale (default: a whole row). */
@@ -87,7 +87,7 @@ const linearNames = (i: number) => BLOCK_LINEARS.map((m) => `model.layers.${i}.$
 function inputRms(
   params: LlamaParams,
   config: LlamaConfig,
-  calibration: CalibrationTokens,
+  calibration: CompressCalibration,
   batch?: number,
 ): Map<string, Float64Array> {
   const rms = new Map<string, Float64Array>();

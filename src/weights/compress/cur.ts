@@ -21,7 +21,7 @@
 import { nn, numpy as np } from "@jax-js/jax";
 import { float64Array } from "../../engine/float64.js";
 import { svd } from "../../linalg/svd.js";
-import type { CompressMethod, Factors } from "./types.js";
+import type { CompressMethod, LayerFactors } from "./types.js";
 
 /** Indices of the k largest values (ties: the lower index first), ascending. */
 export function topIndices(scores: Float64Array, k: number): Int32Array {
@@ -71,7 +71,7 @@ export const cur: CompressMethod = {
     let spent = false;
     return {
       spectrum,
-      build(rank: number): Factors {
+      build(rank: number): LayerFactors {
         if (spent) throw new Error("cur: build was already called");
         spent = true;
         const cols = topIndices(leverage(v, kMax, inp, rank), rank);

@@ -12,7 +12,7 @@
 import { numpy as np } from "@jax-js/jax";
 import { float64Array } from "../../engine/float64.js";
 import { svd } from "../../linalg/svd.js";
-import type { Factors, LayerPlan, QuantizedWeight } from "./types.js";
+import type { LayerFactors, LayerPlan, QuantizedWeight } from "./types.js";
 
 /** A float64 host vector as a jax-js float64 array of `shape`. */
 const vector64 = (v: Float64Array, shape: number[]) => float64Array(v, shape);
@@ -38,7 +38,7 @@ export function svdPlan(
   let kept = quantized;
   return {
     spectrum,
-    build(rank: number): Factors {
+    build(rank: number): LayerFactors {
       if (spent) throw new Error("svdPlan: build was already called");
       spent = true;
       const root = np.sqrt(s.ref.slice([0, rank]));
@@ -46,7 +46,7 @@ export function svdPlan(
       let a = vt.ref.slice([0, rank]).mul(root.reshape([rank, 1]));
       if (rowScale) b = b.div(vector64(rowScale, [out, 1]));
       if (colScale) a = a.div(vector64(colScale, [1, inp]));
-      const result: Factors = { a: a.astype(np.float32), b: b.astype(np.float32) };
+      const result: LayerFactors = { a: a.astype(np.float32), b: b.astype(np.float32) };
       if (kept) {
         result.dense = kept.value;
         result.quantized = kept.matrix;

@@ -16,7 +16,7 @@ import type { LlamaConfig } from "../../nn/llama-config.js";
 import { BLOCK_LINEARS } from "../calibration.js";
 
 /** Calibration ids, samples × seqLen row-major. */
-export interface CalibrationTokens {
+export interface CompressCalibration {
   tokens: Int32Array;
   samples: number;
   seqLen: number;
@@ -26,7 +26,7 @@ export interface CalibrationTokens {
 export function rowFisher(
   params: LlamaParams,
   config: LlamaConfig,
-  { tokens, samples, seqLen }: CalibrationTokens,
+  { tokens, samples, seqLen }: CompressCalibration,
   onSequence?: (done: number, total: number) => void,
 ): Map<string, Float64Array> {
   const names: string[] = [];

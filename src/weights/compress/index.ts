@@ -17,10 +17,18 @@ export {
   type CompressSummary,
   compressModel,
 } from "./compress-model.js";
+export type { CompressCalibration } from "./fisher.js";
 export { saveCompressedModel } from "./folder.js";
 export { type ForwardTiming, forwardTime, modelBytes } from "./measure.js";
 export { checkRule, ruleRank, savesBytes } from "./rank.js";
-export type { CompressMethod, Factors, LayerContext, LayerPlan, RankRule } from "./types.js";
+export type {
+  CompressMethod,
+  LayerContext,
+  LayerFactors,
+  LayerPlan,
+  QuantizedWeight,
+  RankRule,
+} from "./types.js";
 
 /** Every registered method, by its command-line name. */
 export const COMPRESS_METHODS: Readonly<Record<string, CompressMethod>> = {

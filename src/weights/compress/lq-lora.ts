@@ -16,7 +16,7 @@
  */
 import { numpy as np } from "@jax-js/jax";
 import { svdPlan } from "./factors.js";
-import type { CompressMethod, Factors } from "./types.js";
+import type { CompressMethod, LayerFactors } from "./types.js";
 
 /** Default alternating rounds. */
 export const LQ_LORA_ITERATIONS = 5;
@@ -42,12 +42,12 @@ export const lqLora: CompressMethod = {
     let spent = false;
     return {
       spectrum: firstPlan.spectrum,
-      build(rank: number): Factors {
+      build(rank: number): LayerFactors {
         if (spent) throw new Error("lq-lora: build was already called");
         spent = true;
         let best = firstPlan.build(rank);
         firstPlan.dispose();
-        const error = (f: Factors) =>
+        const error = (f: LayerFactors) =>
           sqNorm(weight.ref.sub(f.dense!.ref).sub(np.matmul(f.b.ref, f.a.ref)));
         let bestError = error(best);
         let low = np.matmul(best.b.ref, best.a.ref);

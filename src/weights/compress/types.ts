@@ -40,7 +40,7 @@ export interface LayerContext {
 }
 
 /** A method's result for one matrix (float32): factors, and for LQER the dense Q kept beside. */
-export interface Factors {
+export interface LayerFactors {
   a: np.Array;
   b: np.Array;
   /** Ŵ of `quantized` (LQER, LQ-LoRA). */
@@ -53,8 +53,8 @@ export interface Factors {
 export interface LayerPlan {
   /** The singular values (descending) the rank is chosen from. */
   spectrum: Float64Array;
-  /** Factors at rank r (1 ≤ r ≤ spectrum.length). May be called once; the plan is then spent. */
-  build(rank: number): Factors;
+  /** LayerFactors at rank r (1 ≤ r ≤ spectrum.length). May be called once; the plan is then spent. */
+  build(rank: number): LayerFactors;
   /** Free the plan's arrays (after build, or when the matrix stays dense). */
   dispose(): void;
 }
