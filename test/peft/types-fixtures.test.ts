@@ -2,7 +2,7 @@
  * IA³, LoHa and LoKr against PEFT's math (tools/fixtures/peft_types_reference.py, written from
  * PEFT's tuners in torch, float64): the folders it wrote in PEFT's layout load here; each adapted
  * layer's output, ΔW (through the registered ΔW reader), the merged weights and the adapted
- * model's logits match to 1e-5; LoKr's factorization table matches PEFT's rule; a full-rank
+ * model's logits match to 1e-5, the jit'ed adapter gradient PyTorch's autograd to 1e-4; LoKr's factorization table matches PEFT's rule; a full-rank
  * conversion to LoRA reproduces the merged model; `combine linear` of a LoHa and a LoKr adapter
  * is the sum of their PEFT ΔW; saving a loaded folder writes PEFT's keys and
  * config values back.
@@ -24,6 +24,7 @@ import {
   disposeMergeState,
   effectiveParams,
   loadAnyAdapter,
+  makeAdapterLossAndGrad,
   merge,
   readAdapterDelta,
   saveAnyAdapter,
@@ -36,6 +37,7 @@ const DIR = join(import.meta.dirname, "..", "fixtures", "peft-types");
 const BASE = join(import.meta.dirname, "..", "fixtures", "peft", "base");
 const expected = JSON.parse(readFileSync(join(DIR, "expected.json"), "utf8")) as {
   tokens: number[][];
+  targets: number[][];
   logits: Record<string, number[]>;
   factorization: [number, number, number, number][];
 };
@@ -110,6 +112,29 @@ describe.each(CASES)("PEFT %s folder", (name) => {
     expectClose(logits, expected.logits[name], "logits");
     expect(closeness(read(logits), expected.logits.base, 1e-3, 1e-3).ratio).toBeGreaterThan(1);
     logits.dispose();
+  });
+
+  test("the jit'ed gradient with respect to the adapter matches PyTorch's", async () => {
+    const adapter = await loadAnyAdapter(join(DIR, name), shapesOf(base));
+    const want = await wanted(name);
+    const targets = np
+      .array(expected.targets.flat(), { dtype: np.int32 })
+      .reshape([expected.targets.length, -1]);
+    const lossAndGrad = makeAdapterLossAndGrad(adapter.plan, config);
+    const [loss, grads] = lossAndGrad(adapter.params, tree.ref(base), tokens(), targets);
+    loss.dispose();
+    expect(Object.keys(grads).sort()).toEqual(
+      Object.keys(want)
+        .filter((k) => k.startsWith("grad."))
+        .map((k) => k.slice(5))
+        .sort(),
+    );
+    for (const [key, g] of Object.entries(grads)) {
+      const worst = closeness(read(g), read(want[`grad.${key}`]), 1e-4, 1e-6);
+      expect({ key, ...worst, ok: worst.ratio <= 1 }).toMatchObject({ key, ok: true });
+    }
+    tree.dispose([grads, want]);
+    lossAndGrad.dispose();
   });
 
   test("the ΔW reader gives PEFT's ΔW; a full-rank LoRA conversion gives the merged model", async () => {
