@@ -8,9 +8,12 @@ import { typedDeltaReader } from "./files.js";
 import { IA3 } from "./ia3.js";
 import { LOHA } from "./loha.js";
 import { LOKR } from "./lokr.js";
+import { BONE, MISS } from "./miss.js";
+import { RANDLORA } from "./randlora.js";
 import { type AdapterType, registerAdapterType } from "./registry.js";
+import { VERA } from "./vera.js";
 
-const TYPES: AdapterType[] = [IA3, LOHA, LOKR];
+const TYPES: AdapterType[] = [IA3, LOHA, LOKR, VERA, RANDLORA, MISS, BONE];
 
 for (const type of TYPES) {
   registerAdapterType(type);
