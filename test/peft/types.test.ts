@@ -124,6 +124,23 @@ describe.each(["IA3", "LOHA", "LOKR"])("%s", (type) => {
   test("a ΔW reader is registered", () => {
     expect(deltaTypes()).toContain(type);
   });
+
+  test("creating, merging, unmerging, applying, saving and loading leaks no buffers", async () => {
+    const { liveBuffers } = await import("../helpers/engine.js");
+    const dir = join(root, `leak-${type}`);
+    const cycle = async () => {
+      const a = trained(type);
+      const { params, state } = merge(base, a.params, a.plan);
+      tree.dispose(unmerge(params, a.params, a.plan, state));
+      tree.dispose(effectiveParams(tree.ref(base), tree.ref(a.params), a.plan));
+      await saveAnyAdapter(dir, { config: a.config, params: a.params });
+      tree.dispose([a.params, (await loadAnyAdapter(dir, shapesOf(base))).params]);
+    };
+    await cycle();
+    const before = await liveBuffers();
+    await cycle();
+    expect(await liveBuffers()).toBe(before);
+  });
 });
 
 test("bad configs are one line naming the field and the accepted values", () => {
