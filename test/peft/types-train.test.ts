@@ -3,7 +3,7 @@
  * LoKr each lower the validation loss below the base's in a few steps, train only their own
  * tensors (the optimizer state is shaped like the adapter), and leave a PEFT folder of their type
  * that opens over the base (applyAdapter) as the trained effective weights; an interrupted and
- * resumed LoKr run equals the straight one bit for bit.
+ * resumed LoKr run equals the straight one bit for bit and leaves no device buffers behind.
  */
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -22,7 +22,7 @@ import { effectiveParams, loadAnyAdapter, shapesOf } from "../../src/peft/index.
 import { finetune } from "../../src/train/finetune.js";
 import { validateFinetuneConfig } from "../../src/train/finetune-config.js";
 import { readMetrics } from "../../src/train/metrics.js";
-import { read, setup } from "../helpers/engine.js";
+import { liveBuffers, read, setup } from "../helpers/engine.js";
 
 const tempDir = () => mkdtempSync(join(tmpdir(), "rankwise-types-train-"));
 let corpus: string;
@@ -100,9 +100,10 @@ describe.each([
   }, 60_000);
 });
 
-test("lokr: interrupted at step 2 and resumed = 4 steps straight, bit for bit", async () => {
+test("lokr: interrupted at step 2 and resumed = 4 steps straight, bit for bit, leaking nothing", async () => {
   const straight = tempDir();
-  await finetune({ config: config("lokr", 4), out: straight, quiet: true });
+  await finetune({ config: config("lokr", 4), out: straight, quiet: true }); // also warms caches
+  const before = await liveBuffers();
   const cut = tempDir();
   const stop = new AbortController();
   const first = await finetune({
@@ -123,6 +124,7 @@ test("lokr: interrupted at step 2 and resumed = 4 steps straight, bit for bit", 
     resume: true,
   });
   expect(resumed.step).toBe(4);
+  expect(await liveBuffers()).toBe(before);
   for (const file of [
     "checkpoint/adapter_model.safetensors",
     "checkpoint/optimizer.safetensors",
