@@ -124,5 +124,16 @@ test("bad options throw one line naming the option, and leak nothing", async () 
       compressModel(initLlama(config, 4), config, COMPRESS_METHODS[name], options as never),
     ).toThrow(message);
   }
+  expect(() => compressModel(initLlama(config, 4), config, "nope", { rankRatio: 0.5 })).toThrow(
+    /method must be one of svd, fwsvd, welore, cur, lqer, lq-lora; got "nope"/,
+  );
   expect(await liveBuffers()).toBe(before);
+});
+
+test("a method may be given by name", () => {
+  const { params, summary } = compressModel(initLlama(config, 5), config, "welore", {
+    energy: 0.5,
+  });
+  expect(summary.method).toBe("welore");
+  tree.dispose(params);
 });

@@ -19,6 +19,7 @@ import { storedBytes } from "../quantize/format.js";
 import { checkQuantizeSettings } from "../quantize/quantize-model.js";
 import type { QuantizedMatrix } from "../quantize/types.js";
 import { type CompressCalibration, rowFisher } from "./fisher.js";
+import { COMPRESS_METHODS } from "./methods.js";
 import { rtnQuantizer } from "./quantizer.js";
 import { checkRule, ruleRank } from "./rank.js";
 import type { CompressMethod, LayerContext, LayerPlan, RankRule } from "./types.js";
@@ -120,14 +121,25 @@ function relativeError(w: np.Array, f: { a: np.Array; b: np.Array; dense?: np.Ar
 
 /**
  * The compressed model (see the file header). Consumes `params` (a new record is returned;
- * untouched entries move into it). `method` is a {@link CompressMethod} (see COMPRESS_METHODS).
+ * untouched entries move into it). `method` is a {@link CompressMethod} or its name in
+ * COMPRESS_METHODS ("svd", "fwsvd", "welore", "cur", "lqer", "lq-lora").
  */
 export function compressModel(
   params: LlamaParams,
   config: LlamaConfig,
-  method: CompressMethod,
+  method: CompressMethod | string,
   options: CompressModelOptions,
 ): CompressedModel {
+  if (typeof method === "string") {
+    const found = Object.hasOwn(COMPRESS_METHODS, method) ? COMPRESS_METHODS[method] : undefined;
+    if (!found) {
+      tree.dispose(params);
+      throw new RangeError(
+        `method must be one of ${Object.keys(COMPRESS_METHODS).join(", ")}; got ${JSON.stringify(method)}`,
+      );
+    }
+    method = found;
+  }
   // A model that is already factored is compressed from its dense equivalent.
   const out: LlamaParams = { ...densifyLowRank(params) };
   const count = (p: LlamaParams) => Object.values(p).reduce((n, a) => n + a.size, 0);
