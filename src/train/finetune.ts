@@ -425,7 +425,7 @@ function announce(run: Run, frozen: Frozen, opened: Opened): void {
     });
   }
   run.progress.log(
-    `${opened.fresh ? "fine-tuning" : "continuing"} ${config.model} (${base.toLocaleString("en-US")} parameters, frozen) with a ${s.method} adapter of rank ${s.rank} on ${frozen.adapter.plan.modules.length} modules (${trainable.toLocaleString("en-US")} trainable, ${(100 * share).toPrecision(3)}%) with ${config.optimizer} at learning rate ${lr} on ${config.data} in ${run.out}${opened.baseLoss === undefined ? "" : `; base validation loss ${opened.baseLoss.toFixed(4)}`}`,
+    `${opened.fresh ? "fine-tuning" : "continuing"} ${config.model} (${base.toLocaleString("en-US")} parameters, frozen) with a ${s.method} adapter${typeof frozen.adapter.config.r === "number" ? ` of rank ${s.rank}` : ""} on ${frozen.adapter.plan.modules.length} modules (${trainable.toLocaleString("en-US")} trainable, ${(100 * share).toPrecision(3)}%) with ${config.optimizer} at learning rate ${lr} on ${config.data} in ${run.out}${opened.baseLoss === undefined ? "" : `; base validation loss ${opened.baseLoss.toFixed(4)}`}`,
   );
 }
 
