@@ -157,11 +157,7 @@ export async function compressCommand(spec: string, opts: Flags): Promise<void> 
     params = result.params;
     const forwardAfter = forwardTime(params, config, timing);
     ensureOutputDir(out);
-    await saveCompressedModel(out, config, {
-      params,
-      quantized: result.quantized,
-      quantization: result.summary.quantization,
-    });
+    await saveCompressedModel(out, config, result);
     for (const [name, body] of Object.entries(tokenizerFiles(opened.tokenizer.toJSON())))
       await writeFileAtomic(join(out, name), body);
     const { parameters, bytes, layers, ...rest } = result.summary;

@@ -95,11 +95,7 @@ test("LQER's folder: 4-bit Q + factors, smaller, loads back to the same logits",
   expect(summary.layers.every((l) => l.stored === "dense+factors")).toBe(true);
   expect(summary.bytes.after).toBeLessThan(summary.bytes.before);
   const dir = join(root, "lqer");
-  await saveCompressedModel(dir, config, {
-    params,
-    quantized: compressed.quantized,
-    quantization: summary.quantization,
-  });
+  await saveCompressedModel(dir, config, compressed);
   const json = JSON.parse(await readFile(join(dir, "config.json"), "utf8"));
   expect(json.quantization_config).toMatchObject({ bits: 4, group_size: -1 });
   expect(json.rankwise_low_rank["model.layers.0.mlp.down_proj"]).toBe(4); // 0.25 · min(16, 32)

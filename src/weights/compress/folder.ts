@@ -18,7 +18,8 @@ import type { QuantizedMatrix } from "../quantize/types.js";
 
 /**
  * Write compressModel's result as a model folder: `params` (borrowed), with the `quantized`
- * `<m>.weight`s as codes + scales under `quantization` (the summary's).
+ * `<m>.weight`s as codes + scales under `quantization` (default: the summary's), so
+ * `saveCompressedModel(dir, config, compressModel(...))` writes what compressModel made.
  */
 export async function saveCompressedModel(
   dir: string,
@@ -26,13 +27,16 @@ export async function saveCompressedModel(
   {
     params,
     quantized = {},
-    quantization,
+    quantization: given,
+    summary,
   }: {
     params: LlamaParams;
     quantized?: Record<string, QuantizedMatrix>;
     quantization?: { bits: 4 | 8; groupSize: number | null };
+    summary?: { quantization?: { bits: 4 | 8; groupSize: number | null } };
   },
 ): Promise<void> {
+  const quantization = given ?? summary?.quantization;
   if (Object.keys(quantized).length === 0) return saveModel(dir, { config, params });
   if (!quantization)
     throw new TypeError("saveCompressedModel: quantized weights need their settings");
