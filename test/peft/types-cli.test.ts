@@ -74,7 +74,9 @@ test("finetune --adapter ia3, inspect, merge, eval --adapter and convert", async
   expect(s.config.feedforward_modules).toEqual(["down_proj"]);
   expect(s.modules).toHaveLength(6);
   expect(s.trainableParameters).toBe(keys.reduce((n, k) => n + ad[k].data.length, 0));
-  expect(cliOk(["adapter", "inspect", adapter]).stdout).toMatch(/type IA3, target_modules/);
+  expect(cliOk(["adapter", "inspect", adapter]).stdout).toMatch(
+    /type IA3, feedforward_modules \["down_proj"\], init_ia3_weights true/,
+  );
 
   const merged = join(dir, "merged");
   cliOk(["adapter", "merge", "--model", base, "--adapter", adapter, "--out", merged]);

@@ -85,5 +85,5 @@ export const IA3: AdapterType<Ia3Config, Ia3Module> = {
   weight: (w, get, m) => w.mul(get(`${m.name}.ia3_l`)),
   unweight: (merged, get, m) => merged.div(get(`${m.name}.ia3_l`).add(1e-8)),
   describe: (c) =>
-    `target_modules ${JSON.stringify(c.targetModules)}, feedforward_modules ${JSON.stringify(c.feedforwardModules ?? IA3_LLAMA_FEEDFORWARD)}, init_ia3_weights ${c.initIa3Weights}`,
+    `feedforward_modules ${JSON.stringify(c.feedforwardModules ?? IA3_LLAMA_FEEDFORWARD)}, init_ia3_weights ${c.initIa3Weights}`,
 };

@@ -84,6 +84,5 @@ export const LOHA: AdapterType<LohaConfig, LohaModule> = {
     }
     return shapes;
   },
-  describe: (c) =>
-    `r ${c.r}, alpha ${c.alpha}, target_modules ${JSON.stringify(c.targetModules)}, init_weights ${c.initWeights}`,
+  describe: (c) => `r ${c.r}, alpha ${c.alpha}, init_weights ${c.initWeights}`,
 };

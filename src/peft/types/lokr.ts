@@ -174,5 +174,5 @@ export const LOKR: AdapterType<LokrConfig, LokrModule> = {
     return shapes;
   },
   describe: (c) =>
-    `r ${c.r}, alpha ${c.alpha}, decompose_both ${c.decomposeBoth}, decompose_factor ${c.decomposeFactor}, target_modules ${JSON.stringify(c.targetModules)}, init_weights ${JSON.stringify(c.initWeights)}`,
+    `r ${c.r}, alpha ${c.alpha}, decompose_both ${c.decomposeBoth}, decompose_factor ${c.decomposeFactor}, init_weights ${JSON.stringify(c.initWeights)}`,
 };
