@@ -31,7 +31,7 @@ import {
 import { finetune } from "../../src/train/finetune.js";
 import { validateFinetuneConfig } from "../../src/train/finetune-config.js";
 import { readMetrics } from "../../src/train/metrics.js";
-import { read, setup } from "../helpers/engine.js";
+import { liveBuffers, read, setup } from "../helpers/engine.js";
 
 const tempDir = () => mkdtempSync(join(tmpdir(), "rankwise-vera-train-"));
 let corpus: string;
@@ -53,7 +53,7 @@ beforeAll(async () => {
 });
 
 // VeRA trains two vectors per module: like IA³ it needs a larger step to move in a few steps.
-const config = (adapter: string, rank: number, lr: number) =>
+const config = (adapter: string, rank: number, lr: number, steps = 10) =>
   validateFinetuneConfig({
     model: baseDir,
     data: corpus,
@@ -72,7 +72,7 @@ const config = (adapter: string, rank: number, lr: number) =>
     logEvery: 1,
     sampleLength: 0,
     seed: 3,
-    steps: 10,
+    steps,
   });
 
 describe.each([
@@ -142,3 +142,40 @@ describe.each([
     tree.dispose([eff, opened, merged, viaLora, adapted.params, model.params]);
   }, 60_000);
 });
+
+test("vera: interrupted at step 2 and resumed = 4 steps straight, bit for bit (shared projections too), leaking nothing", async () => {
+  const straight = tempDir();
+  await finetune({ config: config("vera", 8, 0.1, 4), out: straight, quiet: true });
+  const before = await liveBuffers();
+  const cut = tempDir();
+  const stop = new AbortController();
+  const first = await finetune({
+    config: config("vera", 8, 0.1, 4),
+    out: cut,
+    quiet: true,
+    signal: stop.signal,
+    gradientHook: (g, step) => {
+      if (step === 2) stop.abort();
+      return g;
+    },
+  });
+  expect(first).toMatchObject({ interrupted: true, step: 2 });
+  const resumed = await finetune({
+    config: config("vera", 8, 0.1, 4),
+    out: cut,
+    quiet: true,
+    resume: true,
+  });
+  expect(resumed.step).toBe(4);
+  expect(await liveBuffers()).toBe(before);
+  for (const file of [
+    "checkpoint/adapter_model.safetensors",
+    "checkpoint/optimizer.safetensors",
+    "adapter/adapter_model.safetensors",
+    "adapter/adapter_config.json",
+  ])
+    expect(
+      Buffer.compare(readFileSync(join(straight, file)), readFileSync(join(cut, file))),
+      file,
+    ).toBe(0);
+}, 60_000);

@@ -88,13 +88,17 @@ export function typedShapes(
 export function initTyped(plan: TypedPlan, base: LlamaParams, seed = 0): Record<string, np.Array> {
   const { type, config, modules } = plan;
   const keys = splitKey(random.key(seed), modules.length + 1);
-  const params: Record<string, np.Array> = {};
+  const own: Record<string, np.Array> = {};
   modules.forEach((m, i) => {
-    Object.assign(params, type.init(config, m, keys[i], base[`${m.name}.weight`]));
+    Object.assign(own, type.init(config, m, keys[i], base[`${m.name}.weight`]));
   });
   const last = keys[modules.length];
+  // Shared tensors first, in typedShapes' (and so a loaded checkpoint's) order: the optimizer
+  // state of a resumed run pairs with the params leaf by leaf.
+  const params: Record<string, np.Array> = {};
   if (type.initShared) Object.assign(params, type.initShared(config, modules, last));
   else last.dispose();
+  Object.assign(params, own);
   for (const s of plan.saved) params[s] = base[s].ref; // arrays are immutable: sharing is a copy
   return params;
 }
