@@ -9,6 +9,7 @@
  *   npm run bench -- merge [--quick]               # two fine-tunes merged by every merge method
  *   npm run bench -- merge-memory                  # peak memory of merging three large models
  *   npm run bench -- compression [--quick]         # prune, quantize, compress: loss vs sparsity, bytes
+ *   npm run bench -- browser [--quick]             # training in Chromium: webgpu (SwiftShader) vs wasm
  *   npm run bench -- report                        # only rebuild the page
  *
  * `--quick` (fewer repetitions) is passed to every benchmark that takes it.
@@ -25,6 +26,7 @@ const BENCHMARKS = [
   "merge",
   "merge-memory",
   "compression",
+  "browser",
 ] as const;
 const DEFAULT = ["matmul", "adamw-step", "train-throughput"];
 const QUICK = new Set([
@@ -34,6 +36,7 @@ const QUICK = new Set([
   "finetune",
   "merge",
   "compression",
+  "browser",
 ]);
 
 function run(script: string, args: string[]): Promise<void> {
