@@ -299,8 +299,11 @@ async function parent(o: {
 
   const pre = await pretrain(budget);
   const pretrained = await pretrainSummary(pre, budget);
-  const ftSotu = await cachedFineTune(pre.run, "sotu", "sotu", budget, lr, "sotu");
-  const ftTs = await cachedFineTune(pre.run, ts.path, tsHash, budget, lr, "typescript");
+  // Side by side: independent processes, and two of them get more of a shared machine.
+  const [ftSotu, ftTs] = await Promise.all([
+    cachedFineTune(pre.run, "sotu", "sotu", budget, lr, "sotu"),
+    cachedFineTune(pre.run, ts.path, tsHash, budget, lr, "typescript"),
+  ]);
   const checkpoint = (run: string) => join(run, "checkpoint");
   const configJson = JSON.parse(readFileSync(join(checkpoint(pre.run), "config.json"), "utf8"));
   const models: Models = {

@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from "node:path";
 import { log, RESULTS_DIR, ROOT } from "./common.js";
 import { MERGE_CLAIMS } from "./merge-claims.js";
+import { browserSection } from "./report-browser.js";
 import { compressionSection } from "./report-compression.js";
 import { barChart } from "./svg-bars.js";
 import { lineChart } from "./svg-chart.js";
@@ -650,7 +651,7 @@ function merge(name: string, r: Json): string {
 
 The \`${b.model}\` preset (${p.params.toLocaleString("en-US")} parameters, byte vocabulary,
 ${fmt(r.modelMiB, 2)} MiB of float32 weights) is pretrained on Moby Dick (${p.steps} steps,
-the fine-tuning benchmark's run${p.cached ? ", reused from the cache" : ""}) and fully fine-tuned twice for ${b.steps} steps
+as in the fine-tuning benchmark${p.cached ? "; a cached run of the same settings" : ""}) and fully fine-tuned twice for ${b.steps} steps
 (AdamW at ${Number(r.lr.toPrecision(3))}, batch ${b.batchSize} × ${b.seqLen}, seed ${b.seed}): **A** on the State of the
 Union corpus and **B** on ${r.secondTarget.source}, ${fmt(r.secondTarget.bytes / 1024, 0)} KiB of
 JSDoc English and declarations (only two npm corpora are installed; this one comes with the
@@ -812,6 +813,10 @@ export function renderBenchmarks(): string {
   }
   const mm = read("merge-memory");
   if (mm) sections.push(mergeMemory(mm));
+  for (const name of ["browser", "browser-quick"]) {
+    const r = read(name);
+    if (r) sections.push(browserSection(name, r, header(r)));
+  }
   return `# Benchmarks
 
 Speed, memory and convergence measurements of Rankwise. They are scripts run by hand, not tests:
