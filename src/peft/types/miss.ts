@@ -19,8 +19,9 @@
  * no dropout or mini_r; a Bone folder is read, merged, converted and written back as BONE.
  *
  * Deviations: miss_dropout is stored, not applied. Every mode goes through W' = f(W) in this
- * framework (the type cannot be additive for one mode and not another), so converting any MiSS
- * adapter needs the base model (--model). Random draws from jax-js.
+ * framework (the type cannot be additive for one mode and not another); converting needs the
+ * base model (--model) anyway, as the folder does not give a module's in_features. Random draws
+ * from jax-js.
  */
 import { numpy as np } from "@jax-js/jax";
 import { UsageError } from "../../engine/errors.js";

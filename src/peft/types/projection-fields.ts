@@ -47,10 +47,13 @@ export function largestShape(modules: TypedModule[]): [number, number] {
 export const frozen = (get: TensorGetter, name: string): np.Array =>
   lax.stopGradient(get(`base_model.${name}`));
 
-/** bias: PEFT's "none" | "all" | "<type>_only" (LLaMA's projections have no bias: no effect). */
+/**
+ * bias: PEFT's "none" | "all" | "<method>_only" (any "_only" string, as PEFT's tuners_utils
+ * checks; LLaMA's projections have no bias, so it has no effect here).
+ */
 export const biasField = (only: string): FieldSpec => ({
   key: "bias",
   default: "none",
-  ok: (v) => v === "none" || v === "all" || v === only,
+  ok: (v) => v === "none" || v === "all" || (typeof v === "string" && v.endsWith("_only")),
   accepted: `"none", "all" or "${only}"`,
 });
