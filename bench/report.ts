@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from "node:path";
 import { log, RESULTS_DIR, ROOT } from "./common.js";
 import { MERGE_CLAIMS } from "./merge-claims.js";
+import { browserSection } from "./report-browser.js";
 import { compressionSection } from "./report-compression.js";
 import { barChart } from "./svg-bars.js";
 import { lineChart } from "./svg-chart.js";
@@ -812,6 +813,10 @@ export function renderBenchmarks(): string {
   }
   const mm = read("merge-memory");
   if (mm) sections.push(mergeMemory(mm));
+  for (const name of ["browser", "browser-quick"]) {
+    const r = read(name);
+    if (r) sections.push(browserSection(name, r, header(r)));
+  }
   return `# Benchmarks
 
 Speed, memory and convergence measurements of Rankwise. They are scripts run by hand, not tests:

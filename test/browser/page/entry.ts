@@ -223,5 +223,10 @@ async function train(spec: TrainSpec, device: Device) {
   return { device: ranOn, losses, stepMs, params: llamaParamCount(config) };
 }
 
-(window as any).harness = { start, replay, llama, train };
-(window as any).harnessReady = true;
+export { train };
+
+// In the page only: bench/browser.ts also imports `train` in Node, for the wasm figure.
+if (typeof window !== "undefined") {
+  (window as any).harness = { start, replay, llama, train };
+  (window as any).harnessReady = true;
+}
