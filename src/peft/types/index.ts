@@ -41,6 +41,8 @@ export { IA3, type Ia3Config, type Ia3Module, isFeedforward } from "./ia3.js";
 export { LOHA, type LohaConfig, type LohaModule } from "./loha.js";
 export { factorization, kron, LOKR, type LokrConfig, type LokrModule } from "./lokr.js";
 export { LORA_METHODS, LORA_PEFT_TYPE } from "./lora.js";
+export { BONE, MISS, type MissConfig, type MissModule } from "./miss.js";
+export { RANDLORA, type RandLoraConfig, type RandLoraModule } from "./randlora.js";
 export {
   type AdapterType,
   adapterType,
@@ -55,3 +57,4 @@ export {
   type TypeSettings,
   typeOfMethod,
 } from "./registry.js";
+export { VERA, type VeraConfig } from "./vera.js";
