@@ -109,7 +109,15 @@ export function makeAdapterLossAndGrad(
   plan: AdapterPlan | TypedPlan,
   config: LlamaConfig,
 ): AdapterLossAndGrad {
-  const loss = (adapter: AdapterParams, base: LlamaParams, inputs: np.Array, targets: np.Array) =>
-    adaptedLoss(adapter, base, inputs, targets, plan, config);
+  // A registered type may add a training-only term (AdaLoRA's orthogonality loss).
+  const extra = isTypedPlan(plan) ? plan.type.regularizer : undefined;
+  const loss = (adapter: AdapterParams, base: LlamaParams, inputs: np.Array, targets: np.Array) => {
+    const reg =
+      extra && isTypedPlan(plan)
+        ? extra(plan.config, plan.modules, (k) => adapter[k].ref)
+        : undefined;
+    const main = adaptedLoss(adapter, base, inputs, targets, plan, config);
+    return reg ? main.add(reg) : main;
+  };
   return jit(valueAndGrad(loss)) as unknown as AdapterLossAndGrad;
 }

@@ -64,6 +64,17 @@ export interface AdapterState {
 /** Write `<out>/adapter/`: the PEFT folder of the adapter over the original base. Borrows. */
 export async function writePeftAdapter(out: string, s: AdapterState): Promise<void> {
   const dir = join(out, ADAPTER_DIR);
+  const exported = "type" in s.plan ? s.plan.type.exported : undefined;
+  if (exported) {
+    // A type whose folder differs from its training form (AdaLoRA: rank_pattern, sliced tensors).
+    const e = exported(s.config, s.params, (s.optState as { adapter: unknown }).adapter);
+    try {
+      await saveAnyAdapter(dir, { config: { ...e.config, inferenceMode: true }, params: e.params });
+    } finally {
+      tree.dispose(e.params);
+    }
+    return;
+  }
   if (s.initial === null) {
     await saveAnyAdapter(dir, { config: { ...s.config, inferenceMode: true }, params: s.params });
     return;

@@ -52,7 +52,7 @@ import { evaLayerInputs } from "./finetune-eva.js";
 import { learningRateSchedule } from "./lr.js";
 import { MetricsLog } from "./metrics.js";
 import { GradientSpikeMonitor } from "./monitors/spike-monitor.js";
-import { buildOptimizer, peakLearningRate } from "./optimizer.js";
+import { buildOptimizer, peakLearningRate, type RunOptimizer } from "./optimizer.js";
 import { Progress } from "./progress.js";
 import { checkResumable, checkStateMatches } from "./resume.js";
 import type { Run, RunState, TrainOptions, TrainResult } from "./run.js";
@@ -194,6 +194,16 @@ interface Opened {
   baseLoss?: number;
 }
 
+/** The run's optimizer; an adapter type with a trainer hook (AdaLoRA's allocator) wraps it. */
+function adapterOptimizer(config: FinetuneConfig, shapes: Record<string, number[]>): RunOptimizer {
+  const opt = buildOptimizer(config);
+  const plan = planAny(adapterConfig(config.finetune), shapes);
+  if (!("type" in plan) || plan.type.trainer === undefined) return opt;
+  const run = { steps: config.steps, accumulate: config.accumulate };
+  const wrapped = plan.type.trainer(plan.config, plan.modules, run).wrap(opt);
+  return { ...wrapped, optimizerState: (s: { inner: unknown }) => opt.optimizerState(s.inner) };
+}
+
 async function openFresh(o: FinetuneOptions, before: () => void): Promise<Opened> {
   let config = pinDecayHorizon(o.config);
   const opened = await openRunBase(config.model, config);
@@ -205,7 +215,7 @@ async function openFresh(o: FinetuneOptions, before: () => void): Promise<Opened
       tokenizer: data.tokenizer.type as FinetuneConfig["tokenizer"],
       finetune: { ...config.finetune, base },
     };
-    const opt = buildOptimizer(config);
+    const opt = adapterOptimizer(config, shapesOf(opened.params));
     planAny(adapterConfig(config.finetune), shapesOf(opened.params)); // --target, --rank
     before(); // claim the folder only now that everything checked out
     const baseLoss = await baseValLoss(opened, data, config);
@@ -243,7 +253,7 @@ async function openResumed(o: FinetuneOptions, metrics: MetricsLog): Promise<Ope
   try {
     s = await loadAdapterCheckpoint(o.out, shapesOf(opened.params));
     const data = runData(config, opened, meta.tokenizer);
-    const opt = buildOptimizer(config);
+    const opt = adapterOptimizer(config, shapesOf(opened.params));
     const fresh = opt.init(tree.share(s.params));
     try {
       checkStateMatches(fresh, s.optState, config.optimizer);

@@ -49,7 +49,10 @@ export function planTyped(
     layersToTransform: config.layersToTransform ?? null,
     layersPattern: config.layersPattern ?? null,
     modulesToSave: config.modulesToSave,
-    rankPattern: config.rankPattern ?? {},
+    // Only numbers are ranks here; AdaLoRA's rank_pattern holds boolean masks its type reads.
+    rankPattern: Object.values(config.rankPattern ?? {}).every((v) => typeof v === "number")
+      ? (config.rankPattern ?? {})
+      : {},
     alphaPattern: config.alphaPattern ?? {},
     r: config.r ?? 1,
     loraAlpha: config.alpha ?? 1,

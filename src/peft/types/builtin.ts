@@ -4,6 +4,7 @@
  * TYPES (see ./registry.ts's header).
  */
 import { registerDeltaReader } from "../delta.js";
+import { ADALORA } from "./adalora.js";
 import { typedDeltaReader } from "./files.js";
 import { IA3 } from "./ia3.js";
 import { LOHA } from "./loha.js";
@@ -13,7 +14,7 @@ import { RANDLORA } from "./randlora.js";
 import { type AdapterType, registerAdapterType } from "./registry.js";
 import { VERA } from "./vera.js";
 
-const TYPES: AdapterType[] = [IA3, LOHA, LOKR, VERA, RANDLORA, MISS, BONE];
+const TYPES: AdapterType[] = [IA3, LOHA, LOKR, VERA, RANDLORA, MISS, BONE, ADALORA];
 
 for (const type of TYPES) {
   registerAdapterType(type);

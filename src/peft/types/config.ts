@@ -127,7 +127,7 @@ export function typedConfig<C extends TypedConfig>(
     const v = given === undefined ? f.default : given;
     if (!f.ok(v))
       throw new UsageError(
-        `${where}: ${snake(f.key)} ${JSON.stringify(v)} is not accepted (${f.accepted})`,
+        `${where}: ${f.file ?? snake(f.key)} ${JSON.stringify(v)} is not accepted (${f.accepted})`,
       );
     out[f.key] = typeof v === "object" && v !== null && !Array.isArray(v) ? { ...v } : v;
   }
@@ -157,7 +157,7 @@ function sortKeys(v: unknown): unknown {
 export function typedConfigToJson(type: AdapterType, config: TypedConfig): Record<string, unknown> {
   const out: Record<string, unknown> = { peft_type: type.peftType };
   for (const f of allFields(type))
-    out[snake(f.key)] = (config as unknown as Record<string, unknown>)[f.key];
+    out[f.file ?? snake(f.key)] = (config as unknown as Record<string, unknown>)[f.key];
   out.inference_mode = true;
   return sortKeys(out) as Record<string, unknown>;
 }
@@ -168,7 +168,7 @@ export function typedConfigFromJson(
   json: Record<string, unknown>,
   where: string,
 ): { config: TypedConfig; ignored: string[] } {
-  const known = new Map(allFields(type).map((f) => [snake(f.key), f.key]));
+  const known = new Map(allFields(type).map((f) => [f.file ?? snake(f.key), f.key]));
   const input: Record<string, unknown> = {};
   const ignored: string[] = [];
   for (const [key, value] of Object.entries(json)) {

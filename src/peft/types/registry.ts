@@ -32,6 +32,7 @@
  */
 import type { numpy as np } from "@jax-js/jax";
 import { UsageError } from "../../engine/errors.js";
+import type { GradientTransformation } from "../../optim/core.js";
 
 /** The config fields every type shares (camelCase here, snake_case in the file). */
 export interface TypedConfig {
@@ -62,6 +63,8 @@ export interface FieldSpec {
   ok: (value: unknown) => boolean;
   /** The accepted values, in words, for the one-line error. */
   accepted: string;
+  /** The file's name when it is not snake_case of `key` (AdaLoRA's "deltaT"). */
+  file?: string;
 }
 
 /** One adapted module as the generic code sees it; types add their own numbers. */
@@ -125,6 +128,27 @@ export interface AdapterType<C extends TypedConfig = any, M extends TypedModule 
   inferShapes?(tensors: Map<string, number[]>, config: C): Record<string, number[]>;
   /** One line for `adapter inspect` (the type's main settings). */
   describe(config: C): string;
+  /** A term added to the training loss (traced under jit): e.g. AdaLoRA's orthogonality loss. */
+  regularizer?(config: C, modules: M[], get: TensorGetter): np.Array;
+  /**
+   * Host-side work after each optimizer step (AdaLoRA's rank allocator), as a wrapper around the
+   * run's optimizer, so its state is checkpointed, resumed and rolled back with the optimizer's.
+   * `steps` is the run's length; `accumulate` its micro-batches per step.
+   */
+  trainer?(config: C, modules: M[], run: { steps: number; accumulate: number }): AdapterTrainer;
+  /** The PEFT folder's config and tensors from the trained ones and the trainer's state (the
+   *  `adapter` part of the wrapped optimizer's state), borrowed; the caller owns the result. */
+  exported?(
+    config: C,
+    params: Record<string, np.Array>,
+    state: unknown,
+  ): { config: TypedConfig; params: Record<string, np.Array> };
+}
+
+/** What {@link AdapterType.trainer} returns. */
+export interface AdapterTrainer {
+  /** The run's optimizer wrapped; its state is `{ inner, adapter }` (inner: the wrapped one's). */
+  wrap(inner: GradientTransformation<any>): GradientTransformation<any>;
 }
 
 const TYPES = new Map<string, AdapterType>();
