@@ -9,12 +9,19 @@ import { typedDeltaReader } from "./files.js";
 import { IA3 } from "./ia3.js";
 import { LOHA } from "./loha.js";
 import { LOKR } from "./lokr.js";
+import { LOLDU } from "./loldu.js";
+import { LORA_XS } from "./lora-xs.js";
 import { BONE, MISS } from "./miss.js";
 import { RANDLORA } from "./randlora.js";
 import { type AdapterType, registerAdapterType } from "./registry.js";
+import { SALT } from "./salt.js";
+import { SVFIT } from "./svfit.js";
+import { SVFT } from "./svft.js";
 import { VERA } from "./vera.js";
 
 const TYPES: AdapterType[] = [IA3, LOHA, LOKR, VERA, RANDLORA, MISS, BONE, ADALORA];
+// SVD/LDU-initialised types (their frozen factors are stored in the folder).
+TYPES.push(LORA_XS, SVFT, SVFIT, SALT, LOLDU);
 
 for (const type of TYPES) {
   registerAdapterType(type);
