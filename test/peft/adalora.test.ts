@@ -4,8 +4,10 @@
  * tensors) load; ΔW, the layer output and the adapted logits match to 1e-5, the orthogonality loss
  * too; the budget schedule equals PEFT's formula at hand-computed steps; the mask keeps exactly the
  * budget's count of the highest scores; the allocator, fed the reference's parameters and gradients
- * for 45 steps (tinit, the cubic phase with deltaT 2, the final mask, the fixed pattern after),
- * reproduces its rank patterns and masked Λ; a pruned save → load keeps the masked adapter's ΔW.
+ * for 50 steps (tinit, the cubic phase with deltaT 2, the final mask, the fixed pattern after),
+ * reproduces its budgets, rank patterns and masked Λ; a pruned save → load keeps the masked
+ * adapter's ΔW; `adapter convert`'s ΔW reader opens a pruned folder without the base; bad settings
+ * are one line.
  */
 import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -18,7 +20,13 @@ import { loadSafetensors } from "../../src/io/safetensors.js";
 import { type LlamaParams, llamaForward } from "../../src/nn/llama.js";
 import type { LlamaConfig } from "../../src/nn/llama-config.js";
 import { loadModel } from "../../src/nn/pretrained.js";
-import { effectiveParams, loadAnyAdapter, saveAnyAdapter, shapesOf } from "../../src/peft/index.js";
+import {
+  effectiveParams,
+  loadAnyAdapter,
+  readAdapterDelta,
+  saveAnyAdapter,
+  shapesOf,
+} from "../../src/peft/index.js";
 import {
   ADALORA,
   type AdaloraConfig,
@@ -136,7 +144,7 @@ test("the mask keeps exactly the budget's count of the highest scores", () => {
   }
 });
 
-test("the allocator reproduces PEFT's rank patterns and masked Λ over 45 steps", () => {
+test("the allocator reproduces PEFT's rank patterns and masked Λ over 50 steps", () => {
   const a = expected.allocator;
   const c = typedConfig(ADALORA, {
     initR: a.config.init_r,
@@ -171,7 +179,14 @@ test("the allocator reproduces PEFT's rank patterns and masked Λ over 45 steps"
       }),
     );
   let state = opt.init(arrays(a.steps[0].params));
+  const sizes = { init: 4 * modules.length, target: 2 * modules.length };
   for (const s of a.steps) {
+    const sched = { ...a.config, totalStep: a.config.total_step } as unknown as Parameters<
+      typeof budgetSchedule
+    >[1];
+    expect(budgetSchedule(s.step, sched, sizes.init, sizes.target).budget, `step ${s.step}`).toBe(
+      s.budget,
+    );
     const params = arrays(s.params);
     const [u, next] = opt.update(arrays(s.grads), state, tree.share(params));
     state = next;
@@ -224,4 +239,34 @@ test("save with pruned ranks → load: ΔW equals the masked adapter's; PEFT's k
     want.dispose();
   }
   tree.dispose([full.params, pruned.params, back.params]);
+});
+
+test("adapter convert's reader takes a pruned folder without the base (shapes from its tensors)", async () => {
+  const delta = await readAdapterDelta(join(DIR, "pruned"));
+  const want = (await loadSafetensors(join(DIR, "pruned", "expected.safetensors"))).tensors;
+  expect(delta.modules.length).toBe(4);
+  for (const m of delta.modules) {
+    const d = delta.delta(m.name);
+    near(d, read(want[`delta.${m.name}`]));
+    d.dispose();
+  }
+  delta.dispose();
+  tree.dispose(want);
+});
+
+test("bad settings are one line naming the accepted values", () => {
+  const c = typedConfig(ADALORA, {} as Partial<AdaloraConfig>) as AdaloraConfig;
+  const m = [ADALORA.module(c, { name: "q", kind: "linear", shape: [4, 4], r: 0, alpha: 0 })];
+  expect(() => adaloraTrainer(c, m, { steps: 10, accumulate: 2 })).toThrow(
+    "--adapter adalora takes --accumulate 1 (its rank allocator needs each step's whole gradient)",
+  );
+  expect(() => adaloraTrainer({ ...c, tfinal: 10 }, m, { steps: 10, accumulate: 1 })).toThrow(
+    "AdaLoRA needs total_step − tfinal > tinit; got total_step 10, tfinal 10, tinit 0",
+  );
+  expect(() => typedConfig(ADALORA, { targetR: 16 } as Partial<AdaloraConfig>)).toThrow(
+    "adapter config: target_r 16 is above init_r 12 (the allocator only prunes)",
+  );
+  expect(() => typedConfig(ADALORA, { beta1: 1 } as Partial<AdaloraConfig>)).toThrow(
+    "adapter config: beta1 1 is not accepted (a number in (0, 1))",
+  );
 });
