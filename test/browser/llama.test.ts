@@ -7,6 +7,7 @@
  */
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { launchChromium } from "../helpers/chromium.js";
 import { closeness } from "../helpers/engine.js";
 import type { TrainSpec } from "./page/entry.js";
 import { chromiumAvailable, type Harness, openHarness } from "./session.js";
@@ -48,6 +49,12 @@ describe.skipIf(!enabled)("LLaMA on WebGPU (Chromium)", () => {
     expect(harness.devices).toContain("webgpu");
     expect(harness.adapter).not.toBeNull();
     console.log(`browser backend: webgpu (adapter ${JSON.stringify(harness.adapter)})`);
+  });
+
+  test("a browser without WebGPU (--disable-gpu) is refused, not run on wasm", async () => {
+    await expect(openHarness(launchChromium)).rejects.toThrow(
+      /WebGPU is not available in the page \(devices: (cpu, )?wasm\).*wasm fallback/,
+    );
   });
 
   test.each(fixture.cases.map((c) => [c.name, c] as const))(

@@ -46,7 +46,10 @@ export function chromiumAvailable(): boolean {
   return false;
 }
 
-export async function openHarness(): Promise<Harness> {
+/** `launch` is for the fallback test: a browser without WebGPU must be refused. */
+export async function openHarness(
+  launch: () => Promise<Browser> = launchChromiumWebGpu,
+): Promise<Harness> {
   const code = await bundleHarness();
   const server: Server = createServer((req, res) => {
     if (req.url === "/harness.js") {
@@ -65,7 +68,7 @@ export async function openHarness(): Promise<Harness> {
     await new Promise<void>((resolve) => server.close(() => resolve()));
   };
   try {
-    browser = await launchChromiumWebGpu();
+    browser = await launch();
     const page = await browser.newPage();
     const errors: string[] = [];
     page.on("pageerror", (e) => errors.push(String(e)));
