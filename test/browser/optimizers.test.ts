@@ -10,7 +10,7 @@
  * Methods that read arrays on the host in their update (SVD, QR and eigendecompositions on the
  * host: GaLore's svd and online-PCA projectors and the methods built on them, PowerSGD, SOAP,
  * Shampoo, COSMOS) cannot run on this adapter: jax-js's synchronous WebGPU read returns zeros
- * and drops the WebGPU instance there (/work/notes/engine-bugs-webgpu.md), so the page turns it
+ * and drops the WebGPU instance there (see page/entry.ts), so the page turns it
  * into a named error. Every such case is asserted to fail with exactly that error (cheap: it
  * stops at the first read), so this test says when the engine or the browser fixes it.
  */

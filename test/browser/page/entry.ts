@@ -6,8 +6,8 @@
  *
  * Reads are asynchronous only (`await a.data()`): in headless Chromium on SwiftShader, jax-js's
  * synchronous WebGPU read (an OffscreenCanvas copy) returns zeros and kills the WebGPU instance
- * (/work/notes/engine-bugs-webgpu.md). `start` therefore makes `dataSync` on a webgpu array throw
- * a named error instead of returning zeros, so a code path that reads synchronously fails loudly.
+ * (issue 15 has a minimal reproduction). `start` therefore refuses the webgpu canvas that read goes
+ * through, so a code path that reads synchronously fails loudly with SYNC_READ_ERROR instead.
  */
 import { type Device, defaultDevice, init as jaxInit, numpy as np } from "@jax-js/jax";
 import * as tree from "../../../src/engine/tree.js";
