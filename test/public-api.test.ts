@@ -354,6 +354,7 @@ const PUBLIC: Record<string, string[]> = {
   ],
   registry: ["getOptimizer", "optimizerNames", "parseOptimizerOptions", "registerOptimizer"],
   peft: [
+    "ADALORA",
     "ADAPTER_CONFIG_FILE",
     "ADAPTER_WEIGHTS_FILE",
     "BONE",

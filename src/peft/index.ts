@@ -95,6 +95,8 @@ export { disposeMergeState, type MergeState, merge, safeMerge, unmerge } from ".
 export { oloraInit } from "./olora.js";
 export { pissaInit, pissaIterations } from "./pissa.js";
 export {
+  ADALORA,
+  type AdaloraConfig,
   type AdapterType,
   type AnyConfig,
   type AnyLoadedAdapter,

@@ -2,6 +2,8 @@
  * Adapter types beyond LoRA (IA³, LoHa, LoKr, ...) and the registry that makes each one a single
  * file: see ./registry.ts for how to add one.
  */
+
+export { ADALORA, type AdaloraConfig, type AdaloraModule, type RankMask } from "./adalora.js";
 export {
   type AnyConfig,
   type AnyLoadedAdapter,
