@@ -1,6 +1,7 @@
 /**
- * `finetune --adapter adalora` with total_step = the run's 8 steps (tinit 0, tfinal 0, deltaT 1),
- * so the allocator prunes from init_r 3 to target_r 2 per module by the last step: the validation
+ * `finetune --adapter adalora` with total_step = the run's 8 steps (tinit 0, tfinal 0, deltaT 1;
+ * global steps 0..7, as PEFT counts them), so the allocator's cubic budget prunes from init_r 3 to
+ * target_r 2 per module by the last step (4·(1/8)³ per module rounds away): the validation
  * loss drops below the base's; the PEFT folder has total_step, a rank_pattern keeping exactly
  * target_r · modules triplets, and tensors sliced to them; the checkpoint keeps the full training
  * tensors with the dropped Λ entries exactly 0; `adapter merge` writes W + ΔW of that checkpoint and

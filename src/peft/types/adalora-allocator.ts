@@ -4,7 +4,8 @@
  * after each optimizer step as a wrapper around the run's optimizer: its state lives in the
  * optimizer state, so checkpoints, resume and the rollback of a skipped step carry it exactly.
  *
- * Rule, at global step t (1-based, counted by the allocator), T = total_step, with p the
+ * Rule, at global step t (the optimizer steps before this one: 0 first, as PEFT's examples call
+ * update_and_allocate(global_step) before `global_step += 1`), T = total_step, with p the
  * parameters after the optimizer step and g the step's gradient:
  *   - t < T − tfinal: for every lora_A/E/B entry, ipt = |p·g|, ī ← β1·ī + (1−β1)·ipt,
  *     ū ← β2·ū + (1−β2)·|ipt − ī| (the new ī); the element score is ī·ū;
@@ -17,11 +18,14 @@
  *   - t = T − tfinal: a final mask at the budget (= target_bgt), then the scores are reset;
  *     t > T − tfinal: Λ is masked with that rank_pattern after every step.
  * Masking sets the update of a masked Λᵢ to −pᵢ, so p + u is exactly 0 (PEFT's masked_fill_).
+ * The last step is T − 1, so with tfinal 0 the final phase is never reached (as in PEFT's
+ * examples); ties at the threshold are masked together, as PEFT's `<=`.
  *
  * Deviations: k = 0 masks nothing (torch.kthvalue would raise); a skipped step (non-finite loss)
  * does not count, as the optimizer's own step does not; with --accumulate > 1 the allocator is
  * refused (PEFT's hook sees the summed gradient once per step; the optimizer here sees each
- * micro-batch).
+ * micro-batch). The score updates are eager array ops per tensor (AdaLoRA targets few modules),
+ * not one jit, so the wrapper holds no compiled program to dispose.
  */
 import { numpy as np } from "@jax-js/jax";
 import { UsageError } from "../../engine/errors.js";
@@ -160,11 +164,11 @@ export function adaloraTrainer(
           unc: { ...was.unc },
           mask: { ...was.mask },
         };
-        const step = read(s.step) + 1;
+        const step = read(s.step);
         const T = read(s.total);
         const end = T - config.tfinal;
         s.step.dispose();
-        s.step = scalar(step);
+        s.step = scalar(step + 1);
         if (step < end) {
           // Sensitivity and uncertainty with the post-step parameters (PEFT runs after step()).
           for (const k of keys) {
