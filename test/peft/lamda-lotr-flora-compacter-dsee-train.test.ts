@@ -36,7 +36,7 @@ import { frozenColumns, LAMDA, type LamdaModule } from "../../src/peft/types/lam
 import { finetune } from "../../src/train/finetune.js";
 import { validateFinetuneConfig } from "../../src/train/finetune-config.js";
 import { readMetrics } from "../../src/train/metrics.js";
-import { read, setup } from "../helpers/engine.js";
+import { liveBuffers, read, setup } from "../helpers/engine.js";
 
 const tempDir = () => mkdtempSync(join(tmpdir(), "rankwise-seeds2-train-"));
 let corpus: string;
@@ -58,7 +58,7 @@ beforeAll(async () => {
 });
 
 // AdamW with a large decay: frozen tensors must not move even so.
-const config = (adapter: string, rank: number, lr: number) =>
+const config = (adapter: string, rank: number, lr: number, steps = 10) =>
   validateFinetuneConfig({
     model: baseDir,
     data: corpus,
@@ -78,7 +78,7 @@ const config = (adapter: string, rank: number, lr: number) =>
     logEvery: 1,
     sampleLength: 0,
     seed: 3,
-    steps: 10,
+    steps,
   });
 
 describe.each([
@@ -178,3 +178,41 @@ test("LaMDA freezes A always and B's columns one by one (⌊t / (η·T)⌋ of th
   }
   tree.dispose(state);
 });
+
+test("lamda: interrupted at step 2 and resumed = 4 steps straight, bit for bit (the freezing schedule's step is in the optimizer state), leaking nothing", async () => {
+  // 4 steps, η 0.3: B's first column freezes at update 2, the second at 3, the third at 4.
+  const straight = tempDir();
+  await finetune({ config: config("lamda", 4, 0.02, 4), out: straight, quiet: true });
+  const before = await liveBuffers();
+  const cut = tempDir();
+  const stop = new AbortController();
+  const first = await finetune({
+    config: config("lamda", 4, 0.02, 4),
+    out: cut,
+    quiet: true,
+    signal: stop.signal,
+    gradientHook: (g, step) => {
+      if (step === 2) stop.abort();
+      return g;
+    },
+  });
+  expect(first).toMatchObject({ interrupted: true, step: 2 });
+  const resumed = await finetune({
+    config: config("lamda", 4, 0.02, 4),
+    out: cut,
+    quiet: true,
+    resume: true,
+  });
+  expect(resumed.step).toBe(4);
+  expect(await liveBuffers()).toBe(before);
+  for (const file of [
+    "checkpoint/adapter_model.safetensors",
+    "checkpoint/optimizer.safetensors",
+    "adapter/adapter_model.safetensors",
+    "adapter/adapter_config.json",
+  ])
+    expect(
+      Buffer.compare(readFileSync(join(straight, file)), readFileSync(join(cut, file))),
+      file,
+    ).toBe(0);
+}, 60_000);

@@ -37,7 +37,7 @@ import { FLORA } from "../../src/peft/types/flora.js";
 import { LAMDA } from "../../src/peft/types/lamda.js";
 import { LOTR } from "../../src/peft/types/lotr.js";
 import type { AdapterType } from "../../src/peft/types/registry.js";
-import { closeness, read, setup } from "../helpers/engine.js";
+import { closeness, liveBuffers, read, setup } from "../helpers/engine.js";
 
 const DIR = join(import.meta.dirname, "..", "fixtures", "peft-types-seeds2");
 const BASE = join(import.meta.dirname, "..", "fixtures", "peft", "base");
@@ -163,6 +163,31 @@ describe("initialisation", () => {
     expect(nonzero.length).toBeGreaterThan(0);
     tree.dispose(a.params);
   });
+
+  test.each([
+    ["lamda", LAMDA, { r: 3 }],
+    ["lotr", LOTR, { r: 2 }],
+    ["flora", FLORA, { r: 2 }],
+    ["compacter", COMPACTER, { r: 4 }],
+    ["dsee", DSEE, { r: 2, numSparse: 5 }],
+  ] as const)(
+    "%s: init, merge, unmerge, apply, save and load leak no buffers",
+    async (n, type, c) => {
+      const dir = join(root, `leak-${n}`);
+      const cycle = async () => {
+        const a = create(type, { ...c, targetModules: ["q_proj", "down_proj"] });
+        const { params, state } = merge(base, a.params, a.plan);
+        tree.dispose(unmerge(params, a.params, a.plan, state));
+        tree.dispose(effectiveParams(tree.ref(base), tree.ref(a.params), a.plan));
+        await saveAnyAdapter(dir, { config: a.config, params: a.params });
+        tree.dispose([a.params, (await loadAnyAdapter(dir, shapesOf(base))).params]);
+      };
+      await cycle();
+      const before = await liveBuffers();
+      await cycle();
+      expect(await liveBuffers()).toBe(before);
+    },
+  );
 
   test("LaMDA's A (svd) spans W's r leading right singular vectors", () => {
     const a = create(LAMDA, { r: 3, targetModules: ["q_proj", "down_proj"] });
