@@ -7,7 +7,7 @@
  * for 50 steps (tinit, the cubic phase with deltaT 2, the final mask, the fixed pattern after),
  * reproduces its budgets, rank patterns and masked Λ; a pruned save → load keeps the masked
  * adapter's ΔW; `adapter convert`'s ΔW reader opens a pruned folder without the base; bad settings
- * are one line.
+ * are one line; finetune's loss-and-gradient carries the orthogonality loss, the adapted loss not.
  */
 import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -21,8 +21,10 @@ import { type LlamaParams, llamaForward } from "../../src/nn/llama.js";
 import type { LlamaConfig } from "../../src/nn/llama-config.js";
 import { loadModel } from "../../src/nn/pretrained.js";
 import {
+  adaptedLoss,
   effectiveParams,
   loadAnyAdapter,
+  makeAdapterLossAndGrad,
   readAdapterDelta,
   saveAnyAdapter,
   shapesOf,
@@ -273,4 +275,23 @@ test("bad settings are one line naming the accepted values", () => {
   expect(() => typedConfig(ADALORA, { beta1: 1 } as Partial<AdaloraConfig>)).toThrow(
     "adapter config: beta1 1 is not accepted (a number in (0, 1))",
   );
+});
+
+test("finetune's loss-and-gradient adds the orthogonality loss; validation's adapted loss does not", async () => {
+  const adapter = await loadAnyAdapter(join(DIR, "full"), shapesOf(base));
+  const x = np.array(expected.tokens, { dtype: np.int32 });
+  const fn = makeAdapterLossAndGrad(adapter.plan, config);
+  const [withReg, grads] = fn(tree.share(adapter.params), tree.share(base), x.ref, x.ref);
+  const plain = adaptedLoss(
+    tree.share(adapter.params),
+    tree.share(base),
+    x.ref,
+    x,
+    adapter.plan,
+    config,
+  );
+  const diff = read(withReg)[0] - read(plain)[0];
+  expect(Math.abs(diff - expected.orth_full)).toBeLessThan(1e-5);
+  tree.dispose([withReg, plain, grads, adapter.params]);
+  fn.dispose();
 });
