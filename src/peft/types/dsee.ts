@@ -11,7 +11,7 @@
  * `dsee_S_index` [2, num_sparse] (rows, then columns, as float32 integers). Only A, B and S's
  * values train; Ω is frozen (./freeze-trainer.ts). W' = W + ΔW. The support: the num_sparse
  * largest |entries| of the base weight's residual W − W_k after its best rank-k approximation
- * (k = sparse_rank; ties by position). Init: A kaiming_uniform(a = √5) (PEFT's lora_A), B = 0,
+ * (k = sparse_rank; ties: the lower flat index). Init: A kaiming_uniform(a = √5) (PEFT's lora_A), B = 0,
  * S = 0, so ΔW = 0. Config: r (8), alpha (16), num_sparse (128, the code's default),
  * sparse_rank (8), target_modules (the code's query/value → q_proj, v_proj),
  * layers_to_transform / layers_pattern.
@@ -61,9 +61,10 @@ export function sparseSupport(w: np.Array, k: number, n: number): np.Array {
     const low = np.matmul(u.slice([], [0, kk]).mul(s.slice([0, kk])), vt.slice([0, kk]));
     residual = residual.sub(low);
   }
-  const mag = np.abs(residual).dataSync() as Float32Array;
-  const order = Array.from(mag.keys()).sort((a, b) => mag[b] - mag[a] || a - b);
-  const chosen = order.slice(0, n).sort((a, b) => a - b);
+  // lax.topK is stable (ties: the lower flat index first); Ω is then kept in position order.
+  const [values, flat] = lax.topK(np.abs(residual).reshape([-1]), n);
+  values.dispose();
+  const chosen = Array.from(flat.dataSync() as Int32Array).sort((x, y) => x - y); // n entries
   const rows = chosen.map((i) => Math.floor(i / inp));
   const cols = chosen.map((i) => i % inp);
   return np.array([rows, cols], { dtype: np.float32 });
