@@ -53,6 +53,7 @@ import { stringify } from "yaml";
 import {
   type Budget,
   type CliResult,
+  cli,
   cliMany,
   evalArgs,
   FULL_BUDGET,
@@ -219,13 +220,11 @@ async function cachedFineTune(
   return { run, result, cached: false };
 }
 
-/** Losses of one model folder on the three corpora, in one child process. */
+/** Losses of one model folder on the three corpora, one child process each, side by side. */
 async function evaluate(model: string, corpora: Corpora, b: Budget): Promise<Row> {
-  const runs = await cliMany([
-    evalArgs(model, corpora.sotu, b),
-    evalArgs(model, corpora.ts, b),
-    evalArgs(model, corpora.moby, b),
-  ]);
+  const runs = await Promise.all(
+    [corpora.sotu, corpora.ts, corpora.moby].map((data) => cli(evalArgs(model, data, b))),
+  );
   const [sotu, ts, moby] = runs.map((r) => JSON.parse(r.stdout).loss as number);
   return {
     sotu: round(sotu!, 4),
