@@ -103,6 +103,9 @@ function gradientNorms(
         else g.dispose();
       }
       sums = accumulate(sums, linear);
+      // Run this step now: jax-js would otherwise queue every sequence's step and hold all
+      // their gradients until the read at the end (memory and time grew with the sample count).
+      for (const sum of Object.values(sums)) sum.ref.slice([0, 1], [0, 1]).dataSync();
     }
   } catch (error) {
     tree.dispose(sums);
