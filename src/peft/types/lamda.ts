@@ -17,9 +17,13 @@
  * Config: r (8), alpha (16), init_weights, freeze_eta (0.3), target_modules (the code's seven
  * LLaMA projections), layers_to_transform / layers_pattern.
  *
- * Deviations: the paper's text beyond its abstract was not available; the SVD initialisation of
- * A follows the abstract ("spectrally decomposed", "freezes a first projection matrix") and the
- * released code (which only shows PEFT's random A) is the "true" option. LaMDA++'s adaptive rank
+ * Deviations: the paper's body was not available (only its abstract, and a third-party summary
+ * saying both projections start from W's singular vectors and B freezes "based on the singular
+ * values"); the released code initialises A and B as PEFT's LoRA (random A, zero B) and freezes
+ * B's columns in index order. Rankwise takes A from W's SVD (the abstract's "spectrally
+ * decomposed"; init_weights true is the code's random A), keeps B = 0 so training starts at the
+ * base model, and follows the code's column schedule (columns are in singular-value order when A
+ * comes from the SVD). LaMDA++'s adaptive rank
  * allocation is not implemented. Frozen entries never move (./freeze-trainer.ts: no momentum or
  * weight decay either); the code only zeroes their gradients. lora_dropout is not applied.
  */
