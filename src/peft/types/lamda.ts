@@ -22,8 +22,7 @@
  * values"); the released code initialises A and B as PEFT's LoRA (random A, zero B) and freezes
  * B's columns in index order. Rankwise takes A from W's SVD (the abstract's "spectrally
  * decomposed"; init_weights true is the code's random A), keeps B = 0 so training starts at the
- * base model, and follows the code's column schedule (columns are in singular-value order when A
- * comes from the SVD). LaMDA++'s adaptive rank
+ * base model, and follows the code's column schedule. LaMDA++'s adaptive rank
  * allocation is not implemented. Frozen entries never move (./freeze-trainer.ts: no momentum or
  * weight decay either); the code only zeroes their gradients. lora_dropout is not applied.
  */
