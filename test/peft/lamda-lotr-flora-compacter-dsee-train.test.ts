@@ -58,7 +58,7 @@ beforeAll(async () => {
 });
 
 // AdamW with a large decay: frozen tensors must not move even so.
-const config = (adapter: string, rank: number, lr: number, steps = 10) =>
+const config = (adapter: string, rank: number, lr: number, steps = 6) =>
   validateFinetuneConfig({
     model: baseDir,
     data: corpus,
