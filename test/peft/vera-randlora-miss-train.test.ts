@@ -1,9 +1,10 @@
 /**
  * `finetune --adapter vera|randlora|miss` through `finetune()` as the CLI runs it: a few steps
  * lower the validation loss below the base's; the PEFT folder has the type's keys (VeRA and
- * RandLoRA with their shared projections, which stay bit for bit as initialised under a
- * decay-free optimizer: no gradient reaches them); it opens over the base (applyAdapter) as the
- * trained effective weights; `adapter merge` (merge) equals them; the ΔW reader converts it.
+ * RandLoRA with their shared projections, which stay bit for bit as initialised under AdamW with
+ * weight decay: the freezing trainer zeroes their updates); it opens over the base
+ * (applyAdapter) as the trained effective weights; `adapter merge` (merge) equals them; the ΔW
+ * reader converts it.
  */
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -61,7 +62,6 @@ const config = (adapter: string, rank: number, lr: number, steps = 10) =>
     rank,
     alpha: 2 * rank,
     target: "q_proj,v_proj,down_proj",
-    optimizer: "adam",
     lr,
     seqLen: 16,
     batchSize: 4,

@@ -5,19 +5,20 @@
  * (projection_prng_key, save_projection).
  *
  * Rule: the projections are constants of the adapter. They live in the adapter's tensors (so
- * folders, checkpoints and merges carry them, as PEFT's save_projection=true does) and pass
- * through lax.stopGradient where they are used, so training never moves them.
+ * folders, checkpoints and merges carry them, as PEFT's save_projection=true does), pass through
+ * lax.stopGradient where they are used, and the type's trainer (./freeze-trainer.ts) zeroes
+ * their updates, so no optimizer (momentum, weight decay) moves them: they stay bit for bit.
  *
  * Deviations: PEFT draws them from a torch.Generator seeded by projection_prng_key; Rankwise draws
  * from jax-js (seeded by finetune's seed), so the key is recorded but the values differ. A folder
  * written with save_projection false holds no projections and PEFT rebuilds them from torch's
- * generator, which Rankwise cannot reproduce: such folders are refused with one line. The
- * gradient is stopped, but an optimizer's weight decay still applies to every adapter tensor.
+ * generator, which Rankwise cannot reproduce: such folders are refused with one line.
  */
 import { lax, type numpy as np } from "@jax-js/jax";
 import { UsageError } from "../../engine/errors.js";
 import { boolField, intField } from "./config.js";
-import type { FieldSpec, TensorGetter, TypedModule } from "./registry.js";
+import { freezingTrainer } from "./freeze-trainer.js";
+import type { AdapterTrainer, FieldSpec, TensorGetter, TypedModule } from "./registry.js";
 
 export const PROJECTION_FIELDS: FieldSpec[] = [
   intField("projectionPrngKey", 0, 0),
@@ -42,6 +43,10 @@ export function largestShape(modules: TypedModule[]): [number, number] {
   }
   return [out, inp];
 }
+
+/** The trainer hook keeping shared projections `names` fixed (no update ever reaches them). */
+export const projectionTrainer = (...names: string[]): AdapterTrainer =>
+  freezingTrainer(names.map((n) => `base_model.${n}`));
 
 /** A shared projection, read as a constant (no gradient flows into it). */
 export const frozen = (get: TensorGetter, name: string): np.Array =>

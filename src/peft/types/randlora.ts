@@ -20,9 +20,10 @@
  * very_sparse, randlora_dropout 0, fan_in_fan_out, bias "none", init_weights,
  * layers_to_transform / layers_pattern; LLaMA's default targets q_proj, v_proj.
  *
- * Deviations: see ./projection-fields.ts (bases drawn by jax-js, frozen by stopGradient,
- * save_projection false refused); PEFT draws the dense bases in bfloat16 where available, here
- * float32; randlora_dropout is stored, not applied; fan_in_fan_out is ignored (nn.Linear).
+ * Deviations: see ./projection-fields.ts (bases drawn by jax-js, kept fixed by a stopped
+ * gradient and the freezing trainer, save_projection false refused); PEFT draws the dense bases
+ * in bfloat16 where available, here float32; randlora_dropout is stored, not applied;
+ * fan_in_fan_out is ignored (nn.Linear).
  * A module's shape cannot be read from the folder alone: converting needs --model.
  */
 import { numpy as np, random } from "@jax-js/jax";
@@ -34,6 +35,7 @@ import {
   frozen,
   largestShape,
   PROJECTION_FIELDS,
+  projectionTrainer,
 } from "./projection-fields.js";
 import type { AdapterType, TypedConfig, TypedModule } from "./registry.js";
 
@@ -169,6 +171,7 @@ export const RANDLORA: AdapterType<RandLoraConfig, RandLoraModule> = {
     const d = np.matmul(b.reshape([hi, n * r]), aHat).mul(m.scaling); // [hi, lo]
     return m.shape[1] <= m.shape[0] ? d : d.transpose();
   },
+  trainer: () => projectionTrainer("randlora_A", "randlora_B"),
   describe: (c) =>
     `r ${c.r}, randlora_alpha ${c.randloraAlpha}, sparse ${c.sparse}, very_sparse ${c.verySparse}, projection_prng_key ${c.projectionPrngKey}, target_modules ${JSON.stringify(c.targetModules)}, init_weights ${c.initWeights}`,
 };

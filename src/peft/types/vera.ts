@@ -12,10 +12,11 @@
  * save_projection true, vera_dropout 0, d_initial 0.1, fan_in_fan_out, bias "none",
  * init_weights, layers_to_transform / layers_pattern; LLaMA's default targets q_proj, v_proj.
  *
- * Deviations: see ./projection-fields.ts (projections drawn by jax-js, frozen by stopGradient,
- * save_projection false refused); vera_dropout is stored, not applied (the adapted forward is
- * deterministic); fan_in_fan_out is ignored (LLaMA's projections are nn.Linear). A module's `in`
- * cannot be read from the folder (A is sliced), so converting needs the base model (--model).
+ * Deviations: see ./projection-fields.ts (projections drawn by jax-js, kept fixed by a stopped
+ * gradient and the freezing trainer, save_projection false refused); vera_dropout is stored,
+ * not applied (the adapted forward is deterministic); fan_in_fan_out is ignored (LLaMA's
+ * projections are nn.Linear). A module's `in` cannot be read from the folder (A is sliced), so
+ * converting needs the base model (--model).
  */
 import { numpy as np, random } from "@jax-js/jax";
 import { splitKey } from "../lora.js";
@@ -27,6 +28,7 @@ import {
   frozen,
   largestShape,
   PROJECTION_FIELDS,
+  projectionTrainer,
 } from "./projection-fields.js";
 import type { AdapterType, TypedConfig, TypedModule } from "./registry.js";
 
@@ -99,6 +101,7 @@ export const VERA: AdapterType<VeraConfig, TypedModule> = {
     const ld = get(`${m.name}.vera_lambda_d`).reshape([m.r, 1]);
     return np.matmul(b.mul(lb), a.mul(ld));
   },
+  trainer: () => projectionTrainer("vera_A", "vera_B"),
   describe: (c) =>
     `r ${c.r}, d_initial ${c.dInitial}, projection_prng_key ${c.projectionPrngKey}, target_modules ${JSON.stringify(c.targetModules)}, init_weights ${c.initWeights}`,
 };
