@@ -7,12 +7,11 @@
  * Checks (RangeError, one line): sparsity in [0, 1); N:M with 1 ≤ N < M, on a method that defines
  * it, and every layer's input size a multiple of M.
  */
-import { jit, numpy as np } from "@jax-js/jax";
-import * as tree from "../../engine/tree.js";
+import { numpy as np } from "@jax-js/jax";
 import type { LlamaParams } from "../../nn/llama.js";
-import { makeLossAndGrad } from "../../nn/llama.js";
 import type { LlamaConfig } from "../../nn/llama-config.js";
 import { BLOCK_LINEARS, calibrateBlocks } from "../calibration.js";
+import { type CalibrationIds, sumGradientStatistic } from "../gradient-statistics.js";
 import { GBLM_SCALE } from "./gblm.js";
 import type { PruneMethod, PruneSettings } from "./types.js";
 
@@ -73,52 +72,14 @@ export function checkSettings(
 function gradientNorms(
   params: LlamaParams,
   config: LlamaConfig,
-  { tokens, samples, seqLen }: { tokens: Int32Array; samples: number; seqLen: number },
+  calibration: CalibrationIds,
 ): Map<string, Float64Array> {
-  const names = new Set<string>();
-  for (let i = 0; i < config.num_hidden_layers; i++) {
-    for (const n of linearNames(i)) names.add(`${n}.weight`);
-  }
-  const lossAndGrad = makeLossAndGrad(config);
-  // One jit'ed step adds (100·g)² to the running sums (eager adds would chain lazily, slower and
-  // slower with every sequence).
-  const accumulate = jit((sums: LlamaParams, grads: LlamaParams) => {
-    const next: LlamaParams = {};
-    for (const k of Object.keys(sums)) next[k] = sums[k].add(np.square(grads[k].mul(GBLM_SCALE)));
-    return next;
+  const squares = sumGradientStatistic(params, config, calibration, {
+    of: (g) => np.square(g.mul(GBLM_SCALE)),
+    shape: (shape) => shape,
   });
-  let sums: LlamaParams = {};
-  for (const name of names) sums[name] = np.zeros(params[name].shape, { dtype: np.float32 });
-  try {
-    for (let s = 0; s < samples; s++) {
-      const row = tokens.subarray(s * seqLen, (s + 1) * seqLen);
-      const shape = [1, seqLen - 1];
-      const inputs = np.array(row.subarray(0, seqLen - 1), { shape, dtype: np.int32 });
-      const targets = np.array(row.subarray(1), { shape, dtype: np.int32 });
-      const [loss, grads] = lossAndGrad(tree.ref(params), inputs, targets);
-      loss.dispose();
-      const linear: LlamaParams = {};
-      for (const [name, g] of Object.entries(grads)) {
-        if (names.has(name)) linear[name] = g;
-        else g.dispose();
-      }
-      sums = accumulate(sums, linear);
-      // Run this step now: jax-js would otherwise queue every sequence's step and hold all
-      // their gradients until the read at the end (memory and time grew with the sample count).
-      for (const sum of Object.values(sums)) sum.ref.slice([0, 1], [0, 1]).dataSync();
-    }
-  } catch (error) {
-    tree.dispose(sums);
-    throw error;
-  } finally {
-    lossAndGrad.dispose();
-    accumulate.dispose();
-  }
-  const out = new Map<string, Float64Array>();
-  for (const [name, sum] of Object.entries(sums)) {
-    out.set(name, Float64Array.from(np.sqrt(sum).dataSync() as Float32Array));
-  }
-  return out;
+  for (const [name, sum] of squares) squares.set(name, sum.map(Math.sqrt));
+  return squares;
 }
 
 const linearNames = (i: number) => BLOCK_LINEARS.map((m) => `model.layers.${i}.${m}`);
