@@ -7,7 +7,9 @@
  *            src/peft/merge.ts computes it, refused when the result is not finite.
  *   inspect  the config (PEFT's fields; any registered adapter type), the targeted modules with their ranks and shapes, the
  *            trainable parameter count and the weights file's size, from the config and the
- *            safetensors header alone (no base model needed); --json for machines.
+ *            safetensors header alone (no base model needed); for a fine-tuning run's
+ *            `adapter/` also the run's median step time and optimizer-state bytes (its
+ *            metrics.jsonl); --json for machines.
  *   convert  any adapter (--model for DoRA) or two full models (--from-models base tuned) → a
  *            PEFT LoRA by truncated SVD of ΔW (src/peft/extract.ts), --rank or --energy; the
  *            relative Frobenius error of each module is reported.
@@ -15,7 +17,7 @@
  *            (src/peft/combine/), with --weights, --density, --rank, --seed.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { tokenizerFiles } from "../data/tokenizer-file.js";
 import { UsageError } from "../engine/errors.js";
 import * as tree from "../engine/tree.js";
@@ -52,6 +54,8 @@ import {
   shapesOf,
 } from "../peft/index.js";
 import { typeOfConfig } from "../peft/types/any.js";
+import { summarizeRun } from "../report/summary.js";
+import type { MetricRow } from "../report/types.js";
 import { openBase, withAdapter } from "../train/adapted-model.js";
 
 export async function adapterMergeCommand(opts: {
@@ -87,6 +91,43 @@ interface AdapterSummary {
   modules: { name: string; rank: number; shapes: Record<string, number[]> }[];
   trainableParameters: number;
   fileBytes: number;
+  /** When the folder is a fine-tuning run's `adapter/`: what the run measured (metrics.jsonl). */
+  run?: RunMeasurements;
+}
+
+/** A fine-tuning run's measurements, from its metrics rows (src/report/summary.ts). */
+interface RunMeasurements {
+  metrics: string;
+  steps?: number;
+  /** Median seconds per step between logged rows. */
+  stepTime?: number;
+  tokensPerSec?: number;
+  /** Largest optimizer-state size logged. */
+  stateBytes?: number;
+}
+
+/** The measurements of the fine-tuning run holding `dir` (its parent's metrics.jsonl), if any. */
+function runMeasurements(dir: string): RunMeasurements | undefined {
+  const metrics = join(dirname(resolve(dir)), "metrics.jsonl");
+  if (!existsSync(metrics)) return undefined;
+  const rows: MetricRow[] = [];
+  for (const line of readFileSync(metrics, "utf8").split("\n")) {
+    try {
+      if (line.trim() !== "") rows.push(JSON.parse(line) as MetricRow);
+    } catch {
+      // a torn last line of a run still being written: the rows before it stand
+    }
+  }
+  // Only a fine-tuning run (its start row names the adapter) measured this folder's training.
+  if (!rows.some((r) => r.type === "start" && typeof r.adapter === "string")) return undefined;
+  const s = summarizeRun(rows);
+  return {
+    metrics,
+    steps: s.steps,
+    stepTime: s.stepTime,
+    tokensPerSec: s.tokensPerSec,
+    stateBytes: s.stateBytes,
+  };
 }
 
 async function summarize(dir: string): Promise<AdapterSummary> {
@@ -140,6 +181,7 @@ async function summarize(dir: string): Promise<AdapterSummary> {
     modules: [...modules.values()].sort((a, b) => a.name.localeCompare(b.name)),
     trainableParameters: count,
     fileBytes: statSync(weights).size,
+    run: runMeasurements(dir),
   };
 }
 
@@ -157,6 +199,11 @@ export async function adapterInspectCommand(dir: string, opts: { json?: boolean 
       : `  type ${c.peft_type}, ${s.describe}`,
     `  target_modules ${JSON.stringify(c.target_modules)}, base ${c.base_model_name_or_path ?? "(not recorded)"}`,
     `  ${s.modules.length} modules, ${s.trainableParameters.toLocaleString("en-US")} parameters, ${s.fileBytes.toLocaleString("en-US")} bytes on disk`,
+    ...(s.run === undefined
+      ? []
+      : [
+          `  run ${s.run.metrics}: ${s.run.steps ?? "?"} steps, step time ${s.run.stepTime === undefined ? "–" : `${(1000 * s.run.stepTime).toFixed(1)} ms`} (median), optimizer state ${s.run.stateBytes === undefined ? "–" : `${s.run.stateBytes.toLocaleString("en-US")} bytes`}`,
+        ]),
     ...s.modules.map(
       (m) =>
         `    ${m.name}  rank ${m.rank}  ${Object.entries(m.shapes)

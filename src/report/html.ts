@@ -163,6 +163,7 @@ const SUMMARY_COLUMNS: Column[] = [
   { key: "skippedSteps", label: "skipped steps", format: (v) => String(v) },
   { key: "gradSpikes", label: "gradient spikes", format: (v) => String(v) },
   { key: "tokensPerSec", label: "tokens/s (median)", format: (v) => v.toFixed(0) },
+  { key: "stepTime", label: "step time (median)", format: (v) => `${(1000 * v).toFixed(0)} ms` },
   {
     key: "trainableParameters",
     label: "trainable parameters",

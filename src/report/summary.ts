@@ -1,6 +1,6 @@
 /**
  * Per-run summary numbers for the report's table (and for `compare`): final and best losses,
- * throughput, optimizer memory and wall time, computed from the metric rows; for a fine-tuning
+ * throughput and step time, optimizer memory and wall time, computed from the metric rows; for a fine-tuning
  * run also its trainable parameters (count and share of the base), the adapter's size on disk
  * (its latest "adapter" row) and the base model's validation loss before training (start row).
  */
@@ -20,6 +20,8 @@ export interface RunSummary {
   gradSpikes?: number;
   /** Median over the logged steps: robust to the slow first (compiling) steps. */
   tokensPerSec?: number;
+  /** Median seconds per step between logged train rows (same robustness as tokensPerSec). */
+  stepTime?: number;
   /** Largest optimizer-state size logged. */
   stateBytes?: number;
   /** Seconds from start to the last logged row. */
@@ -58,6 +60,17 @@ function eventCount(metrics: MetricRow[], type: string, logged: number[]): numbe
   return Math.max(rows, last(logged) ?? 0);
 }
 
+/** Seconds per step of each interval between consecutive logged train rows. */
+function stepTimes(train: TrainRow[]): number[] {
+  const out: number[] = [];
+  for (let i = 1; i < train.length; i++) {
+    const [a, b] = [train[i - 1]!, train[i]!];
+    if (isNum(a.elapsed) && isNum(b.elapsed) && b.step > a.step && b.elapsed >= a.elapsed)
+      out.push((b.elapsed - a.elapsed) / (b.step - a.step));
+  }
+  return out;
+}
+
 export function summarizeRun(metrics: MetricRow[]): RunSummary {
   const train = rowsOf<TrainRow>(metrics, "train");
   const evals = rowsOf<EvalRow>(metrics, "eval");
@@ -76,6 +89,7 @@ export function summarizeRun(metrics: MetricRow[]): RunSummary {
     skippedSteps: eventCount(metrics, "skip", values(train, "skippedSteps")),
     gradSpikes: eventCount(metrics, "spike", values(train, "gradSpikes")),
     tokensPerSec: median(values(train, "tokensPerSec")),
+    stepTime: median(stepTimes(train)),
     stateBytes: max(values(train, "stateBytes")),
     wallTime: max(elapsed),
     baseValLoss: [start?.baseValLoss].filter(isNum)[0],

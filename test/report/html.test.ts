@@ -155,6 +155,7 @@ describe("summary", () => {
       bestValLoss: 2.6,
       finalBitsPerChar: 3.8,
       tokensPerSec: 200,
+      stepTime: 1, // (2 − 1) s over 1 step, (3 − 2) s over 1 step
       stateBytes: 96,
       wallTime: 3.5,
     });
