@@ -30,7 +30,16 @@
  * turns it into docs/benchmarks.md's section and charts (bench/report-compression.ts).
  */
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -43,7 +52,7 @@ import {
   ROOT,
   reportToParent,
   round,
-  runScript,
+  runChild,
   writeResult,
 } from "./common.js";
 
@@ -167,9 +176,28 @@ async function child(argvs: string[][]): Promise<void> {
   reportToParent(ran);
 }
 
-/** Parent: run CLI commands in one fresh child process (one thread). */
+/**
+ * The sources the children run: a copy of src/ and bench/ taken when the benchmark starts (with
+ * node_modules linked), so that edits made to the working tree while it runs cannot change or
+ * break the commands halfway through.
+ */
+let snapshot: string | undefined;
+function takeSnapshot(): string {
+  const dir = mkdtempSync(join(tmpdir(), "rankwise-bench-compression-src-"));
+  for (const part of ["src", "bench", "package.json", "tsconfig.json"]) {
+    cpSync(join(ROOT, part), join(dir, part), { recursive: true });
+  }
+  symlinkSync(join(ROOT, "node_modules"), join(dir, "node_modules"));
+  return dir;
+}
+
+/** Parent: run CLI commands in one fresh child process (one thread) from the snapshot. */
 const cli = (argvs: string[][]): Promise<Ran[]> =>
-  runScript<Ran[]>("bench/compression.ts", 1, [], { BENCH_CLI: JSON.stringify(argvs) });
+  runChild<Ran[]>(
+    process.execPath,
+    ["--import", "tsx", join(snapshot ?? ROOT, "bench", "compression.ts")],
+    { BENCH_CLI: JSON.stringify(argvs), RANKWISE_THREADS: "1" },
+  );
 
 /** The pretrained run: cli-runs.ts's cache entry if there is one, else ours (trained now). */
 async function pretrained(b: Budget): Promise<{ run: string; source: string }> {
@@ -226,8 +254,22 @@ async function bench(b: Budget, quick: boolean, smoke: boolean, parts: Set<strin
   const { PRUNE_METHODS } = await import("../src/weights/prune/index.js");
   const mainSource = readFileSync(join(ROOT, "src", "cli", "main.ts"), "utf8");
   const registered = (name: string) => mainSource.includes(`.command("${name}")`);
+  snapshot = takeSnapshot();
   const { run, source } = await pretrained(b);
   const work = mkdtempSync(join(tmpdir(), "rankwise-bench-compression-"));
+  // Rows already measured with these settings (a run cut short) are kept, keyed by command.
+  const partialPath = join(BENCH_DIR, ".cache", "compression", `${name}.partial.json`);
+  const done: Record<string, Row> = (() => {
+    try {
+      const saved = JSON.parse(readFileSync(partialPath, "utf8")) as {
+        budget: Budget;
+        rows: Record<string, Row>;
+      };
+      return JSON.stringify(saved.budget) === JSON.stringify(b) ? saved.rows : {};
+    } catch {
+      return {};
+    }
+  })();
   const evalArgv = (dir: string) => [
     ...["eval", dir, "--data", "moby-dick", "--seq-len", "64", "--batch-size", "16"],
     ...["--eval-batches", String(b.evalBatches), "--json"],
@@ -246,6 +288,11 @@ async function bench(b: Budget, quick: boolean, smoke: boolean, parts: Set<strin
   let count = 0;
   /** Make a variant with the CLI command `argv` (+ --out), score it, remove it. */
   const variant = async (label: string, argv: string[]): Promise<Row> => {
+    const key = argv.join(" ");
+    if (done[key] && done[key].error === undefined) {
+      log(`compression: ${label}: kept from the interrupted run`);
+      return done[key];
+    }
     const out = join(work, `variant-${count++}`);
     try {
       const [made, ev] = await cli([[...argv, "--out", out], evalArgv(out)]);
@@ -257,7 +304,14 @@ async function bench(b: Budget, quick: boolean, smoke: boolean, parts: Set<strin
       }
       const row: Row = { seconds: round(made!.seconds, 2), ...scored(ev!) };
       log(`compression: ${label}: loss ${row.loss}, ${row.parameterBytes} bytes, ${row.seconds} s`);
+      done[key] = row;
+      mkdirSync(join(BENCH_DIR, ".cache", "compression"), { recursive: true });
+      writeFileSync(partialPath, JSON.stringify({ budget: b, rows: done }));
       return row;
+    } catch (error) {
+      const message = (error as Error).message.split("\n")[0];
+      log(`compression: ${label}: failed: ${message}`);
+      return { error: message };
     } finally {
       rmSync(out, { recursive: true, force: true });
     }
@@ -325,6 +379,7 @@ async function bench(b: Budget, quick: boolean, smoke: boolean, parts: Set<strin
     } else log("compression: no `rankwise compress` command yet: compression rows left out");
 
     const args = process.argv.slice(2);
+    rmSync(partialPath, { force: true }); // complete: a later run measures afresh
     writeResult(name, {
       benchmark: "compression",
       command: ["npm run bench -- compression", ...args].join(" "),
@@ -345,6 +400,7 @@ async function bench(b: Budget, quick: boolean, smoke: boolean, parts: Set<strin
     });
   } finally {
     rmSync(work, { recursive: true, force: true });
+    rmSync(snapshot, { recursive: true, force: true });
   }
 }
 

@@ -86,7 +86,9 @@ export function compressionSection(name: string, r: Json): string {
         label: m,
         points: [
           [0, dense.loss] as [number, number],
-          ...unstructured(m).map((p: Json) => [100 * p.sparsity, p.loss] as [number, number]),
+          ...unstructured(m).map(
+            (p: Json) => [100 * (p.sparsity ?? p.target), p.loss] as [number, number],
+          ),
         ],
       })),
       { x: "share of decoder linear weights pruned (%)", y: "validation loss (nats/byte)" },
@@ -100,6 +102,17 @@ export function compressionSection(name: string, r: Json): string {
       return p === undefined ? "" : p.error !== undefined ? "failed" : fmt(p.loss);
     }),
   ]);
+  const best = columns
+    .map((c) => {
+      const rows = ok(r.pruning).filter((x: Json) => patternLabel(x) === c);
+      if (rows.length === 0) return undefined;
+      const top = rows.reduce((u: Json, v: Json) => (v.loss < u.loss ? v : u));
+      return `${c} ${top.method} (${fmt(top.loss)})`;
+    })
+    .filter((x) => x !== undefined);
+  const failures = [...r.pruning, ...r.quantization, ...(r.compression ?? [])].filter(
+    (x: Json) => x.error !== undefined,
+  );
   const secondsOf = (m: string) => {
     const s = ok(r.pruning)
       .filter((p: Json) => p.method === m)
@@ -200,7 +213,12 @@ ${table(["method", ...columns], pruneRows)}
 
 ![Validation loss against sparsity](${pruneChart})
 
-Seconds per \`prune\` command (calibration included): ${methods.map((m) => `${m} ${secondsOf(m)}`).join(", ")}.
+Lowest loss per column: ${best.join(", ")}. Seconds per \`prune\` command (calibration
+included, process start-up and evaluation not): ${methods.map((m) => `${m} ${secondsOf(m)}`).join(", ")}.${
+    failures.length > 0
+      ? ` ${failures.length} variant(s) failed; their messages are in the result file.`
+      : ""
+  }
 
 Loss against the bytes of the stored weights:
 
