@@ -96,7 +96,7 @@ export function loraGaInit(
 export function estimateGradients(
   base: LlamaParams,
   config: LlamaConfig,
-  plan: AdapterPlan,
+  plan: { modules: Pick<AdapterPlan["modules"][number], "name" | "kind">[] },
   batches: { inputs: np.Array; targets: np.Array }[],
 ): Record<string, np.Array> {
   if (batches.length === 0)

@@ -39,6 +39,7 @@ import {
   planAdapter,
   planAny,
   shapesOf,
+  type TypedPlan,
 } from "../peft/index.js";
 import { baseReference, checkBaseReference, type OpenedModel, openBase } from "./adapted-model.js";
 import { hasCheckpoint, readTrainerMeta, removeStaleSaves } from "./checkpoint.js";
@@ -127,8 +128,18 @@ function newAdapter(
   const base = opened.params;
   const anyCfg = adapterConfig(config.finetune);
   if (!isLoraConfig(anyCfg)) {
-    // A registered adapter type (IA3, LoHa, LoKr, ...): seeded init, the base unchanged.
-    const made = createTypedAdapter(base, anyCfg, config.seed);
+    // A registered adapter type (IA3, LoHa, LoKr, ...): seeded init, the base unchanged; types
+    // initialised from the loss gradient (LoRA-SB) get it as LoRA-GA does.
+    const plan = planAny(anyCfg, shapesOf(base)) as TypedPlan;
+    const gradients = plan.type.gradientInit
+      ? estimateGradients(base, opened.config, plan, initBatches(data, config))
+      : undefined;
+    let made: ReturnType<typeof createTypedAdapter>;
+    try {
+      made = createTypedAdapter(base, anyCfg, config.seed, gradients);
+    } finally {
+      tree.dispose(gradients ?? {});
+    }
     return {
       frozen: {
         base,

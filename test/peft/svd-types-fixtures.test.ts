@@ -1,8 +1,8 @@
 /**
- * LoRA-XS, SVFT, SVFit, SALT and LoLDU against the authors' math
+ * LoRA-XS, LoRA-SB, SVFT, SVFit, SALT and LoLDU against the authors' math
  * (tools/fixtures/peft_types_svd_reference.py, torch float64 from float32 inputs): the frozen
  * factors each type's init derives from a fixed W (truncated SVD, sign-normalised; LoLDU's
- * pivoted LDU) match torch's, and with fixed trained tensors W + ΔW equals the authors' adapted
+ * pivoted LDU; LoRA-SB's from a fixed gradient: the SVD of −η·sign(G)) match torch's, and with fixed trained tensors W + ΔW equals the authors' adapted
  * weight, to 1e-5. The SVFT case also checks the diagonal-by-diagonal layout against the
  * authors' coalesced sparse order; the SALT case drives a value below 0 (the ReLU).
  */
@@ -13,6 +13,7 @@ import { beforeAll, describe, expect, test } from "vitest";
 import * as tree from "../../src/engine/tree.js";
 import { typedConfig } from "../../src/peft/types/config.js";
 import { LOLDU } from "../../src/peft/types/loldu.js";
+import { LORA_SB } from "../../src/peft/types/lora-sb.js";
 import { LORA_XS } from "../../src/peft/types/lora-xs.js";
 import type { AdapterType, TypedConfig } from "../../src/peft/types/registry.js";
 import { SALT } from "../../src/peft/types/salt.js";
@@ -23,6 +24,8 @@ import { closeness, read, setup } from "../helpers/engine.js";
 interface Case {
   type: string;
   w: number[][];
+  /** LoRA-SB: the loss gradient at W. */
+  grad?: number[][];
   config: Record<string, unknown>;
   init: Record<string, number[] | number[][]>;
   trained: Record<string, number[] | number[][]>;
@@ -31,7 +34,7 @@ interface Case {
 
 const FIXTURE = join(import.meta.dirname, "..", "fixtures", "peft-types-svd", "reference.json");
 const cases = (JSON.parse(readFileSync(FIXTURE, "utf8")) as { cases: Case[] }).cases;
-const TYPES: Record<string, AdapterType> = { LORA_XS, SVFT, SVFIT, SALT, LOLDU };
+const TYPES: Record<string, AdapterType> = { LORA_XS, LORA_SB, SVFT, SVFIT, SALT, LOLDU };
 
 beforeAll(setup);
 
@@ -52,7 +55,9 @@ describe.each(cases.map((c, i) => [`${c.type} #${i} ${c.w.length}×${c.w[0].leng
         alpha: (config.alpha as number | undefined) ?? 0,
       });
       const w = np.array(c.w.flat(), { shape, dtype: np.float32 });
-      const params = type.init(config, m, random.key(1), w);
+      const grad = c.grad && np.array(c.grad.flat(), { shape, dtype: np.float32 });
+      const params = type.init(config, m, random.key(1), w, grad);
+      grad?.dispose();
       for (const [k, want] of Object.entries(c.init)) {
         const got = params[`m.${k}`];
         expect(got.shape, k).toEqual(type.tensors(m)[`m.${k}`]);

@@ -3,7 +3,8 @@
  * bit for bit with the type's keys and peft_type; the frozen factors reproduce W (truncated SVD /
  * LDU of W); LoRA-XS, SVFit and LoLDU leave the model unchanged at init; merge equals the
  * effective weights and unmerge restores the base; a create/merge/unmerge/apply/save/load cycle
- * leaks nothing; ranks that do not fit a module and bad fields are one line.
+ * leaks nothing; ranks that do not fit a module, a LoRA-SB made without the base's gradient and
+ * bad fields are one line.
  */
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -185,6 +186,12 @@ test("ranks that do not fit a module and bad fields are one line", () => {
     /SVFT: off_diag 8 needs more than 8 singular vectors .* accepted: 0\.\.7/,
   );
   expect(plan("LOLDU", { r: 9 })).toThrow(/LoLDU: rank 9 exceeds/);
+  expect(plan("LORA_SB", { r: 2 })).toThrow(
+    /LoRA-SB's initialisation needs the loss gradient at the base: create it with finetune --adapter lora-sb/,
+  );
+  expect(() => anyConfigFromJson({ peft_type: "LORA_SB", init_lr: 0 })).toThrow(
+    /init_lr 0 is not accepted \(a number > 0\)/,
+  );
   expect(() => anyConfigFromJson({ peft_type: "SVFT", pattern: "random" })).toThrow(
     /pattern "random" is not accepted \("banded" or "plain"\)/,
   );

@@ -136,13 +136,17 @@ export function typedConfigFromSettings(method: string, s: TypeSettings): TypedC
   return typedConfig(type, { ...type.fromSettings(s), baseModelNameOrPath: s.baseModel });
 }
 
-/** A new adapter of a registered type for `base` (borrowed); the caller owns `params`. */
+/**
+ * A new adapter of a registered type for `base` (borrowed); the caller owns `params`.
+ * `gradients` (borrowed): the loss gradients at the base, for gradient-initialised types.
+ */
 export function createTypedAdapter(
   base: LlamaParams,
   config: TypedConfig,
   seed = 0,
+  gradients?: Record<string, np.Array>,
 ): { config: TypedConfig; plan: TypedPlan; params: Record<string, np.Array> } {
   const shapes = Object.fromEntries(Object.entries(base).map(([k, v]) => [k, v.shape]));
   const plan = planTyped(typeOfConfig(config), config, shapes);
-  return { config, plan, params: initTyped(plan, base, seed) };
+  return { config, plan, params: initTyped(plan, base, seed, gradients) };
 }

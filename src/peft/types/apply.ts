@@ -87,13 +87,22 @@ export function typedShapes(
   return out;
 }
 
-/** The initial adapter for `base` (borrowed). The caller owns the result. */
-export function initTyped(plan: TypedPlan, base: LlamaParams, seed = 0): Record<string, np.Array> {
+/**
+ * The initial adapter for `base` (borrowed). The caller owns the result. `gradients` (HF weight
+ * name → the loss gradient at W, borrowed) are passed to gradient-initialised types' init.
+ */
+export function initTyped(
+  plan: TypedPlan,
+  base: LlamaParams,
+  seed = 0,
+  gradients?: Record<string, np.Array>,
+): Record<string, np.Array> {
   const { type, config, modules } = plan;
   const keys = splitKey(random.key(seed), modules.length + 1);
   const own: Record<string, np.Array> = {};
   modules.forEach((m, i) => {
-    Object.assign(own, type.init(config, m, keys[i], base[`${m.name}.weight`]));
+    const w = `${m.name}.weight`;
+    Object.assign(own, type.init(config, m, keys[i], base[w], gradients?.[w]));
   });
   const last = keys[modules.length];
   // Shared tensors first, in typedShapes' (and so a loaded checkpoint's) order: the optimizer

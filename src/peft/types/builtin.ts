@@ -14,6 +14,7 @@ import { LAMDA } from "./lamda.js";
 import { LOHA } from "./loha.js";
 import { LOKR } from "./lokr.js";
 import { LOLDU } from "./loldu.js";
+import { LORA_SB } from "./lora-sb.js";
 import { LORA_XS } from "./lora-xs.js";
 import { LOTR } from "./lotr.js";
 import { BONE, MISS } from "./miss.js";
@@ -26,7 +27,7 @@ import { VERA } from "./vera.js";
 
 const TYPES: AdapterType[] = [IA3, LOHA, LOKR, VERA, RANDLORA, MISS, BONE, ADALORA];
 // SVD/LDU-initialised types (their frozen factors are stored in the folder).
-TYPES.push(LORA_XS, SVFT, SVFIT, SALT, LOLDU);
+TYPES.push(LORA_XS, LORA_SB, SVFT, SVFIT, SALT, LOLDU);
 // Structured LoRA variants of the seeds (LaMDA, LoTR, FLoRA, Compacter, DSEE).
 TYPES.push(LAMDA, LOTR, FLORA, COMPACTER, DSEE);
 

@@ -114,8 +114,20 @@ export interface AdapterType<C extends TypedConfig = any, M extends TypedModule 
   tensors(m: M): Record<string, number[]>;
   /** Tensors shared by all modules ("base_model.<name>" → shape), if any. */
   shared?(config: C, modules: M[]): Record<string, number[]>;
-  /** Initial tensors of one module (seeded by `key`, consumed). `weight` is W, borrowed. */
-  init(config: C, m: M, key: np.Array, weight: np.Array): Record<string, np.Array>;
+  /**
+   * Initial tensors of one module (seeded by `key`, consumed). `weight` is W, borrowed;
+   * `gradient` (borrowed) is the training loss's gradient at W, given to types with
+   * {@link AdapterType.gradientInit} (LoRA-SB).
+   */
+  init(
+    config: C,
+    m: M,
+    key: np.Array,
+    weight: np.Array,
+    gradient?: np.Array,
+  ): Record<string, np.Array>;
+  /** Whether init needs the loss gradient at the base (finetune estimates it as for LoRA-GA). */
+  gradientInit?: boolean;
   /** Initial shared tensors (seeded by `key`, consumed). */
   initShared?(config: C, modules: M[], key: np.Array): Record<string, np.Array>;
   /** ΔW [out, in] of an additive type (W' = W + ΔW): a new array. */
