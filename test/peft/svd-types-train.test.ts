@@ -1,8 +1,8 @@
 /**
  * `finetune --adapter lora-xs|lora-sb|svft|svfit|salt|loldu` through `finetune()` as the CLI runs it: a
  * few steps lower the validation loss below the base's; the folder has the type's keys, its
- * frozen factors (singular vectors, LDU factors) stay bit for bit as initialised under a
- * decay-free optimizer (no gradient reaches them); it opens over the base (applyAdapter) as the
+ * frozen factors (singular vectors, LDU factors) stay bit for bit as initialised under AdamW
+ * with weight decay (no gradient and no update reach them); it opens over the base (applyAdapter) as the
  * trained effective weights; `adapter merge` equals them; the ΔW reader converts it to LoRA
  * without the base's help (the folder is self-contained).
  */
@@ -62,7 +62,8 @@ const config = (adapter: string, lr: number) =>
     rank: 4,
     alpha: 4,
     target: "q_proj,v_proj,down_proj",
-    optimizer: "adam",
+    optimizer: "adamw", // with a strong decay: the frozen factors must not move all the same
+    optimizerOptions: { weightDecay: 0.5 },
     lr,
     seqLen: 16,
     batchSize: 4,

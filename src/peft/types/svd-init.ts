@@ -5,17 +5,19 @@
  * Rule: W = U diag(s) Vᵀ by ../../linalg/svd.ts (float64 on the host, sign-normalised: each
  * u_i's largest-magnitude entry is positive), truncated to the leading k pairs. The factors are
  * stored in the adapter folder, so it is self-contained for merge and conversion (no base
- * needed), and they pass through lax.stopGradient where used, so training never moves them.
+ * needed); they pass through lax.stopGradient where used, and the types' trainer hook
+ * (./freeze-trainer.ts) zeroes their updates, so neither gradient nor weight decay moves them.
  *
  * Deviations: the authors' torch.linalg.svd leaves signs to LAPACK; a sign flip of a pair
  * (u_i, v_i) changes how trainable coefficients map onto ΔW, so files from the authors' code
- * are read with their own stored factors, never re-derived. The stopped gradient leaves an
- * optimizer's weight decay acting on the stored factors: use a decay-free optimizer, or decay 0.
+ * are read with their own stored factors, never re-derived. The optimizer still holds (zero)
+ * state for the frozen factors.
  */
 import { lax, type numpy as np } from "@jax-js/jax";
 import { UsageError } from "../../engine/errors.js";
 import { svd } from "../../linalg/svd.js";
-import type { TensorGetter, TypedModule } from "./registry.js";
+import { freezingTrainer } from "./freeze-trainer.js";
+import type { AdapterTrainer, TensorGetter, TypedModule } from "./registry.js";
 
 /** The leading k singular triplets of `w` (borrowed): u [out, k], s [k], vt [k, in]. */
 export function leadingSvd(w: np.Array, k: number): { u: np.Array; s: np.Array; vt: np.Array } {
@@ -36,3 +38,9 @@ export function checkRankFits(title: string, m: TypedModule, r: number): void {
       `${title}: rank ${r} exceeds ${m.name}'s smaller dimension ${k} (shape ${m.shape.join("×")}); accepted: 1..${k}`,
     );
 }
+
+/** The trainer hook keeping each module's stored factors `names` fixed (no update reaches them). */
+export const freezeFactors =
+  (...names: string[]) =>
+  (_config: unknown, modules: TypedModule[]): AdapterTrainer =>
+    freezingTrainer(modules.flatMap((m) => names.map((n) => `${m.name}.${n}`)));

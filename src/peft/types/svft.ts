@@ -25,7 +25,7 @@ import { UsageError } from "../../engine/errors.js";
 import { splitKey } from "../lora.js";
 import { intField, LAYER_FIELDS } from "./config.js";
 import type { AdapterType, FieldSpec, TypedConfig, TypedModule } from "./registry.js";
-import { constant, leadingSvd } from "./svd-init.js";
+import { constant, freezeFactors, leadingSvd } from "./svd-init.js";
 
 /** SVFT's config. */
 export interface SvftConfig extends TypedConfig {
@@ -105,6 +105,7 @@ export const SVFT: AdapterType<SvftConfig, SvftModule> = {
       [`${m.name}.svft_gate`]: np.zeros([1], { dtype: np.float32 }),
     };
   },
+  trainer: freezeFactors("svft_u", "svft_vt"),
   delta(get, m) {
     const { n } = m;
     const u = constant(get, `${m.name}.svft_u`);
