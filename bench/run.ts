@@ -6,6 +6,7 @@
  *   npm run bench -- matmul train-throughput --quick
  *   npm run bench -- optimizers                    # classic optimizers, small model, 150 steps
  *   npm run bench -- finetune [--quick]            # pretrain on Moby Dick, fine-tune on SOTU
+ *   npm run bench -- adapters [--quick]            # every registered adapter type on SOTU
  *   npm run bench -- merge [--quick]               # two fine-tunes merged by every merge method
  *   npm run bench -- merge-memory                  # peak memory of merging three large models
  *   npm run bench -- compression [--quick]         # prune, quantize, compress: loss vs sparsity, bytes
@@ -23,6 +24,7 @@ const BENCHMARKS = [
   "train-throughput",
   "optimizers",
   "finetune",
+  "adapters",
   "merge",
   "merge-memory",
   "compression",
@@ -34,6 +36,7 @@ const QUICK = new Set([
   "adamw-step",
   "train-throughput",
   "finetune",
+  "adapters",
   "merge",
   "compression",
   "browser",
