@@ -25,7 +25,8 @@
  *     a frankenmerge of A's lower and B's upper half of the layers.
  * A method the bench has no setting for fails loudly, in its row, rather than merging with a guess.
  *
- * Per row: validation loss on SOTU, on the TypeScript text and on Moby Dick
+ * Two merges run at a time (each a child process, its three evaluations side by side), so a
+ * merge's wall time is measured beside other work. Per row: validation loss on SOTU, on the TypeScript text and on Moby Dick
  * (`rankwise eval <dir> --data … --json`, the first evalBatches batches), the share of each
  * fine-tune's gain on its own target the merge keeps, merge wall time (the command alone, from
  * inside its process) and peak RSS (the command's own "peak memory" line, and the process's).
@@ -103,6 +104,8 @@ interface Corpora {
 }
 
 const CACHE = join(BENCH_DIR, ".cache");
+/** Merges (each with its evaluations) run two at a time: the machine has two cores. */
+const WORKERS = 2;
 
 // ---------------------------------------------------------------------------------------------
 // The second target
@@ -354,8 +357,8 @@ async function parent(o: {
         config: frankenmerge(models),
       });
     }
-    const table: Row[] = [];
-    for (const [i, job] of jobs.entries()) {
+    const runJob = async (i: number): Promise<Row> => {
+      const job = jobs[i]!;
       const row: Row = { method: job.method, label: job.label };
       log(`merge: ${i + 1}/${jobs.length} ${job.label}`);
       try {
@@ -382,8 +385,18 @@ async function parent(o: {
         row.error = (error as Error).message.split("\n")[0];
         log(`merge: ${job.label} failed: ${row.error}`);
       }
-      table.push(row);
-    }
+      return row;
+    };
+    // Jobs in config order, WORKERS at a time; rows keep that order.
+    const table: Row[] = new Array(jobs.length);
+    let next = 0;
+    const worker = async () => {
+      while (next < jobs.length) {
+        const i = next++;
+        table[i] = await runJob(i);
+      }
+    };
+    await Promise.all(Array.from({ length: WORKERS }, worker));
     const args = process.argv.slice(2).filter((a) => a !== "--keep");
     writeResult(o.smoke ? "merge-smoke" : o.quick ? "merge-quick" : "merge", {
       benchmark: "merge",
@@ -392,6 +405,7 @@ async function parent(o: {
       machine: machine(),
       load: { start: loadStart, end: load1() },
       threads: 1,
+      workers: WORKERS,
       quick: o.quick,
       budget,
       lr,
