@@ -667,7 +667,7 @@ lower half of the layers under B's upper half.
 Losses are nats per byte over the first ${b.evalBatches} validation batches of each corpus
 (\`rankwise eval <dir> --data … --json\`); in brackets, the share of the fine-tune's gain over the
 base that the merge keeps on that target, (base − merged)/(base − fine-tune), and on Moby Dick
-the change from the base. Merge s: the \`merge\` command alone, inside its process; peak RSS: the
+the change from the base. Merge s: the \`merge\` command alone, inside its process${r.workers > 1 ? `, with ${r.workers - 1} other merge running beside it` : ""}; peak RSS: the
 command's own "peak memory" line. Fine-tuning took ${ft.map((f: Json) => `${fmt(f.elapsedS, 0)} s (${f.label.split(":")[0]})`).join(", ")}.
 Results: \`bench/results/${name}.json\` (each row's YAML included).
 
