@@ -9,8 +9,9 @@
  * model.safetensors.index.json past `maxShardBytes` (default 5 GB, mergekit's out_shard_size);
  * config.json from the base model, else the first model, with num_hidden_layers set to the output
  * layer count (written after the weights); tokenizer.json (+ tokenizer_config.json) from
- * tokenizer_source (default: the base, else the first model; `union`: the union of the models'
- * vocabularies, their embedding rows re-indexed to it, tokenizer-union.ts); the YAML as
+ * tokenizer_source (default: the base, else the first model, copied; `base` or a model named:
+ * its vocabulary, every model's embedding rows re-indexed to it, tokenizer-source.ts; `union`:
+ * the union of the models' vocabularies, likewise, tokenizer-union.ts); the YAML as
  * mergekit_config.yml.
  * Every file is written atomically.
  *
@@ -39,6 +40,7 @@ import { MERGE_METHODS, mergeMethod } from "./methods/index.js";
 import { resolveParameter } from "./params.js";
 import { type ModelSource, openSource } from "./sources.js";
 import { type MergeStatistics, measureStatistics, sourceTokenizer } from "./statistics.js";
+import { applyTokenizerSource } from "./tokenizer-source.js";
 import { applyTokenizerUnion, VOCAB_TENSORS } from "./tokenizer-union.js";
 
 export const MERGEKIT_CONFIG_FILE = "mergekit_config.yml";
@@ -125,6 +127,7 @@ export async function runMerge(text: string, options: MergeOptions): Promise<Mer
     refs.add(tokRef);
     for (const ref of refs) sources.set(ref, await openSource(ref));
     if (config.tokenizerSource === "union") applyTokenizerUnion(config, sources);
+    else if (config.tokenizerSource !== undefined) applyTokenizerSource(config, sources, tokRef);
     const { plan, layers } = planMerge(config, method, sources);
     const calibration = method.statistics ? calibrationPlan(config, method) : undefined;
     options.onStart?.({ method: method.name, models: sources.size, tensors: plan.length, layers });

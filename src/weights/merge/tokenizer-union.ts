@@ -44,7 +44,7 @@ export const VOCAB_TENSORS = ["model.embed_tokens.weight", "lm_head.weight"];
 type Json = Record<string, any>;
 
 /** One model's vocabulary: its tokens by id (regular ones, then added ones). */
-interface ModelVocab {
+export interface ModelVocab {
   ref: string;
   /** Rankwise char vocabulary (token = one character), if that is what the model has. */
   chars?: readonly string[];
@@ -57,7 +57,10 @@ interface ModelVocab {
   files: Record<string, string>;
 }
 
-/** The union of the models' vocabularies and, per model, where each union token is. */
+/**
+ * The output vocabulary (the union's, or tokenizer_source's: tokenizer-source.ts) and, per model,
+ * where each of its tokens is.
+ */
 export interface TokenizerUnion {
   size: number;
   /** The output tokenizer files (tokenizer.json, and the base's tokenizer_config.json if any). */
@@ -66,8 +69,12 @@ export interface TokenizerUnion {
   index: Map<string, Int32Array>;
 }
 
-function readVocab(source: ModelSource): ModelVocab {
-  const where = `tokenizer_source "union": model ${source.ref}`;
+/**
+ * One model's vocabulary (ids ≥ its vocab_size left out). `label` starts the error lines (e.g.
+ * `tokenizer_source "union"`).
+ */
+export function readVocab(source: ModelSource, label = 'tokenizer_source "union"'): ModelVocab {
+  const where = `${label}: model ${source.ref}`;
   const files = source.tokenizerFiles();
   const text = files?.[TOKENIZER_FILE];
   if (files === undefined || text === undefined) {
@@ -89,20 +96,23 @@ function readVocab(source: ModelSource): ModelVocab {
     };
   }
   const type = json.model?.type;
-  if (type !== "BPE" && type !== "WordPiece") {
+  // Union writes new tokens into the base's file (BPE, WordPiece); re-indexing only lists them.
+  const union = label.includes('"union"');
+  const types = union ? ["BPE", "WordPiece"] : ["BPE", "WordPiece", "Unigram"];
+  if (!types.includes(type)) {
     throw new UsageError(
-      `${where} has a ${type ?? "unknown"} tokenizer.json; union accepts BPE and WordPiece tokenizer.json files and Rankwise char vocabularies`,
+      `${where} has a ${type ?? "unknown"} tokenizer.json; ${union ? "union" : "re-indexing"} accepts ${types.slice(0, -1).join(", ")} and ${types.at(-1)} tokenizer.json files and Rankwise char vocabularies`,
     );
   }
-  const regular = (Object.entries(json.model.vocab ?? {}) as [string, number][])
-    .filter(([, id]) => id < limit)
-    .sort((a, b) => a[1] - b[1]);
+  // Unigram's vocab is a list of [piece, score], the id being the position.
+  const all: [string, number][] = Array.isArray(json.model.vocab)
+    ? (json.model.vocab as [string, number][]).map(([piece], id) => [piece, id])
+    : Object.entries(json.model.vocab ?? {});
+  const regular = all.filter(([, id]) => id < limit).sort((a, b) => a[1] - b[1]);
   const added = ((json.added_tokens ?? []) as Json[])
     .filter((t) => t.id < limit)
     .map((t) => [t, t.id] as [Json, number]);
-  const beyond =
-    regular.length + added.length <
-    Object.keys(json.model.vocab ?? {}).length + (json.added_tokens ?? []).length;
+  const beyond = regular.length + added.length < all.length + (json.added_tokens ?? []).length;
   return { ref: source.ref, json, regular, added, beyond, files };
 }
 
@@ -224,13 +234,7 @@ export function reindexRows(
   return out;
 }
 
-/**
- * Put the union in place: every source of the merge is wrapped so that its vocabulary tensors
- * come re-indexed to the union ([union size, hidden]), its config says the union's vocab_size,
- * and its tokenizer files are the union's. The re-indexing of one tensor is done once, over the
- * models merged into it (the first slice's for the embeddings, the last slice's for lm_head, as
- * run.ts plans) and handed out model by model.
- */
+/** Build the union of the merge's models (the base first) and put it in place. */
 export function applyTokenizerUnion(
   config: MergeConfig,
   sources: Map<string, ModelSource>,
@@ -241,6 +245,23 @@ export function applyTokenizerUnion(
     if (!order.includes(ref)) order.push(ref);
   }
   const union = buildTokenizerUnion(order, sources);
+  applyVocabulary(config, sources, union);
+  return union;
+}
+
+/**
+ * Put an output vocabulary in place (the union, or tokenizer_source's): every source of the
+ * merge is wrapped so that its vocabulary tensors come re-indexed to it ([size, hidden]), its
+ * config says its vocab_size, and its tokenizer files are its. The re-indexing of one tensor is
+ * done once, over the models merged into it (the first slice's for the embeddings, the last
+ * slice's for lm_head, as run.ts plans) and handed out model by model. `union.index` must hold
+ * every source.
+ */
+export function applyVocabulary(
+  config: MergeConfig,
+  sources: Map<string, ModelSource>,
+  union: TokenizerUnion,
+): void {
   const models = (name: string) => {
     const slice = name.startsWith("model.embed") ? config.slices[0]! : config.slices.at(-1)!;
     return [...new Set(slice.sources.map((s) => s.model))];
@@ -291,5 +312,4 @@ export function applyTokenizerUnion(
       },
     });
   }
-  return union;
 }
