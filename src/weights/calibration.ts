@@ -12,7 +12,8 @@
  * block's current weights measures the inputs of all seven of its linear layers, `update`
  * returns the block's new weights, and the block is run again with them to give the next block's
  * input. Only the decoder linear weights `update` returns change; embeddings, norms and the head
- * are never touched.
+ * are never touched. A block's stored residual projection (`model.layers.<i>.inlp_projection`,
+ * `edit inlp`) is applied to its output, as llamaForward does.
  *
  * Statistics: Σ x_j² per input feature (Wanda's ‖X_j‖²), Σ x_j and the mean over sequences of
  * each sequence's variance of x_j (DSnoT's), and, when asked, XᵀX (SparseGPT's
@@ -24,7 +25,13 @@
 import { numpy as np } from "@jax-js/jax";
 import { DEFAULT_VAL_FRACTION, splitTokens } from "../data/split.js";
 import { Xoshiro128 } from "../engine/rng.js";
-import { type CaptureInputs, type LlamaParams, llamaBlock, llamaEmbed } from "../nn/llama.js";
+import {
+  type CaptureInputs,
+  type LlamaParams,
+  llamaBlock,
+  llamaEmbed,
+  RESIDUAL_PROJECTION,
+} from "../nn/llama.js";
 import type { LlamaConfig } from "../nn/llama-config.js";
 import type { InputStats } from "./prune/types.js";
 
@@ -86,11 +93,17 @@ const PARAM_SUFFIXES = [
   "post_attention_layernorm.weight",
 ];
 
-/** The block's parameters, borrowed (refs), for llamaBlock to consume. */
+/**
+ * The block's parameters, borrowed (refs), for llamaBlock to consume; with the stored residual
+ * projection (`edit inlp`) when the model has one, so that the next block's inputs are the
+ * model's real ones.
+ */
 function blockParams(params: LlamaParams, i: number): LlamaParams {
   const out: LlamaParams = {};
   for (const s of PARAM_SUFFIXES)
     out[`model.layers.${i}.${s}`] = params[`model.layers.${i}.${s}`].ref;
+  const projection = `model.layers.${i}.${RESIDUAL_PROJECTION}`;
+  if (params[projection] !== undefined) out[projection] = params[projection].ref;
   return out;
 }
 
