@@ -12,8 +12,8 @@ export interface AdapterClaim {
   claim: string;
 }
 
-const SEED = "abstract (seed list)";
-const PAPER = "paper's abstract (not in the seed list)";
+const SEED = "abstract, seed list";
+const PAPER = "abstract, not in the seed list";
 
 export const ADAPTER_CLAIMS: Record<string, AdapterClaim> = {
   LORA: {
@@ -69,6 +69,12 @@ export const ADAPTER_CLAIMS: Record<string, AdapterClaim> = {
     source: SEED,
     claim:
       "A trained r×r matrix between frozen SVD factors: over 100× fewer trainable parameters than LoRA in 7B models, competitive performance.",
+  },
+  LORA_SB: {
+    paper: "Ponkshe et al. 2024",
+    source: SEED,
+    claim:
+      "LoRA-XS's architecture initialised from the first gradient's optimal low-rank approximation exceeds standard LoRA with 27-90 times fewer learnable parameters and outperforms LoRA-XS.",
   },
   SVFT: {
     paper: "Lingam et al. 2024",

@@ -306,8 +306,50 @@ async function parent(quick: boolean, smoke: boolean, only: string[] | undefined
       if (c) choices.push(c);
       else skipped.push({ method: t.methods[0], reason: f ? "no rank fits" : "probe run failed" });
     }
+    // With --only, rows of other methods come from the previous results (same budget).
+    const previousPath = join(RESULTS_DIR, `${name}.json`);
+    const prev =
+      only !== undefined && existsSync(previousPath)
+        ? (JSON.parse(readFileSync(previousPath, "utf8")) as Row)
+        : undefined;
+    const order = ["lora", ...(await registeredTypes(undefined)).map((t) => t.methods[0]!)];
+    const rerun = new Set([...choices.map((c) => c.method), ...skipped.map((s) => s.method)]);
     const table: Row[] = [];
     const series: Row[] = [];
+    // Written after every run, so a long benchmark keeps what it measured if it is stopped.
+    const save = () => {
+      const kept = ((prev?.table ?? []) as Row[]).filter((r) => !rerun.has(r.method));
+      const labels = new Set(kept.map((r) => r.label));
+      const rows = [...kept, ...table].sort(
+        (a, b) => order.indexOf(a.method) - order.indexOf(b.method),
+      );
+      const lora = rows.find((r) => r.peftType === "LORA");
+      for (const t of rows) {
+        t.trainedShare = round(t.trained / t.baseParams, 5);
+        t.stepRatio = lora ? round(t.meanStepMs / lora.meanStepMs, 2) : null;
+      }
+      const done = new Set(rows.map((r) => r.method));
+      writeResult(name, {
+        benchmark: "adapters",
+        command: ["npm run bench -- adapters", ...process.argv.slice(2)].join(" "),
+        date: new Date().toISOString(),
+        machine: machine(),
+        load: { start: loadStart, end: load1() },
+        threads: 1,
+        quick,
+        budget,
+        loraBudget: loraCount,
+        pretrain: pretrained,
+        table: rows,
+        series: [...((prev?.series ?? []) as Row[]).filter((x) => labels.has(x.label)), ...series],
+        skipped: [
+          ...((prev?.skipped ?? []) as Row[]).filter((x) => !rerun.has(x.method)),
+          ...skipped,
+        ],
+        pending: choices.map((c) => c.method).filter((m) => !done.has(m)),
+        minutes: round((performance.now() - started) / 60000, 1),
+      });
+    };
     for (const [i, c] of choices.entries()) {
       log(`adapters: ${i + 1}/${choices.length} ${c.method} rank ${c.rank} (≈${c.predicted})`);
       try {
@@ -328,46 +370,8 @@ async function parent(quick: boolean, smoke: boolean, only: string[] | undefined
         skipped.push({ method: c.method, reason: (error as Error).message.split("\n")[0] });
         log(`adapters: ${c.method} failed: ${(error as Error).message.split("\n")[0]}`);
       }
+      save();
     }
-    // --only: merge into the previous results (same budget), replacing re-run methods.
-    const previousPath = join(RESULTS_DIR, `${name}.json`);
-    if (only !== undefined && existsSync(previousPath)) {
-      const prev = JSON.parse(readFileSync(previousPath, "utf8")) as Row;
-      const fresh = new Set(table.map((r) => r.method));
-      table.unshift(...(prev.table as Row[]).filter((r) => !fresh.has(r.method)));
-      series.unshift(
-        ...(prev.series as Row[]).filter(
-          (s) => !table.find((r) => r.label === s.label && fresh.has(r.method)),
-        ),
-      );
-      skipped.push(
-        ...((prev.skipped ?? []) as Row[]).filter(
-          (s) => !fresh.has(s.method) && !table.find((r) => r.method === s.method),
-        ),
-      );
-    }
-    const lora = table.find((r) => r.peftType === "LORA");
-    for (const t of table) {
-      t.trainedShare = round(t.trained / t.baseParams, 5);
-      if (lora) t.stepRatio = round(t.meanStepMs / lora.meanStepMs, 2);
-    }
-    const args = process.argv.slice(2);
-    writeResult(name, {
-      benchmark: "adapters",
-      command: ["npm run bench -- adapters", ...args].join(" "),
-      date: new Date().toISOString(),
-      machine: machine(),
-      load: { start: loadStart, end: load1() },
-      threads: 1,
-      quick,
-      budget,
-      loraBudget: loraCount,
-      pretrain: pretrained,
-      table,
-      series,
-      skipped,
-      minutes: round((performance.now() - started) / 60000, 1),
-    });
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

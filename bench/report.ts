@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from "node:path";
 import { log, RESULTS_DIR, ROOT } from "./common.js";
 import { MERGE_CLAIMS } from "./merge-claims.js";
+import { adaptersSection } from "./report-adapters.js";
 import { browserSection } from "./report-browser.js";
 import { compressionSection } from "./report-compression.js";
 import { barChart } from "./svg-bars.js";
@@ -803,6 +804,10 @@ export function renderBenchmarks(): string {
     const name = file.replace(/\.json$/, "");
     sections.push(finetune(name, read(name)!));
   }
+  for (const name of ["adapters", "adapters-quick"]) {
+    const r = read(name);
+    if (r) sections.push(adaptersSection(name, r, header(r)));
+  }
   for (const name of ["compression", "compression-quick"]) {
     const r = read(name);
     if (r) sections.push(compressionSection(name, r));
@@ -826,6 +831,7 @@ npm run bench                       # matmul, AdamW step, training throughput (â
 npm run bench -- matmul --quick     # one benchmark, fewer repetitions
 npm run bench -- optimizers         # the optimizer comparison (classic set, small model)
 npm run bench -- finetune --quick   # pretrain on Moby Dick, fine-tune on SOTU (full, LoRA family)
+npm run bench -- adapters --quick   # every registered adapter type on SOTU at LoRA r=8's budget
 npm run bench -- compression --quick  # prune, quantize, compress: loss against sparsity and bytes
 npm run bench -- merge --quick      # two fine-tunes merged by every rankwise merge method
 npm run bench -- merge-memory       # peak memory of merging three â‰ˆ 445 MB models
