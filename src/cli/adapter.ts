@@ -6,7 +6,8 @@
  *            model.safetensors, tokenizer.json when the base has one Rankwise reads): W + ΔW as
  *            src/peft/merge.ts computes it, refused when the result is not finite.
  *   inspect  the config (PEFT's fields; any registered adapter type), the targeted modules with their ranks and shapes, the
- *            trainable parameter count and the weights file's size, from the config and the
+ *            trainable parameter count (a type's frozen tensors, e.g. VeRA's shared projections,
+ *            listed apart and not counted) and the weights file's size, from the config and the
  *            safetensors header alone (no base model needed); for a fine-tuning run's
  *            `adapter/` also the run's median step time and optimizer-state bytes (its
  *            metrics.jsonl); --json for machines.
@@ -54,6 +55,7 @@ import {
   shapesOf,
 } from "../peft/index.js";
 import { typeOfConfig } from "../peft/types/any.js";
+import { isTrained } from "../peft/types/registry.js";
 import { summarizeRun } from "../report/summary.js";
 import type { MetricRow } from "../report/types.js";
 import { openBase, withAdapter } from "../train/adapted-model.js";
@@ -89,7 +91,11 @@ interface AdapterSummary {
   /** A registered type's main settings in words (src/peft/types/registry.ts). */
   describe?: string;
   modules: { name: string; rank: number; shapes: Record<string, number[]> }[];
+  /** Tensors the type never trains (VeRA's shared projections), apart from the modules. */
+  frozen: { name: string; shape: number[] }[];
+  /** Parameters of the trained tensors (the frozen ones left out). */
   trainableParameters: number;
+  frozenParameters: number;
   fileBytes: number;
   /** When the folder is a fine-tuning run's `adapter/`: what the run measured (metrics.jsonl). */
   run?: RunMeasurements;
@@ -151,10 +157,19 @@ async function summarize(dir: string): Promise<AdapterSummary> {
     throw new UsageError(`${weights}: ${(error as Error).message.split("\n")[0]}`);
   }
   const modules = new Map<string, AdapterSummary["modules"][number]>();
+  const type = isLoraConfig(config) ? undefined : typeOfConfig(config);
+  const frozen: AdapterSummary["frozen"] = [];
   let count = 0;
+  let frozenCount = 0;
   for (const t of header.tensors) {
-    count += t.shape.reduce((a, b) => a * b, 1);
+    const size = t.shape.reduce((a, b) => a * b, 1);
     const key = t.name.startsWith(PEFT_PREFIX) ? t.name.slice(PEFT_PREFIX.length) : t.name;
+    if (type !== undefined && !isTrained(type, key)) {
+      frozen.push({ name: key, shape: t.shape });
+      frozenCount += size;
+      continue;
+    }
+    count += size;
     // LoRA's tensor names; other types (src/peft/types/) key tensors as <module>.<tensor>.
     const m = lora
       ? /^(.*)\.(lora_A\.weight|lora_B\.weight|lora_magnitude_vector|lora_embedding_A|lora_embedding_B)$/.exec(
@@ -179,7 +194,9 @@ async function summarize(dir: string): Promise<AdapterSummary> {
     config: anyConfigToJson(config),
     describe: isLoraConfig(config) ? undefined : typeOfConfig(config).describe(config),
     modules: [...modules.values()].sort((a, b) => a.name.localeCompare(b.name)),
+    frozen: frozen.sort((a, b) => a.name.localeCompare(b.name)),
     trainableParameters: count,
+    frozenParameters: frozenCount,
     fileBytes: statSync(weights).size,
     run: runMeasurements(dir),
   };
@@ -198,7 +215,7 @@ export async function adapterInspectCommand(dir: string, opts: { json?: boolean 
       ? `  type ${c.peft_type}, r ${c.r}, lora_alpha ${c.lora_alpha}${c.use_rslora ? ", rsLoRA" : ""}${c.use_dora ? ", DoRA" : ""}, init ${JSON.stringify(c.init_lora_weights)}`
       : `  type ${c.peft_type}, ${s.describe}`,
     `  target_modules ${JSON.stringify(c.target_modules)}, base ${c.base_model_name_or_path ?? "(not recorded)"}`,
-    `  ${s.modules.length} modules, ${s.trainableParameters.toLocaleString("en-US")} parameters, ${s.fileBytes.toLocaleString("en-US")} bytes on disk`,
+    `  ${s.modules.length} modules, ${s.trainableParameters.toLocaleString("en-US")} parameters${s.frozenParameters > 0 ? ` (+ ${s.frozenParameters.toLocaleString("en-US")} frozen, not trained)` : ""}, ${s.fileBytes.toLocaleString("en-US")} bytes on disk`,
     ...(s.run === undefined
       ? []
       : [
@@ -210,6 +227,7 @@ export async function adapterInspectCommand(dir: string, opts: { json?: boolean 
           .map(([k, v]) => `${k} [${v.join(", ")}]`)
           .join("  ")}`,
     ),
+    ...s.frozen.map((f) => `    ${f.name}  frozen (not trained)  [${f.shape.join(", ")}]`),
   ];
   process.stdout.write(`${lines.join("\n")}\n`);
 }

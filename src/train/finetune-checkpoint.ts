@@ -118,6 +118,28 @@ export async function saveAdapterCheckpoint(
   await writePeftAdapter(out, s);
 }
 
+/**
+ * `state` with every node keyed by adapter tensors (an optimizer's moments, per-tensor masks) in
+ * `params`' key order: optimizers pair state with parameters leaf by leaf, so a checkpoint whose
+ * state was built in another order must be matched by path, never by position. Borrows.
+ */
+export function alignStateToParams(state: tree.Tree<any>, params: AdapterParams): tree.Tree<any> {
+  const order = Object.keys(params);
+  const align = (node: tree.Tree<any>): tree.Tree<any> => {
+    if (Array.isArray(node)) return node.map(align);
+    if (typeof node !== "object" || node === null || tree.isArray(node)) return node;
+    const keys = Object.keys(node);
+    const out: Record<string, tree.Tree<any>> = {};
+    if (keys.length > 0 && keys.every((k) => Object.hasOwn(params, k)))
+      for (const k of order) {
+        if (Object.hasOwn(node, k)) out[k] = align(node[k]);
+      }
+    else for (const k of keys) out[k] = align(node[k]);
+    return out;
+  };
+  return align(state);
+}
+
 /** Load a fine-tuning checkpoint, verified against its manifest. The caller owns the arrays. */
 export async function loadAdapterCheckpoint(
   out: string,
@@ -130,7 +152,10 @@ export async function loadAdapterCheckpoint(
   try {
     const adapter: AnyLoadedAdapter = await loadAnyAdapter(dir, baseShapes);
     owned.push(adapter.params);
-    const optState = (await loadTree(join(dir, "optimizer.safetensors"))).tree;
+    const optState = alignStateToParams(
+      (await loadTree(join(dir, "optimizer.safetensors"))).tree,
+      adapter.params,
+    );
     owned.push(optState);
     let residual: Record<string, np.Array> | null = null;
     let initial: AdapterParams | null = null;

@@ -68,12 +68,12 @@ function positiveReal(flag: string, v: unknown): number {
 export function finetuneSettings(input: Record<string, unknown>): FinetuneSettings {
   const saved = (input.finetune ?? {}) as Partial<FinetuneSettings>;
   const method = input.adapter ?? saved.method;
+  // Asked now, not at import: a type registered later (registerAdapterType) is accepted too.
+  const methods = adapterMethods();
   if (method === undefined)
-    throw new UsageError(`--adapter is required: one of ${ADAPTER_METHODS.join(", ")}`);
-  if (!ADAPTER_METHODS.includes(method as AdapterMethod))
-    throw new UsageError(
-      `--adapter must be one of ${ADAPTER_METHODS.join(", ")}; got "${String(method)}"`,
-    );
+    throw new UsageError(`--adapter is required: one of ${methods.join(", ")}`);
+  if (!methods.includes(method as AdapterMethod))
+    throw new UsageError(`--adapter must be one of ${methods.join(", ")}; got "${String(method)}"`);
   const rank = positiveInt("rank", input.rank ?? saved.rank ?? 8);
   const alpha = positiveReal("alpha", input.alpha ?? saved.alpha ?? 8);
   let target: FinetuneSettings["target"] = saved.target ?? null;

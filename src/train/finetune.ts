@@ -28,6 +28,7 @@ import { ensureOutputDir, removeCreated } from "../io/output-dir.js";
 import { type LlamaParams, llamaLoss, llamaParamCount } from "../nn/llama.js";
 import {
   type AdapterParams,
+  type AnyPlan,
   adaptedLoss,
   applyResidual,
   createAdapter,
@@ -41,6 +42,7 @@ import {
   shapesOf,
   type TypedPlan,
 } from "../peft/index.js";
+import { isTypedPlan, trainedSize } from "../peft/types/apply.js";
 import { baseReference, checkBaseReference, type OpenedModel, openBase } from "./adapted-model.js";
 import { hasCheckpoint, readTrainerMeta, removeStaleSaves } from "./checkpoint.js";
 import {
@@ -396,15 +398,18 @@ async function openFinetune(o: FinetuneOptions): Promise<{ run: Run; frozen: Fro
   return { run, frozen };
 }
 
-/** Trainable and base parameter counts. */
-function counts(run: Run): { trainable: number; base: number } {
-  return { trainable: tree.size(run.params), base: llamaParamCount(run.modelConfig) };
+/** Trainable and base parameter counts (a type's frozen tensors are not trainable). */
+function counts(run: Run, plan: AnyPlan): { trainable: number; base: number } {
+  const trainable = isTypedPlan(plan)
+    ? trainedSize(plan.type, run.params as Record<string, np.Array>)
+    : tree.size(run.params);
+  return { trainable, base: llamaParamCount(run.modelConfig) };
 }
 
 /** The start line; on a fresh run the start row (with the base's loss) and the step-0 eval row. */
 function announce(run: Run, frozen: Frozen, opened: Opened): void {
   const config = run.config as FinetuneConfig;
-  const { trainable, base } = counts(run);
+  const { trainable, base } = counts(run, frozen.adapter.plan);
   const share = trainable / base;
   const s = config.finetune;
   const lr = peakLearningRate(config);
@@ -460,7 +465,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
   try {
     const interrupted = await loop(run, o);
     const result = await finishRun(run, interrupted);
-    const { trainable, base } = counts(run);
+    const { trainable, base } = counts(run, frozen.adapter.plan);
     return { ...result, trainableParameters: trainable, baseParameters: base };
   } finally {
     closeRun(run);

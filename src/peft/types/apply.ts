@@ -10,7 +10,8 @@
  * additive types (type.delta), else type.weight(W); merge writes that W' (PEFT's merge), unmerge
  * subtracts ΔW or applies type.unweight; modules_to_save replace the base tensor, as for LoRA.
  * The random initialisation draws one key per module, in the base's parameter order, from
- * random.key(seed), and one more for shared tensors.
+ * random.key(seed), and one more for shared tensors. The adapter's tensors are always keyed in
+ * sorted order (init, folders, checkpoints), so optimizer state lines up with them on resume.
  */
 import { type numpy as np, random } from "@jax-js/jax";
 import { UsageError } from "../../engine/errors.js";
@@ -19,7 +20,13 @@ import { loraConfig } from "../config.js";
 import { splitKey } from "../lora.js";
 import { planAdapter } from "../match.js";
 import type { MergeState } from "../merge.js";
-import type { AdapterType, TensorGetter, TypedConfig, TypedModule } from "./registry.js";
+import {
+  type AdapterType,
+  isTrained,
+  type TensorGetter,
+  type TypedConfig,
+  type TypedModule,
+} from "./registry.js";
 
 /** A registered type's config resolved against a base model. */
 export interface TypedPlan<
@@ -84,7 +91,24 @@ export function typedShapes(
   };
   for (const m of plan.modules) Object.assign(out, plan.type.tensors(m));
   for (const s of plan.saved) out[s] = [...baseShapes[s]];
+  return sortedKeys(out);
+}
+
+/**
+ * `t` with its keys sorted: the adapter tree's one order, whoever builds it (init, a folder, a
+ * checkpoint), because optimizers pair state with parameters leaf by leaf.
+ */
+export function sortedKeys<T>(t: Record<string, T>): Record<string, T> {
+  const out: Record<string, T> = {};
+  for (const k of Object.keys(t).sort()) out[k] = t[k];
   return out;
+}
+
+/** Scalars of the adapter's trained tensors (frozen ones, type.frozen, left out). Borrows. */
+export function trainedSize(type: AdapterType, params: Record<string, np.Array>): number {
+  let n = 0;
+  for (const [k, a] of Object.entries(params)) if (isTrained(type, k)) n += a.size;
+  return n;
 }
 
 /**
@@ -105,14 +129,14 @@ export function initTyped(
     Object.assign(own, type.init(config, m, keys[i], base[w], gradients?.[w]));
   });
   const last = keys[modules.length];
-  // Shared tensors first, in typedShapes' (and so a loaded checkpoint's) order: the optimizer
-  // state of a resumed run pairs with the params leaf by leaf.
   const params: Record<string, np.Array> = {};
   if (type.initShared) Object.assign(params, type.initShared(config, modules, last));
   else last.dispose();
   Object.assign(params, own);
   for (const s of plan.saved) params[s] = base[s].ref; // arrays are immutable: sharing is a copy
-  return params;
+  // In typedShapes' (and so a loaded folder's or checkpoint's) sorted order, whatever order the
+  // type made them in: the optimizer state of a resumed run pairs with the params leaf by leaf.
+  return sortedKeys(params);
 }
 
 const getter =

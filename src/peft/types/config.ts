@@ -4,10 +4,11 @@
  *
  * Rule (as ../config.ts does for LoRA, after PEFT's PeftConfig.save_pretrained/from_pretrained):
  * the common fields (peft_type, task_type "CAUSAL_LM", base_model_name_or_path, revision,
- * inference_mode, target_modules, exclude_modules, modules_to_save) plus the type's own fields,
- * each with PEFT's default; written as `json.dumps(asdict(config), indent=2, sort_keys=True)`
- * with inference_mode true; read needing only peft_type, tolerating unknown keys (returned as
- * `ignored`), a null value meaning the default. A bad value is a one-line UsageError naming the
+ * inference_mode, target_modules, exclude_modules, modules_to_save; less those PEFT's class of
+ * the type lacks, `omitFields`) plus the type's own fields, each with PEFT's default; written as
+ * `json.dumps(asdict(config), indent=2, sort_keys=True)` with inference_mode true; read needing
+ * only peft_type, tolerating unknown keys (returned as `ignored`), a null value meaning the
+ * default. A bad value is a one-line UsageError naming the
  * field and the accepted values.
  */
 import { UsageError } from "../../engine/errors.js";
@@ -114,6 +115,9 @@ const COMMON: FieldSpec[] = [
 const HARMLESS = ["auto_mapping", "peft_version", "runtime_config"];
 
 const allFields = (type: AdapterType) => [...COMMON, ...type.fields];
+/** The fields of `type`'s file: all but the common ones PEFT's class lacks (type.omitFields). */
+const fileFields = (type: AdapterType) =>
+  allFields(type).filter((f) => !type.omitFields?.includes(f.key));
 
 /** A complete, validated config of `type` from camelCase input (defaults for the rest). */
 export function typedConfig<C extends TypedConfig>(
@@ -125,6 +129,10 @@ export function typedConfig<C extends TypedConfig>(
   for (const f of allFields(type)) {
     const given = (input as Record<string, unknown>)[f.key];
     const v = given === undefined ? f.default : given;
+    if (type.omitFields?.includes(f.key) && v !== f.default)
+      throw new UsageError(
+        `${where}: ${type.title} has no ${snake(f.key)} (PEFT's config of ${type.peftType} lacks it); accepted: leave it unset`,
+      );
     if (!f.ok(v))
       throw new UsageError(
         `${where}: ${f.file ?? snake(f.key)} ${JSON.stringify(v)} is not accepted (${f.accepted})`,
@@ -156,7 +164,7 @@ function sortKeys(v: unknown): unknown {
 /** The adapter_config.json object PEFT writes for this config (snake_case, keys sorted). */
 export function typedConfigToJson(type: AdapterType, config: TypedConfig): Record<string, unknown> {
   const out: Record<string, unknown> = { peft_type: type.peftType };
-  for (const f of allFields(type))
+  for (const f of fileFields(type))
     out[f.file ?? snake(f.key)] = (config as unknown as Record<string, unknown>)[f.key];
   out.inference_mode = true;
   return sortKeys(out) as Record<string, unknown>;
@@ -168,7 +176,7 @@ export function typedConfigFromJson(
   json: Record<string, unknown>,
   where: string,
 ): { config: TypedConfig; ignored: string[] } {
-  const known = new Map(allFields(type).map((f) => [f.file ?? snake(f.key), f.key]));
+  const known = new Map(fileFields(type).map((f) => [f.file ?? snake(f.key), f.key]));
   const input: Record<string, unknown> = {};
   const ignored: string[] = [];
   for (const [key, value] of Object.entries(json)) {

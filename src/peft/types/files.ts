@@ -25,7 +25,7 @@ import type { AdapterDelta, DeltaReader } from "../delta.js";
 import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, PEFT_PREFIX } from "../files.js";
 import { planTyped, type TypedPlan, typedDelta, typedShapes } from "./apply.js";
 import { typedConfigFromJson, typedConfigToJson } from "./config.js";
-import type { AdapterType, TypedConfig } from "./registry.js";
+import { type AdapterType, adapterType, type TypedConfig } from "./registry.js";
 
 const SHARED_PREFIX = "base_model.";
 
@@ -35,13 +35,20 @@ export const fileKey = (key: string) => (key.startsWith(SHARED_PREFIX) ? key : P
 export const memoryKey = (key: string) =>
   key.startsWith(PEFT_PREFIX) ? key.slice(PEFT_PREFIX.length) : key;
 
-/** Write a registered type's adapter folder. Borrows the tensors. */
+/**
+ * Write a registered type's adapter folder. Borrows the tensors. A type PEFT no longer loads
+ * (type.writeAs: Bone) is written as its successor (MiSS).
+ */
 export async function saveTypedAdapter(
   dir: string,
   type: AdapterType,
   config: TypedConfig,
   params: Record<string, np.Array>,
 ): Promise<void> {
+  if (type.writeAs) {
+    const as = type.writeAs(config, params);
+    return saveTypedAdapter(dir, adapterType(as.config.peftType, dir), as.config, as.params);
+  }
   const tensors: Record<string, np.Array> = {};
   for (const key of Object.keys(params).sort()) {
     const a = params[key];

@@ -16,7 +16,8 @@
  * Config: r 64, miss_dropout 0, mini_r 1, init_weights, bias "none", layers_to_transform /
  * layers_pattern; LLaMA's default targets q_proj, v_proj. Bone: the same with modes true, false
  * and "bat" (Bone's "bat" is MiSS's; Bone's true/false are MiSS's true/false), key `bone_block`,
- * no dropout or mini_r; a Bone folder is read, merged, converted and written back as BONE.
+ * no dropout or mini_r; a Bone folder is read, merged and converted, and written as MiSS (PEFT
+ * no longer loads BONE; see BONE below).
  *
  * Deviations: miss_dropout is stored, not applied. Every mode goes through W' = f(W) in this
  * framework (the type cannot be additive for one mode and not another); converting needs the
@@ -25,7 +26,7 @@
  */
 import { numpy as np } from "@jax-js/jax";
 import { UsageError } from "../../engine/errors.js";
-import { intField, LAYER_FIELDS, numberField } from "./config.js";
+import { intField, LAYER_FIELDS, numberField, typedConfig } from "./config.js";
 import { kaimingUniform, zeros } from "./init-util.js";
 import { biasField } from "./projection-fields.js";
 import type { AdapterType, FieldSpec, TensorGetter, TypedConfig, TypedModule } from "./registry.js";
@@ -133,5 +134,20 @@ function missType(bone: boolean): AdapterType<MissConfig, MissModule> {
 }
 
 export const MISS = missType(false);
-/** Old Bone folders (peft_type "BONE", `bone_block`): MiSS's rules under Bone's names. */
-export const BONE = missType(true);
+/**
+ * Old Bone folders (peft_type "BONE", `bone_block`): MiSS's rules under Bone's names. PEFT removed
+ * Bone (peft#3051, v0.19), so a Bone adapter is written as MiSS, as PEFT's
+ * scripts/convert-bone-to-miss.py does: peft_type "MISS", `bone_block` → `miss_block`, the
+ * other fields (init_weights true/false/"bat" mean the same in MiSS) kept, mini_r and
+ * miss_dropout at their defaults.
+ */
+export const BONE: AdapterType<MissConfig, MissModule> = {
+  ...missType(true),
+  writeAs(config, params) {
+    const { peftType: _bone, ...fields } = config;
+    const renamed: Record<string, np.Array> = {};
+    for (const [k, a] of Object.entries(params))
+      renamed[k.endsWith(".bone_block") ? k.replace(/\.bone_block$/, ".miss_block") : k] = a;
+    return { config: typedConfig(MISS, fields), params: renamed };
+  },
+};

@@ -172,6 +172,8 @@ export const RANDLORA: AdapterType<RandLoraConfig, RandLoraModule> = {
     return m.shape[1] <= m.shape[0] ? d : d.transpose();
   },
   trainer: () => projectionTrainer("randlora_A", "randlora_B"),
+  frozen: (key) => key === "base_model.randlora_A" || key === "base_model.randlora_B",
+  omitFields: ["excludeModules"],
   describe: (c) =>
     `r ${c.r}, randlora_alpha ${c.randloraAlpha}, sparse ${c.sparse}, very_sparse ${c.verySparse}, projection_prng_key ${c.projectionPrngKey}, target_modules ${JSON.stringify(c.targetModules)}, init_weights ${c.initWeights}`,
 };

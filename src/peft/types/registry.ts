@@ -18,7 +18,8 @@
  *      names through camelCase keys, defaults and checks), `defaultTargets` (PEFT's for LLaMA),
  *      `module` (per-module numbers: rank, scaling, shapes of factors...), `tensors` (key →
  *      shape, keys exactly as in PEFT's file without "base_model.model."; a tensor shared by
- *      all modules is keyed "base_model.<name>" and listed by `shared`), `init` (seeded: use the
+ *      all modules is keyed "base_model.<name>" and listed by `shared`; tensors never trained
+ *      are named by `frozen`, so parameter counts leave them out), `init` (seeded: use the
  *      key you are given), and either `delta` (additive types: W' = W + ΔW) or `weight` and
  *      `unweight` (types whose W' is not W + something independent of W, like IA3).
  *      `fromSettings` maps `finetune --rank/--alpha/--target` to the config; `inferShapes`
@@ -115,6 +116,17 @@ export interface AdapterType<C extends TypedConfig = any, M extends TypedModule 
   /** Tensors shared by all modules ("base_model.<name>" → shape), if any. */
   shared?(config: C, modules: M[]): Record<string, number[]>;
   /**
+   * Whether tensor `key` is never trained (a frozen projection or stored factor): parameter
+   * counts (`finetune`, `adapter inspect`) leave it out, and inspect lists it apart from the
+   * modules. Decided from the key alone, so it works on a folder without its base model.
+   */
+  frozen?(key: string): boolean;
+  /**
+   * Common fields ({@link TypedConfig}'s camelCase keys) that PEFT's config class of this type
+   * lacks (VeraConfig has no exclude_modules): not written, and read as unknown keys.
+   */
+  omitFields?: string[];
+  /**
    * Initial tensors of one module (seeded by `key`, consumed). `weight` is W, borrowed;
    * `gradient` (borrowed) is the training loss's gradient at W, given to types with
    * {@link AdapterType.gradientInit} (LoRA-SB).
@@ -140,6 +152,14 @@ export interface AdapterType<C extends TypedConfig = any, M extends TypedModule 
   inferShapes?(tensors: Map<string, number[]>, config: C): Record<string, number[]>;
   /** One line for `adapter inspect` (the type's main settings). */
   describe(config: C): string;
+  /**
+   * A type PEFT no longer loads (Bone) written as its successor: the config and tensors to save
+   * instead (tensors borrowed from `params`, not copied).
+   */
+  writeAs?(
+    config: C,
+    params: Record<string, np.Array>,
+  ): { config: TypedConfig; params: Record<string, np.Array> };
   /** A term added to the training loss (traced under jit): e.g. AdaLoRA's orthogonality loss. */
   regularizer?(config: C, modules: M[], get: TensorGetter): np.Array;
   /**
@@ -192,6 +212,9 @@ export function adapterType(peftType: unknown, where: string): AdapterType {
     );
   return t;
 }
+
+/** Whether `type`'s tensor `key` is trained (see {@link AdapterType.frozen}). */
+export const isTrained = (type: AdapterType, key: string): boolean => !type.frozen?.(key);
 
 /** Every peft_type Rankwise reads and writes, LoRA first. */
 export const peftTypes = (): string[] => ["LORA", ...TYPES.keys()];

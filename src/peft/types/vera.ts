@@ -102,6 +102,8 @@ export const VERA: AdapterType<VeraConfig, TypedModule> = {
     return np.matmul(b.mul(lb), a.mul(ld));
   },
   trainer: () => projectionTrainer("vera_A", "vera_B"),
+  frozen: (key) => key === "base_model.vera_A" || key === "base_model.vera_B",
+  omitFields: ["excludeModules"],
   describe: (c) =>
     `r ${c.r}, d_initial ${c.dInitial}, projection_prng_key ${c.projectionPrngKey}, target_modules ${JSON.stringify(c.targetModules)}, init_weights ${c.initWeights}`,
 };
