@@ -8,6 +8,7 @@
  * folders, checkpoints and merges carry them, as PEFT's save_projection=true does), pass through
  * lax.stopGradient where they are used, and the type's trainer (./freeze-trainer.ts) zeroes
  * their updates, so no optimizer (momentum, weight decay) moves them: they stay bit for bit.
+ * The types name them in `frozen`, so parameter counts leave them out.
  *
  * Deviations: PEFT draws them from a torch.Generator seeded by projection_prng_key; Rankwise draws
  * from jax-js (seeded by finetune's seed), so the key is recorded but the values differ. A folder
