@@ -33,6 +33,7 @@ import { UsageError } from "../../engine/errors.js";
 import { writeFileAtomic } from "../../io/atomic.js";
 import { ensureOutputDir, removeCreated } from "../../io/output-dir.js";
 import { saveSafetensors } from "../../io/safetensors.js";
+import { RESIDUAL_PROJECTION } from "../../nn/llama.js";
 import { CONFIG_FILE, WEIGHTS_FILE, WEIGHTS_INDEX_FILE } from "../../nn/pretrained.js";
 import { type MergeConfig, parseMergeConfig, type SliceSpec, type SourceSpec } from "./config.js";
 import type { MergeInput, MergeMethod, ParamValue } from "./method.js";
@@ -80,6 +81,8 @@ interface Planned {
   baseIndex: number;
   modelParams: Record<string, ParamValue>[];
   params: Record<string, ParamValue>;
+  /** A stored residual projection every source holds alike: copied, not merged. */
+  copy?: boolean;
 }
 
 const LAYER = /^model\.layers\.(\d+)\.(.+)$/;
@@ -129,6 +132,7 @@ export async function runMerge(text: string, options: MergeOptions): Promise<Mer
     if (config.tokenizerSource === "union") applyTokenizerUnion(config, sources);
     else if (config.tokenizerSource !== undefined) applyTokenizerSource(config, sources, tokRef);
     const { plan, layers } = planMerge(config, method, sources);
+    await checkCopies(plan, sources);
     const calibration = method.statistics ? calibrationPlan(config, method) : undefined;
     options.onStart?.({ method: method.name, models: sources.size, tensors: plan.length, layers });
     if (method.statistics && calibration) {
@@ -238,11 +242,57 @@ function planMerge(
           `model.layers.${ranges[slice.sources.indexOf(s)]![0] + j}.${suffix}`;
         add(slice, `model.layers.${offset + j}.${suffix}`, name, t);
       }
+      const reads = slice.sources.map((source, m) => ({
+        source,
+        name: `model.layers.${ranges[m]![0] + j}.${RESIDUAL_PROJECTION}`,
+      }));
+      const held = reads.filter(({ source, name }) => sources.get(source.model)!.projections[name]);
+      if (held.length > 0) {
+        const lacking = reads.find((r) => !held.includes(r))?.source.model;
+        if (lacking !== undefined) throw projectionError(held[0]!, `model ${lacking} has none`);
+        const d = first.config.hidden_size;
+        const out = `model.layers.${offset + j}.${RESIDUAL_PROJECTION}`;
+        plan.push({
+          out,
+          shape: [d, d],
+          reads,
+          baseIndex: -1,
+          modelParams: [],
+          params: {},
+          copy: true,
+        });
+      }
     }
     offset += count;
   });
   for (const n of post) add(lastSlice, n, () => n, 0);
   return { plan, layers: offset };
+}
+
+/**
+ * A stored residual projection (`edit inlp` without --fold) is no weight to interpolate: it is
+ * copied when every source of its layer holds the same one, and refused otherwise.
+ */
+function projectionError(held: { source: SourceSpec; name: string }, why: string): UsageError {
+  return new UsageError(
+    `model ${held.source.model} holds ${held.name} (rankwise edit inlp without --fold) and ${why} at that layer; merge copies a stored projection only when every model holds the same one: fold it into the weights with rankwise edit inlp --fold`,
+  );
+}
+
+/** Refuse planned projection copies whose sources differ (read now, before anything is written). */
+async function checkCopies(plan: Planned[], sources: Map<string, ModelSource>): Promise<void> {
+  for (const p of plan.filter((q) => q.copy)) {
+    const [head, ...rest] = p.reads;
+    const want = await sources.get(head!.source.model)!.read(head!.name);
+    const wantData = (await want.data()) as Float32Array;
+    for (const r of rest) {
+      const got = await sources.get(r.source.model)!.read(r.name);
+      const gotData = (await got.data()) as Float32Array;
+      if (gotData.some((v, i) => !Object.is(v, wantData[i]))) {
+        throw projectionError(head!, `model ${r.source.model} holds a different one`);
+      }
+    }
+  }
 }
 
 function plannedTensor(
@@ -383,7 +433,7 @@ async function scanTotals(
   stats?: MergeStatistics,
 ): Promise<Record<string, number>> {
   const totals: Record<string, number> = {};
-  for (const p of plan) {
+  for (const p of plan.filter((q) => !q.copy)) {
     const found = method.scan!(await readInput(p, sources, options.seed ?? 0, stats));
     for (const [k, v] of Object.entries(found)) totals[k] = (totals[k] ?? 0) + v;
   }
@@ -480,7 +530,9 @@ async function writeOutput(
   try {
     for (let i = 0; i < plan.length; i++) {
       const p = plan[i]!;
-      let merged = method.merge(await read(p));
+      let merged = p.copy
+        ? await sources.get(p.reads[0]!.source.model)!.read(p.reads[0]!.name)
+        : method.merge(await read(p));
       if (config.outDtype === "float16") merged = merged.astype(np.float16);
       // Computed now: a pending result would keep every input it was computed from alive until
       // its shard is written, i.e. whole models.

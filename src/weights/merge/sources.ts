@@ -16,7 +16,7 @@ import { UsageError } from "../../engine/errors.js";
 import * as tree from "../../engine/tree.js";
 import { downloadModel, HUB_ID, parseHubId, stderrProgress } from "../../io/hub.js";
 import { type LazySafetensors, openSafetensorsLazy } from "../../io/safetensors-lazy.js";
-import { llamaParamShapes } from "../../nn/llama.js";
+import { llamaParamShapes, RESIDUAL_PROJECTION } from "../../nn/llama.js";
 import { fromHfConfig, type LlamaConfig, toHfConfig } from "../../nn/llama-config.js";
 import { applyAdapter, openModel } from "../../nn/open-model.js";
 import {
@@ -36,6 +36,11 @@ export interface ModelSource {
   configJson: Record<string, unknown>;
   /** Parameter shapes by HF name. */
   shapes: Record<string, number[]>;
+  /**
+   * The residual projections it holds beside them (`model.layers.<i>.inlp_projection`, written
+   * by `edit inlp` without --fold), by name; `read` reads them too.
+   */
+  projections: Record<string, number[]>;
   /** One tensor as a new float32 array (the caller owns it). */
   read(name: string): Promise<np.Array>;
   /** The tokenizer files this model's folder would hold (tokenizer.json, ...), if any. */
@@ -81,7 +86,9 @@ export async function openSource(ref: string): Promise<ModelSource> {
     const lazy = await openLazyFolder(ref, model);
     const params: Record<string, np.Array> = {};
     try {
-      for (const name of Object.keys(lazy.shapes)) params[name] = await lazy.read(name);
+      for (const name of [...Object.keys(lazy.shapes), ...Object.keys(lazy.projections)]) {
+        params[name] = await lazy.read(name);
+      }
     } catch (error) {
       tree.dispose(params);
       throw error;
@@ -105,6 +112,7 @@ export async function openSource(ref: string): Promise<ModelSource> {
     config,
     configJson: toHfConfig(config) as Record<string, unknown>,
     shapes: llamaParamShapes(config),
+    projections: projectionShapes(ref, config, (name) => params[name]?.shape),
     read: async (name) => asFloat32(params[name]!.ref),
     tokenizerFiles: () => tokenizerFiles(tokenizer.toJSON()),
     close: () => tree.dispose(params),
@@ -158,6 +166,7 @@ async function openLazyFolder(ref: string, dir: string): Promise<ModelSource> {
     config,
     configJson,
     shapes,
+    projections: projectionShapes(ref, config, (name) => where.get(name)?.infos.get(name)?.shape),
     read: async (name) => asFloat32(await where.get(name)!.read(name)),
     tokenizerFiles: () => {
       const path = join(dir, TOKENIZER_FILE);
@@ -167,6 +176,26 @@ async function openLazyFolder(ref: string, dir: string): Promise<ModelSource> {
     },
     close: () => {},
   };
+}
+
+/** The residual projections a model holds (see ModelSource.projections), by name. */
+function projectionShapes(
+  ref: string,
+  config: LlamaConfig,
+  shapeOf: (name: string) => readonly number[] | undefined,
+): Record<string, number[]> {
+  const out: Record<string, number[]> = {};
+  const d = config.hidden_size;
+  for (let i = 0; i < config.num_hidden_layers; i++) {
+    const name = `model.layers.${i}.${RESIDUAL_PROJECTION}`;
+    const shape = shapeOf(name);
+    if (shape === undefined) continue;
+    if (shape.join(",") !== `${d},${d}`) {
+      throw new UsageError(`model ${ref}: ${name} has shape [${shape}], expected [${d},${d}]`);
+    }
+    out[name] = [...shape];
+  }
+  return out;
 }
 
 function weightFiles(dir: string, ref: string): string[] {
