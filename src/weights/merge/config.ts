@@ -9,8 +9,10 @@
  *   dtype: float32 | float16 | bfloat16  # compute dtype: accepted, merging is always float32
  *   out_dtype: float32 | float16         # output dtype (default float32; float16 where the
  *                                        # runtime has Float16Array)
- *   tokenizer_source: base | union | <model ref>  # default: the base, else the first model;
- *                                        # union: every model's vocabulary (tokenizer-union.ts)
+ *   tokenizer_source: base | union | <model ref>  # unset: the base's (else the first model's)
+ *                                        # tokenizer copied; base/<model>: rows re-indexed to its
+ *                                        # vocabulary (tokenizer-source.ts); union: every model's
+ *                                        # vocabulary (tokenizer-union.ts)
  *   calibration: {data, samples, seq_len, seed}  # Rankwise's: text for fisher, mats and
  *                                        # uncertainty_gm statistics (also per model)
  *

@@ -1,7 +1,9 @@
 /**
  * `tokenizer_source: union` (mergekit's tokenizer/build.py and tokenizer/embed.py, read not
  * copied): the merged model's vocabulary is the union of the models' vocabularies, and each
- * model's embed_tokens and lm_head rows are re-indexed to it before merging.
+ * model's embed_tokens and lm_head rows are re-indexed to it before merging. The re-indexing
+ * (reindexRows, applyVocabulary) is shared with `tokenizer_source: base | <model>`
+ * (tokenizer-source.ts), whose vocabulary is one model's instead of the union.
  *
  * Vocabulary: the base model's (base_model, else the first model) with its ids, then every token
  * the other models have and it lacks, appended in model order (base first, then as the config
