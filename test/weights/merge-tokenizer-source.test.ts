@@ -4,9 +4,10 @@
  * and embed.py): a named model's char vocabulary in another order re-indexes the other model's
  * rows; with a base, a model lacking a token takes the base's row, the padding rows past the
  * tokenizer are dropped and vocab_size is the tokenizer's; a model without tokenizer.json shares
- * the base's vocabulary (the source's when the base has none); a source outside the merge gives zeros for tokens no merged model has;
- * one vocabulary everywhere is the plain merge, bit for bit; missing tokenizers are one line; no
- * arrays leak.
+ * the base's vocabulary (the source's when the base has none); a source outside the merge gives
+ * zeros for tokens no merged model has; a BPE source whose added token is also in its vocab lists
+ * it once; one vocabulary everywhere is the plain merge, bit for bit; a source without a tokenizer
+ * is one line; no arrays leak.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -48,6 +49,39 @@ async function model(name: string, seed: number, vocabSize: number, text: string
 
 const chars = (text: string) => tokenizerFileText(new CharTokenizer([...text]));
 
+/** A BPE tokenizer.json whose added token <s> is also in its vocab at the same id (as LLaMA's). */
+const BPE = JSON.stringify({
+  version: "1.0",
+  truncation: null,
+  padding: null,
+  added_tokens: [
+    {
+      id: 2,
+      content: "<s>",
+      single_word: false,
+      lstrip: false,
+      rstrip: false,
+      normalized: false,
+      special: true,
+    },
+  ],
+  normalizer: null,
+  pre_tokenizer: null,
+  post_processor: null,
+  decoder: null,
+  model: {
+    type: "BPE",
+    dropout: null,
+    unk_token: null,
+    continuing_subword_prefix: null,
+    end_of_word_suffix: null,
+    fuse_unk: false,
+    byte_fallback: false,
+    vocab: { a: 0, b: 1, "<s>": 2 },
+    merges: [],
+  },
+});
+
 beforeAll(async () => {
   await setup();
   tmp = mkdtempSync(join(tmpdir(), "rankwise-toksource-"));
@@ -59,6 +93,9 @@ beforeAll(async () => {
   await model("q", 6, 3, "bcd");
   await model("bare", 7, 3, null);
   await model("z", 8, 3, "zab");
+  await model("bpe", 9, 3, null);
+  writeFileSync(join(tmp, "bpe", "tokenizer.json"), BPE);
+  await model("ba", 10, 2, "ba");
 });
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
@@ -171,6 +208,26 @@ describe("tokenizer_source: base or a model, vocabularies differing", () => {
       expect(readFileSync(join(named.out, "tokenizer.json"), "utf8")).toBe(chars("abc"));
       expect(named.config).toEqual(plain.config);
       for (const [name, w] of Object.entries(plain.got)) expect(named.got[name], name).toEqual(w);
+    }
+  });
+
+  test("a BPE source with an added token also in its vocab: listed once, its row donated", async () => {
+    const { out, config, got } = await merge(`${linear2("bpe", "ba")}tokenizer_source: @/bpe\n`);
+    expect(readFileSync(join(out, "tokenizer.json"), "utf8")).toBe(BPE);
+    expect(config.vocab_size).toBe(3);
+    for (const name of VOCAB) {
+      // bpe: a b <s>; ba: b a (no <s>: the only model that has it gives its row).
+      expectRows(got[name]!, [
+        mix([
+          [0.25, row("bpe", name, 0)],
+          [0.75, row("ba", name, 1)],
+        ]),
+        mix([
+          [0.25, row("bpe", name, 1)],
+          [0.75, row("ba", name, 0)],
+        ]),
+        row("bpe", name, 2),
+      ]);
     }
   });
 

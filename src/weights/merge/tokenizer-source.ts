@@ -45,10 +45,13 @@ export function applyTokenizerSource(
       `${label}: model ${tokRef}'s ${TOKENIZER_FILE} has ids past its vocab_size (${source.config.vocab_size}): they do not belong together`,
     );
   }
+  // An added token may also be in the model's vocab at the same id (LLaMA's <s>): listed once.
   const tokens = [
     ...target.regular,
     ...target.added.map(([t, id]) => [t.content as string, id] as [string, number]),
-  ].sort((a, b) => a[1] - b[1]);
+  ]
+    .sort((a, b) => a[1] - b[1])
+    .filter(([token, id], k, all) => k === 0 || all[k - 1]![0] !== token || all[k - 1]![1] !== id);
   tokens.forEach(([, id], k) => {
     if (id !== k) {
       throw new UsageError(
