@@ -113,6 +113,7 @@ export function compressionSection(name: string, r: Json): string {
   const failures = [...r.pruning, ...r.quantization, ...(r.compression ?? [])].filter(
     (x: Json) => x.error !== undefined,
   );
+  const recovered = r.pruning.filter((x: Json) => x.recovered !== undefined);
   const secondsOf = (m: string) => {
     const s = ok(r.pruning)
       .filter((p: Json) => p.method === m)
@@ -217,6 +218,10 @@ Lowest loss per column: ${best.join(", ")}. Seconds per \`prune\` command (calib
 included, process start-up and evaluation not): ${methods.map((m) => `${m} ${secondsOf(m)}`).join(", ")}.${
     failures.length > 0
       ? ` ${failures.length} variant(s) failed; their messages are in the result file.`
+      : ""
+  }${
+    recovered.length > 0
+      ? ` ${recovered.length} pruning rows (${[...new Set(recovered.map((x: Json) => x.method))].join(", ")}) come from the log of an earlier run of the same settings that a broken import in the working tree cut short: loss, bytes and seconds as it printed them (their measured sparsity was not printed; the chart places them at the target).`
       : ""
   }
 
