@@ -27,6 +27,7 @@ import { generateCommand, MAX_LENGTH } from "./generate.js";
 import { inspectCommand } from "./inspect.js";
 import { mergeCommand } from "./merge.js";
 import { optimizersCommand } from "./optimizers.js";
+import { playgroundCommand } from "./playground.js";
 import { pruneCommand } from "./prune.js";
 import { quantizeCommand } from "./quantize.js";
 import { trainCommand } from "./train.js";
@@ -393,6 +394,13 @@ export function buildProgram(): Command {
     .argument("<path>", "run folder, model folder or .safetensors file")
     .option("--json", "machine-readable output")
     .action(action(inspectCommand));
+
+  program
+    .command("playground")
+    .description("serve the browser app that trains models in the page (WebGPU or wasm)")
+    .option("--port <p>", "port to listen on, 0 = any free one (default: 8080)")
+    .option("--host <h>", "address to listen on (default: 127.0.0.1)")
+    .action(action(playgroundCommand));
 
   program
     .command("optimizers")

@@ -1,0 +1,236 @@
+/**
+ * The playground page: wires the form, the charts and the URL contract (url.ts) to a
+ * PlaygroundRun (run.ts). WebGPU is used when the browser offers it, else wasm, and the page says
+ * which. Text comes from the server's corpus slices (`corpus/<name>.txt`, served by
+ * `rankwise playground` from the bundled npm corpora) or a text file dropped on the page.
+ */
+import { defaultDevice, init as jaxInit } from "@jax-js/jax";
+import { LLAMA_PRESETS, type LlamaPreset } from "../nn/llama-config.js";
+import { getOptimizer, optimizerNames } from "../train/registry.js";
+import { LineChart } from "./chart.js";
+import { readOptions, renderOptions } from "./form.js";
+import { PlaygroundRun, type RunSpec, webgpuProblem } from "./run.js";
+import { CORPUS_NAMES, parseUrl } from "./url.js";
+
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+
+type Backend = "webgpu" | "wasm";
+let backend: Backend = "wasm";
+let run: PlaygroundRun | null = null;
+let running = false;
+let stopRequested = false;
+let dropped: { name: string; text: string } | null = null;
+const svg = (id: string) => document.getElementById(id) as unknown as SVGSVGElement;
+const charts = {
+  loss: new LineChart(svg("chart-loss"), "loss"),
+  lr: new LineChart(svg("chart-lr"), "learning rate"),
+  tps: new LineChart(svg("chart-tps"), "tokens/s"),
+};
+
+/** Start jax-js; WebGPU when offered (or asked for), else wasm. */
+async function startBackend(requested?: Backend): Promise<Backend> {
+  const devices = await jaxInit("wasm", "webgpu");
+  const chosen: Backend = requested ?? (devices.includes("webgpu") ? "webgpu" : "wasm");
+  if (!devices.includes(chosen)) {
+    throw new Error(
+      `backend ${chosen} is not available in this browser (available: ${devices.join(", ")})`,
+    );
+  }
+  defaultDevice(chosen);
+  $("backend").textContent =
+    chosen === "webgpu"
+      ? "Running on WebGPU."
+      : `Running on wasm${devices.includes("webgpu") ? " (WebGPU available)" : " (this browser offers no WebGPU)"}.`;
+  return chosen;
+}
+
+/** A wasm read resolves at once: give clicks and painting a turn every ~30 ms of training. */
+let lastYield = 0;
+async function yieldToPage(): Promise<void> {
+  if (performance.now() - lastYield < 30) return;
+  await new Promise<void>((resolve) => setTimeout(resolve, 0));
+  lastYield = performance.now();
+}
+
+async function loadText(corpus: string): Promise<string> {
+  if (corpus === "dropped") {
+    if (dropped === null) throw new Error("drop a text file on the page first");
+    return dropped.text;
+  }
+  const res = await fetch(`corpus/${corpus}.txt`);
+  if (!res.ok)
+    throw new Error(
+      `corpus ${corpus}: the server answered ${res.status} (serve the page with rankwise playground, or drop a text file)`,
+    );
+  return res.text();
+}
+
+function fillSelect(sel: HTMLSelectElement, values: readonly string[], chosen: string): void {
+  sel.replaceChildren(...values.map((v) => new Option(v, v, v === chosen, v === chosen)));
+}
+
+function say(message: string): void {
+  $("status").textContent = message;
+}
+
+function showError(error: unknown): void {
+  const message = (error as Error)?.message ?? String(error);
+  $("error").textContent = message;
+  say("stopped");
+}
+
+async function specFromForm(): Promise<RunSpec> {
+  const optimizer = $<HTMLSelectElement>("optimizer").value;
+  const options = readOptions($("options"), optimizer);
+  if (backend === "webgpu") {
+    const problem = webgpuProblem(optimizer, options);
+    if (problem) throw new Error(problem);
+  }
+  const num = (id: string) => Number($<HTMLInputElement>(id).value);
+  const positiveInt = (id: string) => {
+    const v = num(id);
+    if (!Number.isInteger(v) || v < 1) throw new RangeError(`${id} must be a positive integer`);
+    return v;
+  };
+  const learningRate = num("lr");
+  if (!(learningRate > 0)) throw new RangeError("learning rate must be a positive number");
+  return {
+    preset: $<HTMLSelectElement>("model").value as LlamaPreset,
+    text: await loadText($<HTMLSelectElement>("corpus").value),
+    optimizer,
+    options,
+    learningRate,
+    steps: positiveInt("steps"),
+    batchSize: positiveInt("batch"),
+    seqLen: positiveInt("seq"),
+    seed: 0,
+  };
+}
+
+/** Train until the run is done or Stop is pressed; samples text every `sampleEvery` steps. */
+async function loop(): Promise<void> {
+  if (run === null || running) return;
+  running = true;
+  stopRequested = false;
+  $<HTMLButtonElement>("stop").disabled = false;
+  $<HTMLButtonElement>("resume").disabled = true;
+  const sampleEvery = Math.max(10, Math.ceil(run.spec.steps / 5));
+  try {
+    while (!run.done && !stopRequested) {
+      const info = await run.trainStep();
+      await yieldToPage();
+      charts.loss.push(info.loss);
+      charts.lr.push(info.learningRate);
+      if (info.step > 0) charts.tps.push(info.tokensPerSec); // step 0 compiles
+      say(`step ${run.step}/${run.spec.steps} · loss ${info.loss.toFixed(3)}`);
+      if (run.step % sampleEvery === 0 || run.done) {
+        const text = await run.sample("\n", 60, run.step);
+        const p = document.createElement("p");
+        p.textContent = `step ${run.step}: ${text}`;
+        $("samples").prepend(p);
+      }
+    }
+    say(run.done ? `done: ${run.step} steps` : `stopped at step ${run.step} (Resume continues)`);
+  } catch (error) {
+    showError(error);
+  } finally {
+    running = false;
+    $<HTMLButtonElement>("stop").disabled = true;
+    $<HTMLButtonElement>("resume").disabled = run === null || run.done;
+  }
+}
+
+async function start(): Promise<void> {
+  if (running) return;
+  $("error").textContent = "";
+  try {
+    const spec = await specFromForm();
+    run?.dispose();
+    run = null;
+    for (const c of Object.values(charts)) c.clear();
+    $("samples").replaceChildren();
+    say("building the model…");
+    run = new PlaygroundRun(spec);
+  } catch (error) {
+    showError(error);
+    return;
+  }
+  await loop();
+}
+
+/** The URL contract: train without clicks and write the JSON summary into #result. */
+async function autorun(spec: RunSpec): Promise<void> {
+  const r = new PlaygroundRun(spec);
+  run = r;
+  const initialLoss = await r.heldLoss();
+  let tokens = 0;
+  let seconds = 0;
+  while (!r.done) {
+    const info = await r.trainStep();
+    await yieldToPage();
+    charts.loss.push(info.loss);
+    charts.lr.push(info.learningRate);
+    say(`step ${r.step}/${spec.steps} · loss ${info.loss.toFixed(3)}`);
+    // Throughput leaves out the first step (jit compilation) when there are others.
+    if (info.step > 0 || spec.steps === 1) {
+      tokens += spec.batchSize * spec.seqLen;
+      seconds += (spec.batchSize * spec.seqLen) / info.tokensPerSec;
+    }
+  }
+  const finalLoss = await r.heldLoss();
+  const summary = {
+    backend,
+    steps: r.step,
+    initialLoss,
+    finalLoss,
+    tokensPerSec: tokens / seconds,
+  };
+  $("result").textContent = JSON.stringify(summary);
+  say(`done: ${r.step} steps`);
+}
+
+async function main(): Promise<void> {
+  const url = parseUrl(location.search);
+  backend = await startBackend(url.backend);
+  fillSelect($("model"), LLAMA_PRESETS, url.model ?? "tiny");
+  fillSelect($("optimizer"), optimizerNames(), url.optimizer ?? "adamw");
+  fillSelect($("corpus"), [...CORPUS_NAMES, "dropped"], url.corpus ?? "moby-dick");
+  const setOptimizer = () => {
+    const name = $<HTMLSelectElement>("optimizer").value;
+    renderOptions($("options"), name);
+    $<HTMLInputElement>("lr").value = String(getOptimizer(name).defaultLearningRate);
+    $("optimizer-note").textContent = backend === "webgpu" ? (webgpuProblem(name, {}) ?? "") : "";
+  };
+  $("optimizer").addEventListener("change", setOptimizer);
+  setOptimizer();
+  if (url.lr !== undefined) $<HTMLInputElement>("lr").value = String(url.lr);
+  if (url.steps !== undefined) $<HTMLInputElement>("steps").value = String(url.steps);
+  $("start").addEventListener("click", () => void start());
+  $("stop").addEventListener("click", () => {
+    stopRequested = true;
+  });
+  $("resume").addEventListener("click", () => void loop());
+  document.addEventListener("dragover", (e) => e.preventDefault());
+  document.addEventListener("drop", (e) => {
+    e.preventDefault();
+    const file = e.dataTransfer?.files[0];
+    if (!file) return;
+    void file.text().then((text) => {
+      dropped = { name: file.name, text };
+      $<HTMLSelectElement>("corpus").value = "dropped";
+      say(`dropped ${file.name} (${text.length} characters)`);
+    });
+  });
+  document.body.dataset.ready = "1";
+  if (url.autorun) {
+    const spec = await specFromForm();
+    await autorun(spec);
+  }
+}
+
+main().catch((error) => {
+  showError(error);
+  if (new URLSearchParams(location.search).get("autorun") === "1") {
+    $("result").textContent = JSON.stringify({ error: (error as Error)?.message ?? String(error) });
+  }
+});

@@ -1,0 +1,174 @@
+/**
+ * The playground (src/playground, served by `rankwise playground`) in headless Chromium: the URL
+ * contract on both backends (webgpu on SwiftShader and wasm: the backend reported is the one
+ * asked for, and the held-out loss after training is below the one before), and the page driven
+ * as a person would: pick an optimizer, start, watch the loss chart grow, stop, resume.
+ * The app is bundled from src/ by esbuild into a temporary folder (as `npm run build` does into
+ * dist/playground) and served by the CLI's own server.
+ */
+import { spawnSync } from "node:child_process";
+import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { build } from "esbuild";
+import type { Browser, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { type PlaygroundServer, servePlayground } from "../../src/cli/playground.js";
+import { launchChromium, launchChromiumWebGpu } from "../helpers/chromium.js";
+import { chromiumAvailable } from "./session.js";
+
+const enabled = chromiumAvailable();
+const SRC = new URL("../../src/playground/", import.meta.url).pathname;
+let dir: string;
+let served: PlaygroundServer;
+const summaries: Partial<Record<"webgpu" | "wasm", Summary>> = {};
+
+interface Summary {
+  backend: string;
+  steps: number;
+  initialLoss: number;
+  finalLoss: number;
+  tokensPerSec: number;
+}
+
+beforeAll(async () => {
+  if (!enabled) return;
+  dir = mkdtempSync(join(tmpdir(), "rankwise-playground-"));
+  await build({
+    entryPoints: [join(SRC, "main.ts")],
+    bundle: true,
+    format: "esm",
+    platform: "browser",
+    target: "es2022",
+    outfile: join(dir, "playground.js"),
+    logLevel: "warning",
+  });
+  copyFileSync(join(SRC, "index.html"), join(dir, "index.html"));
+  served = await servePlayground({ port: 0, host: "127.0.0.1", root: dir });
+}, 60_000);
+
+afterAll(async () => {
+  await served?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+async function withPage<T>(launch: () => Promise<Browser>, fn: (page: Page) => Promise<T>) {
+  const browser = await launch();
+  try {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on("pageerror", (e) => errors.push(String(e)));
+    const out = await fn(page);
+    expect(errors).toEqual([]);
+    return out;
+  } finally {
+    await browser.close();
+  }
+}
+
+async function autorun(backend: "webgpu" | "wasm"): Promise<Summary> {
+  return withPage(launchChromiumWebGpu, async (page) => {
+    await page.goto(
+      `${served.url}?autorun=1&steps=12&optimizer=adamw&model=tiny&backend=${backend}`,
+    );
+    await page.waitForFunction(() => document.getElementById("result")?.textContent !== "", null, {
+      timeout: 90_000,
+    });
+    return JSON.parse((await page.textContent("#result")) ?? "");
+  });
+}
+
+describe.skipIf(!enabled)("playground (Chromium)", () => {
+  test.each(["webgpu", "wasm"] as const)(
+    "autorun contract on %s: the backend asked for, the held-out loss goes down",
+    async (backend) => {
+      const s = await autorun(backend);
+      expect(Object.keys(s).sort()).toEqual(
+        ["backend", "finalLoss", "initialLoss", "steps", "tokensPerSec"].sort(),
+      );
+      expect(s.backend).toBe(backend);
+      expect(s.steps).toBe(12);
+      // Untrained, a character model's loss is near ln(vocabulary) (Moby Dick's slice: ~80).
+      expect(s.initialLoss).toBeGreaterThan(Math.log(40));
+      expect(s.finalLoss).toBeLessThan(s.initialLoss);
+      expect(s.tokensPerSec).toBeGreaterThan(0);
+      summaries[backend] = s;
+      console.log(`playground ${backend}: ${JSON.stringify(s)}`);
+    },
+    120_000,
+  );
+
+  test("both backends train the same numbers (same seed and data): losses agree to 1e-4", () => {
+    const { webgpu, wasm } = summaries;
+    if (!webgpu || !wasm) throw new Error("an autorun test above failed");
+    for (const k of ["initialLoss", "finalLoss"] as const) {
+      expect(Math.abs(webgpu[k] - wasm[k])).toBeLessThanOrEqual(1e-4 * wasm[k]);
+    }
+  });
+
+  test("a bad URL parameter is one line naming it and the accepted values", async () => {
+    const text = await withPage(launchChromium, async (page) => {
+      await page.goto(`${served.url}?autorun=1&steps=3&backend=cuda`);
+      await page.waitForFunction(() => document.getElementById("result")?.textContent !== "");
+      return (await page.textContent("#result")) ?? "";
+    });
+    expect(JSON.parse(text)).toEqual({ error: 'backend must be webgpu or wasm, got "cuda"' });
+  }, 60_000);
+
+  test("as a person: pick an optimizer, start, the chart grows, stop, resume", async () => {
+    // No WebGPU in this browser: the page says it runs on wasm.
+    await withPage(launchChromium, async (page) => {
+      await page.goto(served.url);
+      await page.waitForSelector("body[data-ready='1']", { timeout: 60_000 });
+      expect(await page.textContent("#backend")).toMatch(/wasm/);
+      await page.selectOption("#optimizer", "lion");
+      // The form follows the registry: lion's options and its default learning rate.
+      expect(await page.inputValue("#lr")).toBe("0.0003");
+      expect(await page.locator("#options input[name='b2']").count()).toBe(1);
+      await page.fill("#steps", "400");
+      await page.fill("#batch", "2");
+      await page.fill("#seq", "16");
+      await page.click("#start");
+      const points = () => page.getAttribute("#chart-loss", "data-points").then(Number);
+      await page.waitForFunction(
+        () => Number(document.getElementById("chart-loss")?.dataset.points ?? 0) >= 3,
+        null,
+        { timeout: 60_000 },
+      );
+      const before = await points();
+      await page.waitForFunction(
+        (n) => Number(document.getElementById("chart-loss")?.dataset.points ?? 0) > n,
+        before,
+      );
+      await page.click("#stop");
+      await page.waitForSelector("#resume:not([disabled])");
+      expect(await page.textContent("#status")).toMatch(/stopped at step \d+/);
+      const stopped = await points();
+      await page.waitForTimeout(300);
+      expect(await points()).toBe(stopped); // stopped means stopped
+      expect(stopped).toBeLessThan(400);
+      await page.click("#resume");
+      await page.waitForFunction(
+        (n) => Number(document.getElementById("chart-loss")?.dataset.points ?? 0) > n,
+        stopped,
+      );
+      await page.click("#stop");
+      await page.waitForSelector("#resume:not([disabled])");
+    });
+  }, 120_000);
+});
+
+test("rankwise playground: a bad --port is one line and exit 2", () => {
+  const r = spawnSync(
+    process.execPath,
+    [
+      "--import",
+      "tsx",
+      "-e",
+      "import('./src/cli/main.ts').then(async m => process.exit(await m.main(['node','rankwise','playground','--port','http'])))",
+    ],
+    { encoding: "utf8" },
+  );
+  expect(r.status).toBe(2);
+  expect(r.stderr.trim()).toBe('rankwise: --port must be an integer from 0 to 65535, got "http"');
+}, 60_000);
