@@ -120,6 +120,8 @@ export const DSEE: AdapterType<DseeConfig, DseeModule> = {
     return low.add(sparseMatrix(p("S"), p("S_index"), m.shape)).mul(m.scaling);
   },
   trainer: (_c, modules) => freezingTrainer(modules.map((m) => `${m.name}.dsee_S_index`)),
+  // The support Ω is stored, never trained (its positions pick which S entries are trained).
+  frozen: (key) => key.endsWith(".dsee_S_index"),
   inferShapes(tensors) {
     const shapes: Record<string, number[]> = {};
     for (const [key, shape] of tensors) {

@@ -117,6 +117,8 @@ export const LAMDA: AdapterType<LamdaConfig, LamdaModule> = {
       },
     );
   },
+  // A is never trained; B is (its columns freeze one by one during the run, so it counts).
+  frozen: (key) => key.endsWith(".lamda_A"),
   inferShapes(tensors) {
     const shapes: Record<string, number[]> = {};
     for (const [key, shape] of tensors) {

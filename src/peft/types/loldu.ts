@@ -22,7 +22,7 @@ import { fromHost, toHost } from "../../linalg/host.js";
 import { intField, LAYER_FIELDS, numberField } from "./config.js";
 import { leadingLdu } from "./ldu-host.js";
 import type { AdapterType, TypedConfig, TypedModule } from "./registry.js";
-import { checkRankFits, constant, freezeFactors } from "./svd-init.js";
+import { checkRankFits, constant, freezeFactors, isFactor } from "./svd-init.js";
 
 /** LoLDU's config. */
 export interface LolduConfig extends TypedConfig {
@@ -68,6 +68,7 @@ export const LOLDU: AdapterType<LolduConfig, LolduModule> = {
     };
   },
   trainer: freezeFactors("loldu_pl", "loldu_u", "loldu_d"),
+  frozen: isFactor("loldu_pl", "loldu_u", "loldu_d"),
   delta(get, m) {
     const p = (n: string) => `${m.name}.loldu_${n}`;
     const pl = constant(get, p("pl"));

@@ -18,7 +18,7 @@
 import { numpy as np, random } from "@jax-js/jax";
 import { intField, LAYER_FIELDS, numberField } from "./config.js";
 import type { AdapterType, TypedConfig, TypedModule } from "./registry.js";
-import { checkRankFits, constant, freezeFactors, leadingSvd } from "./svd-init.js";
+import { checkRankFits, constant, freezeFactors, isFactor, leadingSvd } from "./svd-init.js";
 
 /** LoRA-XS's config. */
 export interface LoraXsConfig extends TypedConfig {
@@ -64,6 +64,7 @@ export const LORA_XS: AdapterType<LoraXsConfig, LoraXsModule> = {
     };
   },
   trainer: freezeFactors("lora_A.weight", "lora_B.weight"),
+  frozen: isFactor("lora_A.weight", "lora_B.weight"),
   delta(get, m) {
     const a = constant(get, `${m.name}.lora_A.weight`);
     const b = constant(get, `${m.name}.lora_B.weight`);

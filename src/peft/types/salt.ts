@@ -24,7 +24,7 @@ import { UsageError } from "../../engine/errors.js";
 import { splitKey } from "../lora.js";
 import { intField, LAYER_FIELDS } from "./config.js";
 import type { AdapterType, TypedConfig, TypedModule } from "./registry.js";
-import { constant, freezeFactors, leadingSvd } from "./svd-init.js";
+import { constant, freezeFactors, isFactor, leadingSvd } from "./svd-init.js";
 
 /** SALT's config. */
 export interface SaltConfig extends TypedConfig {
@@ -86,6 +86,7 @@ export const SALT: AdapterType<SaltConfig, SaltModule> = {
     };
   },
   trainer: freezeFactors("salt_u", "salt_s", "salt_vt"),
+  frozen: isFactor("salt_u", "salt_s", "salt_vt"),
   delta(get, m) {
     const { r, k } = m;
     const t = k - r;

@@ -44,3 +44,12 @@ export const freezeFactors =
   (...names: string[]) =>
   (_config: unknown, modules: TypedModule[]): AdapterTrainer =>
     freezingTrainer(modules.flatMap((m) => names.map((n) => `${m.name}.${n}`)));
+
+/**
+ * Whether `key` is one of the stored factors `names` of some module: the type's `frozen`
+ * (./registry.ts), so parameter counts leave out what {@link freezeFactors} keeps fixed.
+ */
+export const isFactor =
+  (...names: string[]) =>
+  (key: string): boolean =>
+    names.some((n) => key.endsWith(`.${n}`));

@@ -18,7 +18,7 @@ import { numpy as np } from "@jax-js/jax";
 import { intField, LAYER_FIELDS } from "./config.js";
 import { zeros } from "./init-util.js";
 import type { AdapterType, TypedConfig, TypedModule } from "./registry.js";
-import { checkRankFits, constant, freezeFactors, leadingSvd } from "./svd-init.js";
+import { checkRankFits, constant, freezeFactors, isFactor, leadingSvd } from "./svd-init.js";
 
 /** SVFit's config. */
 export interface SvfitConfig extends TypedConfig {
@@ -55,6 +55,7 @@ export const SVFIT: AdapterType<SvfitConfig, TypedModule> = {
     };
   },
   trainer: freezeFactors("svfit_u", "svfit_vt", "svfit_sigma"),
+  frozen: isFactor("svfit_u", "svfit_vt", "svfit_sigma"),
   delta(get, m) {
     const u = constant(get, `${m.name}.svfit_u`);
     const vt = constant(get, `${m.name}.svfit_vt`);

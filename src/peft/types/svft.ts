@@ -25,7 +25,7 @@ import { UsageError } from "../../engine/errors.js";
 import { splitKey } from "../lora.js";
 import { intField, LAYER_FIELDS } from "./config.js";
 import type { AdapterType, FieldSpec, TypedConfig, TypedModule } from "./registry.js";
-import { constant, freezeFactors, leadingSvd } from "./svd-init.js";
+import { constant, freezeFactors, isFactor, leadingSvd } from "./svd-init.js";
 
 /** SVFT's config. */
 export interface SvftConfig extends TypedConfig {
@@ -106,6 +106,7 @@ export const SVFT: AdapterType<SvftConfig, SvftModule> = {
     };
   },
   trainer: freezeFactors("svft_u", "svft_vt"),
+  frozen: isFactor("svft_u", "svft_vt"),
   delta(get, m) {
     const { n } = m;
     const u = constant(get, `${m.name}.svft_u`);
