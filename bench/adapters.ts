@@ -10,8 +10,8 @@
  *   npx tsx bench/adapters.ts --quick --only vera,loha   # re-run some, merged into the results
  *
  * "Trained" parameters: several types keep frozen tensors inside the adapter (VeRA's shared
- * projections, LoRA-XS's SVD factors, ...); `finetune`'s own count (its start row) and the
- * optimizer state include them. The benchmark counts a tensor as trained when its AdamW first
+ * projections, LoRA-XS's SVD factors, ...); `finetune`'s own count (its start row, recorded as
+ * `stored`) leaves out only those a type declares frozen, and the optimizer state holds them all. The benchmark counts a tensor as trained when its AdamW first
  * moment (checkpoint/optimizer.safetensors, "…mu.<key>") is not all zero after the run, i.e. a
  * gradient reached it. Budget matching uses that rule too: a 4-step probe of each type on the
  * tiny smoke model says which tensor names are frozen; ranks 1…1024 are then sized on the

@@ -20,6 +20,7 @@ const signed = (x: number, digits = 3) => `${x >= 0 ? "+" : ""}${fmt(x, digits)}
 const count = (n: number) => n.toLocaleString("en-US");
 const kib = (n: number | null | undefined) =>
   n === null || n === undefined ? "–" : `${(n / 1024).toFixed(1)} KiB`;
+const names = (rows: Json[]) => rows.map((t) => t.label.split(" ")[0]).join(", ");
 const table = (head: string[], rows: (string | number)[][]): string =>
   [
     `| ${head.join(" | ")} |`,
@@ -76,7 +77,10 @@ export function adaptersSection(name: string, r: Json, header: string): string {
     const c = ADAPTER_CLAIMS[t.peftType];
     return [t.label, c ? `${c.paper} (${c.source})` : "–", c?.claim ?? "–", measured(t, lora)];
   });
-  const frozen = rows.filter((t) => t.stored > t.trained);
+  // AdamW keeps two float32 moments per entry: more than 8 bytes per trained parameter means
+  // the state also covers tensors that never train (frozen factors kept in the adapter).
+  const undeclared = rows.filter((t) => t.stored > t.trained);
+  const padded = rows.filter((t) => t.stateBytes > 8 * t.trained * 1.001);
   const missing = [
     ...(r.pending ?? []).map((m: string) => `${m} (not run yet)`),
     ...(r.skipped ?? []).map((s: Json) => `${s.method} (${s.reason})`),
@@ -92,8 +96,9 @@ fine-tuning benchmark), seed ${b.seed}, batch ${b.batchSize} × ${b.seqLen}, on 
 default targets. Each type's rank is the one whose *trained* parameter count lands nearest LoRA
 r=8's ${count(r.loraBudget)} (ranks 1–1024 sized on the model's shapes; a type whose count does
 not depend on the rank, like IA³, has none). Trained parameters are those a gradient reached
-(AdamW's first moment not all zero at the end); "stored" is what the adapter holds, frozen
-factors included — ${frozen.length > 0 ? `${frozen.map((t) => t.label.split(" ")[0]).join(", ")} keep frozen tensors in the adapter, and the optimizer state (AdamW's two moments per stored entry) pays for them too` : "no type keeps frozen tensors"}.
+(AdamW's first moment not all zero at the end); "finetune's count" is the trainable count
+\`rankwise finetune\` reports (its start row), which leaves out the frozen tensors a type
+declares${undeclared.length > 0 ? ` (it counts undeclared frozen factors too for ${names(undeclared)})` : ""}.${padded.length > 0 ? ` The optimizer state (AdamW: two float32 moments, 8 bytes per trained parameter) also covers the frozen tensors kept in the adapter for ${names(padded)}: they cost state without training.` : ""}
 Step ms: mean per step over log intervals without compilation or an evaluation, in brackets
 the ratio to LoRA's; the runs took turns on a loaded two-core machine, so step times carry
 the load's noise. Moby Dick: \`rankwise eval <run> --data moby-dick\` on the adapted model, in
@@ -107,7 +112,7 @@ ${table(
     "adapter",
     "targets",
     "trained parameters (×LoRA)",
-    "stored",
+    "finetune's count",
     "optimizer state (×LoRA)",
     "adapter file",
     "step ms (×LoRA)",
