@@ -114,7 +114,7 @@ async function loop(): Promise<void> {
   stopRequested = false;
   $<HTMLButtonElement>("stop").disabled = false;
   $<HTMLButtonElement>("resume").disabled = true;
-  const sampleEvery = Math.max(10, Math.ceil(run.spec.steps / 5));
+  const sampleEvery = Math.min(50, Math.max(10, Math.ceil(run.spec.steps / 5)));
   try {
     while (!run.done && !stopRequested) {
       const info = await run.trainStep();

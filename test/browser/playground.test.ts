@@ -21,6 +21,8 @@ const enabled = chromiumAvailable();
 const SRC = new URL("../../src/playground/", import.meta.url).pathname;
 let dir: string;
 let served: PlaygroundServer;
+/** Written only with RANKWISE_SCREENSHOTS=1 (it is a tracked file). */
+const SCREENSHOT = new URL("../../docs/images/playground.png", import.meta.url).pathname;
 const summaries: Partial<Record<"webgpu" | "wasm", Summary>> = {};
 
 interface Summary {
@@ -125,7 +127,7 @@ describe.skipIf(!enabled)("playground (Chromium)", () => {
       // The form follows the registry: lion's options and its default learning rate.
       expect(await page.inputValue("#lr")).toBe("0.0003");
       expect(await page.locator("#options input[name='b2']").count()).toBe(1);
-      await page.fill("#steps", "400");
+      await page.fill("#steps", "2000");
       await page.fill("#batch", "2");
       await page.fill("#seq", "16");
       await page.click("#start");
@@ -146,12 +148,18 @@ describe.skipIf(!enabled)("playground (Chromium)", () => {
       const stopped = await points();
       await page.waitForTimeout(300);
       expect(await points()).toBe(stopped); // stopped means stopped
-      expect(stopped).toBeLessThan(400);
+      expect(stopped).toBeLessThan(2000);
       await page.click("#resume");
       await page.waitForFunction(
         (n) => Number(document.getElementById("chart-loss")?.dataset.points ?? 0) > n,
         stopped,
       );
+      if (process.env.RANKWISE_SCREENSHOTS === "1") {
+        // docs/playground.md's picture: once a text sample has appeared.
+        await page.waitForSelector("#samples p", { timeout: 60_000 });
+        await page.setViewportSize({ width: 1100, height: 760 });
+        await page.screenshot({ path: SCREENSHOT });
+      }
       await page.click("#stop");
       await page.waitForSelector("#resume:not([disabled])");
     });
