@@ -54,8 +54,9 @@ import {
   saveAdapter,
   shapesOf,
 } from "../peft/index.js";
-import { typeOfConfig } from "../peft/types/any.js";
-import { isTrained } from "../peft/types/registry.js";
+import { type AnyConfig, typeOfConfig } from "../peft/types/any.js";
+import { planTyped } from "../peft/types/apply.js";
+import { type AdapterType, isTrained } from "../peft/types/registry.js";
 import { summarizeRun } from "../report/summary.js";
 import type { MetricRow } from "../report/types.js";
 import { openBase, withAdapter } from "../train/adapted-model.js";
@@ -93,6 +94,8 @@ interface AdapterSummary {
   modules: { name: string; rank: number; shapes: Record<string, number[]> }[];
   /** Tensors the type never trains (VeRA's shared projections), apart from the modules. */
   frozen: { name: string; shape: number[] }[];
+  /** Trained tensors shared by all modules ("base_model.<name>": LoTR's factors, Compacter's rule). */
+  shared: { name: string; shape: number[] }[];
   /** Parameters of the trained tensors (the frozen ones left out). */
   trainableParameters: number;
   frozenParameters: number;
@@ -136,6 +139,31 @@ function runMeasurements(dir: string): RunMeasurements | undefined {
   };
 }
 
+/**
+ * Which module each tensor of a registered type's folder belongs to (key → module name), from
+ * the type's own tensor names: the base shapes the folder implies (type.inferShapes) are planned
+ * as finetune plans them and each module's keys come from type.tensors, so a tensor named
+ * `<module>.lora_latent_mapping.weight` is not taken for a saved module. Undefined when the type
+ * cannot infer its base shapes (IA³, VeRA, ...: their keys are `<module>.<tensor>`).
+ */
+function moduleOfKey(
+  type: AdapterType,
+  config: AnyConfig,
+  tensors: Map<string, number[]>,
+): Map<string, string> | undefined {
+  if (type.inferShapes === undefined || isLoraConfig(config)) return undefined;
+  try {
+    const plan = planTyped(type, config, type.inferShapes(tensors, config));
+    const owner = new Map<string, string>();
+    for (const m of plan.modules)
+      for (const key of Object.keys(type.tensors(m))) owner.set(key, m.name);
+    return owner;
+  } catch {
+    // A folder the plan refuses (edited by hand): fall back to the names' shape.
+    return undefined;
+  }
+}
+
 async function summarize(dir: string): Promise<AdapterSummary> {
   const configPath = join(dir, ADAPTER_CONFIG_FILE);
   if (!existsSync(configPath))
@@ -159,6 +187,14 @@ async function summarize(dir: string): Promise<AdapterSummary> {
   const modules = new Map<string, AdapterSummary["modules"][number]>();
   const type = isLoraConfig(config) ? undefined : typeOfConfig(config);
   const frozen: AdapterSummary["frozen"] = [];
+  const shared: AdapterSummary["shared"] = [];
+  const byKey = new Map(
+    header.tensors.map((t) => [
+      t.name.startsWith(PEFT_PREFIX) ? t.name.slice(PEFT_PREFIX.length) : t.name,
+      t.shape,
+    ]),
+  );
+  const owner = type === undefined ? undefined : moduleOfKey(type, config, byKey);
   let count = 0;
   let frozenCount = 0;
   for (const t of header.tensors) {
@@ -170,14 +206,22 @@ async function summarize(dir: string): Promise<AdapterSummary> {
       continue;
     }
     count += size;
-    // LoRA's tensor names; other types (src/peft/types/) key tensors as <module>.<tensor>.
+    if (!lora && key.startsWith("base_model.")) {
+      shared.push({ name: key, shape: t.shape });
+      continue;
+    }
+    // LoRA's tensor names; other types (src/peft/types/) key tensors as <module>.<tensor>, their
+    // modules known from the type (moduleOfKey) or else from the key (a saved module's ".weight").
+    const moduleName = owner?.get(key);
     const m = lora
       ? /^(.*)\.(lora_A\.weight|lora_B\.weight|lora_magnitude_vector|lora_embedding_A|lora_embedding_B)$/.exec(
           key,
         )
-      : key.startsWith("base_model.") || key.endsWith(".weight")
-        ? null
-        : /^(.*)\.([^.]+)$/.exec(key);
+      : moduleName !== undefined
+        ? [key, moduleName, key.slice(moduleName.length + 1)]
+        : owner !== undefined || key.endsWith(".weight")
+          ? null
+          : /^(.*)\.([^.]+)$/.exec(key);
     const name = m ? m[1] : key.replace(/\.weight$/, "");
     const part = m ? m[2].replace(/\.weight$/, "") : "weight";
     const entry = modules.get(name) ?? { name, rank: 0, shapes: {} };
@@ -195,6 +239,7 @@ async function summarize(dir: string): Promise<AdapterSummary> {
     describe: isLoraConfig(config) ? undefined : typeOfConfig(config).describe(config),
     modules: [...modules.values()].sort((a, b) => a.name.localeCompare(b.name)),
     frozen: frozen.sort((a, b) => a.name.localeCompare(b.name)),
+    shared: shared.sort((a, b) => a.name.localeCompare(b.name)),
     trainableParameters: count,
     frozenParameters: frozenCount,
     fileBytes: statSync(weights).size,
@@ -227,6 +272,7 @@ export async function adapterInspectCommand(dir: string, opts: { json?: boolean 
           .map(([k, v]) => `${k} [${v.join(", ")}]`)
           .join("  ")}`,
     ),
+    ...s.shared.map((f) => `    ${f.name}  shared by all modules  [${f.shape.join(", ")}]`),
     ...s.frozen.map((f) => `    ${f.name}  frozen (not trained)  [${f.shape.join(", ")}]`),
   ];
   process.stdout.write(`${lines.join("\n")}\n`);

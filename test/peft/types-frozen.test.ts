@@ -7,12 +7,21 @@
  * factor gets one from step 2 on); the entries that differ from the start are counted. LaMDA's B
  * counts as trained: the run is told it is 1000 steps long, so none of its columns freeze yet.
  */
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { type numpy as np, random, valueAndGrad } from "@jax-js/jax";
-import { beforeAll, expect, test } from "vitest";
+import { beforeAll, expect, test, vi } from "vitest";
+import { main } from "../../src/cli/main.js";
 import * as tree from "../../src/engine/tree.js";
 import { applyUpdates } from "../../src/optim/core.js";
 import { adamw } from "../../src/optim/optimizers/adam.js";
-import { typedConfigFromSettings } from "../../src/peft/types/any.js";
+import { splitKey } from "../../src/peft/lora.js";
+import {
+  createTypedAdapter,
+  saveAnyAdapter,
+  typedConfigFromSettings,
+} from "../../src/peft/types/any.js";
 import { initTyped, planTyped, trainedSize, typedEffective } from "../../src/peft/types/apply.js";
 import { typeOfMethod } from "../../src/peft/types/registry.js";
 import "../../src/peft/types/builtin.js";
@@ -42,7 +51,7 @@ test.each(SEEDS)(
   (method) => {
     const type = typeOfMethod(method);
     if (type === undefined) throw new Error(`${method} is not registered`);
-    const [kq, kv, rq, rv] = random.split(random.key(11), 4) as unknown as np.Array[];
+    const [kq, kv, rq, rv] = splitKey(random.key(11), 4);
     const base: Record<string, np.Array> = {
       [Q]: random.normal(kq, [16, 16]),
       [V]: random.normal(kv, [8, 16]),
@@ -89,6 +98,71 @@ test.each(SEEDS)(
     tree.dispose(base);
     tree.dispose(probe);
     expect(moved).toBe(expected);
+  },
+  30_000,
+);
+
+/** `rankwise adapter inspect --json` in-process: its parsed stdout. */
+async function inspectJson(dir: string) {
+  let stdout = "";
+  const spy = vi.spyOn(process.stdout, "write").mockImplementation((chunk: unknown) => {
+    stdout += String(chunk);
+    return true;
+  });
+  try {
+    expect(await main(["node", "rankwise", "adapter", "inspect", dir, "--json"])).toBe(0);
+  } finally {
+    spy.mockRestore();
+  }
+  return JSON.parse(stdout);
+}
+
+// Inspect groups tensors by the type's own names: LoRA-XS's <module>.lora_latent_mapping.weight
+// is no saved module, LoTR's shared base_model.lotr_* factors are no modules; a saved module
+// (modules_to_save, a real <module>.weight) still is one.
+test.each(["lora-xs", "lotr"])(
+  "%s folder: adapter inspect lists exactly the targeted modules",
+  async (method) => {
+    const names = [0, 1].flatMap((l) =>
+      ["q_proj", "v_proj"].map((p) => `model.layers.${l}.self_attn.${p}`),
+    );
+    const keys = splitKey(random.key(2), names.length + 1);
+    const base: Record<string, np.Array> = {};
+    names.forEach((n, i) => {
+      base[`${n}.weight`] = random.normal(keys[i], n.endsWith("q_proj") ? [16, 16] : [8, 16]);
+    });
+    base["lm_head.weight"] = random.normal(keys[names.length], [12, 16]);
+    const config = {
+      ...typedConfigFromSettings(method, {
+        rank: 4,
+        alpha: 8,
+        target: ["q_proj", "v_proj"],
+        baseModel: null,
+      }),
+      modulesToSave: ["lm_head"],
+    };
+    const adapter = createTypedAdapter(base, config, 1);
+    const dir = mkdtempSync(join(tmpdir(), "rankwise-types-frozen-"));
+    await saveAnyAdapter(dir, adapter);
+    const expected = trainedSize(adapter.plan.type, adapter.params);
+    tree.dispose(adapter.params);
+    tree.dispose(base);
+    const s = await inspectJson(dir);
+    expect(s.modules.map((m: { name: string }) => m.name)).toEqual([...names, "lm_head"].sort());
+    for (const m of s.modules) expect(m.rank).toBe(m.name === "lm_head" ? 0 : 4);
+    expect(s.trainableParameters).toBe(expected);
+    if (method === "lora-xs") {
+      // A and B are stored, frozen; the trained r×r mapping belongs to its module.
+      expect(s.frozen).toHaveLength(2 * names.length);
+      for (const m of s.modules.filter((m: { name: string }) => m.name !== "lm_head"))
+        expect(m.shapes).toEqual({ lora_latent_mapping: [4, 4] });
+      expect(s.shared).toEqual([]);
+    } else {
+      // One left and one right factor per module kind, shared by both layers.
+      expect(s.shared.map((t: { name: string }) => t.name)).toHaveLength(4);
+      for (const t of s.shared) expect(t.name).toMatch(/^base_model\.lotr_/);
+      expect(s.frozen).toEqual([]);
+    }
   },
   30_000,
 );
