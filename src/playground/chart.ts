@@ -59,3 +59,70 @@ export class LineChart {
 }
 
 const fmt = (x: number) => (Math.abs(x) >= 100 ? x.toFixed(0) : x.toPrecision(3));
+
+const COLORS = ["#2458a6", "#c0392b", "#27884a", "#8e44ad", "#d68910", "#16a2a5"];
+
+/** Several named series on one scale (the optimizer race), with a legend of last values. */
+export class RaceChart {
+  private readonly series = new Map<string, { values: number[]; line: SVGPolylineElement }>();
+  private readonly legend: SVGTextElement;
+
+  constructor(
+    readonly svg: SVGSVGElement,
+    names: string[],
+  ) {
+    svg.setAttribute("viewBox", `0 0 ${W * 2} ${H * 1.5}`);
+    svg.replaceChildren();
+    this.legend = document.createElementNS(NS, "text");
+    this.legend.setAttribute("x", "4");
+    this.legend.setAttribute("y", "12");
+    this.legend.setAttribute("font-size", "10");
+    svg.append(this.legend);
+    names.forEach((name, i) => {
+      const line = document.createElementNS(NS, "polyline");
+      line.setAttribute("fill", "none");
+      line.setAttribute("stroke", COLORS[i % COLORS.length]);
+      line.setAttribute("stroke-width", "1.5");
+      line.dataset.name = name;
+      svg.append(line);
+      this.series.set(name, { values: [], line });
+    });
+  }
+
+  push(name: string, value: number): void {
+    if (!Number.isFinite(value)) return;
+    this.series.get(name)?.values.push(value);
+    this.draw();
+  }
+
+  /** Points drawn per series. */
+  counts(): Record<string, number> {
+    return Object.fromEntries([...this.series].map(([k, s]) => [k, s.values.length]));
+  }
+
+  private draw(): void {
+    const all = [...this.series.values()].flatMap((s) => s.values);
+    const lo = Math.min(...all);
+    const span = Math.max(...all) - lo || 1;
+    const n = Math.max(...[...this.series.values()].map((s) => s.values.length));
+    const width = W * 2;
+    const height = H * 1.5;
+    const dx = n > 1 ? (width - 8) / (n - 1) : 0;
+    const legend: SVGTSpanElement[] = [];
+    for (const [name, s] of this.series) {
+      const points = s.values.map(
+        (y, i) =>
+          `${(4 + i * dx).toFixed(1)},${(height - 4 - ((y - lo) / span) * (height - 24)).toFixed(1)}`,
+      );
+      s.line.setAttribute("points", points.join(" "));
+      if (s.values.length > 0) {
+        const span = document.createElementNS(NS, "tspan");
+        span.setAttribute("fill", s.line.getAttribute("stroke") ?? "black");
+        span.textContent = `${name} ${fmt(s.values[s.values.length - 1])}  `;
+        legend.push(span);
+      }
+    }
+    this.svg.dataset.points = JSON.stringify(this.counts());
+    this.legend.replaceChildren("loss: ", ...legend);
+  }
+}

@@ -7,7 +7,7 @@
 import { defaultDevice, init as jaxInit } from "@jax-js/jax";
 import { LLAMA_PRESETS, type LlamaPreset } from "../nn/llama-config.js";
 import { getOptimizer, optimizerNames } from "../train/registry.js";
-import { LineChart } from "./chart.js";
+import { LineChart, RaceChart } from "./chart.js";
 import { readOptions, renderOptions } from "./form.js";
 import { PlaygroundRun, type RunSpec, webgpuProblem } from "./run.js";
 import { CORPUS_NAMES, parseUrl } from "./url.js";
@@ -158,6 +158,56 @@ async function start(): Promise<void> {
   await loop();
 }
 
+/**
+ * Several optimizers on the same model, data, seed and steps, each at its registry defaults,
+ * stepped in turn (one step each per round), their losses on one chart.
+ */
+async function race(): Promise<void> {
+  if (running) return;
+  $("error").textContent = "";
+  const names = $<HTMLInputElement>("race")
+    .value.split(",")
+    .map((n) => n.trim())
+    .filter((n) => n !== "");
+  const runs: PlaygroundRun[] = [];
+  running = true;
+  stopRequested = false;
+  $<HTMLButtonElement>("stop").disabled = false;
+  try {
+    if (names.length < 2)
+      throw new RangeError("race: name two optimizers or more, separated by commas");
+    const base = await specFromForm();
+    for (const name of names) {
+      const entry = getOptimizer(name); // throws, listing the accepted names
+      const problem = backend === "webgpu" ? webgpuProblem(name, {}) : null;
+      if (problem) throw new Error(problem);
+      runs.push(
+        new PlaygroundRun({
+          ...base,
+          optimizer: name,
+          options: {},
+          learningRate: entry.defaultLearningRate,
+        }),
+      );
+    }
+    const chart = new RaceChart(svg("chart-race"), names);
+    while (!runs[0].done && !stopRequested) {
+      for (const [i, r] of runs.entries()) {
+        chart.push(names[i], (await r.trainStep()).loss);
+        await yieldToPage();
+      }
+      say(`race: step ${runs[0].step}/${base.steps}`);
+    }
+    say(runs[0].done ? `race done: ${runs[0].step} steps` : `race stopped at step ${runs[0].step}`);
+  } catch (error) {
+    showError(error);
+  } finally {
+    for (const r of runs) r.dispose();
+    running = false;
+    $<HTMLButtonElement>("stop").disabled = true;
+  }
+}
+
 /** The URL contract: train without clicks and write the JSON summary into #result. */
 async function autorun(spec: RunSpec): Promise<void> {
   const r = new PlaygroundRun(spec);
@@ -210,6 +260,7 @@ async function main(): Promise<void> {
     stopRequested = true;
   });
   $("resume").addEventListener("click", () => void loop());
+  $("race-start").addEventListener("click", () => void race());
   document.addEventListener("dragover", (e) => e.preventDefault());
   document.addEventListener("drop", (e) => {
     e.preventDefault();

@@ -164,6 +164,39 @@ describe.skipIf(!enabled)("playground (Chromium)", () => {
       await page.waitForSelector("#resume:not([disabled])");
     });
   }, 120_000);
+
+  test("a race: two optimizers step in turn on one chart, Stop ends it", async () => {
+    await withPage(launchChromium, async (page) => {
+      await page.goto(served.url);
+      await page.waitForSelector("body[data-ready='1']", { timeout: 60_000 });
+      await page.fill("#steps", "2000");
+      await page.fill("#batch", "2");
+      await page.fill("#seq", "16");
+      await page.fill("#race", "adamw, lion");
+      await page.click("#race-start");
+      await page.waitForFunction(
+        () => {
+          const c = JSON.parse(document.getElementById("chart-race")?.dataset.points ?? "{}");
+          return c.adamw >= 3 && c.lion >= 3;
+        },
+        null,
+        { timeout: 60_000 },
+      );
+      await page.click("#stop");
+      await page.waitForFunction(() =>
+        /race stopped at step/.test(document.getElementById("status")?.textContent ?? ""),
+      );
+      const counts = JSON.parse((await page.getAttribute("#chart-race", "data-points")) ?? "{}");
+      // One step each per round: the counts differ by at most one.
+      expect(Math.abs(counts.adamw - counts.lion)).toBeLessThanOrEqual(1);
+      await page.fill("#race", "adamw, nosuch");
+      await page.click("#race-start");
+      await page.waitForFunction(() => document.getElementById("error")?.textContent !== "");
+      expect(await page.textContent("#error")).toMatch(
+        /^unknown optimizer "nosuch" \(accepted: .*adamw/,
+      );
+    });
+  }, 120_000);
 });
 
 test("rankwise playground: a bad --port is one line and exit 2", () => {
