@@ -16,14 +16,17 @@ import { main } from "../../src/cli/main.js";
 import * as tree from "../../src/engine/tree.js";
 import { applyUpdates } from "../../src/optim/core.js";
 import { adamw } from "../../src/optim/optimizers/adam.js";
+import { configToPeftJson, loraConfig } from "../../src/peft/config.js";
 import { splitKey } from "../../src/peft/lora.js";
 import {
+  anyConfigFromJson,
   createTypedAdapter,
   saveAnyAdapter,
   typedConfigFromSettings,
 } from "../../src/peft/types/any.js";
 import { initTyped, planTyped, trainedSize, typedEffective } from "../../src/peft/types/apply.js";
-import { typeOfMethod } from "../../src/peft/types/registry.js";
+import { typedConfig, typedConfigToJson } from "../../src/peft/types/config.js";
+import { adapterType, typeOfMethod } from "../../src/peft/types/registry.js";
 import "../../src/peft/types/builtin.js";
 import { read, setup } from "../helpers/engine.js";
 
@@ -166,3 +169,48 @@ test.each(["lora-xs", "lotr"])(
   },
   30_000,
 );
+
+// AdaLoraConfig extends LoraConfig (huggingface/peft src/peft/tuners/adalora/config.py): its file
+// has LoRA's fields (as Rankwise writes a LoraConfig) plus these, and PEFT refuses use_dora and
+// loftq_config; Rankwise refuses every inherited option it does not implement for AdaLoRA.
+const ADALORA_OWN =
+  "target_r init_r tinit tfinal deltaT beta1 beta2 orth_reg_weight total_step rank_pattern".split(
+    " ",
+  );
+
+test("AdaLoRA writes LoraConfig's fields and its own", () => {
+  const ada = adapterType("ADALORA", "test");
+  const json = typedConfigToJson(ada, typedConfig(ada));
+  const lora = Object.keys(configToPeftJson(loraConfig({})));
+  const expected = [...new Set([...lora, ...ADALORA_OWN, "loftq_config"])].sort();
+  expect(Object.keys(json).sort()).toEqual(expected);
+  expect(json.use_dora).toBe(false);
+  expect(json.use_rslora).toBe(false);
+  expect(json.loftq_config).toEqual({});
+  // A file as PEFT writes it (nulls for the defaults) reads back with nothing ignored.
+  const { config, ignored } = anyConfigFromJson({
+    ...json,
+    loftq_config: null,
+    layer_replication: null,
+    use_qalora: false,
+    alpha_pattern: { q_proj: 4 },
+  });
+  expect(ignored).toEqual([]);
+  expect(typedConfigToJson(ada, config as never).alpha_pattern).toEqual({ q_proj: 4 });
+});
+
+test.each([
+  ["use_dora", true],
+  ["use_rslora", true],
+  ["loftq_config", { loftq_bits: 4, loftq_iter: 1 }],
+  ["lora_bias", true],
+  ["eva_config", { rho: 2 }],
+  ["layer_replication", [[0, 1]]],
+  ["use_qalora", true],
+])("AdaLoRA refuses an inherited %s set to %j, in one line", (key, value) => {
+  const ada = adapterType("ADALORA", "test");
+  const json = { ...typedConfigToJson(ada, typedConfig(ada)), [key]: value };
+  expect(() => anyConfigFromJson(json, "a/adapter_config.json")).toThrow(
+    new RegExp(`^a/adapter_config\\.json: ${key} .* is not accepted \\(only [^\\n]+\\)$`),
+  );
+});

@@ -19,14 +19,19 @@
  * Deviations: lora_dropout is stored, not applied (deterministic forward); fan_in_fan_out is
  * ignored (LLaMA's projections are nn.Linear); the orthogonality loss is in the training loss only,
  * not in the validation loss (PEFT adds it to any forward that has a loss), so validation losses
- * compare across adapter types. Random draws come from jax-js. LoraConfig fields AdaLoRA does not
- * use (use_dora, loftq_config, ...) are read and ignored; alpha_pattern is not applied.
+ * compare across adapter types. Random draws come from jax-js.
+ * Config file: AdaLoraConfig extends LoraConfig, so besides its own fields it carries LoRA's as
+ * Rankwise's LoRA writes them (alpha_pattern, use_dora, use_rslora, lora_bias, loftq_config,
+ * eva_config, lora_ga_config). alpha_pattern is stored, not applied (PEFT's AdaLoRA ignores it
+ * too); the others, and LoraConfig's other options (layer_replication, use_qalora, ...: read, not
+ * written), are accepted only at their defaults: a non-default value is a one-line error, not
+ * silently ignored (PEFT itself refuses use_dora and loftq_config).
  */
 import { numpy as np, random } from "@jax-js/jax";
 import { UsageError } from "../../engine/errors.js";
 import { splitKey } from "../lora.js";
 import { adaloraExported, adaloraTrainer } from "./adalora-allocator.js";
-import { boolField, intField, LAYER_FIELDS, numberField } from "./config.js";
+import { boolField, intField, LAYER_FIELDS, numberField, patternField } from "./config.js";
 import { zeros } from "./init-util.js";
 import type { AdapterType, FieldSpec, TensorGetter, TypedConfig, TypedModule } from "./registry.js";
 
@@ -84,6 +89,48 @@ const open01 = (key: string, def: number): FieldSpec => ({
   accepted: "a number in (0, 1)",
 });
 
+/** Whether `v` is `def` (false, null, or an empty object). */
+const isDefault = (v: unknown, def: unknown) =>
+  v === def ||
+  (typeof def === "object" &&
+    def !== null &&
+    typeof v === "object" &&
+    v !== null &&
+    !Array.isArray(v) &&
+    Object.keys(v).length === 0);
+
+/** A LoraConfig option AdaLoRA inherits and Rankwise does not implement: its default only. */
+const inherited = (key: string, def: unknown, why: string, readOnly = false): FieldSpec => ({
+  key,
+  default: def,
+  ok: (v) => isDefault(v, def),
+  accepted: `only ${JSON.stringify(def)}: ${why}`,
+  ...(readOnly ? { readOnly } : {}),
+});
+
+const NOT_FOR_ADALORA = "not implemented for AdaLoRA";
+
+/** LoraConfig's fields in an AdaLoRA file (see the header). */
+const LORA_FIELDS: FieldSpec[] = [
+  patternField("alphaPattern", false),
+  inherited("useDora", false, "AdaLoRA has no DoRA, PEFT refuses it too"),
+  inherited("useRslora", false, "rsLoRA scaling is not implemented for AdaLoRA"),
+  inherited("loftqConfig", {}, "LoftQ is not implemented for AdaLoRA, PEFT refuses it too"),
+  inherited("loraBias", false, NOT_FOR_ADALORA),
+  inherited("evaConfig", null, "EVA initialisation is for LoRA only"),
+  inherited("loraGaConfig", null, "LoRA-GA initialisation is for LoRA only"),
+  ...[
+    "layerReplication",
+    "targetParameters",
+    "trainableTokenIndices",
+    "megatronConfig",
+    "cordaConfig",
+    "aloraInvocationTokens",
+    "arrowConfig",
+  ].map((k) => inherited(k, null, NOT_FOR_ADALORA, true)),
+  inherited("useQalora", false, NOT_FOR_ADALORA, true),
+];
+
 /** A module's key of Λ (the rank_pattern key). */
 export const eKey = (module: string) => `${module}.lora_E`;
 
@@ -123,6 +170,7 @@ export const ADALORA: AdapterType<AdaloraConfig, AdaloraModule> = {
       accepted: "a positive integer or null",
     },
     rankPatternField,
+    ...LORA_FIELDS,
   ],
   validate(c) {
     if (c.targetR > c.initR)

@@ -165,7 +165,8 @@ function sortKeys(v: unknown): unknown {
 export function typedConfigToJson(type: AdapterType, config: TypedConfig): Record<string, unknown> {
   const out: Record<string, unknown> = { peft_type: type.peftType };
   for (const f of fileFields(type))
-    out[f.file ?? snake(f.key)] = (config as unknown as Record<string, unknown>)[f.key];
+    if (!f.readOnly)
+      out[f.file ?? snake(f.key)] = (config as unknown as Record<string, unknown>)[f.key];
   out.inference_mode = true;
   return sortKeys(out) as Record<string, unknown>;
 }

@@ -66,6 +66,8 @@ export interface FieldSpec {
   accepted: string;
   /** The file's name when it is not snake_case of `key` (AdaLoRA's "deltaT"). */
   file?: string;
+  /** Read and checked but not written (a PEFT field accepted only at its default). */
+  readOnly?: boolean;
 }
 
 /** One adapted module as the generic code sees it; types add their own numbers. */
