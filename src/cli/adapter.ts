@@ -7,7 +7,9 @@
  *            src/peft/merge.ts computes it, refused when the result is not finite.
  *   inspect  the config (PEFT's fields; any registered adapter type), the targeted modules with their ranks and shapes, the
  *            trainable parameter count (a type's frozen tensors, e.g. VeRA's shared projections,
- *            listed apart and not counted) and the weights file's size, from the config and the
+ *            listed apart and not counted; trained tensors shared by all modules, e.g. LoTR's
+ *            factors, listed apart; modules found through the type's own tensor names) and the
+ *            weights file's size, from the config and the
  *            safetensors header alone (no base model needed); for a fine-tuning run's
  *            `adapter/` also the run's median step time and optimizer-state bytes (its
  *            metrics.jsonl); --json for machines.
