@@ -11,6 +11,7 @@ import { LineChart, RaceChart } from "./chart.js";
 import { readOptions, renderOptions } from "./form.js";
 import { PlaygroundRun, type RunSpec, webgpuProblem } from "./run.js";
 import { CORPUS_NAMES, parseUrl } from "./url.js";
+import { storedZip } from "./zip.js";
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
@@ -114,6 +115,7 @@ async function loop(): Promise<void> {
   stopRequested = false;
   $<HTMLButtonElement>("stop").disabled = false;
   $<HTMLButtonElement>("resume").disabled = true;
+  $<HTMLButtonElement>("download").disabled = true; // the parameters change under a download
   const sampleEvery = Math.min(50, Math.max(10, Math.ceil(run.spec.steps / 5)));
   try {
     while (!run.done && !stopRequested) {
@@ -137,6 +139,7 @@ async function loop(): Promise<void> {
     running = false;
     $<HTMLButtonElement>("stop").disabled = true;
     $<HTMLButtonElement>("resume").disabled = run === null || run.done;
+    $<HTMLButtonElement>("download").disabled = run === null;
   }
 }
 
@@ -208,6 +211,24 @@ async function race(): Promise<void> {
   }
 }
 
+/** Download the current run's model as a zipped Hugging Face folder. */
+async function download(): Promise<void> {
+  if (run === null) return;
+  try {
+    const name = `rankwise-${run.spec.preset}-${run.spec.optimizer}-step${run.step}`;
+    const zip = storedZip(name, await run.modelFiles());
+    const a = document.createElement("a");
+    a.href = URL.createObjectURL(
+      new Blob([zip.buffer as ArrayBuffer], { type: "application/zip" }),
+    );
+    a.download = `${name}.zip`;
+    a.click();
+    setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+  } catch (error) {
+    showError(error);
+  }
+}
+
 /** The URL contract: train without clicks and write the JSON summary into #result. */
 async function autorun(spec: RunSpec): Promise<void> {
   const r = new PlaygroundRun(spec);
@@ -261,6 +282,7 @@ async function main(): Promise<void> {
   });
   $("resume").addEventListener("click", () => void loop());
   $("race-start").addEventListener("click", () => void race());
+  $("download").addEventListener("click", () => void download());
   document.addEventListener("dragover", (e) => e.preventDefault());
   document.addEventListener("drop", (e) => {
     e.preventDefault();

@@ -13,8 +13,10 @@
 import { jit, numpy as np } from "@jax-js/jax";
 import { BatchSampler } from "../data/sampler.js";
 import { CharTokenizer } from "../data/tokenizer.js";
+import { charByteHfJson } from "../data/tokenizer-hf-json.js";
 import { Xoshiro128 } from "../engine/rng.js";
 import * as tree from "../engine/tree.js";
+import { encodeSafetensorsAsync } from "../io/safetensors.js";
 import {
   initLlama,
   type LlamaParams,
@@ -22,7 +24,7 @@ import {
   llamaLoss,
   makeLossAndGrad,
 } from "../nn/llama.js";
-import { type LlamaConfig, type LlamaPreset, llamaPreset } from "../nn/llama-config.js";
+import { type LlamaConfig, type LlamaPreset, llamaPreset, toHfConfig } from "../nn/llama-config.js";
 import type { Schedule } from "../optim/core.js";
 import { applyUpdates, type GradientTransformation } from "../optim/index.js";
 import { warmupCosineDecaySchedule } from "../optim/schedules.js";
@@ -194,6 +196,20 @@ export class PlaygroundRun {
       context.push(id);
     }
     return this.tokenizer.decode(out);
+  }
+
+  /**
+   * The trained model as a Hugging Face folder's files (config.json, model.safetensors,
+   * tokenizer.json), written by the library's own encoders (what `saveModel` writes in Node).
+   */
+  async modelFiles(): Promise<Record<string, Uint8Array>> {
+    const enc = new TextEncoder();
+    const json = (x: unknown) => enc.encode(`${JSON.stringify(x, null, 2)}\n`);
+    return {
+      "config.json": json(toHfConfig(this.config)),
+      "model.safetensors": await encodeSafetensorsAsync(this.params, { format: "pt" }),
+      "tokenizer.json": json(charByteHfJson(this.tokenizer)),
+    };
   }
 
   /** The trained parameters (borrowed: the caller gets new references). */

@@ -2,7 +2,8 @@
  * The playground (src/playground, served by `rankwise playground`) in headless Chromium: the URL
  * contract on both backends (webgpu on SwiftShader and wasm: the backend reported is the one
  * asked for, and the held-out loss after training is below the one before), and the page driven
- * as a person would: pick an optimizer, start, watch the loss chart grow, stop, resume.
+ * as a person would: pick an optimizer, start, watch the loss chart grow, stop, resume, download
+ * the model (a zipped Hugging Face folder, checked by Python's zipfile and the library's readers).
  * The app is bundled from src/ by esbuild into a temporary folder (as `npm run build` does into
  * dist/playground) and served by the CLI's own server.
  */
@@ -14,6 +15,10 @@ import { build } from "esbuild";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { type PlaygroundServer, servePlayground } from "../../src/cli/playground.js";
+import { charByteFromHfJson } from "../../src/data/tokenizer-hf-json.js";
+import { decodeSafetensorsHeader } from "../../src/io/safetensors.js";
+import { llamaParamShapes } from "../../src/nn/llama.js";
+import { fromHfConfig } from "../../src/nn/llama-config.js";
 import { launchChromium, launchChromiumWebGpu } from "../helpers/chromium.js";
 import { chromiumAvailable } from "./session.js";
 
@@ -42,6 +47,8 @@ beforeAll(async () => {
     format: "esm",
     platform: "browser",
     target: "es2022",
+    // Node-only modules the library reaches by dynamic import (file I/O) never run in the page.
+    external: ["node:*"],
     outfile: join(dir, "playground.js"),
     logLevel: "warning",
   });
@@ -78,6 +85,37 @@ async function autorun(backend: "webgpu" | "wasm"): Promise<Summary> {
     });
     return JSON.parse((await page.textContent("#result")) ?? "");
   });
+}
+
+/**
+ * The zip is checked by Python's zipfile (CRCs included), then its files by the library's readers:
+ * every LLaMA tensor of the config's shapes, and a tokenizer whose vocabulary is the config's.
+ */
+function checkModelZip(path: string): void {
+  const py = spawnSync(
+    "python3",
+    [
+      "-c",
+      "import sys, zipfile, json\nz = zipfile.ZipFile(sys.argv[1])\nassert z.testzip() is None\n" +
+        "print(json.dumps({n.split('/', 1)[1]: z.read(n).hex() for n in z.namelist()}))",
+      path,
+    ],
+    { encoding: "utf8", maxBuffer: 1 << 28 },
+  );
+  expect(py.status, py.stderr).toBe(0);
+  const files: Record<string, Buffer> = Object.fromEntries(
+    Object.entries(JSON.parse(py.stdout) as Record<string, string>).map(([k, v]) => [
+      k,
+      Buffer.from(v, "hex"),
+    ]),
+  );
+  expect(Object.keys(files).sort()).toEqual(["config.json", "model.safetensors", "tokenizer.json"]);
+  const config = fromHfConfig(JSON.parse(files["config.json"].toString("utf8")));
+  const header = decodeSafetensorsHeader(new Uint8Array(files["model.safetensors"]));
+  const shapes = Object.fromEntries(header.tensors.map((t) => [t.name, t.shape]));
+  expect(shapes).toEqual(llamaParamShapes(config));
+  const tokenizer = charByteFromHfJson(JSON.parse(files["tokenizer.json"].toString("utf8")));
+  expect(tokenizer?.vocabSize).toBe(config.vocab_size);
 }
 
 describe.skipIf(!enabled)("playground (Chromium)", () => {
@@ -117,7 +155,7 @@ describe.skipIf(!enabled)("playground (Chromium)", () => {
     expect(JSON.parse(text)).toEqual({ error: 'backend must be webgpu or wasm, got "cuda"' });
   }, 60_000);
 
-  test("as a person: pick an optimizer, start, the chart grows, stop, resume", async () => {
+  test("as a person: pick an optimizer, start, the chart grows, stop, resume, download the model", async () => {
     // No WebGPU in this browser: the page says it runs on wasm.
     await withPage(launchChromium, async (page) => {
       await page.goto(served.url);
@@ -162,6 +200,14 @@ describe.skipIf(!enabled)("playground (Chromium)", () => {
       }
       await page.click("#stop");
       await page.waitForSelector("#resume:not([disabled])");
+      // Download: a zipped Hugging Face folder of the model as trained so far.
+      const [download] = await Promise.all([
+        page.waitForEvent("download"),
+        page.click("#download"),
+      ]);
+      const zipPath = join(dir, "model.zip");
+      await download.saveAs(zipPath);
+      checkModelZip(zipPath);
     });
   }, 120_000);
 
