@@ -418,9 +418,12 @@ export async function main(argv: string[]): Promise<number> {
     throw error;
   });
   const program = buildProgram();
-  const needsEngine = !argv.some((a) =>
-    ["--help", "-h", "--version", "-V", "help", "optimizers"].includes(a),
-  );
+  // Help, the optimizer list and the playground's server never compute: no engine start. The
+  // command is the first word after node and the script (a folder named "optimizers" elsewhere
+  // must not count).
+  const needsEngine =
+    !["help", "optimizers", "playground"].includes(argv[2] ?? "") &&
+    !argv.some((a) => ["--help", "-h", "--version", "-V"].includes(a));
   try {
     if (needsEngine) await init();
     await program.parseAsync(argv);
