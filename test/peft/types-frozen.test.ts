@@ -214,3 +214,29 @@ test.each([
     new RegExp(`^a/adapter_config\\.json: ${key} .* is not accepted \\(only [^\\n]+\\)$`),
   );
 });
+
+test("the freezing trainer's optimizer keeps state for trained keys only, and frozen keys never move", async () => {
+  const { numpy: np } = await import("@jax-js/jax");
+  const { freezingTrainer } = await import("../../src/peft/types/freeze-trainer.js");
+  const opt = freezingTrainer(["frozen"]).wrap(adamw({ learningRate: 0.1, weightDecay: 0.5 }));
+  let params: Record<string, np.Array> = {
+    frozen: np.array([1, 2, 3]),
+    trained: np.array([4, 5]),
+  };
+  let state = opt.init(tree.ref(params));
+  // AdamW's two moments: state for `trained` only (2 + 2 entries), none for `frozen`.
+  const moments = tree.leaves(state.inner).filter((a) => (a as np.Array).size === 2);
+  expect(moments.length).toBe(2);
+  expect(tree.leaves(state.inner).some((a) => (a as np.Array).size === 3)).toBe(false);
+  for (let i = 0; i < 2; i++) {
+    const grads = { frozen: np.array([1, 1, 1]), trained: np.array([1, -1]) };
+    const [u, s] = opt.update(grads, state, tree.ref(params));
+    params = applyUpdates(params, u);
+    state = s;
+  }
+  expect([...(await read(params.frozen))]).toEqual([1, 2, 3]);
+  const moved = await read(params.trained);
+  expect(moved[0]).toBeLessThan(4);
+  expect(moved[1]).toBeGreaterThan(4.5);
+  tree.dispose(state);
+});
