@@ -28,7 +28,9 @@ export interface CalibrationIds {
 
 /** What to sum: f(g) of a weight's gradient, and the shape of f's result for a weight's shape. */
 export interface GradientStatistic {
+  /** f(g), traced under jit (consumes g). */
   of: (gradient: np.Array) => np.Array;
+  /** The shape of f(g) for a weight of shape `weightShape`. */
   shape: (weightShape: number[]) => number[];
 }
 

@@ -51,8 +51,10 @@ export {
   inlp,
   inlpModel,
   linearProbe,
+  type NamedArrays,
   nullspaceProjection,
   POME_NORMS,
+  POOLS,
   type PomeInfo,
   type PomeNorm,
   type PomeOptions,
@@ -76,13 +78,25 @@ export {
   type GgufExportResult,
 } from "./export/index.js";
 export {
+  type CalibrationIds,
+  type GradientStatistic,
+  sumGradientStatistic,
+} from "./gradient-statistics.js";
+export {
+  type CalibrationConfig,
   type MergeConfig,
   parseMergeConfig,
   type Setting,
   type SliceSpec,
   type SourceSpec,
 } from "./merge/config.js";
-export type { MergeInput, MergeMethod, MergeParam, ParamValue } from "./merge/method.js";
+export type {
+  MergeInput,
+  MergeMethod,
+  MergeParam,
+  ParamValue,
+  StatisticsKind,
+} from "./merge/method.js";
 export { MERGE_METHODS } from "./merge/methods/index.js";
 export { type MergeOptions, type MergeSummary, runMerge } from "./merge/run.js";
 export {

@@ -36,7 +36,13 @@ import type { CombineMethod, CombineSource } from "./method.js";
 import { svd } from "./svd.js";
 import { ties } from "./ties.js";
 
-export type { CombinedModule, CombineMethod, CombineModuleInput, CombineSource } from "./method.js";
+export type {
+  CombinedModule,
+  CombineMethod,
+  CombineModuleInput,
+  CombineSource,
+  DenseInput,
+} from "./method.js";
 
 /** The combination methods by --method name. */
 export const COMBINE_METHODS: Record<string, CombineMethod> = { cat, linear, svd, ties, dare };

@@ -43,6 +43,7 @@ export interface CombineMethod {
   name: string;
   /** What it computes, in one line (for --help and reports). */
   summary: string;
+  /** Combine one module's inputs. */
   combine(input: CombineModuleInput): CombinedModule;
   /**
    * The same rule on whole tensors, without re-factoring: the differences saved − base of

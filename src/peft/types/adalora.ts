@@ -38,7 +38,7 @@ import type { AdapterType, FieldSpec, TensorGetter, TypedConfig, TypedModule } f
 /** rank_pattern as PEFT saves it: `<module>.lora_E` → which of the init_r triplets are kept. */
 export type RankMask = Record<string, boolean[]>;
 
-/** AdaLoRA's config (PEFT's AdaLoraConfig; rank_pattern is read through {@link rankMask}). */
+/** AdaLoRA's config (PEFT's AdaLoraConfig; rank_pattern holds the boolean masks of kept ranks). */
 export interface AdaloraConfig extends TypedConfig {
   r: number;
   loraAlpha: number;
@@ -134,6 +134,7 @@ const LORA_FIELDS: FieldSpec[] = [
 /** A module's key of Λ (the rank_pattern key). */
 export const eKey = (module: string) => `${module}.lora_E`;
 
+/** AdaLoRA (PEFT's ADALORA): P·Λ·Q triplets with the orthogonality loss and the rank allocator. */
 export const ADALORA: AdapterType<AdaloraConfig, AdaloraModule> = {
   peftType: "ADALORA",
   title: "AdaLoRA",

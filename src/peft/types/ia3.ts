@@ -46,6 +46,7 @@ export function isFeedforward(config: Ia3Config, name: string): boolean {
     : ff.some((k) => name.endsWith(k));
 }
 
+/** IA³ (PEFT's IA3): learned vectors scaling a layer's input (feed-forward modules) or output. */
 export const IA3: AdapterType<Ia3Config, Ia3Module> = {
   peftType: "IA3",
   title: "IA³",

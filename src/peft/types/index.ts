@@ -46,6 +46,7 @@ export { LORA_METHODS, LORA_PEFT_TYPE } from "./lora.js";
 export { BONE, MISS, type MissConfig, type MissModule } from "./miss.js";
 export { RANDLORA, type RandLoraConfig, type RandLoraModule } from "./randlora.js";
 export {
+  type AdapterTrainer,
   type AdapterType,
   adapterType,
   adapterTypes,

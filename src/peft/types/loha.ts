@@ -32,6 +32,7 @@ export interface LohaModule extends TypedModule {
 
 const NAMES = ["hada_w1_a", "hada_w1_b", "hada_w2_a", "hada_w2_b"] as const;
 
+/** LoHa (PEFT's LOHA): ΔW = (w1a·w1b) ⊙ (w2a·w2b) · alpha/r. */
 export const LOHA: AdapterType<LohaConfig, LohaModule> = {
   peftType: "LOHA",
   title: "LoHa",

@@ -70,6 +70,7 @@ export function kron(a: np.Array, b: np.Array): np.Array {
     .reshape([p * s, q * t]);
 }
 
+/** LoKr (PEFT's LOKR): ΔW = kron(w1, w2) · alpha/r, either factor optionally low-rank. */
 export const LOKR: AdapterType<LokrConfig, LokrModule> = {
   peftType: "LOKR",
   title: "LoKr",

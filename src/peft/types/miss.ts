@@ -133,6 +133,7 @@ function missType(bone: boolean): AdapterType<MissConfig, MissModule> {
   return type;
 }
 
+/** MiSS (PEFT's MISS, Bone's successor): block-shared updates of the weight. */
 export const MISS = missType(false);
 /**
  * Old Bone folders (peft_type "BONE", `bone_block`): MiSS's rules under Bone's names. PEFT removed

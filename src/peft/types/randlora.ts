@@ -96,6 +96,7 @@ function basis(c: RandLoraConfig, lo: number, key: np.Array, shape: number[]): n
   return unitStd(signs);
 }
 
+/** RandLoRA (PEFT's RANDLORA): frozen shared random bases, trainable Λ and Γ per module. */
 export const RANDLORA: AdapterType<RandLoraConfig, RandLoraModule> = {
   peftType: "RANDLORA",
   title: "RandLoRA",

@@ -50,6 +50,7 @@ function kaimingGain2(key: np.Array, shape: [number, number]): np.Array {
   return random.uniform(key, shape, { minval: -bound, maxval: bound });
 }
 
+/** VeRA (PEFT's VERA): frozen shared projections, trainable λ_b and λ_d per module. */
 export const VERA: AdapterType<VeraConfig, TypedModule> = {
   peftType: "VERA",
   title: "VeRA",

@@ -17,21 +17,22 @@
 import { numpy as np } from "@jax-js/jax";
 import { qr } from "../../linalg/index.js";
 
-type Tree = Record<string, np.Array>;
+/** A flat record of named arrays (a model's or a gradient's). */
+export type NamedArrays = Record<string, np.Array>;
 
 /** All leaves of `tree` (in key order) as one float32 vector [N]. Consumes `tree`. */
-export function flatten(tree: Tree): np.Array {
+export function flatten(tree: NamedArrays): np.Array {
   const parts = Object.keys(tree).map((k) => tree[k].reshape([-1]).astype(np.float32));
   return np.concatenate(parts, 0);
 }
 
 /** Names and shapes of a tree, in key order. */
-export const shapesOf = (tree: Tree): Record<string, number[]> =>
+export const shapesOf = (tree: NamedArrays): Record<string, number[]> =>
   Object.fromEntries(Object.entries(tree).map(([k, a]) => [k, a.shape]));
 
 /** The vector [N] back into named shapes (key order, as {@link flatten}). Consumes `flat`. */
-export function unflatten(flat: np.Array, shapes: Record<string, number[]>): Tree {
-  const out: Tree = {};
+export function unflatten(flat: np.Array, shapes: Record<string, number[]>): NamedArrays {
+  const out: NamedArrays = {};
   let offset = 0;
   for (const [name, shape] of Object.entries(shapes)) {
     const size = shape.reduce((a, b) => a * b, 1);
@@ -46,7 +47,7 @@ export function unflatten(flat: np.Array, shapes: Record<string, number[]>): Tre
  * An orthonormal basis Q [N, r] (r ≤ k) of the span of the k retain gradients. A gradient
  * dependent on the earlier ones (|R_jj| ≤ 1e-6 · max |R_ii|) adds no column. Consumes `grads`.
  */
-export function retainBasis(grads: Tree[]): np.Array {
+export function retainBasis(grads: NamedArrays[]): np.Array {
   if (grads.length === 0) throw new RangeError("retainBasis needs at least one retain gradient");
   const columns = grads.map((g) => flatten(g).reshape([-1, 1]));
   const { q, r } = qr(np.concatenate(columns, 1));
@@ -68,7 +69,7 @@ export function retainBasis(grads: Tree[]): np.Array {
 }
 
 /** u − Q Qᵀ u over a parameter tree. Consumes `update`; borrows `basis` [N, r]. */
-export function projectNormal(update: Tree, basis: np.Array): Tree {
+export function projectNormal(update: NamedArrays, basis: np.Array): NamedArrays {
   const shapes = shapesOf(update);
   const u = flatten(update);
   if (basis.shape[1] === 0) return unflatten(u, shapes);

@@ -13,7 +13,9 @@ import { numpy as np } from "@jax-js/jax";
 import { type LlamaParams, llamaBlock, llamaEmbed } from "../../nn/llama.js";
 import type { LlamaConfig } from "../../nn/llama-config.js";
 
+/** How a text's hidden states become one vector: their mean, or the last token's. */
 export const POOLS = ["mean", "last"] as const;
+/** One of {@link POOLS}. */
 export type Pool = (typeof POOLS)[number];
 
 /** Block i's parameters (every `model.layers.<i>.` entry), borrowed as new references. */

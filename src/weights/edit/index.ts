@@ -8,8 +8,8 @@ export {
   dama,
   damaDefaultLayers,
 } from "./dama.js";
-export { projectNormal, retainBasis } from "./gu-projection.js";
-export { type Pool, pooledStates, type StateOptions } from "./hidden.js";
+export { type NamedArrays, projectNormal, retainBasis } from "./gu-projection.js";
+export { POOLS, type Pool, pooledStates, type StateOptions } from "./hidden.js";
 export {
   type InlpOptions,
   type InlpResult,

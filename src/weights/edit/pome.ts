@@ -24,6 +24,7 @@ import { svd } from "../../linalg/index.js";
 
 /** How the kept singular values are equalised (the level c above). */
 export const POME_NORMS = ["mean", "frobenius", "spectral"] as const;
+/** One of {@link POME_NORMS}: the level the kept singular values are set to. */
 export type PomeNorm = (typeof POME_NORMS)[number];
 
 /** Options of {@link pomeDelta}: at most one of rank, energy, ratio. */
