@@ -172,3 +172,46 @@ describe("dare through runMerge", () => {
     expect((await bytes("s2", 2)).equals(one)).toBe(false);
   });
 });
+
+describe("magnitude and magnitude_outliers keep entries by stable rank", () => {
+  // Host reference: stable descending order of |δ| (equal magnitudes by index), as mergekit's
+  // sort gives with PyTorch's stable sort; many ties so the tie rule matters.
+  const values = [3, -1, 2, -3, 1, 0, 2, -2, 1, 3, 0, -1];
+  const order = (desc: boolean) =>
+    values
+      .map((v, i) => [Math.abs(v), i] as const)
+      .sort((a, b) => (desc ? b[0] - a[0] : a[0] - b[0]) || a[1] - b[1])
+      .map(([, i]) => i);
+
+  test("magnitude (TIES): the k largest, ties in index order", async () => {
+    for (const k of [1, 2, 3, 5, 7, 11]) {
+      const kept = new Set(order(true).slice(0, k));
+      const out = await read(
+        sparsify(np.array(values), { method: "magnitude", density: k / 12, rescale: false }),
+      );
+      expect([...out].map((v) => v + 0)).toEqual(values.map((v, i) => (kept.has(i) ? v : 0)));
+    }
+  });
+
+  test("magnitude_outliers (breadcrumbs): ranks [bottom, n − top) ascending", async () => {
+    const asc = order(false);
+    for (const [density, gamma] of [
+      [0.5, 0.1],
+      [0.25, 0.2],
+      [0.75, 0],
+    ]) {
+      const top = Math.floor(gamma * 12);
+      const bottom = 12 - Math.floor(density * 12) - top;
+      const kept = new Set(asc.slice(bottom, 12 - top));
+      const out = await read(
+        sparsify(np.array(values), {
+          method: "magnitude_outliers",
+          density,
+          gamma,
+          rescale: false,
+        }),
+      );
+      expect([...out].map((v) => v + 0)).toEqual(values.map((v, i) => (kept.has(i) ? v : 0)));
+    }
+  });
+});

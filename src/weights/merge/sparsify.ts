@@ -11,8 +11,9 @@
  * then, with `rescale`, scale the kept tensor so its L1 norm equals the original's (skipped when
  * either norm is below 1e−7). density ≥ 1 returns δ unchanged.
  *
- * Ranks come from a double argsort (jax-js's argsort is stable: equal magnitudes rank by index),
- * so exactly k entries are kept, with no per-element loop.
+ * Ranks are stable (equal magnitudes rank by index), so exactly k entries are kept: DELLA's per-row
+ * ranks come from a double argsort; TIES's and breadcrumbs' masks from the k-th value (one native
+ * host sort), since they need only which entries rank below k (see rankBelow for ties).
  *
  * Deviations: mergekit's breadcrumbs keeps nothing when n_top = 0 (its slice [n_bot:-0] is
  * empty); here it keeps [n_bot, n). A della row of one column has rank_norm 0 (mergekit divides
@@ -38,6 +39,29 @@ export interface SparsifyOptions {
 /** Ascending ranks 0..n−1 of `x` along its last axis (stable). Consumes x. */
 function ranks(x: np.Array): np.Array {
   return np.argsort(np.argsort(x), -1);
+}
+
+/**
+ * 1 where the stable ascending rank of flat `x` (consumed; ±|δ|) is below `m`, as `ranks(x) < m`
+ * gives, from one native host sort for the m-th value t: two device argsorts of a 4M-entry
+ * embedding took minutes and gigabytes. Only when equal values straddle the cut does the stable
+ * rank decide which are kept, and then it is computed exactly; tied zeros are an exception left
+ * out instead, since they mask δ = 0 either way.
+ */
+function rankBelow(x: np.Array, m: number): np.Array {
+  const n = x.size;
+  if (m <= 0 || m >= n) {
+    const shape = x.shape;
+    x.dispose();
+    return np.full(shape, m > 0 ? 1 : 0, { dtype: np.float32 });
+  }
+  const sorted = Float32Array.from(x.ref.dataSync() as Float32Array).sort();
+  const t = sorted[m - 1]!;
+  let end = m; // one past the last entry equal to t
+  while (end < n && sorted[end] === t) end++;
+  if (end === m) return np.lessEqual(x, t).astype(np.float32);
+  if (t === 0) return np.less(x, t).astype(np.float32);
+  return np.less(ranks(x), m).astype(np.float32);
 }
 
 /** L1 rescale of masked = δ·mask back to δ's norm (mergekit's rescaled_masked_tensor). */
@@ -90,8 +114,7 @@ export function sparsify(delta: np.Array, options: SparsifyOptions): np.Array {
   if (method === "magnitude") {
     const k = Math.floor(density * n);
     // Rank of −|δ| ascending = rank of |δ| descending.
-    const r = ranks(np.negative(np.abs(delta.ref)).reshape([n]));
-    mask = np.less(r, k).astype(np.float32).reshape(shape);
+    mask = rankBelow(np.negative(np.abs(delta.ref)).reshape([n]), k).reshape(shape);
   } else if (method === "magnitude_outliers") {
     const target = Math.floor(density * n);
     let top = Math.floor((options.gamma ?? 0.01) * n);
@@ -100,10 +123,9 @@ export function sparsify(delta: np.Array, options: SparsifyOptions): np.Array {
       top += bottom;
       bottom = 0;
     }
-    const r = ranks(np.abs(delta.ref).reshape([n]));
+    const magnitude = np.abs(delta.ref).reshape([n]);
     mask = np
-      .logicalAnd(np.greaterEqual(r.ref, bottom), np.less(r, n - top))
-      .astype(np.float32)
+      .subtract(rankBelow(magnitude.ref, n - top), rankBelow(magnitude, bottom))
       .reshape(shape);
   } else if (method === "random") {
     const u = random.uniform(random.key(options.seed ?? 0), shape);
