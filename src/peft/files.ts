@@ -68,7 +68,8 @@ export async function saveAdapter(dir: string, adapter: Adapter): Promise<void> 
   await writeFileAtomic(join(dir, ADAPTER_CONFIG_FILE), configToPeftText(adapter.config));
 }
 
-async function readConfig(dir: string): Promise<{ config: LoraConfig; ignored: string[] }> {
+/** The parsed `dir/adapter_config.json`, any JSON value (one-line errors). */
+export async function readAdapterConfigJson(dir: string): Promise<unknown> {
   const path = join(dir, ADAPTER_CONFIG_FILE);
   let text: string;
   try {
@@ -81,13 +82,32 @@ async function readConfig(dir: string): Promise<{ config: LoraConfig; ignored: s
         : `cannot read ${path}: ${(err as Error).message}`,
     );
   }
-  let json: unknown;
   try {
-    json = JSON.parse(text);
+    return JSON.parse(text);
   } catch (err) {
     throw new UsageError(`${path} is not valid JSON: ${(err as Error).message}`);
   }
-  return configFromPeftJson(json, path);
+}
+
+/** The tensors of `dir/adapter_model.safetensors` (one-line errors). The caller owns them. */
+export async function readAdapterTensors(dir: string): Promise<Record<string, np.Array>> {
+  try {
+    return (await loadSafetensors(join(dir, ADAPTER_WEIGHTS_FILE))).tensors;
+  } catch (err) {
+    if (err instanceof SafetensorsError) {
+      const missing = /ENOENT|no such file/.test(err.message);
+      throw new UsageError(
+        missing
+          ? `${dir} has no ${ADAPTER_WEIGHTS_FILE} (only safetensors adapters are read)`
+          : err.message,
+      );
+    }
+    throw err;
+  }
+}
+
+async function readConfig(dir: string): Promise<{ config: LoraConfig; ignored: string[] }> {
+  return configFromPeftJson(await readAdapterConfigJson(dir), join(dir, ADAPTER_CONFIG_FILE));
 }
 
 /** The module a tensor key belongs to (its key without the adapter suffix). */
@@ -107,21 +127,7 @@ export async function loadAdapter(
 ): Promise<LoadedAdapter> {
   const { config, ignored } = await readConfig(dir);
   const plan = planAdapter(config, baseShapes);
-  const path = join(dir, ADAPTER_WEIGHTS_FILE);
-  let tensors: Record<string, np.Array>;
-  try {
-    tensors = (await loadSafetensors(path)).tensors;
-  } catch (err) {
-    if (err instanceof SafetensorsError) {
-      const missing = /ENOENT|no such file/.test(err.message);
-      throw new UsageError(
-        missing
-          ? `${dir} has no ${ADAPTER_WEIGHTS_FILE} (only safetensors adapters are read)`
-          : err.message,
-      );
-    }
-    throw err;
-  }
+  const tensors = await readAdapterTensors(dir);
   const params: AdapterParams = {};
   const fail = (message: string): never => {
     for (const a of Object.values(tensors)) a.dispose();

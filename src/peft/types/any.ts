@@ -1,18 +1,9 @@
-/**
- * One entry point for every adapter type: the LoRA family through its own modules, any other
- * registered peft_type through ./apply.ts and ./files.ts (see ./registry.ts). Commands and the
- * trainer use these so that a new type needs no change outside this folder.
- *
- * Rule: the peft_type of adapter_config.json (or of the config in memory) picks the route;
- * an unknown peft_type is one line naming the supported ones.
- */
-import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { numpy as np } from "@jax-js/jax";
 import { UsageError } from "../../engine/errors.js";
 import type { LlamaParams } from "../../nn/llama.js";
 import { configFromPeftJson, configToPeftJson, type LoraConfig } from "../config.js";
-import { ADAPTER_CONFIG_FILE, loadAdapter, saveAdapter } from "../files.js";
+import { ADAPTER_CONFIG_FILE, loadAdapter, readAdapterConfigJson, saveAdapter } from "../files.js";
 import { type AdapterPlan, planAdapter } from "../match.js";
 import { initTyped, planTyped, type TypedPlan } from "./apply.js";
 import "./builtin.js";
@@ -73,26 +64,10 @@ export function planAny(config: AnyConfig, baseShapes: Record<string, number[]>)
     : planTyped(typeOfConfig(config), config, baseShapes);
 }
 
-/** Read and parse `dir/adapter_config.json` (one-line errors). */
+/** Read and parse `dir/adapter_config.json`, a JSON object (one-line errors). */
 export async function readAdapterJson(dir: string): Promise<Record<string, unknown>> {
   const path = join(dir, ADAPTER_CONFIG_FILE);
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new UsageError(
-      code === "ENOENT"
-        ? `${dir} is not a PEFT adapter folder (no ${ADAPTER_CONFIG_FILE})`
-        : `cannot read ${path}: ${(err as Error).message}`,
-    );
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw new UsageError(`${path} is not valid JSON: ${(err as Error).message}`);
-  }
+  const json = await readAdapterConfigJson(dir);
   if (typeof json !== "object" || json === null || Array.isArray(json))
     throw new UsageError(`${path}: expected a JSON object`);
   return json as Record<string, unknown>;

@@ -15,14 +15,14 @@ import { join } from "node:path";
 import { numpy as np } from "@jax-js/jax";
 import { UsageError } from "../../engine/errors.js";
 import { writeFileAtomic } from "../../io/atomic.js";
-import {
-  loadSafetensors,
-  readSafetensorsHeader,
-  SafetensorsError,
-  saveSafetensors,
-} from "../../io/safetensors.js";
+import { readSafetensorsHeader, saveSafetensors } from "../../io/safetensors.js";
 import type { AdapterDelta, DeltaReader } from "../delta.js";
-import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, PEFT_PREFIX } from "../files.js";
+import {
+  ADAPTER_CONFIG_FILE,
+  ADAPTER_WEIGHTS_FILE,
+  PEFT_PREFIX,
+  readAdapterTensors,
+} from "../files.js";
 import { planTyped, type TypedPlan, typedDelta, typedShapes } from "./apply.js";
 import { typedConfigFromJson, typedConfigToJson } from "./config.js";
 import { type AdapterType, adapterType, type TypedConfig } from "./registry.js";
@@ -84,21 +84,7 @@ export async function loadTypedAdapter(
 ): Promise<LoadedTypedAdapter> {
   const { config, ignored } = typedConfigFromJson(type, json, join(dir, ADAPTER_CONFIG_FILE));
   const plan = planTyped(type, config, baseShapes);
-  const path = join(dir, ADAPTER_WEIGHTS_FILE);
-  let tensors: Record<string, np.Array>;
-  try {
-    tensors = (await loadSafetensors(path)).tensors;
-  } catch (err) {
-    if (err instanceof SafetensorsError) {
-      const missing = /ENOENT|no such file/.test(err.message);
-      throw new UsageError(
-        missing
-          ? `${dir} has no ${ADAPTER_WEIGHTS_FILE} (only safetensors adapters are read)`
-          : err.message,
-      );
-    }
-    throw err;
-  }
+  const tensors = await readAdapterTensors(dir);
   const params: Record<string, np.Array> = {};
   for (const [k, a] of Object.entries(tensors)) params[memoryKey(k)] = a;
   const fail = (message: string): never => {
