@@ -11,10 +11,11 @@
  *
  * "Trained" parameters: several types keep frozen tensors inside the adapter (VeRA's shared
  * projections, LoRA-XS's SVD factors, ...); `finetune`'s own count (its start row, recorded as
- * `stored`) leaves out only those a type declares frozen, and the optimizer state holds them all. The benchmark counts a tensor as trained when its AdamW first
- * moment (checkpoint/optimizer.safetensors, "…mu.<key>") is not all zero after the run, i.e. a
- * gradient reached it. Budget matching uses that rule too: a 4-step probe of each type on the
- * tiny smoke model says which tensor names are frozen; ranks 1…1024 are then sized on the
+ * `stored`) leaves out those a type declares frozen, and the optimizer keeps no state for them
+ * (the freezing trainer). The benchmark counts a tensor as trained when its AdamW first moment
+ * (checkpoint/optimizer.safetensors, "…mu.<key>") exists and is not all zero after the run, i.e.
+ * a gradient reached it. Budget matching uses that rule too: a 4-step probe of each type on the
+ * tiny smoke model says which tensor names train; ranks 1…1024 are then sized on the
  * benchmark model's shapes (src/peft/types/apply.ts `typedShapes`) and the nearest to LoRA's
  * count wins (ties: the smaller rank). alpha = rank (α/r = 1, as LoRA's 8/8); targets are each
  * type's PEFT default. Step time as bench/finetune.ts (`stepMs`: compile and eval intervals
@@ -49,7 +50,7 @@ interface Choice {
   peftType: string;
   title: string;
   rank: number;
-  /** Trained parameters predicted from the shapes and the probe's frozen names. */
+  /** Trained parameters predicted from the shapes and the probe's trained names. */
   predicted: number;
   /** Whether the rank changes the count (IA³'s does not: the label then shows no rank). */
   ranked: boolean;
@@ -93,8 +94,8 @@ async function registeredTypes(only: string[] | undefined) {
   return types.filter((t) => only.includes(t.methods[0]!));
 }
 
-/** Frozen tensor names (folded) per method: a short probe run of each on the smoke model. */
-async function probeFrozen(methods: string[], work: string): Promise<Map<string, Set<string>>> {
+/** Trained tensor names (folded) per method: a short probe run of each on the smoke model. */
+async function probeTrained(methods: string[], work: string): Promise<Map<string, Set<string>>> {
   const pre = await pretrain(SMOKE_BUDGET);
   const dirs = methods.map((m) => join(work, `probe-${m}`));
   const argvs = methods.map((m, i) => [
@@ -128,19 +129,20 @@ async function probeFrozen(methods: string[], work: string): Promise<Map<string,
     const done = await cliMany(argvs.slice(from));
     from += done.length;
   }
-  const frozen = new Map<string, Set<string>>();
+  // Trained names: those whose first moment moved (frozen tensors have none, or a zero one).
+  const trained = new Map<string, Set<string>>();
   for (const [i, m] of methods.entries()) {
     if (!existsSync(join(dirs[i]!, "checkpoint", "optimizer.safetensors"))) continue;
     const keys = await trainedKeys(dirs[i]!);
-    frozen.set(m, new Set([...keys].filter(([, v]) => !v.moved).map(([k]) => fold(k))));
+    trained.set(m, new Set([...keys].filter(([, v]) => v.moved).map(([k]) => fold(k))));
   }
-  return frozen;
+  return trained;
 }
 
 /** The rank whose predicted trained count is nearest `target` on the base's shapes. */
 async function chooseRank(
   type: { peftType: string; title: string; methods: string[] },
-  frozen: Set<string>,
+  trained: Set<string>,
   baseShapes: Record<string, number[]>,
   target: number,
 ): Promise<Choice | undefined> {
@@ -161,7 +163,7 @@ async function chooseRank(
       const plan = planAny(config, baseShapes) as Parameters<typeof typedShapes>[0];
       count = 0;
       for (const [key, shape] of Object.entries(typedShapes(plan, baseShapes)))
-        if (!frozen.has(fold(key))) count += shape.reduce((a, b) => a * b, 1);
+        if (trained.has(fold(key))) count += shape.reduce((a, b) => a * b, 1);
     } catch {
       continue; // this rank does not fit the model (e.g. above min(in, out))
     }
@@ -285,7 +287,7 @@ async function parent(quick: boolean, smoke: boolean, only: string[] | undefined
       .filter(([k]) => /\.(q_proj|v_proj)\.weight$/.test(k))
       .reduce((a, [, s]) => a + 8 * (s[0]! + s[1]!), 0);
     log(`adapters: LoRA r=8 trains ${loraCount} parameters; probing ${types.length} types`);
-    const frozen = await probeFrozen(
+    const trained = await probeTrained(
       types.map((t) => t.methods[0]!),
       work,
     );
@@ -301,7 +303,7 @@ async function parent(quick: boolean, smoke: boolean, only: string[] | undefined
       });
     const skipped: Row[] = [];
     for (const t of types) {
-      const f = frozen.get(t.methods[0]!);
+      const f = trained.get(t.methods[0]!);
       const c = f && (await chooseRank(t, f, shapes, loraCount));
       if (c) choices.push(c);
       else skipped.push({ method: t.methods[0], reason: f ? "no rank fits" : "probe run failed" });
