@@ -6,19 +6,14 @@
  * trained effective weights; `adapter merge` equals them; the ΔW reader converts it to LoRA
  * without the base's help (the folder is self-contained).
  */
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { numpy as np } from "@jax-js/jax";
 import { beforeAll, describe, expect, test } from "vitest";
-import { loadCorpus } from "../../src/data/corpus.js";
-import { CharTokenizer } from "../../src/data/tokenizer.js";
-import { tokenizerFileText } from "../../src/data/tokenizer-file.js";
 import * as tree from "../../src/engine/tree.js";
-import { initLlama } from "../../src/nn/llama.js";
-import { llamaPreset } from "../../src/nn/llama-config.js";
 import { applyAdapter } from "../../src/nn/open-model.js";
-import { loadModel, saveModel } from "../../src/nn/pretrained.js";
+import { loadModel } from "../../src/nn/pretrained.js";
 import {
   convertAdapter,
   createTypedAdapter,
@@ -34,6 +29,7 @@ import { finetune } from "../../src/train/finetune.js";
 import { validateFinetuneConfig } from "../../src/train/finetune-config.js";
 import { readMetrics } from "../../src/train/metrics.js";
 import { read, setup } from "../helpers/engine.js";
+import { writeTinyBase } from "../helpers/tiny-base.js";
 
 const tempDir = () => mkdtempSync(join(tmpdir(), "rankwise-svd-train-"));
 let corpus: string;
@@ -41,17 +37,7 @@ let baseDir: string;
 
 beforeAll(async () => {
   await setup();
-  const dir = tempDir();
-  corpus = join(dir, "corpus.txt");
-  const text = loadCorpus("moby-dick").text.slice(0, 4000);
-  writeFileSync(corpus, text);
-  baseDir = join(dir, "base");
-  const tokenizer = CharTokenizer.fromText(text);
-  const config = llamaPreset("tiny", tokenizer.vocabSize, { max_position_embeddings: 64 });
-  const params = initLlama(config, 7);
-  await saveModel(baseDir, { config, params });
-  tree.dispose(params);
-  writeFileSync(join(baseDir, "tokenizer.json"), tokenizerFileText(tokenizer));
+  ({ corpus, baseDir } = await writeTinyBase(tempDir()));
 });
 
 const config = (adapter: string, lr: number) =>

@@ -6,18 +6,13 @@
  * (applyAdapter) as the trained effective weights; `adapter merge` (merge) equals them; the ΔW
  * reader converts it.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, test } from "vitest";
-import { loadCorpus } from "../../src/data/corpus.js";
-import { CharTokenizer } from "../../src/data/tokenizer.js";
-import { tokenizerFileText } from "../../src/data/tokenizer-file.js";
 import * as tree from "../../src/engine/tree.js";
-import { initLlama } from "../../src/nn/llama.js";
-import { llamaPreset } from "../../src/nn/llama-config.js";
 import { applyAdapter } from "../../src/nn/open-model.js";
-import { loadModel, saveModel } from "../../src/nn/pretrained.js";
+import { loadModel } from "../../src/nn/pretrained.js";
 import {
   convertAdapter,
   createTypedAdapter,
@@ -33,6 +28,7 @@ import { finetune } from "../../src/train/finetune.js";
 import { validateFinetuneConfig } from "../../src/train/finetune-config.js";
 import { readMetrics } from "../../src/train/metrics.js";
 import { liveBuffers, read, setup } from "../helpers/engine.js";
+import { writeTinyBase } from "../helpers/tiny-base.js";
 
 const tempDir = () => mkdtempSync(join(tmpdir(), "rankwise-vera-train-"));
 let corpus: string;
@@ -40,17 +36,7 @@ let baseDir: string;
 
 beforeAll(async () => {
   await setup();
-  const dir = tempDir();
-  corpus = join(dir, "corpus.txt");
-  const text = loadCorpus("moby-dick").text.slice(0, 4000);
-  writeFileSync(corpus, text);
-  baseDir = join(dir, "base");
-  const tokenizer = CharTokenizer.fromText(text);
-  const config = llamaPreset("tiny", tokenizer.vocabSize, { max_position_embeddings: 64 });
-  const params = initLlama(config, 7);
-  await saveModel(baseDir, { config, params });
-  tree.dispose(params);
-  writeFileSync(join(baseDir, "tokenizer.json"), tokenizerFileText(tokenizer));
+  ({ corpus, baseDir } = await writeTinyBase(tempDir()));
 });
 
 // VeRA trains two vectors per module: like IA³ it needs a larger step to move in a few steps.
