@@ -138,11 +138,19 @@ export function mlpLoss(
   return crossEntropy(mlpForward(params, x, config), labels);
 }
 
-/** Jit-compiled (params, x, labels) → [loss, grads]; consumes its arguments. */
-export function makeMlpLossAndGrad(config: MlpConfig): LossAndGrad<MlpParams> {
+/**
+ * Jit-compiled (params, x, labels) → [loss, grads]; consumes its arguments. `classLoss` replaces
+ * the mean cross-entropy of the logits, e.g. `(z, y) => ldamLoss(z, y, counts)` or focalLoss.
+ */
+export function makeMlpLossAndGrad(
+  config: MlpConfig,
+  classLoss?: (logits: np.Array, labels: np.Array) => np.Array,
+): LossAndGrad<MlpParams> {
   validateMlpConfig(config);
   const loss = (params: MlpParams, x: np.Array, labels: np.Array) =>
-    mlpLoss(params, x, labels, config);
+    classLoss
+      ? classLoss(mlpForward(params, x, config), labels)
+      : mlpLoss(params, x, labels, config);
   return jit(valueAndGrad(loss)) as unknown as LossAndGrad<MlpParams>;
 }
 
