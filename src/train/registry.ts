@@ -6,6 +6,7 @@ import { adaptive } from "./optimizers/adaptive.js";
 import { classic } from "./optimizers/classic.js";
 import { lowRank } from "./optimizers/low-rank.js";
 import { matrix } from "./optimizers/matrix.js";
+import { round2b } from "./optimizers/round2b.js";
 import type { OptimizerEntry, OptionSpec } from "./optimizers/spec.js";
 
 export type { OptimizerEntry, OptionSpec } from "./optimizers/spec.js";
@@ -72,4 +73,6 @@ function coerce(spec: OptionSpec, raw: unknown): unknown {
   return String(raw);
 }
 
-for (const entry of [...classic, ...adaptive, ...lowRank, ...matrix]) registerOptimizer(entry);
+for (const entry of [...classic, ...adaptive, ...lowRank, ...matrix, ...round2b]) {
+  registerOptimizer(entry);
+}

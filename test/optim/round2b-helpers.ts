@@ -1,0 +1,91 @@
+/**
+ * Shared checks of the round-2b optimizer tests (issue 17): replaying a golden trajectory over any
+ * named leaves, and the state contract (same structure from init on, a safetensors round trip
+ * that resumes bit for bit, stateBytes as expected).
+ */
+import { numpy as np } from "@jax-js/jax";
+import { expect } from "vitest";
+import * as tree from "../../src/engine/tree.js";
+import { decodeTree, encodeTree } from "../../src/io/state-file.js";
+import { applyUpdates } from "../../src/optim/core.js";
+import { closeness, read } from "../helpers/engine.js";
+import type { Optimizer } from "../helpers/trajectory.js";
+
+export type Named = Record<string, number[]>;
+
+export interface Golden {
+  meta: { rtol: number; atol: number };
+  shapes: Record<string, number[]>;
+  init: Named;
+  grads: Named[];
+}
+
+export const toTree = (values: Named, shapes: Record<string, number[]>) =>
+  Object.fromEntries(
+    Object.keys(shapes).map((k) => [
+      k,
+      np.array(Float32Array.from(values[k]), { shape: shapes[k] }),
+    ]),
+  );
+
+/** Replays the gradients; returns a message for the first step off the reference, or null. */
+export function replayNamed(f: Golden, expected: Named[], opt: Optimizer): string | null {
+  let params: any = toTree(f.init, f.shapes);
+  let state = opt.init(tree.ref(params));
+  try {
+    for (let step = 0; step < f.grads.length; step++) {
+      const [u, next] = opt.update(toTree(f.grads[step], f.shapes), state, tree.ref(params));
+      state = next;
+      params = applyUpdates(params, u);
+      for (const k of Object.keys(f.shapes)) {
+        const actual = read(params[k]);
+        const { ratio, index } = closeness(actual, expected[step][k], f.meta.rtol, f.meta.atol);
+        if (!(ratio <= 1)) {
+          return `step ${step + 1}, ${k}[${index}] = ${actual[index]}, expected ${expected[step][k][index]} (${ratio.toPrecision(3)}× the tolerance)`;
+        }
+      }
+    }
+    return null;
+  } finally {
+    tree.dispose([params, state]);
+  }
+}
+
+const structure = (t: unknown) => JSON.stringify(tree.paths(t as tree.Tree<unknown>));
+const arrays = (t: unknown) => tree.leaves(t as tree.Tree<unknown>).filter(tree.isArray);
+
+/**
+ * Three steps, a safetensors round trip of the state, then three more steps from the original and
+ * from the restored state: the updates must be the same bits. Returns stateBytes of the state.
+ */
+export function expectExactResume(
+  opt: Optimizer,
+  start: () => any,
+  gradsAt: (step: number) => any,
+): number {
+  const params = start();
+  let state = opt.init(tree.ref(params));
+  const initial = structure(state);
+  for (let step = 0; step < 3; step++) {
+    const [u, next] = opt.update(gradsAt(step), state, tree.ref(params));
+    tree.dispose(u);
+    state = next;
+    expect(structure(state)).toBe(initial);
+  }
+  let restored: any = decodeTree(encodeTree(state)).tree;
+  expect(structure(restored)).toBe(initial);
+  for (let step = 3; step < 6; step++) {
+    const [u1, s1] = opt.update(gradsAt(step), state, tree.ref(params));
+    const [u2, s2] = opt.update(gradsAt(step), restored, tree.ref(params));
+    state = s1;
+    restored = s2;
+    const second = arrays(u2);
+    arrays(u1).forEach((a, i) => {
+      expect(read(a)).toEqual(read(second[i]));
+    });
+    tree.dispose([u1, u2]);
+  }
+  const bytes = tree.stateBytes(state);
+  tree.dispose([params, state, restored]);
+  return bytes;
+}
