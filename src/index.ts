@@ -71,6 +71,7 @@ export {
 } from "./optim/optimizers/galore-adafactor.js";
 export { grams } from "./optim/optimizers/grams.js";
 export { type GwtOptions, gwt } from "./optim/optimizers/gwt.js";
+export { type LambOptions, lamb } from "./optim/optimizers/lamb.js";
 export { type LionOptions, lion } from "./optim/optimizers/lion.js";
 export { type MarsOptions, mars } from "./optim/optimizers/mars.js";
 export { type MuonOptions, muon } from "./optim/optimizers/muon.js";

@@ -173,6 +173,7 @@ const PUBLIC: Record<string, string[]> = {
     "galoreAdafactor",
     "grams",
     "gwt",
+    "lamb",
     "lion",
     "mars",
     "muon",

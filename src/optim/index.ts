@@ -26,6 +26,7 @@ export * from "./optimizers/galore-8bit.js";
 export * from "./optimizers/galore-adafactor.js";
 export * from "./optimizers/grams.js";
 export * from "./optimizers/gwt.js";
+export * from "./optimizers/lamb.js";
 export * from "./optimizers/lion.js";
 export * from "./optimizers/mars.js";
 export * from "./optimizers/muon.js";

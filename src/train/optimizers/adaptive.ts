@@ -11,6 +11,18 @@ const GRADES_ADAMW = { ...optim.ADAMW_DEFAULTS, ...GRADES_PRESET } as const;
 
 export const adaptive: OptimizerEntry[] = [
   {
+    name: "lamb",
+    description: "LAMB: Adam direction with a layer-wise trust ratio",
+    reference: "the paper's Algorithm 2 (reference script)",
+    defaultLearningRate: 3e-3,
+    options: optionSpecs(optim.LAMB_DEFAULTS, {
+      ...ADAM,
+      weightDecay: "weight decay (decoupled, inside the trust ratio)",
+      clampValue: "upper clamp of ‖p‖ in the trust ratio (0 = none)",
+    }),
+    create: (o) => optim.lamb(o),
+  },
+  {
     name: "stable-spam",
     description: "Stable-SPAM: AdaClip + AdaGN + periodic momentum reset",
     reference: "TianjinYellow/StableSPAM (reference script)",
