@@ -5,11 +5,11 @@
  * Reading: a tokenizer.json in Rankwise's char/byte form comes back as CharTokenizer or
  * ByteTokenizer (exact, fast, one-line errors); any other is an HfTokenizer, with the
  * tokenizer_config.json beside it when there is one. Unreadable files are one UsageError line.
+ * The JSON side without file access is tokenizer-json.ts (re-exported here), which pages use.
  */
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { UsageError } from "../engine/errors.js";
-import { HfTokenizer } from "./hf-tokenizer.js";
 import {
   ByteTokenizer,
   CharTokenizer,
@@ -18,33 +18,20 @@ import {
   type TokenizerJSON,
   tokenizerFromJSON,
 } from "./tokenizer.js";
-import { charByteFromHfJson, charByteHfJson } from "./tokenizer-hf-json.js";
+import {
+  TOKENIZER_CONFIG_FILE,
+  TOKENIZER_FILE,
+  tokenizerFileText,
+  tokenizerFromFileJson,
+} from "./tokenizer-json.js";
 
-export const TOKENIZER_FILE = "tokenizer.json";
-export const TOKENIZER_CONFIG_FILE = "tokenizer_config.json";
-
-/** The tokenizer.json object of any tokenizer (an HF one gives back the file it was read from). */
-export function tokenizerFileJson(tokenizer: Tokenizer): Record<string, unknown> {
-  if (tokenizer instanceof CharTokenizer || tokenizer instanceof ByteTokenizer) {
-    return charByteHfJson(tokenizer);
-  }
-  if (tokenizer instanceof HfTokenizer) return tokenizer.json;
-  const json = tokenizer.toJSON();
-  if (json.type === "hf") return json.tokenizer;
-  throw new TypeError(`tokenizerFileJson: unknown tokenizer type ${JSON.stringify(json.type)}`);
-}
-
-/** The text of a tokenizer.json file (what model folders and checkpoints hold). */
-export const tokenizerFileText = (tokenizer: Tokenizer): string =>
-  `${JSON.stringify(tokenizerFileJson(tokenizer), null, 2)}\n`;
-
-/** A tokenizer from a parsed tokenizer.json (+ tokenizer_config.json). */
-export function tokenizerFromFileJson(json: unknown, config: unknown = {}): Tokenizer {
-  return (
-    charByteFromHfJson(json) ??
-    new HfTokenizer(json as Record<string, unknown>, config as Record<string, unknown>)
-  );
-}
+export {
+  TOKENIZER_CONFIG_FILE,
+  TOKENIZER_FILE,
+  tokenizerFileJson,
+  tokenizerFileText,
+  tokenizerFromFileJson,
+} from "./tokenizer-json.js";
 
 function readJson(path: string): unknown {
   let text: string;

@@ -21,11 +21,11 @@
 import { numpy as np, random } from "@jax-js/jax";
 import { UsageError } from "../engine/errors.js";
 import type { LlamaParams } from "../nn/llama.js";
+import { shapesOf } from "./adapter-bytes.js";
 import type { LoraConfig } from "./config.js";
 import { doraMagnitude } from "./dora.js";
 import type { AdapterParams } from "./effective.js";
 import { evaInit } from "./eva.js";
-import { shapesOf } from "./files.js";
 import { initLoraFactors, loraDelta, splitKey } from "./lora.js";
 import { loraGaInit } from "./lora-ga.js";
 import { type AdapterPlan, adapterKeys, checkRank, planAdapter } from "./match.js";
