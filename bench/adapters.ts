@@ -17,7 +17,9 @@
  * a gradient reached it. Budget matching uses that rule too: a 4-step probe of each type on the
  * tiny smoke model says which tensor names train; ranks 1…1024 are then sized on the
  * benchmark model's shapes (src/peft/types/apply.ts `typedShapes`) and the nearest to LoRA's
- * count wins (ties: the smaller rank). alpha = rank (α/r = 1, as LoRA's 8/8); targets are each
+ * count wins (ties: the smaller rank). alpha = rank (α/r = 1, as LoRA's 8/8), except LoTR, whose
+ * factors start N(0, 1) rather than LoRA's ~1/√in: it keeps its authors' scale 1 (α/r = 1/r,
+ * daskol/lotr LoTRLinear's default), since α/r = 1 multiplies its updates by r; targets are each
  * type's PEFT default. Step time as bench/finetune.ts (`stepMs`: compile and eval intervals
  * left out). Writes bench/results/adapters.json (adapters-quick.json with --quick).
  */
@@ -55,6 +57,9 @@ interface Choice {
   /** Whether the rank changes the count (IA³'s does not: the label then shows no rank). */
   ranked: boolean;
 }
+
+/** The run's alpha: the rank (α/r = 1), or LoTR's authors' scale 1 (see the file header). */
+const alphaOf = (c: Choice): number => (c.method === "lotr" ? 1 : c.rank);
 
 /** Tensor names with the layer index folded, so names of any depth compare. */
 const fold = (key: string) => key.replace(/\.layers\.\d+\./, ".layers.*.");
@@ -211,7 +216,7 @@ async function measure(
     "--rank",
     String(c.rank),
     "--alpha",
-    String(c.rank),
+    String(alphaOf(c)),
     "--optimizer",
     "adamw",
     "--lr",
@@ -240,7 +245,7 @@ async function measure(
     method: c.method,
     peftType: c.peftType,
     rank: c.rank,
-    alpha: c.rank,
+    alpha: alphaOf(c),
     lr,
     targetModules: [...new Set((start.targetModules as string[]).map((n) => n.split(".").at(-1)))],
     predictedTrained: c.predicted,

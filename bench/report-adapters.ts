@@ -80,7 +80,11 @@ export function adaptersSection(name: string, r: Json, header: string): string {
   // AdamW keeps two float32 moments per entry: more than 8 bytes per trained parameter means
   // the state also covers tensors that never train (frozen factors kept in the adapter).
   const undeclared = rows.filter((t) => t.stored > t.trained);
-  const padded = rows.filter((t) => t.stateBytes > 8 * t.trained * 1.001);
+  // AdaLoRA's extra state is its rank allocator's (two importance averages per trained entry).
+  const padded = rows.filter(
+    (t) => t.peftType !== "ADALORA" && t.stateBytes > 8 * t.trained * 1.001,
+  );
+  const adalora = rows.find((t) => t.peftType === "ADALORA");
   const missing = [
     ...(r.pending ?? []).map((m: string) => `${m} (not run yet)`),
     ...(r.skipped ?? []).map((s: Json) => `${s.method} (${s.reason})`),
@@ -98,7 +102,7 @@ r=8's ${count(r.loraBudget)} (ranks 1–1024 sized on the model's shapes; a type
 not depend on the rank, like IA³, has none). Trained parameters are those a gradient reached
 (AdamW's first moment not all zero at the end); "finetune's count" is the trainable count
 \`rankwise finetune\` reports (its start row), which leaves out the frozen tensors a type
-declares${undeclared.length > 0 ? ` (it counts undeclared frozen factors too for ${names(undeclared)})` : ""}.${padded.length > 0 ? ` The optimizer state (AdamW: two float32 moments, 8 bytes per trained parameter) also covers the frozen tensors kept in the adapter for ${names(padded)}: they cost state without training.` : ""}
+declares${undeclared.length > 0 ? ` (it counts undeclared frozen factors too for ${names(undeclared)})` : ""}.${padded.length > 0 ? ` The optimizer state (AdamW: two float32 moments, 8 bytes per trained parameter) also covers the frozen tensors kept in the adapter for ${names(padded)}: they cost state without training.` : ""}${adalora ? " AdaLoRA's state also holds its rank allocator's two importance averages (sensitivity and uncertainty) per trained entry." : ""}
 Step ms: mean per step over log intervals without compilation or an evaluation, in brackets
 the ratio to LoRA's; the runs took turns on a loaded two-core machine, so step times carry
 the load's noise. Moby Dick: \`rankwise eval <run> --data moby-dick\` on the adapted model, in
