@@ -6,6 +6,7 @@ import { adaptive } from "./optimizers/adaptive.js";
 import { classic } from "./optimizers/classic.js";
 import { lowRank } from "./optimizers/low-rank.js";
 import { matrix } from "./optimizers/matrix.js";
+import { round2 } from "./optimizers/round2.js";
 import { round2b } from "./optimizers/round2b.js";
 import type { OptimizerEntry, OptionSpec } from "./optimizers/spec.js";
 
@@ -73,6 +74,6 @@ function coerce(spec: OptionSpec, raw: unknown): unknown {
   return String(raw);
 }
 
-for (const entry of [...classic, ...adaptive, ...lowRank, ...matrix, ...round2b]) {
+for (const entry of [...classic, ...adaptive, ...lowRank, ...matrix, ...round2, ...round2b]) {
   registerOptimizer(entry);
 }

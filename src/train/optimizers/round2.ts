@@ -1,0 +1,43 @@
+/**
+ * Registry entries of the second round's named optimizers (issue 17): block-coordinate and
+ * layer-sampling AdamW (BAdam, LISA), Polyak-type steps (SANIA), matrix-free inverse Fisher
+ * (M-FAC), correlation-aware projection (COAP) and the rest. Options and defaults come from each
+ * factory's exported defaults; only the descriptions are written here.
+ */
+import { BADAM_DEFAULTS, badam } from "../../optim/optimizers/badam.js";
+import { LISA_DEFAULTS, lisa } from "../../optim/optimizers/lisa.js";
+import { ADAM_DESCRIPTIONS as ADAM, type OptimizerEntry, optionSpecs } from "./spec.js";
+
+export const round2: OptimizerEntry[] = [
+  {
+    name: "badam",
+    description: "BAdam: AdamW on one block of layers at a time",
+    reference: "Ledzy/BAdam BlockOptimizer + torch AdamW (reference script)",
+    defaultLearningRate: 3e-3,
+    options: optionSpecs(BADAM_DEFAULTS, {
+      switchBlockEvery: "steps per block K",
+      switchMode: "descending, ascending, random or fixed",
+      startBlock: { type: "number", description: "first block (unset: by switchMode)" },
+      includeEmbedding: "the embedding is a block (else never trained)",
+      includeLmHead: "the head and other leaves are a block (else never trained)",
+      ...ADAM,
+      weightDecay: "weight decay (decoupled; none on biases)",
+      seed: "seed of the random order",
+    }),
+    create: (o) => badam(o),
+  },
+  {
+    name: "lisa",
+    description: "LISA: AdamW on the embedding, head and γ random layers",
+    reference: "LMFlow DynamicLayerActivationCallback + torch AdamW (reference script)",
+    defaultLearningRate: 3e-3,
+    options: optionSpecs(LISA_DEFAULTS, {
+      activatedLayers: "layers trained at a time γ",
+      intervalSteps: "steps between draws K",
+      ...ADAM,
+      weightDecay: "weight decay (decoupled; matrices only)",
+      seed: "seed of the draws",
+    }),
+    create: (o) => lisa(o),
+  },
+];
