@@ -9,7 +9,8 @@ export interface InitOptions {
   /**
    * Force a device. Default: "webgpu" when a browser offers it, else "wasm"; in Node,
    * `RANKWISE_BACKEND=webgpu` asks for WebGPU through Dawn's Node binding (the optional `webgpu`
-   * package), falling back to wasm with one line on stderr when there is no usable adapter.
+   * package), falling back to wasm with one line on stderr when there is no usable adapter (Dawn is
+   * asked in a child process first, so that its native warnings never reach this process's stderr).
    */
   device?: "wasm" | "webgpu" | "cpu";
 }
@@ -25,8 +26,16 @@ const hasWebGpu = () =>
   typeof navigator !== "undefined" && (navigator as { gpu?: unknown }).gpu !== undefined;
 
 const nodeProcess = (globalThis as { process?: NodeJS.Process }).process;
-// A variable, so that bundlers and TypeScript leave the optional package alone.
+// Variables, so that bundlers and TypeScript leave the optional package and Node's modules alone.
 const DAWN_PACKAGE = "webgpu";
+const CHILD_PROCESS = "node:child_process";
+
+// Run in a child Node: asks Dawn (argv[1]: the package's URL) for an adapter, says which.
+const DAWN_PROBE = `const { create, globals } = await import(process.argv[1]);
+Object.assign(globalThis, globals);
+const adapter = await create([]).requestAdapter();
+process.stdout.write(adapter ? "adapter" : "none");
+process.exit(0);`;
 
 /** RANKWISE_BACKEND (Node only): "wasm", "webgpu", or undefined when unset. */
 function backendFromEnv(): "wasm" | "webgpu" | undefined {
@@ -38,14 +47,44 @@ function backendFromEnv(): "wasm" | "webgpu" | undefined {
 }
 
 /**
+ * Whether Dawn finds an adapter, asked in a child process: without one, Dawn's native code writes
+ * warnings ("Couldn't load Vulkan: libvulkan.so.1 ...") straight to file descriptor 2, which Node
+ * cannot silence in-process, so the child's stderr is kept and its first line quoted in ours.
+ * Returns null when there is an adapter, else why not. Costs one Node start (~0.2 s).
+ */
+async function probeDawn(specifier: string): Promise<string | null> {
+  const { execFile } = (await import(CHILD_PROCESS)) as typeof import("node:child_process");
+  return new Promise((resolve) => {
+    execFile(
+      nodeProcess!.execPath,
+      ["--input-type=module", "-e", DAWN_PROBE, specifier],
+      { encoding: "utf8", timeout: 60_000 },
+      (_error, stdout, stderr) => {
+        if (stdout === "adapter") return resolve(null);
+        const first = stderr
+          .split("\n")
+          .map((l) => l.trim())
+          .find((l) => l !== "")
+          ?.replace(/^Warning:\s*/, "");
+        resolve(`Dawn found no usable WebGPU adapter${first ? ` (${first})` : ""}`);
+      },
+    );
+  });
+}
+
+/**
  * Give Node a `navigator.gpu` from Dawn's binding (the `webgpu` package: `create` and the
  * WebGPU globals), which jax-js's webgpu backend asks for an adapter. Returns why not, or null.
  */
 async function installDawn(): Promise<string | null> {
   if (hasWebGpu()) return null;
   let dawn: { create(flags: string[]): unknown; globals: Record<string, unknown> };
+  let specifier = DAWN_PACKAGE;
   try {
-    dawn = await import(DAWN_PACKAGE);
+    specifier = import.meta.resolve?.(DAWN_PACKAGE) ?? DAWN_PACKAGE;
+    const problem = await probeDawn(specifier);
+    if (problem !== null) return problem;
+    dawn = await import(specifier);
   } catch {
     return `the "${DAWN_PACKAGE}" package (Dawn's Node binding) is not installed`;
   }
@@ -58,12 +97,14 @@ async function installDawn(): Promise<string | null> {
 }
 
 let fallbackSaid = false; // the fallback line is said once per process
+let dawnInstalled: Promise<string | null> | undefined; // Dawn is probed once per process
 
 /** Start jax-js and select its default device. Safe to call more than once. */
 export async function init(options: InitOptions = {}): Promise<EngineInfo> {
   let wanted = options.device ?? (hasWebGpu() ? "webgpu" : "wasm");
   if (options.device === undefined && backendFromEnv() === "webgpu") {
-    let problem = await installDawn();
+    dawnInstalled ??= installDawn();
+    let problem = await dawnInstalled;
     if (problem === null) {
       if ((await jaxInit("webgpu")).includes("webgpu")) {
         defaultDevice("webgpu");
