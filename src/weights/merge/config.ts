@@ -7,8 +7,8 @@
  *   slices: [{sources: [{model, layer_range: [start, end), parameters}], parameters}]
  *   parameters: {...}                    # top level
  *   dtype: float32 | float16 | bfloat16  # compute dtype: accepted, merging is always float32
- *   out_dtype: float32 | float16         # output dtype (default float32; float16 where the
- *                                        # runtime has Float16Array)
+ *   out_dtype: float32 | float16 | bfloat16  # output dtype (default float32; halves rounded
+ *                                        # as PyTorch's .to(), io/half-encode.ts)
  *   tokenizer_source: base | union | <model ref>  # unset: the base's (else the first model's)
  *                                        # tokenizer copied; base/<model>: rows re-indexed to its
  *                                        # vocabulary (tokenizer-source.ts); union: every model's
@@ -24,10 +24,13 @@
  */
 import { parse } from "yaml";
 import { UsageError } from "../../engine/errors.js";
-import { hasFloat16Array } from "../../io/array-bytes.js";
 
 /** A parameter value as written: scalar, gradient list, or list of {filter, value}. */
 export type Setting = number | boolean | string | Setting[] | { filter?: string; value: Setting };
+
+/** The dtypes a merged model can be written in. */
+export const OUT_DTYPES = ["float32", "float16", "bfloat16"] as const;
+export type OutDtype = (typeof OUT_DTYPES)[number];
 
 /** One input of a merge: a model reference with its own parameters (and layer range in slices). */
 export interface SourceSpec {
@@ -67,7 +70,7 @@ export interface MergeConfig {
   /** Whether the file used `slices` (layer ranges given) rather than `models`. */
   sliced: boolean;
   parameters: Record<string, Setting>;
-  outDtype: "float32" | "float16";
+  outDtype: OutDtype;
   tokenizerSource?: string;
   calibration?: CalibrationConfig;
 }
@@ -273,11 +276,9 @@ export function parseMergeConfig(text: string): MergeConfig {
   if (doc.dtype !== undefined && !dtypes.includes(doc.dtype as string)) {
     throw new UsageError(`dtype must be one of ${dtypes.join(", ")}, got ${show(doc.dtype)}`);
   }
-  // float16 files are written from jax-js float16 arrays, which need the runtime's Float16Array.
-  const outDtypes = hasFloat16Array ? ["float32", "float16"] : ["float32"];
-  if (doc.out_dtype !== undefined && !outDtypes.includes(doc.out_dtype as string)) {
+  if (doc.out_dtype !== undefined && !OUT_DTYPES.includes(doc.out_dtype as OutDtype)) {
     throw new UsageError(
-      `out_dtype must be one of ${outDtypes.join(", ")} (bfloat16 output is not supported${hasFloat16Array ? "" : "; float16 needs a JavaScript runtime with Float16Array"}), got ${show(doc.out_dtype)}`,
+      `out_dtype must be one of ${OUT_DTYPES.join(", ")}, got ${show(doc.out_dtype)}`,
     );
   }
   let tokenizerSource: string | undefined;
@@ -293,7 +294,7 @@ export function parseMergeConfig(text: string): MergeConfig {
     slices,
     sliced: hasSlices,
     parameters: checkParameters(doc.parameters, "parameters"),
-    outDtype: (doc.out_dtype as "float32" | "float16" | undefined) ?? "float32",
+    outDtype: (doc.out_dtype as OutDtype | undefined) ?? "float32",
     tokenizerSource,
     calibration:
       doc.calibration === undefined || doc.calibration === null

@@ -1,9 +1,12 @@
 /**
  * `rankwise merge`'s engine: a mergekit YAML (config.ts) → a model folder, streamed tensor by
  * tensor (mergekit's rule: never every model in memory). For each output tensor it reads that
- * tensor from each source (sources.ts: lazily, by offset, from model folders), resolves the
- * method's parameters for it (params.ts), merges (methods/), converts to out_dtype and adds it to
- * the current shard, which is written and freed once full.
+ * tensor from each source (sources.ts: one tensor at a time from every kind of input), resolves
+ * the method's parameters for it (params.ts), merges (methods/), encodes it in out_dtype (float32,
+ * or float16/bfloat16 rounded as PyTorch does, io/half-encode.ts) and writes it at once to its
+ * place in its shard file (io/safetensors-stream.ts: every shard's header is planned from the
+ * shapes), so one merged tensor is held at a time, never a shard. The peak memory reported is the
+ * largest RSS sampled after each tensor is encoded (its bytes still held).
  *
  * Output (HF save_pretrained layout): model.safetensors, or model-0000i-of-0000n.safetensors +
  * model.safetensors.index.json past `maxShardBytes` (default 5 GB, mergekit's out_shard_size);
@@ -31,11 +34,23 @@ import { join } from "node:path";
 import { numpy as np } from "@jax-js/jax";
 import { UsageError } from "../../engine/errors.js";
 import { writeFileAtomic } from "../../io/atomic.js";
+import { encodeHalf } from "../../io/half-encode.js";
 import { ensureOutputDir, removeCreated } from "../../io/output-dir.js";
-import { saveSafetensors } from "../../io/safetensors.js";
+import { FILE_DTYPES, type FileDType } from "../../io/safetensors-dtypes.js";
+import {
+  openSafetensorsStream,
+  type SafetensorsStream,
+  type StreamEntry,
+} from "../../io/safetensors-stream.js";
 import { RESIDUAL_PROJECTION } from "../../nn/llama.js";
 import { CONFIG_FILE, WEIGHTS_FILE, WEIGHTS_INDEX_FILE } from "../../nn/pretrained.js";
-import { type MergeConfig, parseMergeConfig, type SliceSpec, type SourceSpec } from "./config.js";
+import {
+  type MergeConfig,
+  type OutDtype,
+  parseMergeConfig,
+  type SliceSpec,
+  type SourceSpec,
+} from "./config.js";
 import type { MergeInput, MergeMethod, ParamValue } from "./method.js";
 import { MERGE_METHODS, mergeMethod } from "./methods/index.js";
 import { resolveParameter } from "./params.js";
@@ -46,6 +61,20 @@ import { applyTokenizerUnion, VOCAB_TENSORS } from "./tokenizer-union.js";
 
 export const MERGEKIT_CONFIG_FILE = "mergekit_config.yml";
 export const DEFAULT_MAX_SHARD_BYTES = 5_000_000_000;
+
+const FILE_DTYPE: Record<OutDtype, FileDType> = {
+  float32: "F32",
+  float16: "F16",
+  bfloat16: "BF16",
+};
+
+/** A merged tensor's bytes in the output dtype (halves as PyTorch rounds them). Consumes `a`. */
+async function outputBytes(a: np.Array, dtype: OutDtype): Promise<Uint8Array> {
+  const x = a.dtype === np.float32 ? a : a.astype(np.float32);
+  const data =
+    dtype === "float32" ? ((await x.data()) as Float32Array) : await encodeHalf(x, dtype);
+  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+}
 
 /** Options of {@link runMerge}: where to write, the seed, the shard size and progress callbacks. */
 export interface MergeOptions {
@@ -494,57 +523,59 @@ async function writeOutput(
   options: MergeOptions,
   files: string[],
 ): Promise<MergeSummary> {
-  const bytesPer = config.outDtype === "float16" ? 2 : 4;
+  const dtype = FILE_DTYPE[config.outDtype];
+  const bytesPer = FILE_DTYPES[dtype].bytes;
   const maxShard = options.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES;
-  // Shards planned from the shapes, so each file knows its final name before it is written.
+  // Shards planned from the shapes, so each file knows its final name and header before any
+  // tensor is merged, and each tensor goes to its file as soon as it is computed.
   const shardOf: number[] = [];
-  let shards = 0;
+  const entries: StreamEntry[][] = [];
   let used = Number.POSITIVE_INFINITY;
   for (const p of plan) {
     const size = p.shape.reduce((a, b) => a * b, 1) * bytesPer;
     if (used > 0 && used + size > maxShard) {
-      shards++;
+      entries.push([]);
       used = 0;
     }
     used += size;
-    shardOf.push(shards - 1);
+    entries.at(-1)!.push({ name: p.out, dtype, shape: p.shape });
+    shardOf.push(entries.length - 1);
   }
+  const shards = entries.length;
   const fileName = (i: number) =>
     shards === 1
       ? WEIGHTS_FILE
       : `model-${String(i + 1).padStart(5, "0")}-of-${String(shards).padStart(5, "0")}.safetensors`;
   const weightMap: Record<string, string> = {};
-  let current: Record<string, np.Array> = {};
   let peak = process.memoryUsage().rss;
   let totalSize = 0;
-  const flush = async (shard: number) => {
-    const file = fileName(shard);
-    try {
-      await saveSafetensors(join(options.out, file), current, { format: "pt" });
-    } finally {
-      for (const a of Object.values(current)) a.dispose();
-      current = {};
-    }
-    files.push(file);
-  };
+  let stream: SafetensorsStream | undefined;
   try {
     for (let i = 0; i < plan.length; i++) {
       const p = plan[i]!;
-      let merged = p.copy
+      const shard = shardOf[i]!;
+      stream ??= await openSafetensorsStream(join(options.out, fileName(shard)), entries[shard]!, {
+        format: "pt",
+      });
+      const merged = p.copy
         ? await sources.get(p.reads[0]!.source.model)!.read(p.reads[0]!.name)
         : method.merge(await read(p));
-      if (config.outDtype === "float16") merged = merged.astype(np.float16);
-      // Computed now: a pending result would keep every input it was computed from alive until
-      // its shard is written, i.e. whole models.
-      current[p.out] = await merged.blockUntilReady();
-      weightMap[p.out] = fileName(shardOf[i]!);
-      totalSize += p.shape.reduce((a, b) => a * b, 1) * bytesPer;
+      // Encoded (and so computed) now: a pending result would keep every input it was computed
+      // from alive. The encoded bytes are the largest host copy: the peak is sampled with them.
+      const bytes = await outputBytes(merged, config.outDtype);
       peak = Math.max(peak, process.memoryUsage().rss);
-      if (i === plan.length - 1 || shardOf[i + 1] !== shardOf[i]) await flush(shardOf[i]!);
+      await stream.write(p.out, bytes);
+      weightMap[p.out] = fileName(shard);
+      totalSize += bytes.length;
+      if (i === plan.length - 1 || shardOf[i + 1] !== shard) {
+        await stream.finish();
+        stream = undefined;
+        files.push(fileName(shard));
+      }
       options.onTensor?.(i + 1, plan.length, p.out);
     }
   } finally {
-    for (const a of Object.values(current)) a.dispose();
+    await stream?.abort();
   }
   if (shards > 1) {
     const index = { metadata: { total_size: totalSize }, weight_map: weightMap };
