@@ -25,6 +25,21 @@ const FLAGS: [string, keyof TrainConfig, string][] = [
     "stop as diverged after n steps in a row with a non-finite loss or gradient (each skipped)",
   ],
   ["--sample-length <n>", "sampleLength", "characters generated at the end"],
+  [
+    "--reweight <rule>",
+    "reweight",
+    "objective: none, loss-linear[:r], loss-quadratic[:r], loss-extremes[:r] (per-sequence loss weights, temperature r, default 1), focal[:gamma] (default 2)",
+  ],
+  [
+    "--prune-data <fraction>",
+    "pruneData",
+    "train only on this fraction of the training windows, the highest-scoring by --data-scores",
+  ],
+  [
+    "--data-scores <file>",
+    "dataScores",
+    "scores written by rankwise data-scores (for --prune-data)",
+  ],
 ];
 
 /** Add the training flags, except those whose config keys are in `skip` (finetune's own). */

@@ -9,6 +9,7 @@ import { TOKENIZER_TYPES } from "../data/tokenizer.js";
 import { UsageError } from "../engine/errors.js";
 import { LLAMA_PRESETS } from "../nn/llama-config.js";
 import { getOptimizer, parseOptimizerOptions } from "./registry.js";
+import { formatReweight, parseReweight } from "./reweight/spec.js";
 
 /** The learning-rate shapes a run may use (after the linear warm-up). */
 export const SCHEDULES = ["constant", "cosine", "linear", "wsd"] as const;
@@ -56,6 +57,13 @@ export interface TrainConfig {
   temperature: number;
   topK: number;
   out?: string;
+  /** The trained objective (train/reweight/spec.ts): none (default), loss-linear[:r],
+   *  loss-quadratic[:r], loss-extremes[:r] or focal[:gamma]. */
+  reweight?: string;
+  /** Train only on this top-scoring fraction of the training windows, by `dataScores`. */
+  pruneData?: number;
+  /** A `rankwise data-scores` file (train/data-scores.ts) that `pruneData` ranks by. */
+  dataScores?: string;
 }
 
 /** The defaults of every field of a run's configuration. */
@@ -88,6 +96,9 @@ export const DEFAULT_CONFIG: TrainConfig = {
 export { UsageError };
 
 const KEYS = Object.keys(DEFAULT_CONFIG).concat(["lr", "decaySteps", "out"]);
+
+// The objective and data-pruning options (train/reweight, train/data-scores).
+KEYS.push("reweight", "pruneData", "dataScores");
 
 function int(name: string, v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
   const n = typeof v === "string" && v.trim() !== "" ? Number(v) : v;
@@ -177,10 +188,33 @@ export function validateConfig(input: Record<string, unknown>): TrainConfig {
     temperature: real("temperature", c.temperature, 0),
     topK: int("topK", c.topK, 0),
   };
+  Object.assign(config, validateDataOptions(c));
   if (c.lr !== undefined) config.lr = real("lr", c.lr, 0, 10, true);
   if (c.decaySteps !== undefined) config.decaySteps = int("decaySteps", c.decaySteps, 1);
   if (c.out !== undefined) config.out = String(c.out);
   return config;
+}
+
+/** --reweight (canonical text; absent when none), --prune-data and --data-scores. */
+function validateDataOptions(c: Record<string, unknown>): Partial<TrainConfig> {
+  const out: Partial<TrainConfig> = {};
+  const reweight = formatReweight(parseReweight(c.reweight ?? "none"));
+  if (reweight !== "none") out.reweight = reweight;
+  if (c.pruneData !== undefined) {
+    out.pruneData = real("pruneData", c.pruneData, 0, 1, true);
+    if (c.dataScores === undefined) {
+      throw new UsageError(
+        "--prune-data needs --data-scores <file> (written by rankwise data-scores)",
+      );
+    }
+  }
+  if (c.dataScores !== undefined) {
+    if (out.pruneData === undefined) {
+      throw new UsageError("--data-scores is only used with --prune-data <fraction>");
+    }
+    out.dataScores = String(c.dataScores);
+  }
+  return out;
 }
 
 function getOptimizerOrUsage(name: string) {

@@ -12,7 +12,7 @@ import { BatchSampler } from "../data/sampler.js";
 import * as tree from "../engine/tree.js";
 import { acquireLock, type Lock } from "../io/lock.js";
 import { ensureOutputDir } from "../io/output-dir.js";
-import { initLlama, type LlamaParams, llamaLoss, makeLossAndGrad } from "../nn/llama.js";
+import { initLlama, type LlamaParams, llamaLoss } from "../nn/llama.js";
 import { type LlamaConfig, type LlamaPreset, llamaPreset } from "../nn/llama-config.js";
 import { hasCheckpoint, loadCheckpoint, readTrainerMeta, removeStaleSaves } from "./checkpoint.js";
 import { type TrainConfig, UsageError } from "./config.js";
@@ -22,6 +22,8 @@ import { GradientSpikeMonitor } from "./monitors/spike-monitor.js";
 import { buildOptimizer, peakLearningRate, type RunOptimizer } from "./optimizer.js";
 import { Progress } from "./progress.js";
 import { checkResumable, checkStateMatches } from "./resume.js";
+import { parseReweight } from "./reweight/spec.js";
+import { makeTrainLossAndGrad } from "./reweight/train-loss.js";
 import type { Run, RunState, TrainOptions } from "./run.js";
 import { announceRun } from "./run-announce.js";
 import { type Data, loadData } from "./run-data.js";
@@ -210,7 +212,7 @@ export async function openRun(o: TrainOptions): Promise<Run> {
     name: o.name ?? config.optimizer,
     metrics,
     progress,
-    lossAndGrad: makeLossAndGrad(modelConfig),
+    lossAndGrad: makeTrainLossAndGrad(modelConfig, parseReweight(config.reweight)),
     lossOnly: jit((p: LlamaParams, x: np.Array, y: np.Array) => llamaLoss(p, x, y, modelConfig)),
     schedule: learningRateSchedule(config, peakLearningRate(config)),
     tokensPerStep: config.batchSize * config.seqLen * config.accumulate,
