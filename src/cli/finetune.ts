@@ -36,7 +36,8 @@ export function addFinetuneFlags(cmd: Command): Command {
     .option("--out <dir>", "run folder (default: runs/<time>-finetune-<adapter>)")
     .option("--resume <dir>", "continue the fine-tuning run in <dir> from its checkpoint")
     .option("--quiet", "no progress output");
-  return addTrainFlags(cmd, ["model", "tokenizer"]);
+  // --reweight and --prune-data shape the decoder's own training loop only (train/reweight).
+  return addTrainFlags(cmd, ["model", "tokenizer", "reweight", "pruneData", "dataScores"]);
 }
 
 /** The configuration a fine-tuning run folder was started with (checkpoint, else start row). */
