@@ -5,7 +5,19 @@ import { readConfigFile, type TrainConfig, UsageError } from "../train/config.js
 /** Flag → config key. Values stay strings here; validateConfig parses and checks them. */
 const FLAGS: [string, keyof TrainConfig, string][] = [
   ["--model <preset>", "model", "model preset: tiny, small, default, medium"],
-  ["--data <corpus|file>", "data", "moby-dick, sotu, or a UTF-8 text file"],
+  [
+    "--data <corpus|file>",
+    "data",
+    "moby-dick, sotu, or a UTF-8 text file; several, comma-separated, train on a mixture",
+  ],
+  [
+    "--mixing <rule>",
+    "mixing",
+    "domain weights with several --data domains: uniform, fixed:w1,w2,…, doremi, dga, odm (default uniform)",
+  ],
+  ["--mixing-target <domain>", "mixingTarget", "dga: the domain whose loss the mixture serves"],
+  ["--mixing-every <k>", "mixingEvery", "dga: update the weights every k steps (default 10)"],
+  ["--reference <run>", "reference", "doremi: the reference run folder (same --data)"],
   ["--tokenizer <type>", "tokenizer", "char or byte"],
   ["--lr <rate>", "lr", "peak learning rate (default: the optimizer's)"],
   ["--schedule <name>", "schedule", "constant, cosine, linear or wsd"],

@@ -8,6 +8,7 @@ import { CORPORA } from "../data/corpus.js";
 import { TOKENIZER_TYPES } from "../data/tokenizer.js";
 import { UsageError } from "../engine/errors.js";
 import { LLAMA_PRESETS } from "../nn/llama-config.js";
+import { domainNames, parseMixing } from "./mixing/spec.js";
 import { getOptimizer, parseOptimizerOptions } from "./registry.js";
 import { formatReweight, parseReweight } from "./reweight/spec.js";
 
@@ -64,6 +65,15 @@ export interface TrainConfig {
   pruneData?: number;
   /** A `rankwise data-scores` file (train/data-scores.ts) that `pruneData` ranks by. */
   dataScores?: string;
+  /** Domain weights when `data` names several domains (default uniform): uniform,
+   *  fixed:w1,w2,…, doremi, dga or odm (see train/mixing/). */
+  mixing?: string;
+  /** DGA's target domain (one of the `data` names). */
+  mixingTarget?: string;
+  /** DGA's update interval k in steps (default 10). */
+  mixingEvery?: number;
+  /** DoReMi's reference run folder. */
+  reference?: string;
 }
 
 /** The defaults of every field of a run's configuration. */
@@ -95,7 +105,15 @@ export const DEFAULT_CONFIG: TrainConfig = {
 // Bad user input (one line, exit code 2 at the CLI); defined in engine/errors.ts for every layer.
 export { UsageError };
 
-const KEYS = Object.keys(DEFAULT_CONFIG).concat(["lr", "decaySteps", "out"]);
+const KEYS = Object.keys(DEFAULT_CONFIG).concat([
+  "lr",
+  "decaySteps",
+  "out",
+  "mixing",
+  "mixingTarget",
+  "mixingEvery",
+  "reference",
+]);
 
 // The objective and data-pruning options (train/reweight, train/data-scores).
 KEYS.push("reweight", "pruneData", "dataScores");
@@ -192,7 +210,53 @@ export function validateConfig(input: Record<string, unknown>): TrainConfig {
   if (c.lr !== undefined) config.lr = real("lr", c.lr, 0, 10, true);
   if (c.decaySteps !== undefined) config.decaySteps = int("decaySteps", c.decaySteps, 1);
   if (c.out !== undefined) config.out = String(c.out);
+  Object.assign(config, validateMixing(config.data, c));
   return config;
+}
+
+/** The domain-mixing options, checked against the `data` domains (see mixing/spec.ts). */
+function validateMixing(data: string, c: Record<string, unknown>): Partial<TrainConfig> {
+  const names = domainNames(data);
+  if (names.some((n) => n === "")) {
+    throw new UsageError(
+      `--data has an empty domain name in "${data}" (e.g. --data moby-dick,sotu)`,
+    );
+  }
+  const out: Partial<TrainConfig> = {};
+  if (c.mixing === undefined && names.length === 1) {
+    for (const key of ["mixingTarget", "mixingEvery", "reference"] as const) {
+      if (c[key] !== undefined)
+        throw new UsageError(`--${flag(key)} needs several domains in --data and a --mixing rule`);
+    }
+    return out;
+  }
+  const mixing = String(c.mixing ?? "uniform");
+  const rule = parseMixing(mixing, names).rule;
+  out.mixing = mixing;
+  if (rule === "doremi" && c.reference === undefined) {
+    throw new UsageError(
+      "--mixing doremi needs --reference <run>: a run trained on the same --data (e.g. with --mixing uniform)",
+    );
+  }
+  if (rule !== "doremi" && c.reference !== undefined) {
+    throw new UsageError("--reference is only used with --mixing doremi");
+  }
+  if (c.reference !== undefined) out.reference = String(c.reference);
+  if (rule === "dga") {
+    if (c.mixingTarget === undefined || !names.includes(String(c.mixingTarget))) {
+      throw new UsageError(
+        `--mixing dga needs --mixing-target <domain>, one of ${names.join(", ")}${c.mixingTarget === undefined ? "" : `; got "${String(c.mixingTarget)}"`}`,
+      );
+    }
+    out.mixingTarget = String(c.mixingTarget);
+    if (c.mixingEvery !== undefined) out.mixingEvery = int("mixingEvery", c.mixingEvery, 1);
+  } else {
+    for (const key of ["mixingTarget", "mixingEvery"] as const) {
+      if (c[key] !== undefined)
+        throw new UsageError(`--${flag(key)} is only used with --mixing dga`);
+    }
+  }
+  return out;
 }
 
 /** --reweight (canonical text; absent when none), --prune-data and --data-scores. */

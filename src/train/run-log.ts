@@ -54,6 +54,7 @@ export function logStep(run: Run, result: StepResult, log: boolean): void {
       gradSpikes: run.spikes.metrics().spikes,
       skippedSteps: run.skippedSteps,
       ...(skipped === undefined ? {} : { skipped: true }),
+      ...("domainWeights" in run.sampler ? { domainWeights: run.sampler.domainWeights() } : {}),
       ...(entry.metrics ? entry.metrics(run.opt.optimizerState(run.optState)) : {}),
     });
     run.lastLog = { step, time: now };

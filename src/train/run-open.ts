@@ -8,7 +8,6 @@
 import { existsSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { jit, type numpy as np } from "@jax-js/jax";
-import { BatchSampler } from "../data/sampler.js";
 import * as tree from "../engine/tree.js";
 import { acquireLock, type Lock } from "../io/lock.js";
 import { ensureOutputDir } from "../io/output-dir.js";
@@ -26,7 +25,7 @@ import { parseReweight } from "./reweight/spec.js";
 import { makeTrainLossAndGrad } from "./reweight/train-loss.js";
 import type { Run, RunState, TrainOptions } from "./run.js";
 import { announceRun } from "./run-announce.js";
-import { type Data, loadData } from "./run-data.js";
+import { type Data, loadData, makeSampler, restoreSampler } from "./run-data.js";
 
 /** What a new run needs before it may touch its folder: configuration, data, model shape and
  *  optimizer, all checked, nothing allocated. */
@@ -64,11 +63,7 @@ export function freshState(
   params: LlamaParams,
 ): RunState {
   const optState = opt.init(tree.share(params));
-  const sampler = new BatchSampler(data.train, {
-    batchSize: config.batchSize,
-    seqLen: config.seqLen,
-    seed: config.seed,
-  });
+  const sampler = makeSampler(data, config);
   return {
     config,
     modelConfig,
@@ -126,11 +121,13 @@ export async function resumeRun(o: TrainOptions, metrics: MetricsLog): Promise<R
     tree.dispose([params, optState]); // a refused resume leaves nothing allocated
     throw error;
   }
-  const sampler = BatchSampler.restore(
-    data.train,
-    { batchSize: config.batchSize, seqLen: config.seqLen },
-    ck.meta.sampler,
-  );
+  let sampler: RunState["sampler"];
+  try {
+    sampler = restoreSampler(data, config, ck.meta.sampler);
+  } catch (error) {
+    tree.dispose([params, optState]);
+    throw error;
+  }
   const spikes = new GradientSpikeMonitor();
   if (ck.meta.spikes) spikes.restore(ck.meta.spikes);
   return {
@@ -233,6 +230,7 @@ export async function openRun(o: TrainOptions): Promise<Run> {
 export function closeRun(run: Run): void {
   run.lossAndGrad.dispose();
   run.lossOnly.dispose();
+  if ("dispose" in run.sampler) run.sampler.dispose();
   tree.dispose(run.params);
   tree.dispose(run.optState);
   run.lock.release();

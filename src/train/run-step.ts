@@ -14,6 +14,7 @@ import * as tree from "../engine/tree.js";
 import { nonFiniteLeaves } from "../nn/finite.js";
 import type { LlamaParams } from "../nn/llama.js";
 import { globalNormOf } from "../optim/transforms/clip.js";
+import { nextBatch } from "./mixing/next-batch.js";
 import type { Run, TrainOptions } from "./run.js";
 import { scalar } from "./run-data.js";
 
@@ -38,7 +39,7 @@ export async function trainStep(
   let skipped: string | undefined;
   let seen = 0;
   for (let micro = 0; micro < config.accumulate; micro++) {
-    const batch = run.sampler.next();
+    const batch = await nextBatch(run);
     const [loss, rawGrads] = run.lossAndGrad(tree.share(run.params), batch.inputs, batch.targets);
     const grads = gradientHook ? gradientHook(rawGrads, run.step + 1) : rawGrads;
     const value = await scalar(loss);

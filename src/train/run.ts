@@ -14,6 +14,7 @@ import type { Schedule } from "../optim/core.js";
 import type { TrainerMeta } from "./checkpoint.js";
 import type { TrainConfig } from "./config.js";
 import type { MetricsLog } from "./metrics.js";
+import type { Mixer } from "./mixing/mixer.js";
 import type { GradientSpikeMonitor } from "./monitors/spike-monitor.js";
 import type { RunOptimizer } from "./optimizer.js";
 import type { Progress } from "./progress.js";
@@ -60,7 +61,8 @@ export interface RunState {
   opt: RunOptimizer;
   params: LlamaParams;
   optState: Tree<any>;
-  sampler: BatchSampler;
+  /** One stream, or with several domains a Mixer (mixing/mixer.ts). */
+  sampler: BatchSampler | Mixer;
   spikes: GradientSpikeMonitor;
   step: number;
   /** Steps skipped so far (non-finite loss, gradient or update), and how many in a row up to

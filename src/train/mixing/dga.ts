@@ -1,0 +1,30 @@
+/**
+ * Dynamic Gradient Alignment's domain-weight update (Fan, Grangier & Ablin 2024, "Dynamic
+ * Gradient Alignment for Online Data Mixing"; no public code, written from the paper).
+ *
+ * The generic loss is Σ_i α_i L_i(θ); one step θ' = θ − γ Σ_i α_i ∇L_i(θ) changes the target
+ * loss by ∂L_tgt(θ')/∂α_i ≈ −γ ⟨∇L_i(θ), ∇L_tgt(θ)⟩. A mirror-descent (exponentiated-gradient)
+ * step on the simplex against that hypergradient gives
+ *
+ *   α̂ = α ⊙ exp(η·a) / Z,   a_i = ⟨∇L_i(θ), ∇L_tgt(θ)⟩
+ *   α ← (1 − β)·α̂ + β·α_prev     (the paper's optional EMA stabilisation; β = 0 is plain DGA)
+ *
+ * computed every k steps on one batch per domain (k bounds the cost: k extra forward-backward
+ * passes per domain count, amortised; default k = 10). γ is folded into η as in the paper.
+ * Deviation/choice: η = 1 by default, a value for this library's gradient scale (clipped
+ * global norms near 1), not a number from the paper; raw gradients, not the optimizer's
+ * preconditioned update, are aligned.
+ */
+import { exponentiatedStep } from "./simplex.js";
+
+export const DGA_DEFAULTS = { eta: 1, ema: 0, every: 10 };
+
+/** One DGA update from the domain–target gradient inner products `alignment`. */
+export function dgaUpdate(
+  weights: readonly number[],
+  alignment: readonly number[],
+  o: { eta: number; ema: number } = DGA_DEFAULTS,
+): number[] {
+  const next = exponentiatedStep(weights, alignment, o.eta);
+  return next.map((x, i) => (1 - o.ema) * x + o.ema * weights[i]!);
+}

@@ -1,0 +1,18 @@
+/**
+ * A training step's next batch: from the run's one stream, or from its Mixer, which first lets
+ * the mixing rule observe what it needs at the step's parameters (mixer.ts).
+ */
+import type { Batch } from "../../data/sampler.js";
+import type { Run } from "../run.js";
+import { Mixer } from "./mixer.js";
+
+export async function nextBatch(run: Run): Promise<Batch> {
+  const s = run.sampler;
+  if (!(s instanceof Mixer)) return s.next();
+  return s.nextObserved({
+    params: run.params,
+    step: run.step,
+    modelConfig: run.modelConfig,
+    lossAndGrad: run.lossAndGrad,
+  });
+}
