@@ -1,6 +1,7 @@
 /**
  * The browser entry's `nn` namespace: the models (LLaMA-style decoder, MLP), their Hugging Face
- * configs and losses. Model folders on disk are Node-only; a page builds parameters from bytes.
+ * configs and losses, and a Hugging Face folder read from a page's files tensor by tensor
+ * (model-files.ts). Model folders on disk are Node-only.
  */
 export {
   initLlama,
@@ -35,3 +36,10 @@ export {
   mlpLoss,
   mlpParamShapes,
 } from "../nn/mlp.js";
+export {
+  type BlobLike,
+  blobTensors,
+  type ModelFromFiles,
+  modelFromFiles,
+  readBlobHeader,
+} from "./model-files.js";
