@@ -16,14 +16,17 @@
  * the ffuhu/SPAM-Optimizer copy; not copied); fixture written from it in
  * tools/fixtures/adaptive_optimizers.py. ε sits outside the bias correction, as there (default
  * 1e-6). The Adam part reuses adamDirection with ε/sqrt(1−β2^t), which is the same expression.
- * Deviations: the sparse-momentum variant (random `density` masks) is not offered; without it the
- * authors' code never resets (its gap is only set for masked groups), here resetInterval applies
- * to every leaf. No warm-up before the first reset, as in the code.
+ * With density < 1, matrix leaves (ndim ≥ 2) take the sparse-momentum variant (spam-sparse.ts:
+ * moments on a random subset of density·n entries, redrawn at each reset, seeded by `seed`).
+ * Deviations: without density masks the authors' code never resets (its gap is only set for
+ * masked groups), here resetInterval applies to every leaf. No warm-up before the first reset,
+ * as in the code.
  */
 import { numpy as np } from "@jax-js/jax";
+import { OptionError } from "../../engine/errors.js";
 import type { Params } from "../../engine/tree.js";
 import * as tree from "../../engine/tree.js";
-import { chain, type GradientTransformation, type ScalarOrSchedule } from "../core.js";
+import { chain, type GradientTransformation, partition, type ScalarOrSchedule } from "../core.js";
 import { mapMulti } from "../leafwise.js";
 import { adamDirection } from "../transforms/adam.js";
 import { biasCorrection, ema, emaSquare, zeroMoments } from "../transforms/moments.js";
@@ -32,6 +35,7 @@ import { clipSpikesBySecondMoment } from "../transforms/spike-clip.js";
 import { optionalDecayAfterStep } from "../transforms/weight-decay.js";
 import * as check from "../validate.js";
 import { adamOptions } from "./adam.js";
+import { type MaskSampler, scaleBySparseSpam } from "./spam-sparse.js";
 
 /** Options of {@link spam}. */
 export interface SpamOptions {
@@ -48,6 +52,12 @@ export interface SpamOptions {
   spikeThreshold?: number;
   /** Steps (N) before clipping starts, and after each reset. */
   clipDelay?: number;
+  /** Share of a matrix's entries with moments (sparse momentum); 1: dense. */
+  density?: number;
+  /** Seed of the sparse-momentum subsets. */
+  seed?: number;
+  /** Draws the subsets (default: uniformly at random from `seed`). */
+  sampler?: MaskSampler;
 }
 
 /** SPAM's state: the step count and Adam's moments. */
@@ -126,11 +136,13 @@ export const SPAM_DEFAULTS = {
   warmupSteps: 150,
   spikeThreshold: 5000,
   clipDelay: 20,
+  density: 1,
+  seed: 0,
 } as const;
 
 /** The learning rate defaults to 1e-3. */
 export function spam(options: SpamOptions = {}) {
-  check.knownOptions("spam", options, [...Object.keys(SPAM_DEFAULTS), "learningRate"]);
+  check.knownOptions("spam", options, [...Object.keys(SPAM_DEFAULTS), "learningRate", "sampler"]);
   const d = { ...SPAM_DEFAULTS, ...options };
   const o: Resolved = {
     ...adamOptions(d),
@@ -140,8 +152,26 @@ export function spam(options: SpamOptions = {}) {
     clipDelay: check.integer("clipDelay", d.clipDelay, 1),
   };
   const learningRate = check.learningRate(d.learningRate ?? 1e-3);
+  const density = check.positive("density", d.density);
+  if (density > 1) throw new OptionError(`density must be in (0, 1], got ${density}`);
+  const direction =
+    density === 1
+      ? scaleBySpam(o)
+      : partition(
+          {
+            sparse: scaleBySparseSpam({
+              ...o,
+              density,
+              seed: check.integer("seed", d.seed, 0),
+              factorAt: (t) => warmupFactor(o, t),
+              sampler: d.sampler,
+            }),
+            dense: scaleBySpam(o),
+          },
+          (leaf) => (leaf.ndim >= 2 ? "sparse" : "dense"),
+        );
   return chain(
-    scaleBySpam(o),
+    direction,
     scaleByLearningRate(learningRate),
     ...optionalDecayAfterStep(learningRate, check.nonNegative("weightDecay", d.weightDecay)),
   );

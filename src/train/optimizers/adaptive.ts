@@ -52,6 +52,8 @@ export const adaptive: OptimizerEntry[] = [
       warmupSteps: "cosine warm-up after each reset",
       spikeThreshold: "spike threshold θ on g²/v (0 = no clipping)",
       clipDelay: "steps before clipping starts, and after each reset",
+      density: "share of a matrix's entries with moments (sparse momentum; 1 = dense)",
+      seed: "seed of the sparse-momentum subsets",
     }),
     create: (o) => optim.spam(o),
   },
