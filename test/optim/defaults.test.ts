@@ -11,6 +11,7 @@ import { numpy as np } from "@jax-js/jax";
 import { beforeAll, describe, expect, test } from "vitest";
 import * as tree from "../../src/engine/tree.js";
 import { applyUpdates } from "../../src/optim/core.js";
+import { withLoss } from "../../src/optim/loss-context.js";
 import {
   getOptimizer,
   type OptimizerEntry,
@@ -76,7 +77,8 @@ function run(entry: OptimizerEntry, a: Record<string, unknown>, b: Record<string
     let state = opt.init(tree.ref(p));
     trace[k].push(tree.paths(state));
     for (let step = 0; step < STEPS; step++) {
-      const [updates, next] = opt.update(grads(step), state, tree.ref(p));
+      // A loss for the methods whose rule reads it (SANIA); the others ignore it.
+      const [updates, next] = withLoss(1 + step, () => opt.update(grads(step), state, tree.ref(p)));
       state = next;
       trace[k].push(snapshot(updates), tree.paths(state), snapshot(state));
       p = applyUpdates(p, updates);

@@ -15,8 +15,10 @@ import { beforeAll, describe, expect, test } from "vitest";
 import * as tree from "../../src/engine/tree.js";
 import { decodeTree, encodeTree } from "../../src/io/state-file.js";
 import { applyUpdates } from "../../src/optim/core.js";
+import { withLoss } from "../../src/optim/loss-context.js";
 import { badam } from "../../src/optim/optimizers/badam.js";
 import { lisa } from "../../src/optim/optimizers/lisa.js";
+import { sania } from "../../src/optim/optimizers/sania.js";
 import { closeness, read, setup } from "../helpers/engine.js";
 import { expectNoLeaks } from "../helpers/leaks.js";
 import type { Optimizer } from "../helpers/trajectory.js";
@@ -31,12 +33,14 @@ interface Case {
   init: Leaves;
   grads: Leaves[];
   params: Leaves[];
+  /** The step's loss, for the methods that read it (SANIA). */
+  losses?: number[];
 }
 
 const RTOL = 1e-4;
 const ATOL = 1e-6;
 
-const factories: Record<string, (options: any) => Optimizer> = { badam, lisa };
+const factories: Record<string, (options: any) => Optimizer> = { badam, lisa, sania };
 
 const cases: Case[] = JSON.parse(
   readFileSync(new URL("../fixtures/round2_optimizers.json", import.meta.url), "utf8"),
@@ -57,10 +61,9 @@ function replay(c: Case): string | null {
   let state = opt.init(tree.ref(params));
   try {
     for (let step = 0; step < c.grads.length; step++) {
-      const [updates, next] = opt.update(
-        leafTree(c.grads[step], c.shapes),
-        state,
-        tree.ref(params),
+      const grads = leafTree(c.grads[step], c.shapes);
+      const [updates, next] = withLoss(c.losses?.[step] ?? Number.NaN, () =>
+        opt.update(grads, state, tree.ref(params)),
       );
       state = next;
       params = applyUpdates(params, updates);
@@ -148,10 +151,23 @@ describe("stateBytes", () => {
   });
 });
 
+/** An optimizer whose updates run with loss 0.7 (for the methods that read the loss). */
+const lossy = (opt: Optimizer): Optimizer => ({
+  init: (p) => opt.init(p),
+  update: (u, st, p) => withLoss(0.7, () => opt.update(u, st, p)),
+});
+
 const resumable: [string, () => Optimizer][] = [
   ["badam (random)", () => badam({ switchBlockEvery: 2, switchMode: "random", weightDecay: 0.1 })],
   ["lisa", () => lisa({ intervalSteps: 2, weightDecay: 0.1 })],
+  ["sania (adam)", () => lossy(sania({ preconditioner: "adam" }))],
 ];
+
+test("sania's state is one accumulator per leaf (4 bytes per parameter)", () => {
+  const state = sania().init(model());
+  expect(tree.stateBytes(state)).toBe(4 * Object.values(SHAPES).reduce((n, s) => n + count(s), 0));
+  tree.dispose(state);
+});
 
 describe("resume through the checkpoint codec is bit-exact", () => {
   test.each(resumable)("%s", (_name, make) => {
@@ -198,6 +214,20 @@ describe("options", () => {
       /activatedLayers must be at most the number of layers \(3\)/,
     ],
     ["lisa interval", () => lisa({ intervalSteps: 1.5 }), /intervalSteps/],
+    [
+      "sania preconditioner",
+      () => sania({ preconditioner: "hutchinson" as any }),
+      /preconditioner must be one of adagrad, adam/,
+    ],
+    ["sania eps", () => sania({ eps: 0 }), /eps must be > 0/],
+    [
+      "sania without a loss",
+      () => {
+        const opt = sania();
+        return opt.update(gradsAt(0), opt.init(model()), model());
+      },
+      /sania reads the step's loss: run update\(\) inside withLoss/,
+    ],
   ];
   test.each(bad)("%s is refused with a message naming it", (_name, make, message) => {
     expect(make).toThrow(message);
@@ -208,6 +238,8 @@ describe("no leaks", () => {
   const optimizers: [string, () => Optimizer][] = [
     ["badam", () => badam({ switchBlockEvery: 3, weightDecay: 0.1 })],
     ["lisa", () => lisa({ intervalSteps: 3, activatedLayers: 2, weightDecay: 0.1 })],
+    ["sania", () => lossy(sania())],
+    ["sania (adam, sqrt)", () => lossy(sania({ preconditioner: "adam", sqrt: true }))],
   ];
   test.each(optimizers)("%s: 12 steps leave only params and state alive", async (_n, make) => {
     // LISA's state grows until every layer has been drawn once (torch's lazy state).

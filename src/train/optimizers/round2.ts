@@ -6,6 +6,7 @@
  */
 import { BADAM_DEFAULTS, badam } from "../../optim/optimizers/badam.js";
 import { LISA_DEFAULTS, lisa } from "../../optim/optimizers/lisa.js";
+import { SANIA_DEFAULTS, sania } from "../../optim/optimizers/sania.js";
 import { ADAM_DESCRIPTIONS as ADAM, type OptimizerEntry, optionSpecs } from "./spec.js";
 
 export const round2: OptimizerEntry[] = [
@@ -39,5 +40,18 @@ export const round2: OptimizerEntry[] = [
       seed: "seed of the draws",
     }),
     create: (o) => lisa(o),
+  },
+  {
+    name: "sania",
+    description: "SANIA: preconditioned Polyak step from the loss (no step size to tune)",
+    reference: "the authors' SANIA_AdagradSQR / SANIA_AdamSQR (reference script)",
+    defaultLearningRate: 1,
+    options: optionSpecs(SANIA_DEFAULTS, {
+      preconditioner: "adagrad (AdaGrad-SQR) or adam (Adam-SQR)",
+      sqrt: "precondition by √B (not scale-invariant)",
+      b2: "Adam-SQR's second-moment decay",
+      eps: "floor of the preconditioner",
+    }),
+    create: (o) => sania(o),
   },
 ];
