@@ -112,6 +112,7 @@ export {
   anyConfigToJson,
   BONE,
   createTypedAdapter,
+  defaultAlpha,
   type FieldSpec,
   findAdapterType,
   IA3,

@@ -5,7 +5,7 @@
  *
  * Rule: adapter flags map to PEFT's LoraConfig as PEFT's users write them: --adapter lora (init
  * true), dora (use_dora), pissa, olora, lora-ga (init_lora_weights "lora_ga"), eva; --rank r
- * (PEFT's default 8), --alpha (default 8, PEFT's lora_alpha), --target (PEFT's default for LLaMA:
+ * (PEFT's default 8), --alpha (default 8, PEFT's lora_alpha, or a type's own: LoTR 1, DSEE and LaMDA 16), --target (PEFT's default for LLaMA:
  * q_proj, v_proj), --rslora; other adapter types map the same flags through their registry entry
  * (`fromSettings`: IA³ takes only --target). Every bad value is one line naming the flag and the accepted values.
  */
@@ -13,6 +13,7 @@ import { UsageError } from "../engine/errors.js";
 import {
   type AnyConfig,
   adapterMethods,
+  defaultAlpha,
   LORA_METHODS,
   loraConfig,
   typedConfigFromSettings,
@@ -75,7 +76,7 @@ export function finetuneSettings(input: Record<string, unknown>): FinetuneSettin
   if (!methods.includes(method as AdapterMethod))
     throw new UsageError(`--adapter must be one of ${methods.join(", ")}; got "${String(method)}"`);
   const rank = positiveInt("rank", input.rank ?? saved.rank ?? 8);
-  const alpha = positiveReal("alpha", input.alpha ?? saved.alpha ?? 8);
+  const alpha = positiveReal("alpha", input.alpha ?? saved.alpha ?? defaultAlpha(String(method)));
   let target: FinetuneSettings["target"] = saved.target ?? null;
   if (input.target === "all-linear")
     target = "all-linear"; // PEFT's string form

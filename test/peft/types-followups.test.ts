@@ -270,3 +270,13 @@ test("a Bone folder is written as MiSS (same mode, miss_block), tensors bit-exac
   }
   tree.dispose(base);
 });
+
+test("--alpha defaults to the type's own (LoTR's authors scale by 1/r), else LoRA's 8; a given --alpha wins", () => {
+  const alphaOf = (adapter: string, alpha?: number) =>
+    validate({ model: "m", adapter, ...(alpha === undefined ? {} : { alpha }) }).finetune.alpha;
+  expect(alphaOf("lotr")).toBe(1);
+  expect(alphaOf("dsee")).toBe(16);
+  expect(alphaOf("lora")).toBe(8);
+  expect(alphaOf("vera")).toBe(8);
+  expect(alphaOf("lotr", 4)).toBe(4);
+});

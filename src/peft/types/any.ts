@@ -104,6 +104,15 @@ export async function saveAnyAdapter(
   return saveTypedAdapter(dir, typeOfConfig(config), config, params);
 }
 
+/**
+ * The `alpha` a `finetune` method takes when --alpha is not given: the type's own default (LoTR's
+ * authors scale by 1/r, DSEE's and LaMDA's by 16/r), else LoRA's 8.
+ */
+export function defaultAlpha(method: string): number {
+  const field = typeOfMethod(method)?.fields.find((f) => f.key === "alpha");
+  return typeof field?.default === "number" ? field.default : 8;
+}
+
 /** The config a registered type's `finetune` method describes (one-line errors). */
 export function typedConfigFromSettings(method: string, s: TypeSettings): TypedConfig {
   const type = typeOfMethod(method);

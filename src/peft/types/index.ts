@@ -12,6 +12,7 @@ export {
   anyConfigFromJson,
   anyConfigToJson,
   createTypedAdapter,
+  defaultAlpha,
   isLoraConfig,
   loadAnyAdapter,
   planAny,
