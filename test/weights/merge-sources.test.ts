@@ -262,3 +262,28 @@ describe("adapters are merged into each tensor as it is read", () => {
     }
   });
 });
+
+test("a stored layout that does not fit its config is one line naming the tensor", async () => {
+  const edited = (from: string, name: string, edit: (json: Record<string, any>) => void) => {
+    const dir = join(tmp, name);
+    cpSync(join(tmp, from), dir, { recursive: true });
+    const json = JSON.parse(readFileSync(join(dir, "config.json"), "utf8"));
+    edit(json);
+    writeFileSync(join(dir, "config.json"), JSON.stringify(json));
+    return dir;
+  };
+  const merge = (dir: string) =>
+    runMerge(`merge_method: linear\nmodels:\n  - model: ${dir}\n`, { out: join(dir, "out") });
+  const rank = edited("factored", "bad-rank", (j) => {
+    j.rankwise_low_rank["model.layers.1.mlp.up_proj"] = 2;
+  });
+  await expect(merge(rank)).rejects.toThrow(
+    /^model .*bad-rank: config\.json rankwise_low_rank records rank 2 for model\.layers\.1\.mlp\.up_proj, its factors have rank 3$/,
+  );
+  const bits = edited("quantized-4", "bad-bits", (j) => {
+    j.quantization_config.bits = 8;
+  });
+  await expect(merge(bits)).rejects.toThrow(
+    /^model .*bad-bits: model\.layers\.0\.self_attn\.q_proj\.weight: a 8-bit weight must be stored as I8 \[16,16\], got U8 \[16,8\]$/,
+  );
+});

@@ -112,7 +112,7 @@ export async function openFolderSource(ref: string, dir: string): Promise<ModelS
       const cols = quantization.bits === 8 ? stored.shape[1] : 2 * stored.shape[1]!;
       if (stored.dtype !== want || stored.shape[0] !== shape[0] || cols !== shape[1]) {
         fail(
-          `${name}: a ${quantization.bits}-bit weight must be stored as ${want} [${shape[0]}, ${quantization.bits === 8 ? shape[1] : shape[1]! / 2}], got ${stored.dtype} [${stored.shape}]`,
+          `${name}: a ${quantization.bits}-bit weight must be stored as ${want} [${shape[0]},${quantization.bits === 8 ? shape[1] : shape[1]! / 2}], got ${stored.dtype} [${stored.shape}]`,
         );
       }
       recipe.dense = name;
