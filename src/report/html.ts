@@ -91,6 +91,41 @@ export const REPORT_CHARTS: readonly ChartSpec[] = [
   },
 ];
 
+/**
+ * Charts of runs on several domains (train/mixing/): the mixing weights after each logged step
+ * and each domain's validation loss, one line per domain. A report shows them only when some
+ * run logged those fields.
+ */
+export const DOMAIN_CHARTS: readonly ChartSpec[] = [
+  {
+    id: "domain-weights",
+    title: "Domain weights",
+    x: "step",
+    xLabel: "step",
+    yLabel: "weight",
+    zero: true,
+    series: [{ type: "train", each: "domainWeights", label: "weight" }],
+  },
+  {
+    id: "domain-val-loss",
+    title: "Validation loss by domain",
+    x: "step",
+    xLabel: "step",
+    yLabel: "loss (nats/token)",
+    series: [{ type: "eval", each: "valLossByDomain", label: "validation" }],
+  },
+];
+
+/** The charts of `runs`: every REPORT_CHARTS one, and the domain charts when they have data. */
+function chartsFor(runs: RunData[]): ChartSpec[] {
+  const has = (type: string, key: string) =>
+    runs.some((r) => r.metrics.some((row) => row?.type === type && key in row));
+  return [
+    ...REPORT_CHARTS,
+    ...DOMAIN_CHARTS.filter((c) => c.series.some((s) => has(s.type, s.each!))),
+  ];
+}
+
 /** Tableau 10: distinguishable colours for up to ten runs (then they repeat). */
 export const RUN_COLORS = [
   "#4e79a7",
@@ -324,14 +359,16 @@ export function renderReport(runs: RunData[], opts: ReportOptions): string {
       metrics: r.metrics,
       summary: runSummary(r),
     })),
-    charts: REPORT_CHARTS,
+    charts: chartsFor(runs),
     colors: RUN_COLORS,
   };
-  const figures = REPORT_CHARTS.map(
-    (c) =>
-      `<figure class="chart" data-chart="${c.id}"><figcaption>${escapeHtml(c.title)}</figcaption>` +
-      `<div class="plot"></div><div class="legend"></div><div class="tip" hidden></div></figure>`,
-  ).join("\n");
+  const figures = payload.charts
+    .map(
+      (c) =>
+        `<figure class="chart" data-chart="${c.id}"><figcaption>${escapeHtml(c.title)}</figcaption>` +
+        `<div class="plot"></div><div class="legend"></div><div class="tip" hidden></div></figure>`,
+    )
+    .join("\n");
   const names = runs.map((r) => r.name).join(", ");
   const subtitle = `${runs.length} run${runs.length === 1 ? "" : "s"}: ${names}`;
   return `<!DOCTYPE html>

@@ -17,6 +17,9 @@ export interface SeriesSpec {
   markers?: boolean;
   /** Plot the running count of rows of `type` (a staircase from 0) instead of a field. */
   count?: boolean;
+  /** A field holding name → number (e.g. domainWeights): one series per name, labelled by it
+   *  (`label` and `y` are then unused). */
+  each?: string;
 }
 
 /** A chart of the report: quantities of the metric rows against step or wall-clock time. */

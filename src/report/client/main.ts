@@ -146,22 +146,48 @@ function staircase(run: PayloadRun, x: string, type: string): Point[] {
   return pts;
 }
 
-function points(run: PayloadRun, chart: ChartSpec, spec: SeriesSpec): Point[] {
+function points(run: PayloadRun, chart: ChartSpec, spec: Expanded): Point[] {
   if (spec.count) return staircase(run, chart.x, spec.type);
   const pts: Point[] = [];
   for (const row of run.metrics) {
     if (!row || row.type !== spec.type || spec.y === undefined) continue;
     const x = field(row, chart.x);
-    const y = field(row, spec.y);
+    const value = field(row, spec.y);
+    const y = spec.name === undefined ? value : value && field(value, spec.name);
     if (isNum(x) && isNum(y)) pts.push([x, y]);
   }
   return pts;
 }
 
+/** The names of a name → number field over a run's rows of `spec.type`, in first-seen order. */
+function eachNames(run: PayloadRun, spec: SeriesSpec): string[] {
+  const names = new Set<string>();
+  for (const row of run.metrics) {
+    const map = row?.type === spec.type ? (row as Record<string, unknown>)[spec.each!] : undefined;
+    if (map && typeof map === "object") for (const name of Object.keys(map)) names.add(name);
+  }
+  return [...names];
+}
+
+/** A series spec, and for an `each` spec the name whose entry of the map is plotted. */
+type Expanded = SeriesSpec & { name?: string };
+
+/** An `each` spec as one series per name (names may hold dots: they are no field paths). */
+function expand(run: PayloadRun, spec: SeriesSpec): Expanded[] {
+  if (spec.each === undefined) return [spec];
+  return eachNames(run, spec).map((name, i) => ({
+    type: spec.type,
+    y: spec.each,
+    name,
+    label: name,
+    dashed: i % 2 === 1,
+  }));
+}
+
 function seriesFor(payload: ReportPayload, chart: ChartSpec): Series[] {
   const out: Series[] = [];
   payload.runs.forEach((run, ri) => {
-    for (const spec of chart.series) {
+    for (const spec of chart.series.flatMap((s) => expand(run, s))) {
       const pts = points(run, chart, spec);
       if (pts.length === 0) continue;
       out.push({
