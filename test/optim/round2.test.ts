@@ -18,6 +18,7 @@ import { applyUpdates } from "../../src/optim/core.js";
 import { withLoss } from "../../src/optim/loss-context.js";
 import { badam } from "../../src/optim/optimizers/badam.js";
 import { lisa } from "../../src/optim/optimizers/lisa.js";
+import { mfac } from "../../src/optim/optimizers/m-fac.js";
 import { sania } from "../../src/optim/optimizers/sania.js";
 import { closeness, read, setup } from "../helpers/engine.js";
 import { expectNoLeaks } from "../helpers/leaks.js";
@@ -40,7 +41,12 @@ interface Case {
 const RTOL = 1e-4;
 const ATOL = 1e-6;
 
-const factories: Record<string, (options: any) => Optimizer> = { badam, lisa, sania };
+const factories: Record<string, (options: any) => Optimizer> = {
+  badam,
+  lisa,
+  sania,
+  "m-fac": mfac,
+};
 
 const cases: Case[] = JSON.parse(
   readFileSync(new URL("../fixtures/round2_optimizers.json", import.meta.url), "utf8"),
@@ -161,12 +167,25 @@ const resumable: [string, () => Optimizer][] = [
   ["badam (random)", () => badam({ switchBlockEvery: 2, switchMode: "random", weightDecay: 0.1 })],
   ["lisa", () => lisa({ intervalSteps: 2, weightDecay: 0.1 })],
   ["sania (adam)", () => lossy(sania({ preconditioner: "adam" }))],
+  ["m-fac (momentum, decay)", () => mfac({ ngrads: 4, momentum: 0.9, weightDecay: 0.1 })],
 ];
 
 test("sania's state is one accumulator per leaf (4 bytes per parameter)", () => {
   const state = sania().init(model());
   expect(tree.stateBytes(state)).toBe(4 * Object.values(SHAPES).reduce((n, s) => n + count(s), 0));
   tree.dispose(state);
+});
+
+test("m-fac keeps the window, G Gᵀ and the momentum", () => {
+  const d = Object.values(SHAPES).reduce((n, s) => n + count(s), 0);
+  for (const [momentum, extra] of [
+    [0, 0],
+    [0.9, d],
+  ]) {
+    const state = mfac({ ngrads: 8, momentum }).init(model());
+    expect(tree.stateBytes(state)).toBe(4 * (8 * d + 8 * 8 + extra));
+    tree.dispose(state);
+  }
 });
 
 describe("resume through the checkpoint codec is bit-exact", () => {
@@ -220,6 +239,9 @@ describe("options", () => {
       /preconditioner must be one of adagrad, adam/,
     ],
     ["sania eps", () => sania({ eps: 0 }), /eps must be > 0/],
+    ["m-fac ngrads", () => mfac({ ngrads: 0 }), /ngrads must be an integer ≥ 1/],
+    ["m-fac damp", () => mfac({ damp: -1 }), /damp must be > 0/],
+    ["m-fac momentum", () => mfac({ momentum: 1 }), /momentum must be in \[0, 1\)/],
     [
       "sania without a loss",
       () => {
@@ -239,6 +261,8 @@ describe("no leaks", () => {
     ["badam", () => badam({ switchBlockEvery: 3, weightDecay: 0.1 })],
     ["lisa", () => lisa({ intervalSteps: 3, activatedLayers: 2, weightDecay: 0.1 })],
     ["sania", () => lossy(sania())],
+    ["m-fac", () => mfac({ ngrads: 4 })],
+    ["m-fac (momentum, decay)", () => mfac({ ngrads: 3, momentum: 0.5, weightDecay: 0.1 })],
     ["sania (adam, sqrt)", () => lossy(sania({ preconditioner: "adam", sqrt: true }))],
   ];
   test.each(optimizers)("%s: 12 steps leave only params and state alive", async (_n, make) => {

@@ -6,6 +6,7 @@
  */
 import { BADAM_DEFAULTS, badam } from "../../optim/optimizers/badam.js";
 import { LISA_DEFAULTS, lisa } from "../../optim/optimizers/lisa.js";
+import { M_FAC_DEFAULTS, mfac } from "../../optim/optimizers/m-fac.js";
 import { SANIA_DEFAULTS, sania } from "../../optim/optimizers/sania.js";
 import { ADAM_DESCRIPTIONS as ADAM, type OptimizerEntry, optionSpecs } from "./spec.js";
 
@@ -53,5 +54,18 @@ export const round2: OptimizerEntry[] = [
       eps: "floor of the preconditioner",
     }),
     create: (o) => sania(o),
+  },
+  {
+    name: "m-fac",
+    description: "M-FAC: SGD with the inverse windowed empirical Fisher, matrix-free",
+    reference: "IST-DASLab/M-FAC MFAC, exact inverse (reference script)",
+    defaultLearningRate: 1e-3,
+    options: optionSpecs(M_FAC_DEFAULTS, {
+      ngrads: "gradients in the window m",
+      damp: "dampening λ of the Fisher",
+      momentum: "momentum on the preconditioned gradient",
+      weightDecay: "weight decay (L2, added to the gradient)",
+    }),
+    create: (o) => mfac(o),
   },
 ];
