@@ -10,14 +10,16 @@
  *   graft "adam": v ← β2·v + (1 − β2)·G², D = m̂/(√(v/c2) + graftEps);  "sgd": D = m̂
  *   S = P_L m̂ P_R,  S ← S·‖D‖_F/‖S‖_F (not for graft "none");  S = D before the first roots
  *   p ← p − η·(S + λ·p)
- * Sides longer than `maxPrecondDim` are not preconditioned (P = I).
+ * Sides longer than `maxPrecondDim` are not preconditioned (P = I). With `blockSize` > 0, matrices
+ * with a side longer than blockSize are cut into blocks of at most blockSize × blockSize, each
+ * preconditioned and grafted on its own (distributed Shampoo's blocking; transforms/blocked.ts).
  *
  * Reference: written from the papers (no single authors' code has this form; google-research's
  * PyTorch scalable_shampoo was read), checked against tools/fixtures/matrix_optimizers.py
  * (test/optim/matrix.test.ts), which follows the same equations.
  * Deviations from scalable_shampoo: inverse roots by a float64 eigendecomposition
- * (linalg/matrix-functions.ts) instead of a coupled Newton iteration; no blocking of large
- * dimensions (long sides are left unpreconditioned instead); ≥3-D leaves are viewed as (out, −1)
+ * (linalg/matrix-functions.ts) instead of a coupled Newton iteration; blocking is off by default
+ * (long sides are left unpreconditioned instead; blockSize turns it on); ≥3-D leaves are viewed as (out, −1)
  * rather than given one preconditioner per dimension; non-matrix leaves go to AdamW (Shampoo's lr,
  * b1, b2 (0.999 for sums), graftEps as eps, weightDecay) rather than to a diagonal preconditioner.
  */
@@ -31,6 +33,7 @@ import {
   type LeafSpec,
   type ScalarOrSchedule,
 } from "../core.js";
+import { blocked } from "../transforms/blocked.js";
 import { asMatrix, matrixOrFallback, matrixShape } from "../transforms/matrix-partition.js";
 import { biasCorrection, ema } from "../transforms/moments.js";
 import { scaleByLearningRate } from "../transforms/scale.js";
@@ -64,6 +67,8 @@ export interface ShampooOptions extends ScaleByShampooOptions {
   learningRate?: ScalarOrSchedule;
   /** Decoupled: p ← p − η·λ·p. */
   weightDecay?: number;
+  /** Cut sides longer than this into blocks preconditioned apart; 0: no blocking. */
+  blockSize?: number;
   adamw?: AdamWOptions;
   isMatrix?: LeafSpec<boolean>;
 }
@@ -101,6 +106,7 @@ export const SHAMPOO_DEFAULTS = {
   graftEps: 1e-8,
   maxPrecondDim: 1024,
   weightDecay: 0,
+  blockSize: 0,
 } as const;
 
 /** Shampoo's grafted direction for matrix leaves (no learning rate, no weight decay). */
@@ -210,8 +216,9 @@ export function shampoo(options: ShampooOptions = {}) {
     maxPrecondDim: check.integer("maxPrecondDim", d.maxPrecondDim, 1),
   };
   const weightDecay = check.nonNegative("weightDecay", d.weightDecay);
+  const blockSize = check.integer("blockSize", d.blockSize, 0);
   const matrices = chain(
-    scaleByShampoo(o),
+    blockSize > 0 ? blocked(scaleByShampoo(o), blockSize) : scaleByShampoo(o),
     ...optionalDecay(weightDecay),
     scaleByLearningRate(learningRate),
   );

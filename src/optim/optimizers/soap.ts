@@ -10,7 +10,9 @@
  * each step L, R are updated, and every `precondFrequency` steps the bases are refreshed by one
  * power iteration and QR (Q ← QR(L·Q), columns sorted by the estimated eigenvalues diag(QᵀLQ),
  * v permuted with them) and m is rotated into the new bases. Sides longer than `maxPrecondDim`
- * keep the identity basis.
+ * keep the identity basis. With `blockSize` > 0, matrices with a side longer than blockSize are
+ * cut into blocks of at most blockSize × blockSize, each with its own statistics and bases
+ * (distributed Shampoo's blocking, transforms/blocked.ts; the authors' SOAP has no blocking).
  *
  * Reference: nikhilvyas/SOAP soap.py (the paper's version), checked against
  * tools/fixtures/matrix_optimizers.py (test/optim/matrix.test.ts).
@@ -34,6 +36,7 @@ import {
   type LeafSpec,
   type ScalarOrSchedule,
 } from "../core.js";
+import { blocked } from "../transforms/blocked.js";
 import { asMatrix, matrixOrFallback, matrixShape } from "../transforms/matrix-partition.js";
 import { biasCorrection, ema, emaSquare } from "../transforms/moments.js";
 import { stepThenDecay } from "../transforms/weight-decay.js";
@@ -54,6 +57,8 @@ export interface SoapOptions {
   precondFrequency?: number;
   /** Sides longer than this are not preconditioned. */
   maxPrecondDim?: number;
+  /** Cut sides longer than this into blocks preconditioned apart; 0: no blocking. */
+  blockSize?: number;
   normalizeGrads?: boolean;
   correctBias?: boolean;
   /** Options of the AdamW for non-matrix leaves (default: SOAP's lr, b1, b2, eps, weightDecay). */
@@ -234,6 +239,7 @@ export const SOAP_DEFAULTS = {
   maxPrecondDim: 10000,
   normalizeGrads: false,
   correctBias: true,
+  blockSize: 0,
 } as const;
 
 /**
@@ -267,5 +273,7 @@ export function soap(options: SoapOptions = {}) {
     weightDecay: o.weightDecay,
     ...d.adamw,
   });
-  return matrixOrFallback(soapMatrices(o), fallback, d.isMatrix);
+  const blockSize = check.integer("blockSize", d.blockSize, 0);
+  const matrices = blockSize > 0 ? blocked(soapMatrices(o), blockSize) : soapMatrices(o);
+  return matrixOrFallback(matrices, fallback, d.isMatrix);
 }
