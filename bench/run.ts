@@ -11,6 +11,7 @@
  *   npm run bench -- merge-memory                  # peak memory of merging three large models
  *   npm run bench -- compression [--quick]         # prune, quantize, compress: loss vs sparsity, bytes
  *   npm run bench -- browser [--quick]             # training in Chromium: webgpu (SwiftShader) vs wasm
+ *   npm run bench -- mixing [--quick]              # Moby Dick + SOTU: uniform, DoReMi, DGA, ODM
  *   npm run bench -- report                        # only rebuild the page
  *
  * `--quick` (fewer repetitions) is passed to every benchmark that takes it.
@@ -29,6 +30,7 @@ const BENCHMARKS = [
   "merge-memory",
   "compression",
   "browser",
+  "mixing",
 ] as const;
 const DEFAULT = ["matmul", "adamw-step", "train-throughput"];
 const QUICK = new Set([
@@ -40,6 +42,7 @@ const QUICK = new Set([
   "merge",
   "compression",
   "browser",
+  "mixing",
 ]);
 
 function run(script: string, args: string[]): Promise<void> {
