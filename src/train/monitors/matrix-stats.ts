@@ -16,7 +16,7 @@
  * the growth of σ₁. Cost per matrix: 2·(k+1) matrix–vector products and a few reductions.
  */
 import { jit, numpy as np } from "@jax-js/jax";
-import { norm, TINY, topSingular } from "./power-iteration.js";
+import { norm, TINY, topSingular } from "../../linalg/power-iteration.js";
 
 /** The statistics of one matrix, in this order in the compiled output. */
 export const MATRIX_STATS = [
@@ -30,7 +30,7 @@ export const MATRIX_STATS = [
 export type MatrixStatName = (typeof MATRIX_STATS)[number];
 export type MatrixStats = Record<MatrixStatName, number>;
 
-type Compiled = (w: np.Array[], g: np.Array[], d: np.Array[], v: np.Array[]) => np.Array[][];
+type Compiled = (w: np.Array[], g: np.Array[], d: np.Array[], v: np.Array[]) => np.Array[];
 
 function build(iterations: number): Compiled {
   return jit((ws: np.Array[], gs: np.Array[], ds: np.Array[], vs: np.Array[]) => {
@@ -48,9 +48,10 @@ function build(iterations: number): Compiled {
       const gNorm = norm(g.ref);
       const cos = g.mul(w).sum().div(gNorm.ref.mul(fro.ref).add(TINY));
       rows.push(np.stack([sigma, stableRank, sa, cos, gNorm, fro]));
-      next.push(v);
+      next.push(v.reshape([-1]));
     });
-    return [rows.length > 0 ? [np.stack(rows)] : [], next];
+    // One table and one vector of all the new start vectors: two reads in all.
+    return [np.stack(rows), np.concatenate(next)];
   }) as unknown as Compiled;
 }
 
@@ -58,24 +59,26 @@ const compiled = new Map<number, Compiled>();
 
 /**
  * The statistics of each matrix `w[i]` with its gradient `g[i]` and update `d[i]`, from the
- * power-iteration start vectors `v[i]` (n×1). Consumes every array. Returns the stats (host
- * numbers) and the new start vectors (device arrays, to pass next time).
+ * power-iteration start vectors `v[i]` (host, length = columns of `w[i]`, unit norm). Consumes
+ * the arrays. Returns the stats and the new start vectors (host: nothing stays on the device).
  */
 export async function matrixStats(
   w: np.Array[],
   g: np.Array[],
   d: np.Array[],
-  v: np.Array[],
+  v: Float32Array[],
   iterations: number,
-): Promise<{ stats: MatrixStats[]; vectors: np.Array[] }> {
+): Promise<{ stats: MatrixStats[]; vectors: Float32Array[] }> {
   if (w.length === 0) return { stats: [], vectors: [] };
   let fn = compiled.get(iterations);
   if (fn === undefined) {
     fn = build(iterations);
     compiled.set(iterations, fn);
   }
-  const [[table], vectors] = fn(w, g, d, v);
+  const starts = v.map((x) => np.array(x, { shape: [x.length, 1] }));
+  const [table, joined] = fn(w, g, d, starts);
   const flat = (await table.data()) as Float32Array;
+  const all = (await joined.data()) as Float32Array;
   const k = MATRIX_STATS.length;
   const stats = w.map((_, i) => {
     const row = {} as MatrixStats;
@@ -83,6 +86,12 @@ export async function matrixStats(
       row[name] = flat[i * k + j];
     });
     return row;
+  });
+  let offset = 0;
+  const vectors = v.map((x) => {
+    const out = all.slice(offset, offset + x.length);
+    offset += x.length;
+    return out;
   });
   return { stats, vectors };
 }

@@ -19,7 +19,7 @@ import { jit, numpy as np } from "@jax-js/jax";
 import { UsageError } from "../../engine/errors.js";
 import * as tree from "../../engine/tree.js";
 import { type MatrixStats, matrixStats } from "./matrix-stats.js";
-import { norm, startVector } from "./power-iteration.js";
+import { norm, startVector } from "../../linalg/power-iteration.js";
 
 /** ‖x‖ of every leaf, stacked; consumes the tree. One compiled program, one read. */
 const leafNorms = jit((t: tree.Params) =>
@@ -99,7 +99,8 @@ export class TrainingMonitors {
   readonly iterations: number;
   readonly firstIterations: number;
   readonly saThreshold: number;
-  private vectors = new Map<string, np.Array>();
+  /** Warm-start vectors by matrix path, on the host (nothing stays on the device). */
+  private vectors = new Map<string, Float32Array>();
   /** The latest row (for the spike monitor's messages). */
   last: MonitorRow | null = null;
 
@@ -191,11 +192,5 @@ export class TrainingMonitors {
       row.stableRankMin = Math.min(...r);
       row.stableRankMean = mean(r);
     }
-  }
-
-  /** Release the warm-start vectors. */
-  dispose(): void {
-    for (const v of this.vectors.values()) v.dispose();
-    this.vectors.clear();
   }
 }

@@ -5,10 +5,10 @@
  * Each iteration costs two matrix–vector products (no SVD), and started from the previous
  * interval's v (warm start) a few iterations follow a slowly moving σ₁. The estimate never
  * exceeds σ₁ and converges at the rate (σ₂/σ₁)^(2k). A tiny floor in the divisions keeps a zero
- * matrix at σ = 0 instead of NaN. Traceable (used inside jit by matrix-stats.ts).
+ * matrix at σ = 0 instead of NaN. Traceable (used inside jit by train/monitors/matrix-stats.ts and nn/regularizers/spectral.ts).
  */
 import { numpy as np } from "@jax-js/jax";
-import { Xoshiro128 } from "../../engine/rng.js";
+import { Xoshiro128 } from "../engine/rng.js";
 
 /** Keeps the normalisations finite on a zero matrix (a float32 normal number). */
 export const TINY = 1e-30;
@@ -39,10 +39,10 @@ export function topSingular(w: np.Array, v: np.Array, iterations: number): Tripl
 export const norm = (a: np.Array): np.Array => np.sqrt(a.ref.mul(a).sum());
 
 /**
- * A fixed pseudo-random unit start vector (n×1) for matrix number `index`: deterministic, and
+ * A fixed pseudo-random unit start vector (host, length n) for matrix number `index`: deterministic, and
  * almost surely not orthogonal to v₁ (a constant vector can be, e.g. for centred weights).
  */
-export function startVector(n: number, index: number): np.Array {
+export function startVector(n: number, index: number): Float32Array {
   const rng = Xoshiro128.fromSeed(0x5eed + index);
   const values = new Float32Array(n);
   let sum = 0;
@@ -52,5 +52,5 @@ export function startVector(n: number, index: number): np.Array {
   }
   const scale = 1 / Math.sqrt(sum || 1);
   for (let i = 0; i < n; i++) values[i] *= scale;
-  return np.array(values, { shape: [n, 1] });
+  return values;
 }
