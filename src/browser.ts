@@ -10,9 +10,13 @@
  * tokenizer.json as parsed JSON), batch sampling, and the linear algebra.
  * What is not: whatever reads or writes files (model, run and adapter folders, checkpoints,
  * corpora from node_modules, Hub downloads, the CLI). A page reads bytes itself (`fetch`,
- * `File.arrayBuffer()`) and hands them to the `decode*` functions; `loadSafetensorsShard`
- * streams a picked file tensor by tensor.
+ * `File.arrayBuffer()`) and hands them to the `decode*` functions; `nn.modelFromFiles`
+ * reads a picked Hugging Face folder tensor by tensor.
+ *
+ * The first import is a no-op in pages; in Node (tests, benchmarks) it must precede jax-js, as in
+ * the package root.
  */
+import "./engine/node-threads.js";
 
 export * as data from "./browser/data.js";
 export * as io from "./browser/io.js";

@@ -5,9 +5,12 @@
  * `rankwise playground` from the bundled npm corpora) or a text file dropped on the page.
  */
 import { defaultDevice, init as jaxInit } from "@jax-js/jax";
+import { type BlobLike, modelFromFiles } from "../browser/model-files.js";
+import * as tree from "../engine/tree.js";
 import { LLAMA_PRESETS, type LlamaPreset } from "../nn/llama-config.js";
 import { getOptimizer, optimizerNames } from "../train/registry.js";
 import { LineChart, RaceChart } from "./chart.js";
+import { type BaseModel, LoraRun } from "./finetune.js";
 import { readOptions, renderOptions } from "./form.js";
 import { PlaygroundRun, type RunSpec, webgpuProblem } from "./run.js";
 import { CORPUS_NAMES, parseUrl } from "./url.js";
@@ -27,6 +30,10 @@ const charts = {
   lr: new LineChart(svg("chart-lr"), "learning rate"),
   tps: new LineChart(svg("chart-tps"), "tokens/s"),
 };
+let loraRun: LoraRun | null = null;
+/** The Hugging Face folder picked or dropped (the page keeps it; each fine-tune borrows it). */
+let folderBase: BaseModel | null = null;
+const ftChart = new LineChart(svg("chart-ft"), "fine-tuning loss");
 
 /** Start jax-js; WebGPU when offered (or asked for), else wasm. */
 async function startBackend(requested?: Backend): Promise<Backend> {
@@ -216,17 +223,157 @@ async function download(): Promise<void> {
   if (run === null) return;
   try {
     const name = `rankwise-${run.spec.preset}-${run.spec.optimizer}-step${run.step}`;
-    const zip = storedZip(name, await run.modelFiles());
-    const a = document.createElement("a");
-    a.href = URL.createObjectURL(
-      new Blob([zip.buffer as ArrayBuffer], { type: "application/zip" }),
-    );
-    a.download = `${name}.zip`;
-    a.click();
-    setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+    saveBlob(`${name}.zip`, storedZip(name, await run.modelFiles()));
   } catch (error) {
     showError(error);
   }
+}
+
+const kib = (bytes: number) =>
+  bytes >= 1 << 20 ? `${(bytes / (1 << 20)).toFixed(1)} MiB` : `${(bytes / 1024).toFixed(1)} KiB`;
+
+/** A picked or dropped folder: its own files by name (subfolders' files are left out). */
+async function loadFolder(files: File[]): Promise<void> {
+  const byName: Record<string, BlobLike> = {};
+  let folder = "folder";
+  for (const f of files) {
+    const parts = (f.webkitRelativePath || f.name).split("/");
+    if (parts.length > 2) continue;
+    if (parts.length === 2) folder = parts[0];
+    byName[parts.at(-1)!] = f;
+  }
+  const status = $("ft-folder-status");
+  try {
+    if (folderBase !== null) tree.dispose(folderBase.params);
+    folderBase = null;
+    const model = await modelFromFiles(byName, (name, done, total) => {
+      status.textContent = `reading ${folder}: tensor ${done}/${total} (${name})`;
+    });
+    if (model.tokenizer === null) {
+      tree.dispose(model.params);
+      throw new Error(`${folder} has no tokenizer.json`);
+    }
+    folderBase = { ...model, tokenizer: model.tokenizer, source: folder };
+    $<HTMLSelectElement>("ft-base").value = "folder";
+    const count = tree.size(model.params);
+    status.textContent =
+      `${folder}: ${count.toLocaleString("en")} parameters (${kib(model.fileBytes)} of weight files, ` +
+      `read one tensor at a time: at most ${kib(model.largestTensorBytes)} at once)`;
+    document.body.dataset.folder = folder;
+  } catch (error) {
+    status.textContent = "";
+    showError(error);
+  }
+}
+
+/** The files of a dropped folder's entry (top level only), or null when it is not a folder. */
+async function droppedFolder(entry: FileSystemEntry | null | undefined): Promise<File[] | null> {
+  if (!entry?.isDirectory) return null;
+  const reader = (entry as FileSystemDirectoryEntry).createReader();
+  const entries: FileSystemEntry[] = [];
+  for (;;) {
+    const batch = await new Promise<FileSystemEntry[]>((ok, fail) => reader.readEntries(ok, fail));
+    if (batch.length === 0) break;
+    entries.push(...batch);
+  }
+  const files = entries
+    .filter((x): x is FileSystemFileEntry => x.isFile)
+    .map((x) => new Promise<File>((ok, fail) => x.file(ok, fail)));
+  return Promise.all(files);
+}
+
+async function fineTune(): Promise<void> {
+  if (running) return;
+  $("error").textContent = "";
+  const num = (id: string) => Number($<HTMLInputElement>(id).value);
+  running = true;
+  stopRequested = false;
+  $<HTMLButtonElement>("ft-stop").disabled = false;
+  $<HTMLButtonElement>("ft-download").disabled = true;
+  try {
+    let base: BaseModel;
+    if ($<HTMLSelectElement>("ft-base").value === "folder") {
+      if (folderBase === null) throw new Error("pick or drop a Hugging Face folder first");
+      base = { ...folderBase, params: tree.ref(folderBase.params) };
+    } else {
+      if (run === null)
+        throw new Error("train a model above first (or pick a Hugging Face folder)");
+      base = {
+        config: run.config,
+        params: run.paramsRef(),
+        tokenizer: run.tokenizer,
+        source: `rankwise-${run.spec.preset}-${run.spec.optimizer}-step${run.step}`,
+      };
+    }
+    const positive = (id: string, what: string, integer: boolean) => {
+      const v = num(id);
+      if (!(v > 0) || (integer && !Number.isInteger(v)))
+        throw new RangeError(`${what} must be a positive ${integer ? "integer" : "number"}`);
+      return v;
+    };
+    const spec = {
+      text: await loadText($<HTMLSelectElement>("corpus").value),
+      r: positive("ft-rank", "rank", true),
+      alpha: positive("ft-alpha", "alpha", false),
+      targetModules: $<HTMLInputElement>("ft-targets")
+        .value.split(",")
+        .map((t) => t.trim())
+        .filter((t) => t !== ""),
+      steps: positive("ft-steps", "fine-tuning steps", true),
+      learningRate: positive("ft-lr", "fine-tuning learning rate", false),
+      batchSize: positive("batch", "batch", true),
+      seqLen: positive("seq", "sequence", true),
+      seed: 0,
+    };
+    loraRun?.dispose();
+    loraRun = null;
+    ftChart.clear();
+    try {
+      loraRun = new LoraRun(base, spec);
+    } catch (error) {
+      tree.dispose(base.params);
+      throw error;
+    }
+    const r = loraRun;
+    const m = r.memory();
+    $("ft-memory").textContent =
+      `on the device: base ${kib(m.base)} (frozen: no gradient, no optimizer state) · ` +
+      `adapter ${kib(m.adapter)} · AdamW state ${kib(m.optimizerState)} (the adapter's only)`;
+    while (!r.done && !stopRequested) {
+      const loss = await r.trainStep();
+      await yieldToPage();
+      ftChart.push(loss);
+      $("ft-status").textContent = `step ${r.step}/${spec.steps} · loss ${loss.toFixed(3)}`;
+    }
+    $("ft-status").textContent = r.done
+      ? `fine-tuned: ${r.step} steps`
+      : `stopped at step ${r.step}`;
+  } catch (error) {
+    showError(error);
+  } finally {
+    running = false;
+    $<HTMLButtonElement>("ft-stop").disabled = true;
+    $<HTMLButtonElement>("ft-download").disabled = loraRun === null;
+  }
+}
+
+/** Download the adapter as PEFT's two files, zipped. */
+async function downloadAdapter(): Promise<void> {
+  if (loraRun === null) return;
+  try {
+    const name = `rankwise-lora-r${loraRun.spec.r}-step${loraRun.step}`;
+    saveBlob(`${name}.zip`, storedZip(name, await loraRun.files()));
+  } catch (error) {
+    showError(error);
+  }
+}
+
+function saveBlob(fileName: string, zip: Uint8Array): void {
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(new Blob([zip.buffer as ArrayBuffer], { type: "application/zip" }));
+  a.download = fileName;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
 }
 
 /** The URL contract: train without clicks and write the JSON summary into #result. */
@@ -283,10 +430,28 @@ async function main(): Promise<void> {
   $("resume").addEventListener("click", () => void loop());
   $("race-start").addEventListener("click", () => void race());
   $("download").addEventListener("click", () => void download());
+  $("ft-start").addEventListener("click", () => void fineTune());
+  $("ft-stop").addEventListener("click", () => {
+    stopRequested = true;
+  });
+  $("ft-download").addEventListener("click", () => void downloadAdapter());
+  $<HTMLInputElement>("ft-folder").addEventListener("change", (e) => {
+    const files = (e.target as HTMLInputElement).files;
+    if (files && files.length > 0) void loadFolder(Array.from(files));
+  });
+  // For automation and tests: the fine-tuned adapter's ΔW per module, as the forward sees it.
+  (window as { rankwisePlayground?: unknown }).rankwisePlayground = {
+    loraDeltas: () => loraRun?.deltas() ?? null,
+    loraMemory: () => loraRun?.memory() ?? null,
+  };
   document.addEventListener("dragover", (e) => e.preventDefault());
-  document.addEventListener("drop", (e) => {
+  document.addEventListener("drop", async (e) => {
     e.preventDefault();
+    // The drop's data is readable only now, before any await.
+    const entry = e.dataTransfer?.items[0]?.webkitGetAsEntry?.();
     const file = e.dataTransfer?.files[0];
+    const folder = await droppedFolder(entry).catch(() => null);
+    if (folder !== null) return void loadFolder(folder);
     if (!file) return;
     void file.text().then((text) => {
       dropped = { name: file.name, text };

@@ -16,7 +16,7 @@ import { CharTokenizer } from "../data/tokenizer.js";
 import { charByteHfJson } from "../data/tokenizer-hf-json.js";
 import { Xoshiro128 } from "../engine/rng.js";
 import * as tree from "../engine/tree.js";
-import { encodeSafetensorsAsync } from "../io/safetensors.js";
+import { encodeSafetensorsAsync } from "../io/safetensors-bytes.js";
 import {
   initLlama,
   type LlamaParams,

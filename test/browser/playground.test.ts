@@ -3,12 +3,14 @@
  * contract on both backends (webgpu on SwiftShader and wasm: the backend reported is the one
  * asked for, and the held-out loss after training is below the one before), and the page driven
  * as a person would: pick an optimizer, start, watch the loss chart grow, stop, resume, download
- * the model (a zipped Hugging Face folder, checked by Python's zipfile and the library's readers).
+ * the model (a zipped Hugging Face folder, checked by Python's zipfile and the library's readers);
+ * and a LoRA fine-tune on WebGPU of a Hugging Face folder picked as a person would (a sharded
+ * tiny LLaMA written by hf-folder.ts), its adapter downloaded and read back by Node's PEFT reader.
  * The app is bundled from src/ by esbuild into a temporary folder (as `npm run build` does into
  * dist/playground) and served by the CLI's own server.
  */
 import { spawnSync } from "node:child_process";
-import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { build } from "esbuild";
@@ -16,10 +18,14 @@ import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { type PlaygroundServer, servePlayground } from "../../src/cli/playground.js";
 import { charByteFromHfJson } from "../../src/data/tokenizer-hf-json.js";
+import { init } from "../../src/engine/init.js";
 import { decodeSafetensorsHeader } from "../../src/io/safetensors.js";
-import { llamaParamShapes } from "../../src/nn/llama.js";
+import { llamaParamCount, llamaParamShapes } from "../../src/nn/llama.js";
 import { fromHfConfig } from "../../src/nn/llama-config.js";
+import { readAdapterDelta } from "../../src/peft/delta.js";
 import { launchChromium, launchChromiumWebGpu } from "../helpers/chromium.js";
+import { closeness } from "../helpers/engine.js";
+import { writeHfFolder } from "./hf-folder.js";
 import { chromiumAvailable } from "./session.js";
 
 const enabled = chromiumAvailable();
@@ -28,6 +34,7 @@ let dir: string;
 let served: PlaygroundServer;
 /** Written only with RANKWISE_SCREENSHOTS=1 (it is a tracked file). */
 const SCREENSHOT = new URL("../../docs/images/playground.png", import.meta.url).pathname;
+const LORA_SCREENSHOT = new URL("../../docs/images/playground-lora.png", import.meta.url).pathname;
 const summaries: Partial<Record<"webgpu" | "wasm", Summary>> = {};
 
 interface Summary {
@@ -47,8 +54,7 @@ beforeAll(async () => {
     format: "esm",
     platform: "browser",
     target: "es2022",
-    // Node-only modules the library reaches by dynamic import (file I/O) never run in the page.
-    external: ["node:*"],
+    // No externals: the app imports only modules without node: imports (src/browser.ts's).
     outfile: join(dir, "playground.js"),
     logLevel: "warning",
   });
@@ -92,6 +98,18 @@ async function autorun(backend: "webgpu" | "wasm"): Promise<Summary> {
  * every LLaMA tensor of the config's shapes, and a tokenizer whose vocabulary is the config's.
  */
 function checkModelZip(path: string): void {
+  const files = unzip(path);
+  expect(Object.keys(files).sort()).toEqual(["config.json", "model.safetensors", "tokenizer.json"]);
+  const config = fromHfConfig(JSON.parse(files["config.json"].toString("utf8")));
+  const header = decodeSafetensorsHeader(new Uint8Array(files["model.safetensors"]));
+  const shapes = Object.fromEntries(header.tensors.map((t) => [t.name, t.shape]));
+  expect(shapes).toEqual(llamaParamShapes(config));
+  const tokenizer = charByteFromHfJson(JSON.parse(files["tokenizer.json"].toString("utf8")));
+  expect(tokenizer?.vocabSize).toBe(config.vocab_size);
+}
+
+/** A zip's files (without the zip's top folder), read and CRC-checked by Python's zipfile. */
+function unzip(path: string): Record<string, Buffer> {
   const py = spawnSync(
     "python3",
     [
@@ -103,19 +121,12 @@ function checkModelZip(path: string): void {
     { encoding: "utf8", maxBuffer: 1 << 28 },
   );
   expect(py.status, py.stderr).toBe(0);
-  const files: Record<string, Buffer> = Object.fromEntries(
+  return Object.fromEntries(
     Object.entries(JSON.parse(py.stdout) as Record<string, string>).map(([k, v]) => [
       k,
       Buffer.from(v, "hex"),
     ]),
   );
-  expect(Object.keys(files).sort()).toEqual(["config.json", "model.safetensors", "tokenizer.json"]);
-  const config = fromHfConfig(JSON.parse(files["config.json"].toString("utf8")));
-  const header = decodeSafetensorsHeader(new Uint8Array(files["model.safetensors"]));
-  const shapes = Object.fromEntries(header.tensors.map((t) => [t.name, t.shape]));
-  expect(shapes).toEqual(llamaParamShapes(config));
-  const tokenizer = charByteFromHfJson(JSON.parse(files["tokenizer.json"].toString("utf8")));
-  expect(tokenizer?.vocabSize).toBe(config.vocab_size);
 }
 
 describe.skipIf(!enabled)("playground (Chromium)", () => {
@@ -243,6 +254,78 @@ describe.skipIf(!enabled)("playground (Chromium)", () => {
       );
     });
   }, 120_000);
+});
+
+describe.skipIf(!enabled)("playground LoRA on a Hugging Face folder (Chromium, WebGPU)", () => {
+  test("pick the folder, fine-tune on WebGPU, download: Node's PEFT reader gives the page's ΔW", async () => {
+    await init({ device: "wasm" }); // Node's side: writing the folder, reading the adapter
+    const hfRoot = mkdtempSync(join(tmpdir(), "rankwise-hf-folder-"));
+    const hfDir = join(hfRoot, "tiny-llama"); // the name the page shows
+    writeHfFolder(hfDir);
+    const config = fromHfConfig(JSON.parse(readFileSync(join(hfDir, "config.json"), "utf8")));
+    const count = llamaParamCount(config).toLocaleString("en");
+    const largest = (config.vocab_size * config.hidden_size * 4) / 1024; // the embedding, KiB
+    const adapterDir = join(dir, "adapter");
+    const page = await withPage(launchChromiumWebGpu, async (page) => {
+      await page.goto(served.url);
+      await page.waitForSelector("body[data-ready='1']", { timeout: 60_000 });
+      expect(await page.textContent("#backend")).toMatch(/WebGPU/);
+      await page.setInputFiles("#ft-folder", hfDir);
+      await page.waitForSelector("body[data-folder]", { timeout: 60_000 });
+      expect(await page.textContent("#ft-folder-status")).toContain(`: ${count} parameters (`);
+      expect(await page.textContent("#ft-folder-status")).toContain(
+        `read one tensor at a time: at most ${largest.toFixed(1)} KiB at once)`,
+      );
+      await page.fill("#batch", "2");
+      await page.fill("#seq", "16");
+      await page.fill("#ft-steps", "6");
+      await page.fill("#ft-lr", "0.01");
+      await page.fill("#ft-rank", "4");
+      await page.fill("#ft-alpha", "8");
+      await page.click("#ft-start");
+      await page.waitForFunction(
+        () => /fine-tuned: 6 steps/.test(document.getElementById("ft-status")?.textContent ?? ""),
+        null,
+        { timeout: 120_000 },
+      );
+      expect(await page.textContent("#error")).toBe("");
+      if (process.env.RANKWISE_SCREENSHOTS === "1") {
+        await page.setViewportSize({ width: 1100, height: 1200 });
+        await page.locator("#finetune").screenshot({ path: LORA_SCREENSHOT });
+      }
+      const [download] = await Promise.all([
+        page.waitForEvent("download"),
+        page.click("#ft-download"),
+      ]);
+      await download.saveAs(join(dir, "adapter.zip"));
+      return page.evaluate(async () => {
+        const pg = (window as any).rankwisePlayground;
+        return { deltas: await pg.loraDeltas(), memory: pg.loraMemory() };
+      }) as Promise<{ deltas: Record<string, number[]>; memory: Record<string, number> }>;
+    });
+    // The frozen base has no optimizer state: AdamW's two moments cover the adapter only.
+    const { base, adapter, optimizerState } = page.memory;
+    expect(optimizerState).toBeGreaterThanOrEqual(2 * adapter);
+    expect(optimizerState).toBeLessThan(2 * adapter + 64);
+    expect(base).toBeGreaterThan(optimizerState);
+    // The zip holds PEFT's two files; Node's folder reader reads them.
+    const files = unzip(join(dir, "adapter.zip"));
+    expect(Object.keys(files).sort()).toEqual(["adapter_config.json", "adapter_model.safetensors"]);
+    mkdirSync(adapterDir);
+    for (const [name, bytes] of Object.entries(files)) writeFileSync(join(adapterDir, name), bytes);
+    const delta = await readAdapterDelta(adapterDir, llamaParamShapes(config));
+    expect(delta.modules.map((m) => m.name).sort()).toEqual(Object.keys(page.deltas).sort());
+    expect(delta.modules.map((m) => m.name)).toHaveLength(4); // q_proj and v_proj of 2 layers
+    for (const m of delta.modules) {
+      const fromFile = Array.from((await delta.delta(m.name).data()) as Float32Array);
+      const inPage = page.deltas[m.name];
+      // Trained: B left zero, so ΔW is not the trivial zero of a fresh adapter.
+      expect(Math.max(...inPage.map(Math.abs)), m.name).toBeGreaterThan(1e-4);
+      expect(closeness(inPage, fromFile, 1e-4, 1e-6).ratio, m.name).toBeLessThanOrEqual(1);
+    }
+    delta.dispose();
+    rmSync(hfRoot, { recursive: true, force: true });
+  }, 180_000);
 });
 
 test("rankwise playground: a bad --port is one line and exit 2", () => {

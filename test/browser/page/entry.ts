@@ -1,5 +1,6 @@
 /**
- * The browser side of the WebGPU suite: bundled by esbuild (test/browser/session.ts) into one
+ * The browser side of the WebGPU suite, written against the browser entry (src/browser.ts, the
+ * package's "rankwise/browser"): bundled by esbuild (test/browser/session.ts) into one
  * module that the page loads; it exposes `window.harness`, which the Node tests call through
  * playwright. Every function takes the device to run on ("webgpu" or "wasm": both live in one
  * page) and returns plain numbers, so the comparisons and tolerances stay in the Node tests.
@@ -10,17 +11,7 @@
  * through, so a code path that reads synchronously fails loudly with SYNC_READ_ERROR instead.
  */
 import { type Device, defaultDevice, init as jaxInit, numpy as np } from "@jax-js/jax";
-import * as tree from "../../../src/engine/tree.js";
-import {
-  initLlama,
-  type LlamaParams,
-  llamaForward,
-  llamaLoss,
-  llamaParamCount,
-  makeLossAndGrad,
-} from "../../../src/nn/llama.js";
-import { type LlamaPreset, llamaConfig, llamaPreset } from "../../../src/nn/llama-config.js";
-import { adamw, applyUpdates, chain, clipByGlobalNorm } from "../../../src/optim/index.js";
+import { adamw, applyUpdates, chain, clipByGlobalNorm, nn, tree } from "../../../src/browser.js";
 import { FACTORIES, prepareState, type ReplayCase } from "./factories.js";
 
 export const SYNC_READ_ERROR = "synchronous read of a webgpu array";
@@ -129,8 +120,8 @@ interface LlamaCase {
 /** LLaMA logits, loss, and the jit'ed loss and gradients, on `device`. */
 async function llama(c: LlamaCase, device: Device) {
   defaultDevice(device);
-  const config = llamaConfig(c.config as any);
-  const load = (): LlamaParams =>
+  const config = nn.llamaConfig(c.config as any);
+  const load = (): nn.LlamaParams =>
     Object.fromEntries(
       Object.entries(c.params).map(([k, p]) => [
         k,
@@ -138,9 +129,9 @@ async function llama(c: LlamaCase, device: Device) {
       ]),
     );
   const ints = (rows: number[][]) => np.array(rows, { dtype: np.int32 });
-  const logits = llamaForward(load(), ints(c.tokens), config);
-  const loss = llamaLoss(load(), ints(c.tokens), ints(c.targets), config);
-  const lossAndGrad = makeLossAndGrad(config);
+  const logits = nn.llamaForward(load(), ints(c.tokens), config);
+  const loss = nn.llamaLoss(load(), ints(c.tokens), ints(c.targets), config);
+  const lossAndGrad = nn.makeLossAndGrad(config);
   const [jitLoss, grads] = lossAndGrad(load(), ints(c.tokens), ints(c.targets));
   const names = Object.keys(grads).sort();
   const ranOn = logits.device;
@@ -167,7 +158,7 @@ function countingBatch(batch: number, seq: number, vocab: number) {
 }
 
 export interface TrainSpec {
-  preset: LlamaPreset;
+  preset: nn.LlamaPreset;
   vocab: number;
   batch: number;
   seq: number;
@@ -183,15 +174,15 @@ export interface TrainSpec {
  * drawn on wasm and copied, so both devices start from the same numbers.
  */
 async function train(spec: TrainSpec, device: Device) {
-  const config = llamaPreset(spec.preset, spec.vocab);
+  const config = nn.llamaPreset(spec.preset, spec.vocab);
   defaultDevice("wasm");
-  const drawn = initLlama(config, 0);
+  const drawn = nn.initLlama(config, 0);
   const names = Object.keys(drawn);
   const values = await readAll(names.map((n) => drawn[n].ref));
   const shapes = names.map((n) => drawn[n].shape);
   tree.dispose(drawn);
   defaultDevice(device);
-  let params: LlamaParams = Object.fromEntries(
+  let params: nn.LlamaParams = Object.fromEntries(
     names.map((n, i) => [n, np.array(Float32Array.from(values[i]), { shape: shapes[i] })]),
   );
   const { inputs, targets } = countingBatch(spec.batch, spec.seq, spec.vocab);
@@ -199,7 +190,7 @@ async function train(spec: TrainSpec, device: Device) {
   const y = np.array(targets, { dtype: np.int32 });
   const opt = chain(clipByGlobalNorm(1), adamw({ learningRate: spec.learningRate }));
   let state = opt.init(tree.ref(params));
-  const lossAndGrad = makeLossAndGrad(config);
+  const lossAndGrad = nn.makeLossAndGrad(config);
   const ranOn = x.device;
   const losses: number[] = [];
   const stepMs: number[] = [];
@@ -209,7 +200,7 @@ async function train(spec: TrainSpec, device: Device) {
     const [loss, grads] = lossAndGrad(tree.ref(params), x.ref, y.ref);
     const [updates, next] = opt.update(grads, state, tree.ref(params));
     state = next;
-    params = applyUpdates(params, updates) as LlamaParams;
+    params = applyUpdates(params, updates) as nn.LlamaParams;
     const value = ((await loss.data()) as Float32Array)[0];
     if (step >= warmup) {
       losses.push(value);
@@ -220,7 +211,7 @@ async function train(spec: TrainSpec, device: Device) {
   x.dispose();
   y.dispose();
   lossAndGrad.dispose();
-  return { device: ranOn, losses, stepMs, params: llamaParamCount(config) };
+  return { device: ranOn, losses, stepMs, params: nn.llamaParamCount(config) };
 }
 
 export { train };

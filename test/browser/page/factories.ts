@@ -54,7 +54,7 @@ import {
   soap,
   spam,
   stableSpam,
-} from "../../../src/optim/index.js";
+} from "../../../src/browser.js";
 
 /** One case, normalised over the fixture formats (adaptive fixtures share init and grads). */
 export interface ReplayCase {
