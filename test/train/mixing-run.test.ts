@@ -3,8 +3,8 @@
  * rows are drawn by the weights and come from their domain's training text; train rows carry
  * domainWeights on the simplex, eval rows valLossByDomain equal to each domain's loss computed
  * on its own (eager jax-js on the checkpoint); ODM, DGA and DoReMi runs are deterministic and
- * resume bit for bit (streams, weights and rule state in the checkpoint); bad references are
- * refused in one line.
+ * resume bit for bit (streams, weights and rule state in the checkpoint) and leave no device
+ * buffer behind; bad references are refused in one line.
  */
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -21,7 +21,7 @@ import { validateConfig } from "../../src/train/config.js";
 import { readMetrics } from "../../src/train/metrics.js";
 import { MixtureSampler } from "../../src/train/mixing/sampler.js";
 import { train } from "../../src/train/trainer.js";
-import { read, setup } from "../helpers/engine.js";
+import { liveBuffers, read, setup } from "../helpers/engine.js";
 
 const tempDir = () => mkdtempSync(join(tmpdir(), "rankwise-mixing-"));
 
@@ -146,19 +146,16 @@ describe.each([
     straight = await run(options(6));
   });
 
-  test("weights move, stay on the simplex, and are the same for the same seed", async () => {
+  test("weights move and stay on the simplex", () => {
     const weights = straight.train.map((row) => Object.values(row.domainWeights) as number[]);
     for (const w of weights) {
       expect(Math.abs(w[0]! + w[1]! - 1)).toBeLessThan(1e-12);
       expect(Math.min(...w)).toBeGreaterThan(0);
     }
     expect(weights.at(-1)![0]).not.toBe(0.5);
-    const again = await run(options(6));
-    expect(again.train.map((r) => [r.loss, r.domainWeights])).toEqual(
-      straight.train.map((r) => [r.loss, r.domainWeights]),
-    );
   });
 
+  // The split run computes steps 1–3 on its own too: equal rows are also determinism for a seed.
   test("resumed at step 3 = 6 steps straight, bit for bit", async () => {
     const out = tempDir();
     await run(options(3), out);
@@ -208,6 +205,14 @@ describe("doremi", () => {
     await expect(run({ mixing: "doremi", reference: other, steps: 1 })).rejects.toThrow(
       /was trained with another tokenizer/,
     );
+  });
+
+  test("runs of every rule leave no device buffer behind", async () => {
+    const before = await liveBuffers();
+    await run({ mixing: "doremi", reference, steps: 2 });
+    await run({ mixing: "dga", mixingTarget: b, mixingEvery: 1, steps: 2 });
+    await run({ mixing: "odm", steps: 2 });
+    expect(await liveBuffers()).toBe(before);
   });
 
   test("resuming with another rule is refused", async () => {
