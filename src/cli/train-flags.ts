@@ -38,6 +38,16 @@ const FLAGS: [string, keyof TrainConfig, string][] = [
   ],
   ["--sample-length <n>", "sampleLength", "characters generated at the end"],
   [
+    "--monitors <list>",
+    "monitors",
+    "matrix monitors, comma-separated: spectral (σ₁, spectral alignment), alignment (cos(G, W)), rank (stable rank); none by default",
+  ],
+  [
+    "--monitor-every <n>",
+    "monitorEvery",
+    "steps between monitor rows (with --monitors; default 10)",
+  ],
+  [
     "--reweight <rule>",
     "reweight",
     "objective: none, loss-linear[:r], loss-quadratic[:r], loss-extremes[:r] (per-sequence loss weights, temperature r, default 1), focal[:gamma] (default 2)",

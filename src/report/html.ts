@@ -7,6 +7,7 @@
  * config) and samples are plain HTML rendered here, escaped, and readable without JavaScript.
  */
 import { clientScript } from "./client-script.js";
+import { monitorCharts } from "./monitor-charts.js";
 import type { ChartSpec, ReportPayload } from "./payload.js";
 import { settingsRows } from "./settings.js";
 import { runSummary } from "./summary.js";
@@ -123,6 +124,7 @@ function chartsFor(runs: RunData[]): ChartSpec[] {
   return [
     ...REPORT_CHARTS,
     ...DOMAIN_CHARTS.filter((c) => c.series.some((s) => has(s.type, s.each!))),
+    ...monitorCharts(runs),
   ];
 }
 

@@ -9,6 +9,7 @@ import { TOKENIZER_TYPES } from "../data/tokenizer.js";
 import { UsageError } from "../engine/errors.js";
 import { LLAMA_PRESETS } from "../nn/llama-config.js";
 import { domainNames, parseMixing } from "./mixing/spec.js";
+import { type MonitorKind, parseMonitorKinds } from "./monitors/training-monitors.js";
 import { getOptimizer, parseOptimizerOptions } from "./registry.js";
 import { formatReweight, parseReweight } from "./reweight/spec.js";
 
@@ -74,6 +75,10 @@ export interface TrainConfig {
   mixingEvery?: number;
   /** DoReMi's reference run folder. */
   reference?: string;
+  /** Matrix monitors (train/monitors/training-monitors.ts): spectral, alignment, rank. */
+  monitors?: MonitorKind[];
+  /** Steps between monitor rows (default 10). */
+  monitorEvery?: number;
 }
 
 /** The defaults of every field of a run's configuration. */
@@ -117,6 +122,8 @@ const KEYS = Object.keys(DEFAULT_CONFIG).concat([
 
 // The objective and data-pruning options (train/reweight, train/data-scores).
 KEYS.push("reweight", "pruneData", "dataScores");
+// The matrix monitors (train/monitors/).
+KEYS.push("monitors", "monitorEvery");
 
 function int(name: string, v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
   const n = typeof v === "string" && v.trim() !== "" ? Number(v) : v;
@@ -210,6 +217,8 @@ export function validateConfig(input: Record<string, unknown>): TrainConfig {
   if (c.lr !== undefined) config.lr = real("lr", c.lr, 0, 10, true);
   if (c.decaySteps !== undefined) config.decaySteps = int("decaySteps", c.decaySteps, 1);
   if (c.out !== undefined) config.out = String(c.out);
+  if (c.monitors !== undefined) config.monitors = parseMonitorKinds(c.monitors);
+  if (c.monitorEvery !== undefined) config.monitorEvery = int("monitorEvery", c.monitorEvery, 1);
   Object.assign(config, validateMixing(config.data, c));
   return config;
 }

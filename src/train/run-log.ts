@@ -5,6 +5,7 @@
  * are visible between log steps.
  */
 import * as tree from "../engine/tree.js";
+import { monitorLink } from "./monitors/run-monitors.js";
 import { getOptimizer } from "./registry.js";
 import type { Run } from "./run.js";
 import type { StepResult } from "./run-step.js";
@@ -20,8 +21,25 @@ export function logStep(run: Run, result: StepResult, log: boolean): void {
   }
   // A skipped step's non-finite norm also counts as a spike; its "skip" row says it all.
   if (run.spikes.observe(gradNorm, step) && skipped === undefined) {
-    run.metrics.append({ type: "spike", step, gradNorm, ratio: run.spikes.metrics().ratio });
-    progress.log(`step ${step}: gradient spike (norm ${gradNorm.toPrecision(3)})`);
+    const link = monitorLink(run);
+    run.metrics.append({
+      type: "spike",
+      step,
+      gradNorm,
+      ratio: run.spikes.metrics().ratio,
+      ...link.fields,
+    });
+    progress.log(`step ${step}: gradient spike (norm ${gradNorm.toPrecision(3)})${link.text}`);
+  }
+  if (result.monitor !== undefined) {
+    const { row, warning } = result.monitor;
+    run.metrics.append({ ...row });
+    if (warning !== undefined) {
+      run.metrics.append({ ...warning });
+      progress.log(
+        `step ${step}: spectral alignment ${warning.saMax.toPrecision(3)} on ${warning.matrix} (above ${warning.threshold}): the update runs along the weights' top singular direction; loss spikes tend to follow`,
+      );
+    }
   }
   if (skipped !== undefined) {
     run.metrics.append({

@@ -16,6 +16,7 @@ import type { LlamaParams } from "../nn/llama.js";
 import { withLoss } from "../optim/loss-context.js";
 import { globalNormOf } from "../optim/transforms/clip.js";
 import { nextBatch } from "./mixing/next-batch.js";
+import { isMonitorStep, type MonitorResult, observeStep } from "./monitors/run-monitors.js";
 import type { Run, TrainOptions } from "./run.js";
 import { scalar } from "./run-data.js";
 
@@ -26,6 +27,8 @@ export interface StepResult {
   gradNorm: number;
   /** Why the step was skipped; undefined for a good step. */
   skipped?: string;
+  /** The matrix monitors' row, on a monitored good step (monitors/run-monitors.ts). */
+  monitor?: MonitorResult;
 }
 
 /** Take step `run.step + 1` and advance `run.step`. */
@@ -39,6 +42,9 @@ export async function trainStep(
   let gradNorm = Number.NaN;
   let skipped: string | undefined;
   let seen = 0;
+  // A monitored step keeps its last micro-batch's weights, gradient and update.
+  const watch = isMonitorStep(config, run.step + 1);
+  let taken: Parameters<typeof observeStep>[2] | undefined;
   for (let micro = 0; micro < config.accumulate; micro++) {
     const batch = await nextBatch(run);
     const [loss, rawGrads] = run.lossAndGrad(tree.share(run.params), batch.inputs, batch.targets);
@@ -52,11 +58,19 @@ export async function trainStep(
       skipped = !Number.isFinite(value) ? `loss is ${value}` : `gradient norm is ${gradNorm}`;
       break;
     }
+    const kept = watch && micro === config.accumulate - 1 ? tree.share(grads) : undefined;
     // The loss of the step so far, for optimizers whose rule reads it (SANIA).
     const [updates, next] = withLoss(lossSum / seen, () =>
       run.opt.update(grads, run.optState, tree.share(run.params)),
     );
     run.optState = next;
+    if (watch && micro === config.accumulate - 1) {
+      taken = {
+        params: tree.share(run.params),
+        grads: kept as LlamaParams,
+        updates: tree.share(updates),
+      };
+    }
     run.params = tree.map(
       (p: np.Array, u: np.Array) => p.add(u),
       run.params,
@@ -78,7 +92,12 @@ export async function trainStep(
       batch.targets.dispose();
     }
   }
+  let monitor: MonitorResult | undefined;
+  if (taken !== undefined) {
+    if (skipped === undefined) monitor = await observeStep(run, run.step + 1, taken);
+    else tree.dispose([taken.params, taken.grads, taken.updates]);
+  }
   run.step++;
   run.trainLoss = lossSum / seen;
-  return { loss: run.trainLoss, gradNorm, skipped };
+  return { loss: run.trainLoss, gradNorm, skipped, monitor };
 }
