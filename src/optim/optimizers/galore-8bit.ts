@@ -10,12 +10,14 @@
  * about 2·m·r + 4·r·n bytes instead of 8·m·r + 4·r·n.
  * Checked against tools/fixtures/galore_reference.py (Int8Codec: this codec re-implemented in
  * torch inside the authors' GaLore AdamW; test/optim/galore.test.ts).
- * Deviations: bitsandbytes uses a non-linear dynamic code map and keeps 32-bit states for tensors
- * under 4096 entries (here `minQuantizedSize`, default 4096 too); GaLore's AdamW arithmetic (ε
+ * quantMap "dynamic" stores the moments with bitsandbytes' own dynamic code map instead
+ * (dynamicMoments: m with the signed map, v itself with the unsigned one).
+ * Deviations: the default code is linear (quantMap "linear"; bitsandbytes: its dynamic map);
+ * 32-bit states for tensors under 4096 entries as bitsandbytes (here `minQuantizedSize`); GaLore's AdamW arithmetic (ε
  * next to √v, decay after the step) rather than bitsandbytes'.
  */
 import type { GradientTransformation, State } from "../core.js";
-import { int8Moments, withMomentCodec } from "../transforms/moment-codec.js";
+import { dynamicMoments, int8Moments, withMomentCodec } from "../transforms/moment-codec.js";
 import * as check from "../validate.js";
 import { GALORE_DEFAULTS, type GaloreOptions, galoreAdamW } from "./galore.js";
 
@@ -24,6 +26,8 @@ export interface Galore8bitOptions extends GaloreOptions {
   blockSize?: number;
   /** Moments with fewer entries stay float32 (default 4096, as bitsandbytes). */
   minQuantizedSize?: number;
+  /** "linear" absmax codes (default) or bitsandbytes' "dynamic" map. */
+  quantMap?: "linear" | "dynamic";
 }
 
 /** The defaults galore8bit() really uses; learningRate excluded. */
@@ -31,6 +35,7 @@ export const GALORE_8BIT_DEFAULTS = {
   ...GALORE_DEFAULTS,
   blockSize: 256,
   minQuantizedSize: 4096,
+  quantMap: "linear" as "linear" | "dynamic",
 } as const;
 
 /** 8-bit GaLore: GaLore whose Adam moments are stored blockwise-quantised (int8) between steps. */
@@ -41,6 +46,7 @@ export function galore8bit(options: Galore8bitOptions = {}): GradientTransformat
     "mask",
   ]);
   const o = { ...GALORE_8BIT_DEFAULTS, ...options };
-  const codec = int8Moments(o.blockSize, o.minQuantizedSize);
+  const map = check.oneOf("quantMap", o.quantMap, ["linear", "dynamic"] as const);
+  const codec = (map === "dynamic" ? dynamicMoments : int8Moments)(o.blockSize, o.minQuantizedSize);
   return galoreAdamW(o, { wrapAdam: (adam) => withMomentCodec(adam, codec) });
 }

@@ -16,6 +16,10 @@
  * the galore8bit trajectories (test/optim/galore.test.ts).
  * Deviation from bitsandbytes: a linear code instead of its non-linear dynamic map.
  *
+ * dynamicMoments — bitsandbytes' own 8-bit code (transforms/dynamic-map.ts): blockwise absmax
+ * with the signed dynamic map for m and the unsigned one for v itself (as its 8-bit Adam; the
+ * map's floating-point-like codes keep v's small entries). Same storage as int8Moments.
+ *
  * The encoded moment trees are flat records keyed by leaf path (a Quantized value is itself a
  * small tree); the wrapped state's moment trees must be shaped like the updates, as Adam's are.
  */
@@ -25,6 +29,7 @@ import * as tree from "../../engine/tree.js";
 import { dequantize, type Quantized, quantize } from "../../linalg/quantize.js";
 import type { GradientTransformation, State } from "../core.js";
 import * as check from "../validate.js";
+import { type DynamicQuantized, dequantizeDynamic, quantizeDynamic } from "./dynamic-map.js";
 
 /** "first": a signed moment (Adam's m); "second": a non-negative one (Adam's v). */
 export type MomentKind = "first" | "second";
@@ -32,9 +37,9 @@ export type MomentKind = "first" | "second";
 /** How {@link withMomentCodec} stores moments between steps. */
 export interface MomentCodec {
   /** The float32 moment. Consumes the stored form. */
-  load(stored: np.Array | Quantized, kind: MomentKind): np.Array;
+  load(stored: np.Array | Quantized | DynamicQuantized, kind: MomentKind): np.Array;
   /** The stored form. Consumes x. */
-  save(x: np.Array, kind: MomentKind): np.Array | Quantized;
+  save(x: np.Array, kind: MomentKind): np.Array | Quantized | DynamicQuantized;
 }
 
 /** Blockwise int8 storage (see the header). */
@@ -45,7 +50,7 @@ export function int8Moments(blockSize = 256, minQuantizedSize = 0): MomentCodec 
   return {
     load(stored, kind) {
       if (stored instanceof np.Array) return stored;
-      const x = dequantize(stored);
+      const x = dequantize(stored as Quantized);
       return kind === "second" ? x.ref.mul(x) : x;
     },
     save(x, kind) {
@@ -55,10 +60,22 @@ export function int8Moments(blockSize = 256, minQuantizedSize = 0): MomentCodec 
   };
 }
 
+/** Blockwise 8-bit storage with bitsandbytes' dynamic maps (see the header). */
+export function dynamicMoments(blockSize = 256, minQuantizedSize = 0): MomentCodec {
+  check.integer("blockSize", blockSize, 4);
+  check.integer("minQuantizedSize", minQuantizedSize, 0);
+  return {
+    load: (stored) =>
+      stored instanceof np.Array ? stored : dequantizeDynamic(stored as DynamicQuantized),
+    save: (x, kind) =>
+      x.size < minQuantizedSize ? x : quantizeDynamic(x, blockSize, kind === "first"),
+  };
+}
+
 /** Adam's moment trees and their kinds. */
 export const ADAM_MOMENTS: Readonly<Record<string, MomentKind>> = { mu: "first", nu: "second" };
 
-type Encoded = Record<string, np.Array | Quantized>;
+type Encoded = Record<string, np.Array | Quantized | DynamicQuantized>;
 
 /** `inner` with the moment trees of its state (by key: kind) stored through `codec`. */
 export function withMomentCodec<S extends Record<string, State>>(

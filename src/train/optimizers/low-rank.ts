@@ -62,6 +62,7 @@ export const lowRank: OptimizerEntry[] = [
       ...GALORE,
       blockSize: "quantisation block",
       minQuantizedSize: "moments with fewer entries stay float32",
+      quantMap: "linear (absmax) or dynamic (bitsandbytes' map) moment codes",
     }),
     create: (o) => optim.galore8bit(withMask(o)),
   },
