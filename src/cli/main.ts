@@ -18,6 +18,7 @@ import {
 import { alignCommand } from "./align.js";
 import { compareCommand } from "./compare.js";
 import { compressCommand } from "./compress.js";
+import { dataScoresCommand } from "./data-scores.js";
 import { editDamaCommand, editInlpCommand, editPomeCommand, editUnlearnCommand } from "./edit.js";
 import { action, reportError } from "./errors.js";
 import { evalCommand } from "./eval.js";
@@ -156,6 +157,24 @@ export function buildProgram(): Command {
     )
     .option("--json", "machine-readable output")
     .action(action(evalCommand));
+
+  program
+    .command("data-scores")
+    .description("score each training window (EL2N or GraNd, 'data diet') for train --prune-data")
+    .argument("<model>", "run folder (a few hundred steps in) or model folder")
+    .option("--data <corpus|file>", "corpus name or UTF-8 text file (default: a run's own data)")
+    .option(
+      "--method <m>",
+      "el2n (mean ‖softmax − onehot‖₂ over tokens) or grand (gradient norm)",
+      "el2n",
+    )
+    .option("--out <file>", "score file to write", "scores.json")
+    .option("--tokenizer <t>", "byte, char or a tokenizer.json file (default: the model's own)")
+    .option("--seq-len <n>", "tokens per window (default: a run's, else 64)")
+    .option("--batch-size <n>", "windows per batch (default: a run's, else 16)")
+    .option("--val-fraction <f>", "validation share left out (default: a run's, else 0.1)")
+    .option("--json", "print a machine-readable summary")
+    .action(action(dataScoresCommand));
 
   showDefaults(
     addFinetuneFlags(

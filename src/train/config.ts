@@ -275,6 +275,11 @@ function validateDataOptions(c: Record<string, unknown>): Partial<TrainConfig> {
   if (reweight !== "none") out.reweight = reweight;
   if (c.pruneData !== undefined) {
     out.pruneData = real("pruneData", c.pruneData, 0, 1, true);
+    if (typeof c.data === "string" && c.data.includes(",")) {
+      throw new UsageError(
+        "--prune-data takes one --data corpus (the score file's), not a mixture",
+      );
+    }
     if (c.dataScores === undefined) {
       throw new UsageError(
         "--prune-data needs --data-scores <file> (written by rankwise data-scores)",

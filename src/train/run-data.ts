@@ -22,6 +22,7 @@ import { checkpointPath, hasCheckpoint, readTrainerMeta } from "./checkpoint.js"
 import { type TrainConfig, UsageError } from "./config.js";
 import { Mixer, type MixerState } from "./mixing/mixer.js";
 import { domainNames, parseMixing } from "./mixing/spec.js";
+import { PrunedSampler, prunedSampler } from "./reweight/pruned-sampler.js";
 
 /** Read a scalar array (consumed) without blocking the thread pool. */
 export const scalar = async (a: np.Array) => (await a.data())[0];
@@ -94,7 +95,10 @@ export function loadData(
     );
   }
   const valChars = tokenizer.decode(val).length;
-  return { tokenizer, train, val, tokensPerChar: val.length / valChars };
+  const data: Data = { tokenizer, train, val, tokensPerChar: val.length / valChars };
+  // --prune-data: the score file is checked against this split before the run claims a folder.
+  if (config.pruneData !== undefined) prunedSampler(data, config);
+  return data;
 }
 
 /** Several domains: one tokenizer over all, each split on its own. */
@@ -147,7 +151,11 @@ function loadDomains(config: TrainConfig, names: string[], tokenizerJson?: unkno
 /** The run's sampler at step 0: one stream, or a Mixer over the domains. */
 export function makeSampler(data: Data, config: TrainConfig): BatchSampler | Mixer {
   const o = { batchSize: config.batchSize, seqLen: config.seqLen, seed: config.seed };
-  if (!data.domains) return new BatchSampler(data.train, o);
+  if (!data.domains) {
+    // --prune-data: only the top-scoring windows (train/reweight/pruned-sampler.ts)
+    if (config.pruneData !== undefined) return prunedSampler(data, config);
+    return new BatchSampler(data.train, o);
+  }
   const names = data.domains.map((d) => d.name);
   const spec = parseMixing(config.mixing ?? "uniform", names);
   const reference = spec.rule === "doremi" ? referenceLoader(config, data) : undefined;
@@ -176,6 +184,14 @@ export function restoreSampler(
   }
   if ((state as Partial<MixerState>).mixing) {
     throw new UsageError("cannot resume: the checkpoint was trained on several domains");
+  }
+  if (sampler instanceof PrunedSampler) {
+    return PrunedSampler.resume(
+      data.train,
+      sampler.kept,
+      { batchSize: config.batchSize, seqLen: config.seqLen },
+      state,
+    );
   }
   return BatchSampler.restore(
     data.train,
