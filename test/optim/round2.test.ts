@@ -17,6 +17,7 @@ import { decodeTree, encodeTree } from "../../src/io/state-file.js";
 import { applyUpdates } from "../../src/optim/core.js";
 import { withLoss } from "../../src/optim/loss-context.js";
 import { badam } from "../../src/optim/optimizers/badam.js";
+import { coap } from "../../src/optim/optimizers/coap.js";
 import { lisa } from "../../src/optim/optimizers/lisa.js";
 import { mfac } from "../../src/optim/optimizers/m-fac.js";
 import { sania } from "../../src/optim/optimizers/sania.js";
@@ -46,6 +47,7 @@ const factories: Record<string, (options: any) => Optimizer> = {
   lisa,
   sania,
   "m-fac": mfac,
+  coap,
 };
 
 const cases: Case[] = JSON.parse(
@@ -168,6 +170,7 @@ const resumable: [string, () => Optimizer][] = [
   ["lisa", () => lisa({ intervalSteps: 2, weightDecay: 0.1 })],
   ["sania (adam)", () => lossy(sania({ preconditioner: "adam" }))],
   ["m-fac (momentum, decay)", () => mfac({ ngrads: 4, momentum: 0.9, weightDecay: 0.1 })],
+  ["coap (both updates)", () => coap({ rank: 2, updateInterval: 2, reprojectFactor: 2 })],
 ];
 
 test("sania's state is one accumulator per leaf (4 bytes per parameter)", () => {
@@ -186,6 +189,17 @@ test("m-fac keeps the window, G Gᵀ and the momentum", () => {
     expect(tree.stateBytes(state)).toBe(4 * (8 * d + 8 * 8 + extra));
     tree.dispose(state);
   }
+});
+
+test("coap keeps GaLore's state: Q and two r × k moments per matrix, AdamW's for the rest", () => {
+  const r = 2;
+  const state = coap({ rank: r }).init(model());
+  let bytes = 0;
+  for (const s of Object.values(SHAPES)) {
+    bytes += s.length === 2 ? 4 * (r * Math.min(...s) + 2 * r * Math.max(...s)) : 4 * 2 * count(s);
+  }
+  expect(tree.stateBytes(state)).toBe(bytes);
+  tree.dispose(state);
 });
 
 describe("resume through the checkpoint codec is bit-exact", () => {
@@ -240,6 +254,9 @@ describe("options", () => {
     ],
     ["sania eps", () => sania({ eps: 0 }), /eps must be > 0/],
     ["m-fac ngrads", () => mfac({ ngrads: 0 }), /ngrads must be an integer ≥ 1/],
+    ["coap rank", () => coap({ rank: 0 }), /rank must be an integer ≥ 1/],
+    ["coap updateInterval", () => coap({ updateInterval: 0.5 }), /updateInterval/],
+    ["coap unknown", () => coap({ projType: "left" } as any), /unknown option "projType"/],
     ["m-fac damp", () => mfac({ damp: -1 }), /damp must be > 0/],
     ["m-fac momentum", () => mfac({ momentum: 1 }), /momentum must be in \[0, 1\)/],
     [
@@ -262,6 +279,7 @@ describe("no leaks", () => {
     ["lisa", () => lisa({ intervalSteps: 3, activatedLayers: 2, weightDecay: 0.1 })],
     ["sania", () => lossy(sania())],
     ["m-fac", () => mfac({ ngrads: 4 })],
+    ["coap", () => coap({ rank: 2, updateInterval: 2, reprojectFactor: 2, weightDecay: 0.1 })],
     ["m-fac (momentum, decay)", () => mfac({ ngrads: 3, momentum: 0.5, weightDecay: 0.1 })],
     ["sania (adam, sqrt)", () => lossy(sania({ preconditioner: "adam", sqrt: true }))],
   ];

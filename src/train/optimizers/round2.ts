@@ -5,9 +5,11 @@
  * factory's exported defaults; only the descriptions are written here.
  */
 import { BADAM_DEFAULTS, badam } from "../../optim/optimizers/badam.js";
+import { COAP_DEFAULTS, coap } from "../../optim/optimizers/coap.js";
 import { LISA_DEFAULTS, lisa } from "../../optim/optimizers/lisa.js";
 import { M_FAC_DEFAULTS, mfac } from "../../optim/optimizers/m-fac.js";
 import { SANIA_DEFAULTS, sania } from "../../optim/optimizers/sania.js";
+import { hiddenMatrices } from "../../optim/transforms/matrix-partition.js";
 import { ADAM_DESCRIPTIONS as ADAM, type OptimizerEntry, optionSpecs } from "./spec.js";
 
 export const round2: OptimizerEntry[] = [
@@ -67,5 +69,22 @@ export const round2: OptimizerEntry[] = [
       weightDecay: "weight decay (L2, added to the gradient)",
     }),
     create: (o) => mfac(o),
+  },
+  {
+    name: "coap",
+    description: "COAP: projected AdamW with a correlation-aware basis update",
+    reference: "the authors' COAP AdamW projector (reference script)",
+    defaultLearningRate: 3e-3,
+    options: optionSpecs(COAP_DEFAULTS, {
+      rank: "projection rank r",
+      updateInterval: "steps between basis updates Tu",
+      reprojectFactor: "every F-th update re-fits the basis",
+      scale: "α on the projected-back update",
+      projLr: "step size of the basis update",
+      ...ADAM,
+      weightDecay: "weight decay (decoupled, after the step)",
+    }),
+    // As GaLore: the hidden matrices are projected, embeddings and head use AdamW.
+    create: (o) => coap({ ...o, mask: hiddenMatrices }),
   },
 ];
