@@ -215,11 +215,16 @@ describe("doremi", () => {
     expect(await liveBuffers()).toBe(before);
   });
 
-  test("resuming with another rule is refused", async () => {
+  test("resuming with another rule, target or interval is refused", async () => {
     const out = tempDir();
     await run({ mixing: "odm", steps: 2 }, out);
     await expect(run({ mixing: "uniform", steps: 4 }, out, true)).rejects.toThrow(
       /cannot resume: mixing is uniform but the checkpoint was trained with odm/,
+    );
+    const dga = tempDir();
+    await run({ mixing: "dga", mixingTarget: b, steps: 1 }, dga);
+    await expect(run({ mixing: "dga", mixingTarget: a, steps: 2 }, dga, true)).rejects.toThrow(
+      `cannot resume: dga targets ${a} every 10 steps but the checkpoint was trained with ${b} every 10`,
     );
   });
 });

@@ -33,6 +33,9 @@ export interface MixerState extends MixtureStreams {
     rule: MixingRule;
     domains: string[];
     weights: number[];
+    /** DGA: the target domain and the interval k (a resume must keep them). */
+    target?: string;
+    every?: number;
     doremi?: DoremiState;
     odm?: OdmState;
   };
@@ -90,6 +93,11 @@ export class Mixer {
     return this.sampler.position;
   }
 
+  /** DGA's update interval k. */
+  get every(): number {
+    return this.o.every ?? DGA_DEFAULTS.every;
+  }
+
   /** The next batch by the current weights, without observing it. */
   next(): Batch {
     return this.sampler.next(this.weights);
@@ -97,9 +105,8 @@ export class Mixer {
 
   /** The next batch; the rule observes what it needs and updates the weights. */
   async nextObserved(c: MixContext): Promise<Batch> {
-    const every = this.o.every ?? DGA_DEFAULTS.every;
     // Once per step, at its first micro-batch.
-    if (this.rule === "dga" && c.step % every === 0 && this.alignedAt !== c.step) {
+    if (this.rule === "dga" && c.step % this.every === 0 && this.alignedAt !== c.step) {
       this.alignedAt = c.step;
       await this.alignWeights(c);
     }
@@ -175,6 +182,7 @@ export class Mixer {
         rule: this.rule,
         domains: [...this.names],
         weights: [...this.weights],
+        ...(this.rule === "dga" ? { target: this.names[this.o.target!], every: this.every } : {}),
         ...(this.doremi ? { doremi: structuredClone(this.doremi) } : {}),
         ...(this.odm ? { odm: structuredClone(this.odm) } : {}),
       },
@@ -197,6 +205,14 @@ export class Mixer {
     if (JSON.stringify(m.domains) !== JSON.stringify(this.names)) {
       throw new UsageError(
         `cannot resume: the domains are ${this.names.join(",")} but the checkpoint was trained on ${m.domains.join(",")}`,
+      );
+    }
+    if (
+      this.rule === "dga" &&
+      (m.target !== this.names[this.o.target!] || m.every !== this.every)
+    ) {
+      throw new UsageError(
+        `cannot resume: dga targets ${this.names[this.o.target!]} every ${this.every} steps but the checkpoint was trained with ${m.target} every ${m.every}`,
       );
     }
     this.sampler.restore(state);
