@@ -4,7 +4,8 @@
  * gradient and its update (matrix-stats.ts holds the math).
  *
  *   spectral   top singular value σ₁ per matrix, and the spectral alignment a = u₁ᵀΔWv₁/‖ΔW‖ of
- *              the update with it; a warning row ("sa-warning") when max a > saThreshold
+ *              the update with it; a warning row ("sa-warning") when max a > saThreshold after
+ *              the first `warmup` steps
  *   alignment  gradient–weight alignment cos(G, W) per matrix
  *   rank       stable rank ‖W‖²_F/σ₁² per matrix
  * Every row also carries the per-tensor gradient norms (all leaves, vectors too).
@@ -18,8 +19,8 @@
 import { jit, numpy as np } from "@jax-js/jax";
 import { UsageError } from "../../engine/errors.js";
 import * as tree from "../../engine/tree.js";
-import { type MatrixStats, matrixStats } from "./matrix-stats.js";
 import { norm, startVector } from "../../linalg/power-iteration.js";
+import { type MatrixStats, matrixStats } from "./matrix-stats.js";
 
 /** ‖x‖ of every leaf, stacked; consumes the tree. One compiled program, one read. */
 const leafNorms = jit((t: tree.Params) =>
@@ -39,6 +40,9 @@ export interface MonitorOptions {
   firstIterations?: number;
   /** Spectral alignment above which a warning row is written (default 0.5). */
   saThreshold?: number;
+  /** Steps before any warning (default 50): early in training σ₁ grows along u₁v₁ᵀ in most
+   *  matrices (alignment near 1 for tens of steps, bench/monitors.ts) without any explosion. */
+  warmup?: number;
 }
 
 /** A "monitor" metrics row. */
@@ -99,6 +103,7 @@ export class TrainingMonitors {
   readonly iterations: number;
   readonly firstIterations: number;
   readonly saThreshold: number;
+  readonly warmup: number;
   /** Warm-start vectors by matrix path, on the host (nothing stays on the device). */
   private vectors = new Map<string, Float32Array>();
   /** The latest row (for the spike monitor's messages). */
@@ -109,6 +114,10 @@ export class TrainingMonitors {
     this.iterations = options.iterations ?? 3;
     this.firstIterations = options.firstIterations ?? 20;
     this.saThreshold = options.saThreshold ?? 0.5;
+    this.warmup = options.warmup ?? 50;
+    if (!Number.isInteger(this.warmup) || this.warmup < 0) {
+      throw new RangeError(`warmup must be an integer ≥ 0, got ${options.warmup}`);
+    }
     for (const [name, v] of [
       ["iterations", this.iterations],
       ["firstIterations", this.firstIterations],
@@ -158,7 +167,7 @@ export class TrainingMonitors {
     );
     this.last = row;
     let warning: SaWarningRow | undefined;
-    if (row.saMax !== undefined && row.saMax > this.saThreshold) {
+    if (row.saMax !== undefined && row.saMax > this.saThreshold && step > this.warmup) {
       const at = mat.findIndex((_, k) => stats[k].spectralAlignment === row.saMax);
       warning = {
         type: "sa-warning",
