@@ -8,6 +8,7 @@
  *
  *   npm run bench -- adapters [--quick]          # every type
  *   npx tsx bench/adapters.ts --quick --only vera,loha   # re-run some, merged into the results
+ *   npm run bench -- adapters --steps 150        # fine-tuning steps other than the preset's
  *
  * "Trained" parameters: several types keep frozen tensors inside the adapter (VeRA's shared
  * projections, LoRA-XS's SVD factors, ...); `finetune`'s own count (its start row, recorded as
@@ -275,8 +276,14 @@ async function measure(
   return { row, series };
 }
 
-async function parent(quick: boolean, smoke: boolean, only: string[] | undefined): Promise<void> {
-  const budget: Budget = smoke ? SMOKE_BUDGET : quick ? QUICK_BUDGET : FULL_BUDGET;
+async function parent(
+  quick: boolean,
+  smoke: boolean,
+  only: string[] | undefined,
+  steps: number | undefined,
+): Promise<void> {
+  const preset: Budget = smoke ? SMOKE_BUDGET : quick ? QUICK_BUDGET : FULL_BUDGET;
+  const budget: Budget = steps === undefined ? preset : { ...preset, steps };
   const name = smoke ? "adapters-smoke" : quick ? "adapters-quick" : "adapters";
   const loadStart = load1();
   const started = performance.now();
@@ -390,10 +397,14 @@ async function main(): Promise<void> {
       quick: { type: "boolean", default: false },
       smoke: { type: "boolean" },
       only: { type: "string" },
+      steps: { type: "string" },
     },
   });
+  const steps = values.steps === undefined ? undefined : Number(values.steps);
+  if (steps !== undefined && !(Number.isInteger(steps) && steps > 0))
+    throw new Error(`--steps must be a positive integer, got "${values.steps}"`);
   const only = values.only === undefined ? undefined : values.only.split(",").map((s) => s.trim());
-  await parent(Boolean(values.quick), Boolean(values.smoke), only);
+  await parent(Boolean(values.quick), Boolean(values.smoke), only, steps);
 }
 
 await main();
