@@ -11,8 +11,13 @@
  * with r̂_i the importance-weighted reward. The paper draws one domain per batch and uses
  * r̂_i = L / π_i for the drawn domain (0 for the others). Here a batch's rows are drawn per row
  * (B rows), so r̂_i = Σ_{rows of i} ℓ_row / (B·π_i): the same Horvitz–Thompson estimate of
- * domain i's loss, which is the paper's rule exactly when B = 1. Deviation: the authors' code
- * also divides the loss by 10 in one variant; we use the loss as the paper states.
+ * domain i's loss, which is the paper's rule exactly when B = 1.
+ *
+ * The authors' code differs from the paper's algorithm, and we follow the paper: their
+ * SmoothedMeanWeightUpdater (which their README names as the paper's implementation) smooths
+ * exp(L_i) without importance weighting, and for mixed minibatches (group_update) sets
+ * π_i = (1 − kε)·R̂_i/Σ_j R̂_j + ε, i.e. proportional to the smoothed exponentiated loss rather than
+ * a softmax of ε·R̂; their older Exp3WeightUpdater sums L/(10·π) without smoothing.
  */
 import { normalize, uniform } from "./simplex.js";
 
