@@ -1,6 +1,9 @@
 /**
  * Dynamic Gradient Alignment's domain-weight update (Fan, Grangier & Ablin 2024, "Dynamic
- * Gradient Alignment for Online Data Mixing"; no public code, written from the paper).
+ * Gradient Alignment for Online Data Mixing"; no public code). Written from the paper's method
+ * as we know it: a bilevel problem whose outer step is mirror descent on the one-step
+ * hypergradient, optionally smoothed by an EMA. The paper's full text was not at hand while
+ * writing this, so the EMA's form and η below are ours, not numbers read from it.
  *
  * The generic loss is Σ_i α_i L_i(θ); one step θ' = θ − γ Σ_i α_i ∇L_i(θ) changes the target
  * loss by ∂L_tgt(θ')/∂α_i ≈ −γ ⟨∇L_i(θ), ∇L_tgt(θ)⟩. A mirror-descent (exponentiated-gradient)
