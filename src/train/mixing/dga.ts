@@ -10,13 +10,12 @@
  * step on the simplex against that hypergradient gives
  *
  *   α̂ = α ⊙ exp(η·a) / Z,   a_i = ⟨∇L_i(θ), ∇L_tgt(θ)⟩
- *   α ← (1 − β)·α̂ + β·α_prev     (the paper's optional EMA stabilisation; β = 0 is plain DGA)
+ *   α ← (1 − β)·α̂ + β·α_prev     (the optional EMA; β = 0, the default, is plain DGA)
  *
- * computed every k steps on one batch per domain (k bounds the cost: k extra forward-backward
- * passes per domain count, amortised; default k = 10). γ is folded into η as in the paper.
- * Deviation/choice: η = 1 by default, a value for this library's gradient scale (clipped
- * global norms near 1), not a number from the paper; raw gradients, not the optimizer's
- * preconditioned update, are aligned.
+ * computed every k steps (default 10) from one probe batch per domain and a second one of the
+ * target: K + 1 extra forward-backward passes every k steps, which bounds the cost. γ is folded
+ * into η. Choices: η = 1, a value for this library's gradient scale (clipped global norms near
+ * 1); raw gradients, not the optimizer's preconditioned update, are aligned.
  */
 import { exponentiatedStep } from "./simplex.js";
 
