@@ -8,7 +8,7 @@
  *
  *   npm run bench -- adapters [--quick]          # every type
  *   npx tsx bench/adapters.ts --quick --only vera,loha   # re-run some, merged into the results
- *   npm run bench -- adapters --steps 150        # fine-tuning steps other than the preset's
+ *   npx tsx bench/adapters.ts --steps 150          # fine-tuning steps other than the preset's
  *
  * "Trained" parameters: several types keep frozen tensors inside the adapter (VeRA's shared
  * projections, LoRA-XS's SVD factors, ...); `finetune`'s own count (its start row, recorded as
