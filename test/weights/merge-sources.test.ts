@@ -22,6 +22,7 @@ import { densifyLowRank, LOW_RANK_A, LOW_RANK_B } from "../../src/nn/low-rank.js
 import { loadModel, saveModel } from "../../src/nn/pretrained.js";
 import { newMeta, saveCheckpoint, writeCheckpointFolder } from "../../src/train/checkpoint.js";
 import type { TrainConfig } from "../../src/train/config.js";
+import { saveCompressedModel } from "../../src/weights/compress/folder.js";
 import { runMerge } from "../../src/weights/merge/run.js";
 import { saveQuantizedModel } from "../../src/weights/quantize/folder.js";
 import type { QuantBits } from "../../src/weights/quantize/grid.js";
@@ -87,27 +88,35 @@ function lcg(seed: number) {
   };
 }
 
+/** Random codes and scales for base weight `name` (groups of 8 inputs). */
+function quantizedMatrix(name: string, bits: QuantBits, rand: () => number) {
+  const [rows, cols] = base.params[name]!.shape as [number, number];
+  const groupSize = 8;
+  return {
+    rows,
+    cols,
+    bits,
+    groupSize,
+    codes: Uint8Array.from({ length: rows * cols }, () => Math.floor(rand() * 2 ** bits)),
+    scales: Float32Array.from({ length: (rows * cols) / groupSize }, () => rand() / 8),
+  };
+}
+
+const randomMatrix = (rows: number, cols: number, rand: () => number) =>
+  np.array(
+    Float32Array.from({ length: rows * cols }, () => rand() - 0.5),
+    {
+      shape: [rows, cols],
+    },
+  );
+
 describe.each([4, 8] as QuantBits[])("a %d-bit quantised folder", (bits) => {
   test("is dequantised one tensor at a time, as loadModel does", async () => {
     const dir = join(tmp, `quantized-${bits}`);
     const rand = lcg(bits);
     const quantized = Object.fromEntries(
       ["model.layers.0.self_attn.q_proj.weight", "model.layers.1.mlp.down_proj.weight"].map(
-        (name) => {
-          const [rows, cols] = base.params[name]!.shape as [number, number];
-          const groupSize = 8;
-          return [
-            name,
-            {
-              rows,
-              cols,
-              bits,
-              groupSize,
-              codes: Uint8Array.from({ length: rows * cols }, () => Math.floor(rand() * 2 ** bits)),
-              scales: Float32Array.from({ length: (rows * cols) / groupSize }, () => rand() / 8),
-            },
-          ];
-        },
+        (name) => [name, quantizedMatrix(name, bits, rand)],
       ),
     );
     await saveQuantizedModel(dir, {
@@ -133,22 +142,39 @@ test("a factored folder is densified one module at a time (W + B·A, or B·A alo
   const params: Record<string, np.Array> = { ...base.params };
   const factor = (module: string, keepDense: boolean) => {
     const [out, inp] = base.params[`${module}.weight`]!.shape as [number, number];
-    const r = 3;
-    const m = (rows: number, cols: number) =>
-      np.array(
-        Float32Array.from({ length: rows * cols }, () => rand() - 0.5),
-        {
-          shape: [rows, cols],
-        },
-      );
-    params[`${module}.${LOW_RANK_A}`] = m(r, inp);
-    params[`${module}.${LOW_RANK_B}`] = m(out, r);
+    params[`${module}.${LOW_RANK_A}`] = randomMatrix(3, inp, rand);
+    params[`${module}.${LOW_RANK_B}`] = randomMatrix(out, 3, rand);
     if (!keepDense) delete params[`${module}.weight`];
   };
   factor("model.layers.0.self_attn.q_proj", true);
   factor("model.layers.1.mlp.up_proj", false);
   await saveModel(dir, { config: base.config, params });
   for (const [k, a] of Object.entries(params)) if (!(k in base.params)) a.dispose();
+  const want = densifyLowRank((await loadModel(dir)).params);
+  const got = await mergeAlone(dir);
+  try {
+    expectClose(got.params, want, undefined, 1e-5);
+    expect(got.peakLive).toBeLessThanOrEqual(0);
+  } finally {
+    tree.dispose([got.params, want]);
+  }
+});
+
+test("a quantised weight with a low-rank correction (LQER's layout) is Ŵ + B·A", async () => {
+  const dir = join(tmp, "lqer");
+  const module = "model.layers.0.mlp.down_proj";
+  const rand = lcg(5);
+  const q = quantizedMatrix(`${module}.weight`, 4, rand);
+  const factors = {
+    [`${module}.${LOW_RANK_A}`]: randomMatrix(2, q.cols, rand),
+    [`${module}.${LOW_RANK_B}`]: randomMatrix(q.rows, 2, rand),
+  };
+  await saveCompressedModel(dir, base.config, {
+    params: { ...base.params, ...factors },
+    quantized: { [`${module}.weight`]: q },
+    quantization: { bits: 4, groupSize: 8 },
+  });
+  tree.dispose(factors);
   const want = densifyLowRank((await loadModel(dir)).params);
   const got = await mergeAlone(dir);
   try {
