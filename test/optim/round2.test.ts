@@ -18,6 +18,7 @@ import { applyUpdates } from "../../src/optim/core.js";
 import { withLoss } from "../../src/optim/loss-context.js";
 import { badam } from "../../src/optim/optimizers/badam.js";
 import { coap } from "../../src/optim/optimizers/coap.js";
+import { gradnormlorp } from "../../src/optim/optimizers/gradnormlorp.js";
 import { lisa } from "../../src/optim/optimizers/lisa.js";
 import { mfac } from "../../src/optim/optimizers/m-fac.js";
 import { sania } from "../../src/optim/optimizers/sania.js";
@@ -48,6 +49,7 @@ const factories: Record<string, (options: any) => Optimizer> = {
   sania,
   "m-fac": mfac,
   coap,
+  gradnormlorp,
 };
 
 const cases: Case[] = JSON.parse(
@@ -171,6 +173,7 @@ const resumable: [string, () => Optimizer][] = [
   ["sania (adam)", () => lossy(sania({ preconditioner: "adam" }))],
   ["m-fac (momentum, decay)", () => mfac({ ngrads: 4, momentum: 0.9, weightDecay: 0.1 })],
   ["coap (both updates)", () => coap({ rank: 2, updateInterval: 2, reprojectFactor: 2 })],
+  ["gradnormlorp", () => gradnormlorp({ rank: 2, updateProjGap: 2, weightDecay: 0.1 })],
 ];
 
 test("sania's state is one accumulator per leaf (4 bytes per parameter)", () => {
@@ -197,6 +200,20 @@ test("coap keeps GaLore's state: Q and two r × k moments per matrix, AdamW's fo
   let bytes = 0;
   for (const s of Object.values(SHAPES)) {
     bytes += s.length === 2 ? 4 * (r * Math.min(...s) + 2 * r * Math.max(...s)) : 4 * 2 * count(s);
+  }
+  expect(tree.stateBytes(state)).toBe(bytes);
+  tree.dispose(state);
+});
+
+test("gradnormlorp keeps GaLore's state for the direction and Adam's for the row norms", () => {
+  const r = 2;
+  const state = gradnormlorp({ rank: r }).init(model());
+  let bytes = 0;
+  for (const s of Object.values(SHAPES)) {
+    bytes +=
+      s.length === 2
+        ? 4 * (2 * r * Math.max(...s) + r * Math.min(...s) + 2 * s[0])
+        : 4 * 2 * count(s);
   }
   expect(tree.stateBytes(state)).toBe(bytes);
   tree.dispose(state);
@@ -255,6 +272,12 @@ describe("options", () => {
     ["sania eps", () => sania({ eps: 0 }), /eps must be > 0/],
     ["m-fac ngrads", () => mfac({ ngrads: 0 }), /ngrads must be an integer ≥ 1/],
     ["coap rank", () => coap({ rank: 0 }), /rank must be an integer ≥ 1/],
+    [
+      "gradnormlorp projType",
+      () => gradnormlorp({ projType: "diag" as any }),
+      /projType must be one of/,
+    ],
+    ["gradnormlorp scale", () => gradnormlorp({ scale: 0 }), /scale must be > 0/],
     ["coap updateInterval", () => coap({ updateInterval: 0.5 }), /updateInterval/],
     ["coap unknown", () => coap({ projType: "left" } as any), /unknown option "projType"/],
     ["m-fac damp", () => mfac({ damp: -1 }), /damp must be > 0/],
@@ -280,6 +303,7 @@ describe("no leaks", () => {
     ["sania", () => lossy(sania())],
     ["m-fac", () => mfac({ ngrads: 4 })],
     ["coap", () => coap({ rank: 2, updateInterval: 2, reprojectFactor: 2, weightDecay: 0.1 })],
+    ["gradnormlorp", () => gradnormlorp({ rank: 2, updateProjGap: 3, weightDecay: 0.1 })],
     ["m-fac (momentum, decay)", () => mfac({ ngrads: 3, momentum: 0.5, weightDecay: 0.1 })],
     ["sania (adam, sqrt)", () => lossy(sania({ preconditioner: "adam", sqrt: true }))],
   ];

@@ -6,6 +6,7 @@
  */
 import { BADAM_DEFAULTS, badam } from "../../optim/optimizers/badam.js";
 import { COAP_DEFAULTS, coap } from "../../optim/optimizers/coap.js";
+import { GRADNORMLORP_DEFAULTS, gradnormlorp } from "../../optim/optimizers/gradnormlorp.js";
 import { LISA_DEFAULTS, lisa } from "../../optim/optimizers/lisa.js";
 import { M_FAC_DEFAULTS, mfac } from "../../optim/optimizers/m-fac.js";
 import { SANIA_DEFAULTS, sania } from "../../optim/optimizers/sania.js";
@@ -86,5 +87,20 @@ export const round2: OptimizerEntry[] = [
     }),
     // As GaLore: the hidden matrices are projected, embeddings and head use AdamW.
     create: (o) => coap({ ...o, mask: hiddenMatrices }),
+  },
+  {
+    name: "gradnormlorp",
+    description: "GradNormLoRP: weight-normalised matrices, GaLore on the direction",
+    reference: "the paper's rule on the authors' WeightNormGaLore split (reference script)",
+    defaultLearningRate: 3e-3,
+    options: optionSpecs(GRADNORMLORP_DEFAULTS, {
+      rank: "projection rank r of the direction's gradient",
+      updateProjGap: "refresh the projection every T steps",
+      scale: "α on the projected-back direction step",
+      projType: "std, reverse_std, left, right or full",
+      ...ADAM,
+      weightDecay: "weight decay (decoupled, after the step)",
+    }),
+    create: (o) => gradnormlorp({ ...o, mask: hiddenMatrices }),
   },
 ];
