@@ -12,12 +12,19 @@
  * Checked against a re-implementation of the authors' projector and GaLore's AdamW
  * (tools/fixtures/galore_reference.py, test/optim/galore.test.ts) with float32 moments.
  * Deviations: the authors' 8-bit Adam is bitsandbytes' (dynamic quantization map); ours is
- * the linear blockwise codec. The authors also keep the weights in INT8 with stochastic
- * rounding, which is outside an optimizer (see src/linalg quantize for the tool).
+ * the linear blockwise codec. With weightBits 8 the matrices (the leaves GaLore projects) are
+ * kept on the authors' INT8 grid with stochastic rounding after every step
+ * (transforms/int8-weights.ts; the values, not the uint8 storage: see there).
  */
+
+import { OptionError } from "../../engine/errors.js";
 import type { GradientTransformation, State } from "../core.js";
+import { chain, identity } from "../core.js";
 import { Q_GALORE_PROJECTOR_DEFAULTS, qGaloreProjector } from "../projection/q-galore.js";
 import { resolveProjector } from "../projection/resolve.js";
+import { projectable } from "../projection/subspace.js";
+import { int8Weights } from "../transforms/int8-weights.js";
+import { matrixOrFallback } from "../transforms/matrix-partition.js";
 import { int8Moments, withMomentCodec } from "../transforms/moment-codec.js";
 import * as check from "../validate.js";
 import { GALORE_DEFAULTS, type GaloreOptions, galoreAdamW } from "./galore.js";
@@ -37,6 +44,12 @@ export interface QGaloreOptions extends GaloreOptions {
   moments?: "int8" | "float32";
   /** Block size of the int8 moments (default 256). */
   momentBlockSize?: number;
+  /** 8: keep the matrices on an INT8 grid after each step (the authors'); 0 (default): float. */
+  weightBits?: number;
+  /** Entries per weight quantisation group (default 256). */
+  weightGroupSize?: number;
+  /** Stochastic rounding of the INT8 weights (default true). */
+  stochasticRound?: boolean;
 }
 
 /** The defaults qGalore() really uses; learningRate excluded. */
@@ -49,6 +62,9 @@ export const Q_GALORE_DEFAULTS = {
   queueSize: Q_GALORE_PROJECTOR_DEFAULTS.queueSize,
   moments: "int8",
   momentBlockSize: 256,
+  weightBits: 0,
+  weightGroupSize: 256,
+  stochasticRound: true,
 } as const;
 
 /**
@@ -71,9 +87,18 @@ export function qGalore(options: QGaloreOptions = {}): GradientTransformation<St
   });
   const moments = check.oneOf("moments", o.moments, ["int8", "float32"] as const);
   const codec = moments === "int8" ? int8Moments(o.momentBlockSize) : undefined;
-  return galoreAdamW(o, {
+  const weightBits = check.integer("weightBits", o.weightBits, 0);
+  if (weightBits !== 0 && weightBits !== 8) {
+    throw new OptionError(`weightBits must be one of 0, 8; got ${weightBits}`);
+  }
+  const weightGroupSize = check.integer("weightGroupSize", o.weightGroupSize, 1);
+  const stochastic = check.boolean("stochasticRound", o.stochasticRound);
+  const galore = galoreAdamW(o, {
     projector,
     refreshEvery: 1,
     wrapAdam: codec && ((adam) => withMomentCodec(adam, codec)),
   });
+  if (weightBits === 0) return galore;
+  const weights = int8Weights({ groupSize: weightGroupSize, stochastic, seed: o.seed });
+  return chain(galore, matrixOrFallback(weights, identity(), projectable(o.mask)));
 }
