@@ -64,7 +64,12 @@ export function loadData(
   owner: "run" | "base" = "run",
 ): Data {
   const names = domainNames(config.data);
-  if (names.length > 1) return loadDomains(config, names, tokenizerJson);
+  if (names.length > 1) {
+    if (config.pruneData !== undefined) {
+      throw new UsageError("--prune-data works on one --data corpus, not a mixture of domains");
+    }
+    return loadDomains(config, names, tokenizerJson, owner);
+  }
   let corpus: ReturnType<typeof loadCorpus>;
   try {
     corpus = loadCorpus(config.data);
@@ -102,7 +107,12 @@ export function loadData(
 }
 
 /** Several domains: one tokenizer over all, each split on its own. */
-function loadDomains(config: TrainConfig, names: string[], tokenizerJson?: unknown): Data {
+function loadDomains(
+  config: TrainConfig,
+  names: string[],
+  tokenizerJson: unknown,
+  owner: "run" | "base",
+): Data {
   const dup = names.find((n, i) => names.indexOf(n) !== i);
   if (dup !== undefined) throw new UsageError(`--data names ${dup} twice; give each domain once`);
   const texts = names.map((name) => {
@@ -122,7 +132,9 @@ function loadDomains(config: TrainConfig, names: string[], tokenizerJson?: unkno
     } catch (error) {
       const why = (error as Error).message.replace(/^encode: /, "");
       throw new UsageError(
-        `corpus ${name} no longer fits the run's tokenizer (was it changed?): ${why}`,
+        owner === "run"
+          ? `corpus ${name} no longer fits the run's tokenizer (was it changed?): ${why}`
+          : `corpus ${name} has text the base model's tokenizer cannot encode: ${why}; fine-tune a base with a byte or BPE tokenizer (train it with --tokenizer byte)`,
       );
     }
     const { train, val } = splitTokens(tokens, { valFraction: config.valFraction });

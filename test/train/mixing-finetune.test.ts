@@ -72,6 +72,18 @@ test("a dga mixture fine-tunes an adapter and logs its weights", async () => {
   );
 });
 
+test("a domain the base's tokenizer cannot encode is named in one line", async () => {
+  const odd = join(mkdtempSync(join(tmpdir(), "rankwise-mixing-ft-")), "odd.txt");
+  writeFileSync(odd, "100% {braces} and ~tildes~ ".repeat(40));
+  const out = mkdtempSync(join(tmpdir(), "rankwise-mixing-ft-run-"));
+  const cfg = { ...config({}), data: `${data.split(",")[0]},${odd}` };
+  await expect(finetune({ config: cfg, out, quiet: true })).rejects.toThrow(
+    new RegExp(
+      `corpus ${odd} has text the base model's tokenizer cannot encode: .*--tokenizer byte`,
+    ),
+  );
+});
+
 test("odm is refused in one line (doremi too, by the same check)", async () => {
   const out = mkdtempSync(join(tmpdir(), "rankwise-mixing-ft-run-"));
   const run = finetune({ config: config({ mixing: "odm" }), out, quiet: true });

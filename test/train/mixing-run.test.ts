@@ -20,6 +20,7 @@ import { loadCheckpoint } from "../../src/train/checkpoint.js";
 import { validateConfig } from "../../src/train/config.js";
 import { readMetrics } from "../../src/train/metrics.js";
 import { MixtureSampler } from "../../src/train/mixing/sampler.js";
+import { loadData } from "../../src/train/run-data.js";
 import { train } from "../../src/train/trainer.js";
 import { liveBuffers, read, setup } from "../helpers/engine.js";
 
@@ -213,6 +214,13 @@ describe("doremi", () => {
     await run({ mixing: "dga", mixingTarget: b, mixingEvery: 1, steps: 2 });
     await run({ mixing: "odm", steps: 2 });
     expect(await liveBuffers()).toBe(before);
+  });
+
+  test("--prune-data on a mixture is refused in one line", () => {
+    const config = { ...validateConfig({ ...BASE, data: `${a},${b}` }), pruneData: 0.5 };
+    expect(() => loadData(config)).toThrow(
+      "--prune-data works on one --data corpus, not a mixture of domains",
+    );
   });
 
   test("resuming with another rule, target or interval is refused", async () => {
