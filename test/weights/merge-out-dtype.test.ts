@@ -4,7 +4,8 @@
  * merge written in float32 (the encoder is checked bit for bit against torch in
  * test/io/half-encode.test.ts), each value the nearest half to the float32 one (checked here
  * independently: within half a unit in the last place), config.json's torch_dtype says so, and
- * the folder loads back as float32.
+ * the folder loads back as float32; and such a folder, merged alone, comes back bit for bit (its
+ * halves read exactly, io/half-decode.ts).
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -98,3 +99,27 @@ test("an unknown out_dtype is one line naming the accepted ones", async () => {
     /^out_dtype must be one of float32, float16, bfloat16, got "int8"$/,
   );
 });
+
+test.each(["float16", "bfloat16"])(
+  "a %s folder is read exactly: merged alone, it comes back bit for bit",
+  async (outDtype) => {
+    // The folder the test above wrote (F16/BF16 tensors) as the one model of a linear merge.
+    const input = join(tmp, outDtype);
+    const out = join(tmp, `${outDtype}-again`);
+    await runMerge(
+      JSON.stringify({
+        merge_method: "linear",
+        models: [{ model: input, parameters: { weight: 1 } }],
+        out_dtype: outDtype,
+      }),
+      { out },
+    );
+    const before = await rawTensors(join(input, "model.safetensors"));
+    const after = await rawTensors(join(out, "model.safetensors"));
+    expect(after.size).toBe(before.size);
+    for (const [name, t] of before) {
+      expect(after.get(name)?.dtype, name).toBe(t.dtype);
+      expect(Buffer.compare(after.get(name)!.bytes, t.bytes), name).toBe(0);
+    }
+  },
+);
