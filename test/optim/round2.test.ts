@@ -16,6 +16,7 @@ import * as tree from "../../src/engine/tree.js";
 import { decodeTree, encodeTree } from "../../src/io/state-file.js";
 import { applyUpdates } from "../../src/optim/core.js";
 import { withLoss } from "../../src/optim/loss-context.js";
+import { adafisher } from "../../src/optim/optimizers/adafisher.js";
 import { badam } from "../../src/optim/optimizers/badam.js";
 import { coap } from "../../src/optim/optimizers/coap.js";
 import { gradnormlorp } from "../../src/optim/optimizers/gradnormlorp.js";
@@ -50,6 +51,7 @@ const factories: Record<string, (options: any) => Optimizer> = {
   "m-fac": mfac,
   coap,
   gradnormlorp,
+  adafisher,
 };
 
 const cases: Case[] = JSON.parse(
@@ -174,6 +176,7 @@ const resumable: [string, () => Optimizer][] = [
   ["m-fac (momentum, decay)", () => mfac({ ngrads: 4, momentum: 0.9, weightDecay: 0.1 })],
   ["coap (both updates)", () => coap({ rank: 2, updateInterval: 2, reprojectFactor: 2 })],
   ["gradnormlorp", () => gradnormlorp({ rank: 2, updateProjGap: 2, weightDecay: 0.1 })],
+  ["adafisher", () => adafisher({ tCov: 2, weightDecay: 0.1 })],
 ];
 
 test("sania's state is one accumulator per leaf (4 bytes per parameter)", () => {
@@ -215,6 +218,15 @@ test("gradnormlorp keeps GaLore's state for the direction and Adam's for the row
         ? 4 * (2 * r * Math.max(...s) + r * Math.min(...s) + 2 * s[0])
         : 4 * 2 * count(s);
   }
+  expect(tree.stateBytes(state)).toBe(bytes);
+  tree.dispose(state);
+});
+
+test("adafisher keeps the momentum and two factor vectors per matrix", () => {
+  const state = adafisher().init(model());
+  let bytes = 0;
+  for (const s of Object.values(SHAPES))
+    bytes += 4 * (count(s) + (s.length === 2 ? s[0] + s[1] : 0));
   expect(tree.stateBytes(state)).toBe(bytes);
   tree.dispose(state);
 });
@@ -278,6 +290,9 @@ describe("options", () => {
       /projType must be one of/,
     ],
     ["gradnormlorp scale", () => gradnormlorp({ scale: 0 }), /scale must be > 0/],
+    ["adafisher tCov", () => adafisher({ tCov: 0 }), /tCov must be an integer ≥ 1/],
+    ["adafisher damping", () => adafisher({ damping: 0 }), /damping must be > 0/],
+    ["adafisher beta", () => adafisher({ beta: 1 }), /beta must be in \[0, 1\)/],
     ["coap updateInterval", () => coap({ updateInterval: 0.5 }), /updateInterval/],
     ["coap unknown", () => coap({ projType: "left" } as any), /unknown option "projType"/],
     ["m-fac damp", () => mfac({ damp: -1 }), /damp must be > 0/],
@@ -304,6 +319,7 @@ describe("no leaks", () => {
     ["m-fac", () => mfac({ ngrads: 4 })],
     ["coap", () => coap({ rank: 2, updateInterval: 2, reprojectFactor: 2, weightDecay: 0.1 })],
     ["gradnormlorp", () => gradnormlorp({ rank: 2, updateProjGap: 3, weightDecay: 0.1 })],
+    ["adafisher", () => adafisher({ tCov: 2, weightDecay: 0.1 })],
     ["m-fac (momentum, decay)", () => mfac({ ngrads: 3, momentum: 0.5, weightDecay: 0.1 })],
     ["sania (adam, sqrt)", () => lossy(sania({ preconditioner: "adam", sqrt: true }))],
   ];

@@ -4,6 +4,7 @@
  * (M-FAC), correlation-aware projection (COAP) and the rest. Options and defaults come from each
  * factory's exported defaults; only the descriptions are written here.
  */
+import { ADAFISHER_DEFAULTS, adafisher } from "../../optim/optimizers/adafisher.js";
 import { BADAM_DEFAULTS, badam } from "../../optim/optimizers/badam.js";
 import { COAP_DEFAULTS, coap } from "../../optim/optimizers/coap.js";
 import { GRADNORMLORP_DEFAULTS, gradnormlorp } from "../../optim/optimizers/gradnormlorp.js";
@@ -102,5 +103,22 @@ export const round2: OptimizerEntry[] = [
       weightDecay: "weight decay (decoupled, after the step)",
     }),
     create: (o) => gradnormlorp({ ...o, mask: hiddenMatrices }),
+  },
+  {
+    name: "adafisher",
+    description: "AdaFisher: momentum over a diagonal Kronecker-factored Fisher",
+    reference: "AtlasAnalyticsLab/AdaFisher AdaFisher, one-example factors (reference script)",
+    defaultLearningRate: 1e-3,
+    options: optionSpecs(ADAFISHER_DEFAULTS, {
+      beta: "momentum of the gradient β",
+      damping: "damping λ added to the Fisher",
+      gamma0: "forgetting of the factors γ0",
+      gamma1: "weight of the new diagonal γ1",
+      tCov: "steps between factor updates",
+      weightDecay: "weight decay (L2, added to the gradient)",
+    }),
+    // Every linear layer (the head included, as the authors' hooks see it), not the embedding.
+    create: (o) =>
+      adafisher({ ...o, mask: (leaf, path) => leaf.ndim === 2 && !/embed/.test(path) }),
   },
 ];
