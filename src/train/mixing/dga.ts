@@ -19,6 +19,7 @@
  */
 import { exponentiatedStep } from "./simplex.js";
 
+/** DGA's step size η, EMA β and update interval k (see the header). */
 export const DGA_DEFAULTS = { eta: 1, ema: 0, every: 10 };
 
 /** One DGA update from the domain–target gradient inner products `alignment`. */

@@ -19,11 +19,13 @@ import { exponentiatedStep, smoothWithUniform } from "./simplex.js";
 /** The paper's step size η and smoothing c. */
 export const DOREMI_DEFAULTS = { eta: 1, smoothing: 1e-3 };
 
+/** What DoReMi carries between updates. */
 export interface DoremiState {
   /** Last excess loss seen per domain (0 before a domain's first batch). */
   scores: number[];
 }
 
+/** DoReMi's state before any batch, for `k` domains. */
 export const doremiInit = (k: number): DoremiState => ({ scores: new Array<number>(k).fill(0) });
 
 /**

@@ -21,8 +21,10 @@
  */
 import { normalize, uniform } from "./simplex.js";
 
+/** ODM's reward smoothing α. */
 export const ODM_DEFAULTS = { smoothing: 0.9 };
 
+/** What ODM's bandit carries between rounds. */
 export interface OdmState {
   /** Smoothed reward estimates R̂. */
   rewards: number[];
@@ -32,6 +34,7 @@ export interface OdmState {
   eps: number;
 }
 
+/** The bandit before any round, for `k` domains. */
 export const odmInit = (k: number): OdmState => ({
   rewards: new Array<number>(k).fill(0),
   t: 0,

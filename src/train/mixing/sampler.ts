@@ -21,6 +21,7 @@ export interface MixedBatch extends Batch {
   domains: Int32Array;
 }
 
+/** A {@link MixtureSampler}'s state as plain numbers (JSON), for checkpoints. */
 export interface MixtureStreams {
   /** The mixing stream and position (batches drawn), as a BatchSampler's state. */
   seed: number;
@@ -35,6 +36,7 @@ const streamSeed = (seed: number, i: number) => seed * 64 + 1 + i;
 /** The mixing stream's seed. */
 const mixSeed = (seed: number) => seed * 64 + 63;
 
+/** Batches whose rows are drawn across domains by weights (see the file header). */
 export class MixtureSampler {
   readonly batchSize: number;
   readonly seqLen: number;
@@ -104,6 +106,7 @@ export class MixtureSampler {
     return gatherBatch(this.tokens, starts, this.seqLen);
   }
 
+  /** The state to save in a checkpoint; {@link MixtureSampler.restore} continues from it. */
   state(): MixtureStreams {
     return {
       seed: this.seed,

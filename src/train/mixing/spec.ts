@@ -6,9 +6,12 @@
 import { UsageError } from "../../engine/errors.js";
 import { normalize, uniform } from "./simplex.js";
 
+/** The `--mixing` rules (`fixed` is written `fixed:w1,w2,…`). */
 export const MIXING_RULES = ["uniform", "fixed", "doremi", "dga", "odm"] as const;
+/** One of {@link MIXING_RULES}. */
 export type MixingRule = (typeof MIXING_RULES)[number];
 
+/** A parsed `--mixing` value. */
 export interface MixingSpec {
   rule: MixingRule;
   /** Starting (and, for uniform/fixed, constant) weights. */
