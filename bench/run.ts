@@ -12,6 +12,7 @@
  *   npm run bench -- compression [--quick]         # prune, quantize, compress: loss vs sparsity, bytes
  *   npm run bench -- browser [--quick]             # training in Chromium: webgpu (SwiftShader) vs wasm
  *   npm run bench -- mixing [--quick]              # Moby Dick + SOTU: uniform, DoReMi, DGA, ODM
+ *   npm run bench -- gradnorm [--quick]            # two-task MNIST MLP: equal weights vs GradNorm
  *   npm run bench -- report                        # only rebuild the page
  *
  * `--quick` (fewer repetitions) is passed to every benchmark that takes it.
@@ -24,6 +25,7 @@ const BENCHMARKS = [
   "adamw-step",
   "train-throughput",
   "optimizers",
+  "gradnorm",
   "finetune",
   "adapters",
   "merge",
@@ -38,6 +40,7 @@ const QUICK = new Set([
   "adamw-step",
   "train-throughput",
   "finetune",
+  "gradnorm",
   "adapters",
   "merge",
   "compression",

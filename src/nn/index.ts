@@ -22,7 +22,17 @@ export {
   llamaPreset,
   toHfConfig,
 } from "./llama-config.js";
-export { accuracy, crossEntropy, type LossAndGrad } from "./loss.js";
+export {
+  accuracy,
+  crossEntropy,
+  drwClassWeights,
+  focalLoss,
+  type LdamOptions,
+  type LossAndGrad,
+  ldamLoss,
+  ldamMargins,
+  rowCrossEntropy,
+} from "./loss.js";
 export { densifyLowRank, lowRankRanks } from "./low-rank.js";
 export {
   initMlp,

@@ -22,8 +22,28 @@ export {
   type TrainConfig,
   validateConfig,
 } from "./config.js";
+export {
+  type DataScores,
+  el2nScores,
+  makeScorer,
+  readDataScores,
+  SCORE_METHODS,
+  type ScoreMethod,
+  scoreWindows,
+  topWindows,
+} from "./data-scores.js";
 export { DivergedError } from "./diverged.js";
 export { type SampleOptions, sampleText } from "./generate.js";
+export {
+  type GradNormOptions,
+  type Grads,
+  type GradNormState,
+  type GradNormStep,
+  gradNormInit,
+  gradNormStep,
+  sharedGradNorms,
+  weightedGrads,
+} from "./gradnorm.js";
 export { readMetrics } from "./metrics.js";
 export {
   GradientSpikeMonitor,
@@ -31,4 +51,7 @@ export {
   type SpikeMonitorOptions,
 } from "./monitors/spike-monitor.js";
 export { buildOptimizer, type RunOptimizer } from "./optimizer.js";
+export { LOSS_RULES, type LossRule, lossWeights } from "./reweight/loss-weights.js";
+export { parseReweight, type ReweightSpec } from "./reweight/spec.js";
+export { makeTrainLossAndGrad, reweightedLoss } from "./reweight/train-loss.js";
 export { type TrainOptions, type TrainResult, train } from "./trainer.js";

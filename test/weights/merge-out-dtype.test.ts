@@ -123,3 +123,14 @@ test.each(["float16", "bfloat16"])(
     }
   },
 );
+
+test("dtype alone sets the output dtype, as mergekit writes its compute dtype; out_dtype wins", async () => {
+  const doc = (extra: Record<string, string>) =>
+    JSON.stringify({ ...JSON.parse(config()), ...extra });
+  const dtypeOf = async (extra: Record<string, string>, name: string) => {
+    await runMerge(doc(extra), { out: join(tmp, name) });
+    return [...(await rawTensors(join(tmp, name, "model.safetensors"))).values()][0]!.dtype;
+  };
+  expect(await dtypeOf({ dtype: "bfloat16" }, "dtype-only")).toBe("BF16");
+  expect(await dtypeOf({ dtype: "bfloat16", out_dtype: "float32" }, "dtype-out")).toBe("F32");
+});

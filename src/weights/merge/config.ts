@@ -7,7 +7,7 @@
  *   slices: [{sources: [{model, layer_range: [start, end), parameters}], parameters}]
  *   parameters: {...}                    # top level
  *   dtype: float32 | float16 | bfloat16  # compute dtype: accepted, merging is always float32
- *   out_dtype: float32 | float16 | bfloat16  # output dtype (default float32; halves rounded
+ *   out_dtype: float32 | float16 | bfloat16  # output dtype (default `dtype`, else float32; halves rounded
  *                                        # as PyTorch's .to(), io/half-encode.ts)
  *   tokenizer_source: base | union | <model ref>  # unset: the base's (else the first model's)
  *                                        # tokenizer copied; base/<model>: rows re-indexed to its
@@ -294,7 +294,9 @@ export function parseMergeConfig(text: string): MergeConfig {
     slices,
     sliced: hasSlices,
     parameters: checkParameters(doc.parameters, "parameters"),
-    outDtype: (doc.out_dtype as OutDtype | undefined) ?? "float32",
+    // mergekit writes its compute dtype when out_dtype is unset (plan.py: out_dtype or the
+    // tensors' own, loaded in `dtype`).
+    outDtype: (doc.out_dtype ?? doc.dtype ?? "float32") as OutDtype,
     tokenizerSource,
     calibration:
       doc.calibration === undefined || doc.calibration === null
