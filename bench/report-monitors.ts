@@ -23,7 +23,7 @@ const table = (head: string[], rows: (string | number)[][]): string =>
 
 export function monitorsSection(name: string, r: Json, header: string, docsDir: string): string {
   const charts = { loss: `charts/${name}-loss.svg`, sa: `charts/${name}-sa.svg` };
-  const label = (s: Json) => `lr ${s.lr}`;
+  const label = (s: Json) => `peak lr ${s.lr}`;
   writeFileSync(
     join(docsDir, charts.loss),
     lineChart(
@@ -56,20 +56,21 @@ export function monitorsSection(name: string, r: Json, header: string, docsDir: 
 
 ${header}
 
-AdamW on Moby Dick (${p.model} preset, ${p.steps} steps, batch ${p.batchSize}×${p.seqLen}, no warm-up, no
-gradient clipping) at rising learning rates, with \`${r.monitors}\`. A *loss spike* is the first logged
+AdamW on Moby Dick (${p.model} preset, ${p.steps} steps, batch ${p.batchSize}×${p.seqLen}, no gradient
+clipping), the learning rate rising linearly to its peak (the table's lr) over ${r.warmup} steps, with
+\`${r.monitors}\`. A *loss spike* is the first logged
 step after step 20 whose loss exceeds 1.25× the lowest so far, or a skipped (non-finite) step. The
-*SA warning* is the monitors' "sa-warning" row (max over matrices of u₁ᵀΔWv₁/‖ΔW‖ above 0.5, after a
-50-step warm-up); the *gradient spike* is the spike monitor's (norm above 10× its running average).
+*SA warning* is the monitors' "sa-warning" row (max over matrices of a = u₁ᵀΔWv₁/‖ΔW‖ above 0.5 and
+a > 0 in at least 70% of the matrices — the sign-diversity collapse — after a 50-step warm-up); the *gradient spike* is the spike monitor's (norm above 10× its running average).
 "Before" is the last one at or before the loss spike; the lead is in steps.
 
 | paper | claim | measured here |
 | --- | --- | --- |
 | Qiu et al. 2025, *Spectral Alignment as Predictor of Loss Explosion* | A collapse in the sign diversity of the alignment between layer inputs and the weights' top singular vectors warns of loss explosions earlier and more clearly than weight or gradient norms. | ${spiked.length} of ${r.table.length} runs spiked; ${warned.length} of them had an SA warning before the spike${warned.length > 0 ? ` (lead ${warned.map((t: Json) => t.leadSteps).join(", ")} steps)` : ""}; ${quiet.length} run(s) warned without spiking. Our SA aligns the *update* with (u₁, v₁) (the trainer sees no activations): a proxy for the paper's quantity, not the same one. |
 
-${table(["lr", "loss spike", "first SA warning", "SA warning before", "lead", "gradient spike before", "lead", "final loss"], rows)}
+${table(["peak lr", "loss spike", "first SA warning", "SA warning before", "lead", "gradient spike before", "lead", "final loss"], rows)}
 
-Monitoring cost (lowest rate, monitors every 2 steps): ${show(r.monitoredStepMs)} ms/step with,
+Monitoring cost (lowest peak rate, monitors every 2 steps): ${show(r.monitoredStepMs)} ms/step with,
 ${show(r.plainStepMs)} ms/step without.
 
 ![train loss against step](${charts.loss})

@@ -13,6 +13,7 @@
  *   npm run bench -- browser [--quick]             # training in Chromium: webgpu (SwiftShader) vs wasm
  *   npm run bench -- mixing [--quick]              # Moby Dick + SOTU: uniform, DoReMi, DGA, ODM
  *   npm run bench -- gradnorm [--quick]            # two-task MNIST MLP: equal weights vs GradNorm
+ *   npm run bench -- monitors [--quick]            # high learning rates: SA warnings vs loss spikes
  *   npm run bench -- report                        # only rebuild the page
  *
  * `--quick` (fewer repetitions) is passed to every benchmark that takes it.
@@ -33,6 +34,7 @@ const BENCHMARKS = [
   "compression",
   "browser",
   "mixing",
+  "monitors",
 ] as const;
 const DEFAULT = ["matmul", "adamw-step", "train-throughput"];
 const QUICK = new Set([
@@ -46,6 +48,7 @@ const QUICK = new Set([
   "compression",
   "browser",
   "mixing",
+  "monitors",
 ]);
 
 function run(script: string, args: string[]): Promise<void> {

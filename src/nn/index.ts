@@ -54,3 +54,14 @@ export {
   openModel,
 } from "./open-model.js";
 export { loadModel, type ModelConfig, type Pretrained, saveModel } from "./pretrained.js";
+export { addNormLossGradient, normLoss } from "./regularizers/norm-loss.js";
+export {
+  type SpectralRegularizationOptions,
+  type SpectralState,
+  spectralRegularization,
+} from "./regularizers/spectral.js";
+export {
+  type WeightNormParams,
+  weightNormApply,
+  weightNormSplit,
+} from "./regularizers/weight-norm.js";

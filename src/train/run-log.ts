@@ -37,7 +37,7 @@ export function logStep(run: Run, result: StepResult, log: boolean): void {
     if (warning !== undefined) {
       run.metrics.append({ ...warning });
       progress.log(
-        `step ${step}: spectral alignment ${warning.saMax.toPrecision(3)} on ${warning.matrix} (above ${warning.threshold}): the update runs along the weights' top singular direction; loss spikes tend to follow`,
+        `step ${step}: spectral alignment ${warning.saMax.toPrecision(3)} on ${warning.matrix}, positive in ${Math.round(100 * warning.saPositive)}% of matrices: updates inflate the top singular values; loss spikes tend to follow`,
       );
     }
   }

@@ -173,7 +173,13 @@ describe("TrainingMonitors", () => {
     expect(row.saMax).toBeCloseTo(1, 3);
     expect(row.saPositive).toBe(1);
     expect(row.gradWeightCos).toBeUndefined();
-    expect(warning).toMatchObject({ type: "sa-warning", step: 5, matrix: "w", threshold: 0.5 });
+    expect(warning).toMatchObject({
+      type: "sa-warning",
+      step: 5,
+      matrix: "w",
+      threshold: 0.5,
+      saPositive: 1,
+    });
     // A random update is far from the top pair: no warning.
     const other = await m.observe(6, params, grads, {
       w: randomMatrix(6, 4, 99).a,
@@ -182,9 +188,24 @@ describe("TrainingMonitors", () => {
     expect(Math.abs(other.row.saMax ?? 1)).toBeLessThan(0.5);
     expect(other.warning).toBeUndefined();
     // Within the warm-up an aligned step is recorded but not warned about.
-    const early = await m.observe(4, params, grads, { w: rankOne.mul(0.01), b: np.zeros([2]) });
+    const early = await m.observe(4, params, grads, {
+      w: rankOne.ref.mul(0.01),
+      b: np.zeros([2]),
+    });
     expect(early.row.saMax).toBeGreaterThan(0.5);
     expect(early.warning).toBeUndefined();
+    // Sign diversity kept: the same matrix twice, the step inflating σ₁ in one and shrinking it in
+    // the other (a = +1, −1): half the matrices positive < 0.7, no warning despite max a = 1.
+    const two = { w: params.w.ref, v: params.w.ref, b: np.array([3, 4]) };
+    const both = await m.observe(
+      8,
+      two,
+      { w: np.ones([6, 4]), v: np.ones([6, 4]), b: np.zeros([2]) },
+      { w: rankOne.ref.mul(0.01), v: rankOne.mul(-0.01), b: np.zeros([2]) },
+    );
+    expect(both.row.saMax).toBeCloseTo(1, 3);
+    expect(both.row.saPositive).toBe(0.5);
+    expect(both.warning).toBeUndefined();
   });
 
   test("--monitors parsing: a list, none, and one line naming the accepted values", () => {

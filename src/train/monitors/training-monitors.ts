@@ -4,8 +4,9 @@
  * gradient and its update (matrix-stats.ts holds the math).
  *
  *   spectral   top singular value σ₁ per matrix, and the spectral alignment a = u₁ᵀΔWv₁/‖ΔW‖ of
- *              the update with it; a warning row ("sa-warning") when max a > saThreshold after
- *              the first `warmup` steps
+ *              the update with it; a warning row ("sa-warning") after the first `warmup` steps
+ *              when the sign diversity of a collapses — at least `signThreshold` of the matrices
+ *              have a > 0 (the paper's criterion, on our a) — while max a > saThreshold
  *   alignment  gradient–weight alignment cos(G, W) per matrix
  *   rank       stable rank ‖W‖²_F/σ₁² per matrix
  * Every row also carries the per-tensor gradient norms (all leaves, vectors too).
@@ -38,8 +39,10 @@ export interface MonitorOptions {
   iterations?: number;
   /** Power iterations the first time a matrix is seen (default 20). */
   firstIterations?: number;
-  /** Spectral alignment above which a warning row is written (default 0.5). */
+  /** Max spectral alignment above which a warning row may be written (default 0.5). */
   saThreshold?: number;
+  /** Share of matrices with a > 0 at or above which a warning row may be written (default 0.7). */
+  signThreshold?: number;
   /** Steps before any warning (default 50): early in training σ₁ grows along u₁v₁ᵀ in most
    *  matrices (alignment near 1 for tens of steps, bench/monitors.ts) without any explosion. */
   warmup?: number;
@@ -74,6 +77,8 @@ export interface SaWarningRow {
   /** The matrix with that alignment. */
   matrix: string;
   threshold: number;
+  /** Share of matrices with a > 0. */
+  saPositive: number;
 }
 
 /** Parse `spectral,alignment,rank` (a string or a list); "" or "none" = no monitors. */
@@ -103,6 +108,7 @@ export class TrainingMonitors {
   readonly iterations: number;
   readonly firstIterations: number;
   readonly saThreshold: number;
+  readonly signThreshold: number;
   readonly warmup: number;
   /** Warm-start vectors by matrix path, on the host (nothing stays on the device). */
   private vectors = new Map<string, Float32Array>();
@@ -114,6 +120,10 @@ export class TrainingMonitors {
     this.iterations = options.iterations ?? 3;
     this.firstIterations = options.firstIterations ?? 20;
     this.saThreshold = options.saThreshold ?? 0.5;
+    this.signThreshold = options.signThreshold ?? 0.7;
+    if (!(this.signThreshold > 0 && this.signThreshold <= 1)) {
+      throw new RangeError(`signThreshold must be in (0, 1], got ${options.signThreshold}`);
+    }
     this.warmup = options.warmup ?? 50;
     if (!Number.isInteger(this.warmup) || this.warmup < 0) {
       throw new RangeError(`warmup must be an integer ≥ 0, got ${options.warmup}`);
@@ -167,7 +177,12 @@ export class TrainingMonitors {
     );
     this.last = row;
     let warning: SaWarningRow | undefined;
-    if (row.saMax !== undefined && row.saMax > this.saThreshold && step > this.warmup) {
+    if (
+      row.saMax !== undefined &&
+      row.saMax > this.saThreshold &&
+      (row.saPositive ?? 0) >= this.signThreshold &&
+      step > this.warmup
+    ) {
       const at = mat.findIndex((_, k) => stats[k].spectralAlignment === row.saMax);
       warning = {
         type: "sa-warning",
@@ -175,6 +190,7 @@ export class TrainingMonitors {
         saMax: row.saMax,
         matrix: paths[mat[at]],
         threshold: this.saThreshold,
+        saPositive: row.saPositive ?? 0,
       };
     }
     return { row, warning };
