@@ -41,11 +41,13 @@ export {
 } from "./optim/core.js";
 export { paramEma } from "./optim/ema.js";
 export { injectHyperparams } from "./optim/hyperparams.js";
+export { withLoss } from "./optim/loss-context.js";
 export {
   type AdafactorOptions,
   type AdafactorState,
   adafactor,
 } from "./optim/optimizers/adafactor.js";
+export { type AdaFisherOptions, adafisher } from "./optim/optimizers/adafisher.js";
 export { type AdagradOptions, adagrad } from "./optim/optimizers/adagrad.js";
 export {
   type AdamOptions,
@@ -58,6 +60,8 @@ export { adamax } from "./optim/optimizers/adamax.js";
 export { type AdampOptions, adamp, type SgdpOptions, sgdp } from "./optim/optimizers/adamp.js";
 export { type AdemamixOptions, ademamix } from "./optim/optimizers/ademamix.js";
 export { type AsgoOptions, asgo } from "./optim/optimizers/asgo.js";
+export { type BadamOptions, badam } from "./optim/optimizers/badam.js";
+export { type CoapOptions, coap } from "./optim/optimizers/coap.js";
 export { type CosmosOptions, cosmos } from "./optim/optimizers/cosmos.js";
 export { diffgrad } from "./optim/optimizers/diffgrad.js";
 export { type FadamOptions, type FadamState, fadam } from "./optim/optimizers/fadam.js";
@@ -69,10 +73,13 @@ export {
   type GaloreAdafactorOptions,
   galoreAdafactor,
 } from "./optim/optimizers/galore-adafactor.js";
+export { type GradNormLoRPOptions, gradnormlorp } from "./optim/optimizers/gradnormlorp.js";
 export { grams } from "./optim/optimizers/grams.js";
 export { type GwtOptions, gwt } from "./optim/optimizers/gwt.js";
 export { type LambOptions, lamb } from "./optim/optimizers/lamb.js";
 export { type LionOptions, lion } from "./optim/optimizers/lion.js";
+export { type LisaOptions, lisa } from "./optim/optimizers/lisa.js";
+export { type MfacOptions, mfac } from "./optim/optimizers/m-fac.js";
 export { type MarsOptions, mars } from "./optim/optimizers/mars.js";
 export { type MuonOptions, muon } from "./optim/optimizers/muon.js";
 export { nadam } from "./optim/optimizers/nadam.js";
@@ -81,6 +88,7 @@ export { type PsgdKronOptions, psgdKron } from "./optim/optimizers/psgd-kron.js"
 export { type QGaloreOptions, qGalore } from "./optim/optimizers/q-galore.js";
 export { radam } from "./optim/optimizers/radam.js";
 export { type RmspropOptions, rmsprop } from "./optim/optimizers/rmsprop.js";
+export { type SaniaOptions, sania } from "./optim/optimizers/sania.js";
 export { type SgdOptions, sgd } from "./optim/optimizers/sgd.js";
 export { type ShampooOptions, shampoo } from "./optim/optimizers/shampoo.js";
 export { signSgd, signum } from "./optim/optimizers/signum.js";
