@@ -36,9 +36,9 @@ export { DivergedError } from "./diverged.js";
 export { type SampleOptions, sampleText } from "./generate.js";
 export {
   type GradNormOptions,
-  type Grads,
   type GradNormState,
   type GradNormStep,
+  type Grads,
   gradNormInit,
   gradNormStep,
   sharedGradNorms,
