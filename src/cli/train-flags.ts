@@ -43,6 +43,11 @@ const FLAGS: [string, keyof TrainConfig, string][] = [
     "matrix monitors, comma-separated: spectral (σ₁, spectral alignment), alignment (cos(G, W)), rank (stable rank); none by default",
   ],
   [
+    "--regularizer <list>",
+    "regularizer",
+    "regularisers' gradients before the optimizer: spectral:λ (σ₁ kept near its initial value), norm:λ (unit-norm rows)",
+  ],
+  [
     "--monitor-every <n>",
     "monitorEvery",
     "steps between monitor rows (with --monitors; default 10)",

@@ -11,6 +11,7 @@ import { LLAMA_PRESETS } from "../nn/llama-config.js";
 import { domainNames, parseMixing } from "./mixing/spec.js";
 import { type MonitorKind, parseMonitorKinds } from "./monitors/training-monitors.js";
 import { getOptimizer, parseOptimizerOptions } from "./registry.js";
+import { parseRegularizer } from "./regularizer.js";
 import { formatReweight, parseReweight } from "./reweight/spec.js";
 
 /** The learning-rate shapes a run may use (after the linear warm-up). */
@@ -79,6 +80,8 @@ export interface TrainConfig {
   monitors?: MonitorKind[];
   /** Steps between monitor rows (default 10). */
   monitorEvery?: number;
+  /** Regularisers' gradients before the optimizer: spectral:λ, norm:λ (train/regularizer.ts). */
+  regularizer?: string;
 }
 
 /** The defaults of every field of a run's configuration. */
@@ -123,7 +126,7 @@ const KEYS = Object.keys(DEFAULT_CONFIG).concat([
 // The objective and data-pruning options (train/reweight, train/data-scores).
 KEYS.push("reweight", "pruneData", "dataScores");
 // The matrix monitors (train/monitors/).
-KEYS.push("monitors", "monitorEvery");
+KEYS.push("monitors", "monitorEvery", "regularizer");
 
 function int(name: string, v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
   const n = typeof v === "string" && v.trim() !== "" ? Number(v) : v;
@@ -219,6 +222,10 @@ export function validateConfig(input: Record<string, unknown>): TrainConfig {
   if (c.out !== undefined) config.out = String(c.out);
   if (c.monitors !== undefined) config.monitors = parseMonitorKinds(c.monitors);
   if (c.monitorEvery !== undefined) config.monitorEvery = int("monitorEvery", c.monitorEvery, 1);
+  if (c.regularizer !== undefined) {
+    config.regularizer = String(c.regularizer);
+    parseRegularizer(config.regularizer);
+  }
   Object.assign(config, validateMixing(config.data, c));
   return config;
 }

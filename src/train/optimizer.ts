@@ -11,6 +11,7 @@ import { clipByGlobalNorm } from "../optim/transforms/clip.js";
 import { type TrainConfig, UsageError } from "./config.js";
 import { learningRateSchedule } from "./lr.js";
 import { getOptimizer } from "./registry.js";
+import { type RegularizedState, regularized } from "./regularizer.js";
 
 /** The run's transformation, plus the way back to the registry optimizer's own state. */
 export interface RunOptimizer extends GradientTransformation<any> {
@@ -38,7 +39,10 @@ export function clipped(
   };
 }
 
-/** Build the run's optimizer: gradient clipping → the named optimizer → (accumulation). */
+/**
+ * Build the run's optimizer: gradient clipping → the regularisers' gradients (--regularizer) →
+ * the named optimizer → (accumulation).
+ */
 export function buildOptimizer(config: TrainConfig): RunOptimizer {
   const entry = getOptimizer(config.optimizer);
   let opt: GradientTransformation<any>;
@@ -51,6 +55,11 @@ export function buildOptimizer(config: TrainConfig): RunOptimizer {
     throw new UsageError(`optimizer ${entry.name}: ${(error as Error).message}`);
   }
   let own = (state: any): unknown => state;
+  if (config.regularizer !== undefined) {
+    opt = regularized(opt, config.regularizer);
+    const below = own;
+    own = (state: RegularizedState) => below(state.optimizer);
+  }
   if (config.clipNorm > 0) {
     opt = clipped(opt, config.clipNorm);
     const below = own;
