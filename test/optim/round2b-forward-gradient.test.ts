@@ -88,13 +88,17 @@ describe("forward gradient", () => {
     loss.dispose();
     const coef =
       exact.reduce((s, a, j) => s + a * guess[j], 0) / guess.reduce((s, x) => s + x * x, 0);
-    flat(g).forEach((x, j) => expect(x).toBeCloseTo(coef * guess[j], 4));
+    flat(g).forEach((x, j) => {
+      expect(x).toBeCloseTo(coef * guess[j], 4);
+    });
     const [l2, same] = guidedForwardGradient(f, p, {
       w: np.array(Float32Array.from(exact.slice(0, 5))),
       c: np.array(Float32Array.from(exact.slice(5))),
     });
     l2.dispose();
-    flat(same).forEach((x, j) => expect(x).toBeCloseTo(exact[j], 4));
+    flat(same).forEach((x, j) => {
+      expect(x).toBeCloseTo(exact[j], 4);
+    });
     tree.dispose(p);
   });
 
@@ -168,7 +172,9 @@ describe("randomized-matmul linear layer", () => {
     let spread = 0;
     for (let d = 0; d < draws; d++) {
       const [dx, dw] = grads(d);
-      read(dx).forEach((v, q) => expect(v).toBeCloseTo(gx[q], 4));
+      read(dx).forEach((v, q) => {
+        expect(v).toBeCloseTo(gx[q], 4);
+      });
       const v = read(dw);
       v.forEach((x, q) => {
         mean[q] += x / draws;
@@ -177,9 +183,9 @@ describe("randomized-matmul linear layer", () => {
     }
     const predicted = (sq(gw) + sq(rs) * sq(xs)) / k;
     // Each entry's variance is at most the total; five standard errors.
-    gw.forEach((g, q) =>
-      expect(Math.abs(mean[q] - g)).toBeLessThan(5 * Math.sqrt(predicted / draws)),
-    );
+    gw.forEach((g, q) => {
+      expect(Math.abs(mean[q] - g)).toBeLessThan(5 * Math.sqrt(predicted / draws));
+    });
     expect(spread).toBeGreaterThan(0.8 * predicted);
     expect(spread).toBeLessThan(1.2 * predicted);
   });
