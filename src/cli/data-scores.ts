@@ -10,6 +10,8 @@
  * data, seq-len and val-fraction are the defaults, so its scores fit `train` with the same flags.
  */
 
+import { statSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 import { loadCorpus } from "../data/corpus.js";
 import { splitTokens } from "../data/split.js";
 import { UsageError } from "../engine/errors.js";
@@ -82,6 +84,14 @@ export async function dataScoresCommand(spec: string, opts: Flags): Promise<void
       ? checked.valFraction
       : (run?.valFraction ?? DEFAULT_CONFIG.valFraction);
   const out = String(opts.out ?? "scores.json");
+  // Refuse an unwritable --out before the (long) scoring, not after it.
+  const folder = dirname(resolve(out));
+  if (!statSync(folder, { throwIfNoEntry: false })?.isDirectory()) {
+    throw new UsageError(`--out ${out}: the folder ${folder} does not exist`);
+  }
+  if (statSync(out, { throwIfNoEntry: false })?.isDirectory()) {
+    throw new UsageError(`--out ${out} is a folder; give the score file's path (e.g. scores.json)`);
+  }
 
   const opened = await openModel(spec, {
     tokenizer: opts.tokenizer as string | undefined,

@@ -94,6 +94,10 @@ describe("bad input: one line, exit 2", () => {
     [["data-scores", "RUN", "--method", "foo"], /--method must be one of el2n, grand; got "foo"/],
     [["data-scores", "RUN", "--data", "moby-dick,sotu"], /--data takes one corpus here/],
     [["data-scores", "RUN", "--seq-len", "1"], /--seq-len must be an integer from 2/],
+    [
+      ["data-scores", "RUN", "--out", "/nonexistent/s.json"],
+      /the folder \/nonexistent does not exist/,
+    ],
     [["train", "--reweight", "loss-linear:0"], /--reweight must be one of none, loss-linear\[:r\]/],
     [["train", "--prune-data", "0.5"], /--prune-data needs --data-scores <file>/],
     [
