@@ -11,8 +11,10 @@
  * and the trained objective is mean_i w_i ℓ_i, which is the authors' Σ_i softmax_i ℓ_i (their
  * weights sum to 1 over the batch). The weights are constants (stop-gradient), as the authors
  * compute them under torch.no_grad. Reference: the authors' published training-step snippet
- * (normalize_losses, apply_strategy, scale_losses). Deviation: r is fixed for the run; the
- * authors suggest a large r early (near-uniform weights) decreasing after a warm-up.
+ * (normalize_losses, apply_strategy, scale_losses). Deviations: r is fixed for the run (the
+ * authors suggest a large r early, near-uniform weights, decreasing after a warm-up); with
+ * --accumulate k the weights are normalised within each micro-batch, where the authors gather
+ * the losses of the whole step's batch across devices first.
  */
 import { lax, numpy as np } from "@jax-js/jax";
 
