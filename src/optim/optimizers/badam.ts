@@ -20,8 +20,9 @@
  * Leaves in no block (embedding and head unless included, final norm) are not trained, as in the
  * authors' code.
  *
- * State: the active block's two moments only (other leaves hold shape-[0] arrays), the block
- * cursor and the PRNG's four words. Checked against a torch re-implementation of BlockOptimizer
+ * State: the active block's two moments only — flattened, zero-padded to the largest block, so
+ * the shapes never change across switches and checkpoints — the block cursor and the PRNG's four
+ * words. Checked against a torch re-implementation of BlockOptimizer
  * around torch.optim.AdamW (tools/fixtures/round2_optimizers.py; test/optim/round2.test.ts).
  */
 import { numpy as np } from "@jax-js/jax";
@@ -30,9 +31,9 @@ import { Xoshiro128 } from "../../engine/rng.js";
 import type { Params } from "../../engine/tree.js";
 import * as tree from "../../engine/tree.js";
 import { chain, type GradientTransformation, type State } from "../core.js";
+import { scaleByAdam } from "../transforms/adam.js";
 import { layerBlocks, rngState, shuffled } from "../transforms/layer-blocks.js";
 import { scaleByLearningRate } from "../transforms/scale.js";
-import { moment, subsetAdamStep } from "../transforms/subset-adam.js";
 import * as check from "../validate.js";
 
 /** Options of {@link badam}. */
@@ -81,10 +82,11 @@ export interface BadamState {
   order: number[];
   remaining: number;
   rng: number[];
-  /** Adam of the active block: its step count and moments (shape [0] elsewhere). */
+  /** Adam of the active block: its step count and moments, the block's leaves flattened and
+   *  concatenated, zero-padded to the largest block (so the shapes never change). */
   adamCount: number;
-  mu: Record<string, np.Array>;
-  nu: Record<string, np.Array>;
+  mu: np.Array;
+  nu: np.Array;
 }
 
 /** Leaves of a tree by path (the arrays themselves, not copies). */
@@ -134,10 +136,12 @@ export function scaleByBadam(
   };
   /** Activate `next`, then advance (the authors' `switch_trainable_params`). */
   const switchBlock = (c: Cursor, n: number): Cursor => advance({ ...c, active: c.next }, n);
-  const freshMoments = (shapes: Record<string, number[]>, on: Set<string>) => ({
-    mu: Object.fromEntries(Object.entries(shapes).map(([p, s]) => [p, moment(s, on.has(p))])),
-    nu: Object.fromEntries(Object.entries(shapes).map(([p, s]) => [p, moment(s, on.has(p))])),
-  });
+  const flatAdam = scaleByAdam(adam);
+  const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
+  /** Entries of the largest block: the length of the flat moments. */
+  const longest = (blocks: string[][], shapes: Record<string, number[]>) =>
+    Math.max(...blocks.map((b) => b.reduce((n, p) => n + size(shapes[p]), 0)));
+  const freshMoments = (length: number) => ({ mu: np.zeros([length]), nu: np.zeros([length]) });
   return {
     init(params) {
       const leaves = byPath(params);
@@ -162,7 +166,7 @@ export function scaleByBadam(
       else if (o.switchMode === "descending") cursor.next = n - 1;
       else if (o.switchMode === "random") cursor = advance(cursor, n);
       cursor = switchBlock(cursor, n);
-      const moments = freshMoments(shapes, new Set(blocks[cursor.active]));
+      const moments = freshMoments(longest(blocks, shapes));
       return { count: 0, ...cursor, adamCount: 0, ...moments };
     },
     update(updates, state, params) {
@@ -175,16 +179,34 @@ export function scaleByBadam(
       const on = blocks[state.active];
       const active = new Set(on);
       for (const p of paths) if (!active.has(p)) weights[p].dispose();
-      const steps = Object.fromEntries(on.map((p) => [p, state.adamCount]));
-      const [dirs, stepped] = subsetAdamStep(
-        adam,
-        o.weightDecay,
-        (p) => !p.includes("bias"),
-        on,
-        grads,
-        weights,
-        { steps, mu: state.mu, nu: state.nu },
+      // Adam on the block as one vector (the padding stays zero: g = m = v = 0 there).
+      const length = state.mu.shape[0];
+      const sizes = on.map((p) => size(shapes[p]));
+      const total = sizes.reduce((a, b) => a + b, 0);
+      const pieces = on.map((p) => grads[p].reshape([-1]));
+      if (length > total) pieces.push(np.zeros([length - total]));
+      const [stepped, adamNext] = flatAdam.update(
+        { flat: np.concatenate(pieces) },
+        { count: state.adamCount, mu: { flat: state.mu }, nu: { flat: state.nu } },
       );
+      const cuts: number[] = [];
+      sizes.reduce((at, n) => {
+        cuts.push(at + n);
+        return at + n;
+      }, 0);
+      const parts = np.split((stepped as { flat: np.Array }).flat, cuts);
+      parts[on.length].dispose(); // the padding (possibly empty)
+      const dirs: Record<string, np.Array> = {};
+      on.forEach((p, i) => {
+        const d = parts[i].reshape(shapes[p]);
+        // torch.optim.AdamW: p ← p(1 − ηλ) − η·Adam, no decay on biases (the authors' groups).
+        if (o.weightDecay > 0 && !p.includes("bias"))
+          dirs[p] = d.add(weights[p].mul(o.weightDecay));
+        else {
+          dirs[p] = d;
+          weights[p].dispose();
+        }
+      });
       const out = paths.map((p) => {
         if (active.has(p)) return dirs[p];
         const zero = np.zerosLike(grads[p].ref);
@@ -195,9 +217,9 @@ export function scaleByBadam(
       let next: BadamState = {
         ...state,
         count,
-        adamCount: stepped.steps[on[0]],
-        mu: stepped.mu,
-        nu: stepped.nu,
+        adamCount: adamNext.count,
+        mu: (adamNext.mu as { flat: np.Array }).flat,
+        nu: (adamNext.nu as { flat: np.Array }).flat,
       };
       if ((count + 1) % o.switchBlockEvery === 0) {
         const cursor = switchBlock(next, blocks.length);
@@ -206,7 +228,7 @@ export function scaleByBadam(
           ...next,
           ...cursor,
           adamCount: 0,
-          ...freshMoments(shapes, new Set(blocks[cursor.active])),
+          ...freshMoments(length),
         };
       }
       return [tree.unflatten(updates, out) as Params, next];

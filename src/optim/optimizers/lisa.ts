@@ -17,8 +17,10 @@
  * is a seeded Fisher–Yates shuffle on the library's PRNG (first γ entries), not numpy's global
  * RNG; with no layer leaves every leaf is trained (plain AdamW).
  *
- * State: moments of every leaf trained so far (shape [0] until a layer is first drawn, as torch
- * creates state lazily), per-leaf step counts, the drawn layers and the PRNG's four words.
+ * State: AdamW's moments for every leaf and per-leaf step counts (allocated up front so the shapes
+ * never change across checkpoints; torch creates a layer's state at its first draw and keeps it,
+ * so the reference holds as much once every layer has been drawn — zero moments with step 0
+ * compute exactly as torch's fresh state), the drawn layers and the PRNG's four words.
  * Checked against a torch re-implementation (tools/fixtures/round2_optimizers.py; test/optim/
  * round2.test.ts).
  */
@@ -30,7 +32,7 @@ import * as tree from "../../engine/tree.js";
 import { chain, type GradientTransformation, type State } from "../core.js";
 import { layerBlocks, rngState, shuffled } from "../transforms/layer-blocks.js";
 import { scaleByLearningRate } from "../transforms/scale.js";
-import { moment, subsetAdamStep } from "../transforms/subset-adam.js";
+import { subsetAdamStep } from "../transforms/subset-adam.js";
 import * as check from "../validate.js";
 
 /** Options of {@link lisa}. */
@@ -65,7 +67,7 @@ export interface LisaState {
   /** Indices of the drawn layers (γ of them). */
   layers: number[];
   rng: number[];
-  /** Per-leaf AdamW step counts and moments (shape [0] before a leaf's first step). */
+  /** Per-leaf AdamW step counts and moments. */
   steps: Record<string, number>;
   mu: Record<string, np.Array>;
   nu: Record<string, np.Array>;
@@ -94,13 +96,12 @@ export function scaleByLisa(
           `activatedLayers must be at most the number of layers (${layers.length}), got ${o.activatedLayers}`,
         );
       }
-      const frozen = new Set(layers.flat());
       const steps = Object.fromEntries(Object.keys(leaves).map((p) => [p, 0]));
       const mu: Record<string, np.Array> = {};
       const nu: Record<string, np.Array> = {};
       for (const [p, x] of Object.entries(leaves)) {
-        mu[p] = moment(x.shape, !frozen.has(p));
-        nu[p] = moment(x.shape, !frozen.has(p));
+        mu[p] = np.zeros(x.shape);
+        nu[p] = np.zeros(x.shape);
       }
       tree.dispose(params);
       const drawn = Math.min(o.activatedLayers, layers.length);
@@ -112,7 +113,7 @@ export function scaleByLisa(
       const weights = byPath(params);
       const paths = Object.keys(grads);
       const { layers } = layerBlocks(paths);
-      let { layers: drawn, rng, mu, nu } = state;
+      let { layers: drawn, rng } = state;
       if (state.count % o.intervalSteps === 0 && layers.length > 0) {
         const gen = new Xoshiro128(rng);
         drawn = shuffled(gen, layers.length).slice(0, drawn.length);
@@ -120,18 +121,6 @@ export function scaleByLisa(
       }
       const frozen = new Set(layers.filter((_, i) => !drawn.includes(i)).flat());
       const on = paths.filter((p) => !frozen.has(p));
-      // A layer drawn for the first time gets its moments now (torch's lazy state).
-      const fresh = on.filter((p) => mu[p].size === 0 && grads[p].size > 0);
-      if (fresh.length > 0) {
-        mu = { ...mu };
-        nu = { ...nu };
-        for (const p of fresh) {
-          mu[p].dispose();
-          nu[p].dispose();
-          mu[p] = moment(grads[p].shape, true);
-          nu[p] = moment(grads[p].shape, true);
-        }
-      }
       for (const p of frozen) weights[p].dispose();
       const [dirs, stepped] = subsetAdamStep(
         adam,
@@ -140,7 +129,7 @@ export function scaleByLisa(
         on,
         grads,
         weights,
-        { steps: state.steps, mu, nu },
+        { steps: state.steps, mu: state.mu, nu: state.nu },
       );
       const out = paths.map((p) => {
         if (!frozen.has(p)) return dirs[p];

@@ -6,7 +6,7 @@
  * The trained leaves are stepped in groups of equal t through scaleByAdam's compiled step, so the
  * arithmetic is PyTorch's and nothing runs per element on the host. The caller multiplies by −η.
  */
-import { numpy as np } from "@jax-js/jax";
+import type { numpy as np } from "@jax-js/jax";
 import { leafwise } from "../leafwise.js";
 import { type ScaleByAdamOptions, scaleByAdam } from "./adam.js";
 
@@ -72,6 +72,3 @@ export function subsetAdamStep(
   for (const p of on) if (!decayed.has(p)) params[p].dispose();
   return [dirs, { steps, mu, nu }];
 }
-
-/** Zero moments of a leaf's shape (trained) or of shape [0] (no state yet, as torch's lazy state). */
-export const moment = (shape: number[], held: boolean): np.Array => np.zeros(held ? shape : [0]);
