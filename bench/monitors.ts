@@ -102,17 +102,21 @@ async function parent(quick: boolean, keep: boolean): Promise<void> {
   try {
     const table: Row[] = [];
     const series: Row[] = [];
+    // The children's load records (a diverged child's is lost with its exit code).
+    const childLoads: Row[] = [];
     for (const [i, lr] of preset.lrs.entries()) {
       const out = join(work, `run-${i}`);
       log(`monitors: ${i + 1}/${preset.lrs.length} lr ${lr} (${preset.steps} steps)`);
       // A run that diverges exits with 3 (its metrics are complete up to there): not a failure here.
-      const exit = await cli([...base(lr, out), ...MONITORS]).then(
-        (r) => r.code,
+      const child = await cli([...base(lr, out), ...MONITORS]).then(
+        (r) => ({ exit: r.code, load: r.load }),
         (error: Error) => {
           if (!/exited with 3$/.test(error.message)) throw error;
-          return 3;
+          return { exit: 3, load: undefined };
         },
       );
+      const exit = child.exit;
+      if (child.load !== undefined) childLoads.push(child.load);
       const rows = readRows(out);
       const spike = firstLossSpike(rows);
       const warning = lastBefore(rows, "sa-warning", spike);
@@ -148,7 +152,7 @@ async function parent(quick: boolean, keep: boolean): Promise<void> {
     }
     // The monitors' cost: the lowest rate again, without monitors.
     const plainOut = join(work, "plain");
-    await cli(base(preset.lrs[0]!, plainOut));
+    childLoads.push((await cli(base(preset.lrs[0]!, plainOut))).load);
     const plainMs = stepMs(readRows(plainOut), 0).mean;
     const args = process.argv.slice(2).filter((a) => a !== "--keep");
     writeResult(quick ? "monitors-quick" : "monitors", {
@@ -164,6 +168,7 @@ async function parent(quick: boolean, keep: boolean): Promise<void> {
       monitors: MONITORS.join(" "),
       plainStepMs: round(plainMs, 1),
       monitoredStepMs: table[0]!.meanStepMs,
+      childLoads,
       table,
       series,
       minutes: round((performance.now() - started) / 60000, 1),

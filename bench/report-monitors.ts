@@ -41,6 +41,7 @@ export function monitorsSection(name: string, r: Json, header: string, docsDir: 
   const rows = r.table.map((t: Json) => [
     String(t.lr),
     show(t.lossSpike),
+    show(t.warnings),
     show(t.firstWarning),
     show(t.warningBeforeSpike),
     show(t.leadSteps),
@@ -52,6 +53,13 @@ export function monitorsSection(name: string, r: Json, header: string, docsDir: 
   const spiked = r.table.filter((t: Json) => t.lossSpike !== null);
   const quiet = r.table.filter((t: Json) => t.lossSpike === null && t.warnings > 0);
   const p = r.preset;
+  // A warning that also comes in runs that never spike is a false alarm, whatever it preceded.
+  const verdict =
+    quiet.length > 0
+      ? `**Not reproduced by this proxy here**: ${quiet.length} run(s) that never spiked warned ${quiet.map((t: Json) => t.warnings).join(", ")} times, as often as those that did, so a warning does not single out the runs about to explode.`
+      : warned.length > 0 && warned.length === spiked.length
+        ? "Every spike was preceded by a warning and no stable run warned."
+        : "Too few spikes to judge.";
   return `## Monitors: spectral alignment before loss spikes${r.quick ? " (quick)" : ""}
 
 ${header}
@@ -68,7 +76,9 @@ a > 0 in at least 70% of the matrices — the sign-diversity collapse — after 
 | --- | --- | --- |
 | Qiu et al. 2025, *Spectral Alignment as Predictor of Loss Explosion* | A collapse in the sign diversity of the alignment between layer inputs and the weights' top singular vectors warns of loss explosions earlier and more clearly than weight or gradient norms. | ${spiked.length} of ${r.table.length} runs spiked; ${warned.length} of them had an SA warning before the spike${warned.length > 0 ? ` (lead ${warned.map((t: Json) => t.leadSteps).join(", ")} steps)` : ""}; ${quiet.length} run(s) warned without spiking. Our SA aligns the *update* with (u₁, v₁) (the trainer sees no activations): a proxy for the paper's quantity, not the same one. |
 
-${table(["peak lr", "loss spike", "first SA warning", "SA warning before", "lead", "gradient spike before", "lead", "final loss"], rows)}
+${table(["peak lr", "loss spike", "SA warnings", "first SA warning", "SA warning before", "lead", "gradient spike before", "lead", "final loss"], rows)}
+
+${verdict}
 
 Monitoring cost (lowest peak rate, monitors every 2 steps): ${show(r.monitoredStepMs)} ms/step with,
 ${show(r.plainStepMs)} ms/step without.
