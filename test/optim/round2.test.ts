@@ -253,6 +253,21 @@ test("adafisher keeps the momentum and two factor vectors per matrix", () => {
   tree.dispose(state);
 });
 
+test("adafisher steps a tree of matrices only and a tree of vectors only", () => {
+  for (const shapes of [{ w: [3, 4] }, { v: [5] }] as Record<string, number[]>[]) {
+    const make = (salt: number) =>
+      Object.fromEntries(Object.entries(shapes).map(([k, s]) => [k, fill(s, salt)]));
+    const opt = adafisher();
+    const params = make(0);
+    const state = opt.init(tree.ref(params));
+    const [u, next] = opt.update(make(1), state, tree.ref(params));
+    for (const leaf of tree.leaves(u) as np.Array[]) {
+      expect(Array.from(read(leaf)).every((x) => Number.isFinite(x) && x !== 0)).toBe(true);
+    }
+    tree.dispose([u, next, params]);
+  }
+});
+
 describe("resume through the checkpoint codec is bit-exact", () => {
   test.each(resumable)("%s", (_name, make) => {
     const opt = make();

@@ -33,6 +33,7 @@ import {
   resolveSpec,
   type State,
 } from "../core.js";
+import { leafwise } from "../leafwise.js";
 import { scaleByLearningRate } from "../transforms/scale.js";
 import * as check from "../validate.js";
 
@@ -71,6 +72,26 @@ export interface AdaFisherState {
   /** Per matrix leaf (by path): S over the rows (out), H over the columns (in). */
   s: Record<string, np.Array>;
   h: Record<string, np.Array>;
+}
+
+/** m ← β m + (1−β) g; step = (m / (1 − βᵗ)) / (S Hᵀ + λ). Returns [step, m]. */
+const fisherStep = leafwise(([m, g, s, h], [b, c, bc, damping]) => {
+  const next = m.mul(b).add(g.mul(c));
+  return [next.ref.div(bc).div(np.outer(s, h).add(damping)), next];
+});
+/** The same with F̃ = 1 (leaves of no linear layer). */
+const plainStep = leafwise(([m, g], [b, c, bc]) => {
+  const next = m.mul(b).add(g.mul(c));
+  return [next.ref.div(bc), next];
+});
+
+/** Leaves of a tree by path (the arrays themselves). */
+function byPath(t: Params): Record<string, np.Array> {
+  const out: Record<string, np.Array> = {};
+  tree.walk(t, (x: np.Array, path) => {
+    out[path] = x;
+  });
+  return out;
 }
 
 /** (x − min) / (max − min + 1e-12). Consumes x. */
@@ -130,18 +151,43 @@ export function scaleByAdaFisher(
         if (params === undefined) throw new Error("adafisher with weightDecay needs params");
         g = tree.map((x: np.Array, p: np.Array) => x.add(p.mul(o.weightDecay)), updates, params);
       } else if (params !== undefined) tree.dispose(params);
-      const mu = tree.map(
-        (m: np.Array, x: np.Array) => m.mul(o.beta).add(x.mul(1 - o.beta)),
-        state.mu,
-        g,
-      );
-      const bc = 1 - o.beta ** (t + 1);
-      const out = tree.mapWithPath((m: np.Array, path) => {
-        const step = m.ref.div(bc);
-        if (!(path in s)) return step;
-        const fisher = np.outer(s[path].ref, h[path].ref).add(o.damping);
-        return step.div(fisher);
-      }, mu);
+      // Momentum and the preconditioned step, compiled: the linear layers with F̃, the rest without.
+      const grads = byPath(g);
+      const moms = byPath(state.mu);
+      const paths = Object.keys(grads);
+      const pick = (r: Record<string, np.Array>, keep: (p: string) => boolean) =>
+        Object.fromEntries(paths.filter(keep).map((p) => [p, r[p]]));
+      const inFisher = (p: string) => p in s;
+      const scalars = [o.beta, 1 - o.beta, 1 - o.beta ** (t + 1)];
+      const fisherPaths = paths.filter(inFisher);
+      const plainPaths = paths.filter((p) => !inFisher(p));
+      const none = [{}, {}] as Record<string, np.Array>[];
+      // Inputs in one path order (leafwise pairs leaves by position); an empty group is skipped.
+      const [fOut, fMu] = (
+        fisherPaths.length === 0
+          ? none
+          : fisherStep(
+              [
+                pick(moms, inFisher),
+                pick(grads, inFisher),
+                tree.ref(pick(s, inFisher)),
+                tree.ref(pick(h, inFisher)),
+              ],
+              [...scalars, o.damping],
+            )
+      ) as Record<string, np.Array>[];
+      const [pOut, pMu] = (
+        plainPaths.length === 0
+          ? none
+          : plainStep([pick(moms, (p) => !inFisher(p)), pick(grads, (p) => !inFisher(p))], scalars)
+      ) as Record<string, np.Array>[];
+      const either = (a: Record<string, np.Array>, b: Record<string, np.Array>) =>
+        tree.unflatten(
+          updates,
+          paths.map((p) => (inFisher(p) ? a[p] : b[p])),
+        ) as Params;
+      const out = either(fOut, pOut);
+      const mu = either(fMu, pMu);
       return [out, { count: t + 1, mu, s, h }];
     },
   };

@@ -34,6 +34,7 @@ import {
   type ScalarOrSchedule,
   type State,
 } from "../core.js";
+import { leafwise } from "../leafwise.js";
 import { type GaloreState, scaleByGalore } from "../projection/scale-by-galore.js";
 import { PROJ_TYPES, type ProjType, projectable } from "../projection/subspace.js";
 import { type AdamState, scaleByAdam } from "../transforms/adam.js";
@@ -78,6 +79,21 @@ export interface GradNormState {
   magnitude: AdamState;
 }
 
+/** [W, ∇W] → [V, g (m × 1), ∇g, ∇V]: the weight-norm split at W and the authors' gradients. */
+const split = leafwise(([w, dw]) => {
+  const g = np.sqrt(np.square(w.ref).sum(1)).add(1e-12).reshape([-1, 1]);
+  const v = w.div(g.ref);
+  const gradG = v.ref.mul(dw.ref).sum(1);
+  const gradV = dw.sub(v.ref.mul(gradG.ref.reshape([-1, 1])));
+  return [v, g, gradG, gradV];
+});
+
+/** [V, g, ΔV, Δg] → W' − W = (V − ηΔV)(g − ηΔg) − V g. */
+const reconstruct = leafwise(([v, g, dv, dg], [eta]) => {
+  const gNew = g.ref.sub(dg.mul(eta.ref).reshape([-1, 1]));
+  return [v.ref.sub(dv.mul(eta)).mul(gNew).sub(v.mul(g))];
+});
+
 /** The weight-normalised step of the matrix leaves, learning rate included (see the header). */
 export function scaleByGradNorm(o: {
   rank: number;
@@ -104,35 +120,10 @@ export function scaleByGradNorm(o: {
     update(updates, state, params) {
       if (params === undefined) throw new Error("gradnormlorp needs params in update()");
       const eta = evaluate(o.learningRate, state.count);
-      const norms = tree.map(
-        (w: np.Array) => np.sqrt(np.square(w.ref).sum(1)).add(1e-12).reshape([-1, 1]),
-        params,
-      );
-      const unit = tree.map((w: np.Array, g: np.Array) => w.div(g.ref), params, norms);
-      const gradMag = tree.map(
-        (v: np.Array, dw: np.Array) => v.ref.mul(dw.ref).sum(1),
-        unit,
-        updates,
-      );
-      const gradDir = tree.map(
-        (dw: np.Array, v: np.Array, gm: np.Array) => dw.sub(v.ref.mul(gm.ref.reshape([-1, 1]))),
-        updates,
-        unit,
-        gradMag,
-      );
+      const [unit, norms, gradMag, gradDir] = split([params, updates], []);
       const [dv, dirState] = direction.update(gradDir, state.direction);
       const [dg, magState] = magnitude.update(gradMag, state.magnitude);
-      // W' − W = (V − ηΔV)(g − ηΔg) − V g.
-      const out = tree.map(
-        (v: np.Array, g: np.Array, a: np.Array, b: np.Array) => {
-          const gNew = g.ref.sub(b.mul(eta).reshape([-1, 1]));
-          return v.ref.sub(a.mul(eta)).mul(gNew).sub(v.mul(g));
-        },
-        unit,
-        norms,
-        dv,
-        dg,
-      );
+      const [out] = reconstruct([unit, norms, dv, dg], [eta]);
       return [out, { count: state.count + 1, direction: dirState, magnitude: magState }];
     },
   };
