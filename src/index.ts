@@ -81,6 +81,8 @@ export { type LionOptions, lion } from "./optim/optimizers/lion.js";
 export { type LisaOptions, lisa } from "./optim/optimizers/lisa.js";
 export { type MfacOptions, mfac } from "./optim/optimizers/m-fac.js";
 export { type MarsOptions, mars } from "./optim/optimizers/mars.js";
+export { type MarsLionOptions, marsLion } from "./optim/optimizers/mars-lion.js";
+export { type MarsShampooOptions, marsShampoo } from "./optim/optimizers/mars-shampoo.js";
 export { type MuonOptions, muon } from "./optim/optimizers/muon.js";
 export { nadam } from "./optim/optimizers/nadam.js";
 export { novograd } from "./optim/optimizers/novograd.js";
@@ -94,6 +96,7 @@ export { type ShampooOptions, shampoo } from "./optim/optimizers/shampoo.js";
 export { signSgd, signum } from "./optim/optimizers/signum.js";
 export { type SoapOptions, type SoapState, soap } from "./optim/optimizers/soap.js";
 export { type SpamOptions, type SpamState, spam } from "./optim/optimizers/spam.js";
+export { tensorGalore } from "./optim/optimizers/tensor-galore.js";
 export {
   type ResetTiming,
   type StableSpamOptions,

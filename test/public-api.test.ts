@@ -182,6 +182,8 @@ const PUBLIC: Record<string, string[]> = {
     "lion",
     "lisa",
     "mars",
+    "marsLion",
+    "marsShampoo",
     "mfac",
     "muon",
     "nadam",
@@ -199,6 +201,7 @@ const PUBLIC: Record<string, string[]> = {
     "soap",
     "spam",
     "stableSpam",
+    "tensorGalore",
   ],
   tree: [
     "arrayBytes",
