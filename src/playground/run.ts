@@ -27,6 +27,7 @@ import {
 import { type LlamaConfig, type LlamaPreset, llamaPreset, toHfConfig } from "../nn/llama-config.js";
 import type { Schedule } from "../optim/core.js";
 import { applyUpdates, type GradientTransformation } from "../optim/index.js";
+import { withLoss } from "../optim/loss-context.js";
 import { warmupCosineDecaySchedule } from "../optim/schedules.js";
 import { pickToken } from "../train/generate.js";
 import { getOptimizer } from "../train/registry.js";
@@ -54,7 +55,9 @@ export interface StepInfo {
 }
 
 /** Registry names whose update reads arrays on the host (synchronously) unless told otherwise. */
-const HOST_READERS = new Set(["soap", "shampoo", "cosmos"]);
+const HOST_READERS = new Set(["soap", "shampoo", "cosmos", "m-fac", "coap", "gradnormlorp"]);
+/** Registry names whose update reads the step's loss (withLoss); only they wait for it first. */
+const LOSS_READERS = new Set(["sania"]);
 const PROJECTED = new Set([
   "galore",
   "galore-adafactor",
@@ -153,7 +156,12 @@ export class PlaygroundRun {
     const t0 = performance.now();
     const batch = this.sampler.next();
     const [loss, grads] = this.lossAndGrad(tree.ref(this.params), batch.inputs, batch.targets);
-    const [updates, next] = this.opt.update(grads, this.state, tree.ref(this.params));
+    const first = LOSS_READERS.has(this.spec.optimizer)
+      ? ((await loss.ref.data()) as Float32Array)[0]
+      : Number.NaN;
+    const [updates, next] = withLoss(first, () =>
+      this.opt.update(grads, this.state, tree.ref(this.params)),
+    );
     this.state = next;
     this.params = applyUpdates(this.params, updates) as LlamaParams;
     const value = ((await loss.data()) as Float32Array)[0];
