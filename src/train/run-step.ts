@@ -17,6 +17,7 @@ import { withLoss } from "../optim/loss-context.js";
 import { globalNormOf } from "../optim/transforms/clip.js";
 import { nextBatch } from "./mixing/next-batch.js";
 import { isMonitorStep, type MonitorResult, observeStep } from "./monitors/run-monitors.js";
+import { gradientPoint } from "./predict.js";
 import type { Run, TrainOptions } from "./run.js";
 import { scalar } from "./run-data.js";
 
@@ -47,7 +48,7 @@ export async function trainStep(
   let taken: Parameters<typeof observeStep>[2] | undefined;
   for (let micro = 0; micro < config.accumulate; micro++) {
     const batch = await nextBatch(run);
-    const [loss, rawGrads] = run.lossAndGrad(tree.share(run.params), batch.inputs, batch.targets);
+    const [loss, rawGrads] = run.lossAndGrad(gradientPoint(run), batch.inputs, batch.targets);
     const grads = gradientHook ? gradientHook(rawGrads, run.step + 1) : rawGrads;
     const value = await scalar(loss);
     gradNorm = await scalar(globalNormOf(tree.share(grads)));

@@ -23,6 +23,38 @@ export const adaptive: OptimizerEntry[] = [
     create: (o) => optim.lamb(o),
   },
   {
+    name: "xgrad-adamw",
+    description: "AdamW with XGrad weight prediction (gradient at the predicted weights)",
+    reference: "guanleics/XGrad's prediction rule (reference script)",
+    defaultLearningRate: 3e-3,
+    options: optionSpecs(optim.XGRAD_ADAMW_DEFAULTS, {
+      ...ADAM,
+      weightDecay: "weight decay (decoupled)",
+      amsgrad: "AMSGrad maximum",
+      predictSteps: "steps predicted ahead (s)",
+    }),
+    create: ({ predictSteps, ...o }) => {
+      if (
+        predictSteps !== undefined &&
+        !(Number.isInteger(predictSteps) && (predictSteps as number) >= 1)
+      )
+        throw new RangeError(`predictSteps must be an integer ≥ 1, got ${String(predictSteps)}`);
+      return optim.adamw(o);
+    },
+    predict: (params, state, schedule, options) => {
+      const o = { ...optim.XGRAD_ADAMW_DEFAULTS, ...options };
+      // AdamW's chain: scaleByAdam first.
+      const adamState = (state as [optim.AdamState])[0];
+      return optim.xgradPredict(params, adamState, {
+        learningRate: schedule(adamState.count),
+        b1: o.b1,
+        b2: o.b2,
+        eps: o.eps,
+        steps: o.predictSteps,
+      });
+    },
+  },
+  {
     name: "stable-spam",
     description: "Stable-SPAM: AdaClip + AdaGN + periodic momentum reset",
     reference: "TianjinYellow/StableSPAM (reference script)",

@@ -3,6 +3,7 @@
  * factory's exported defaults (`optionSpecs`): names, types and values are the ones the factory
  * really uses, and only the one-line descriptions are written here.
  */
+import type { Params } from "../../engine/tree.js";
 import type { GradientTransformation, ScalarOrSchedule } from "../../optim/core.js";
 
 /** One option of a registered optimizer: its name, type, default and a short description. */
@@ -31,6 +32,17 @@ export interface OptimizerEntry {
   ): GradientTransformation<any>;
   /** Extra numbers for the metrics rows, read from this optimizer's own state. */
   metrics?(state: unknown): Record<string, number>;
+  /**
+   * Weight prediction (XGrad): the weights the next gradient is taken at, from the weights
+   * (consumed), this optimizer's own state (borrowed), the learning-rate schedule and the options;
+   * without it the gradient is taken at the weights themselves.
+   */
+  predict?(
+    params: Params,
+    state: unknown,
+    schedule: (step: number) => number,
+    options: Record<string, unknown>,
+  ): Params;
 }
 
 /** Descriptions of Adam's options, shared by the entries built on Adam's moments. */
