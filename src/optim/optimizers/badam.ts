@@ -18,7 +18,8 @@
  * leaves gets one block per leaf (the authors' code has no blocks then); random orders come from
  * the library's seeded PRNG, not torch.randperm; no LoRA mode, no mixed-precision copies.
  * Leaves in no block (embedding and head unless included, final norm) are not trained, as in the
- * authors' code.
+ * authors' code. The trainer still computes every leaf's gradient (the authors switch
+ * requires_grad off, which also saves the backward work of the frozen blocks).
  *
  * State: the active block's two moments only — flattened, zero-padded to the largest block, so
  * the shapes never change across switches and checkpoints — the block cursor and the PRNG's four

@@ -1,7 +1,7 @@
 /**
  * AdamW on a subset of leaves, each with its own step count — what torch.optim.AdamW does when only
  * some parameters have a gradient (frozen ones are skipped: no moment update, no step, no decay),
- * and what BAdam and LISA need. For each trained leaf, with t its own step count + 1:
+ * as LISA needs. For each trained leaf, with t its own step count + 1:
  *   d = scaleByAdam(g; m, v, t) + λ·p      (λ = 0 for leaves `decays` excludes)
  * The trained leaves are stepped in groups of equal t through scaleByAdam's compiled step, so the
  * arithmetic is PyTorch's and nothing runs per element on the host. The caller multiplies by −η.
