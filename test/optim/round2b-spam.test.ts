@@ -104,6 +104,19 @@ test("entries outside the subset get no step", () => {
   tree.dispose(next);
 });
 
+test("isSparse picks the sparse leaves; the others keep dense moments", () => {
+  const wave = (salt: number) =>
+    np.array(
+      Float32Array.from({ length: 30 }, (_, i) => Math.cos(0.9 * i + salt)),
+      { shape: [5, 6] },
+    );
+  const two = () => ({ ...start(), v: wave(0) });
+  const grads2 = (step: number) => ({ ...gradsAt(step), v: wave(step + 1) });
+  const opt = spam({ density: 0.3, resetInterval: 0, isSparse: (_leaf, path) => path === "w" });
+  // w sparse (9 of 30: 12·9), v dense (8·30), b dense (8·4).
+  expect(expectExactResume(opt, two, grads2)).toBe(12 * 9 + 8 * 30 + 8 * 4);
+});
+
 test("leaks nothing", async () => {
   await expectNoLeaks({
     make: () => spam({ density: 0.5, resetInterval: 3, warmupSteps: 1, clipDelay: 1 }),

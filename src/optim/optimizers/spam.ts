@@ -16,7 +16,8 @@
  * the ffuhu/SPAM-Optimizer copy; not copied); fixture written from it in
  * tools/fixtures/adaptive_optimizers.py. ε sits outside the bias correction, as there (default
  * 1e-6). The Adam part reuses adamDirection with ε/sqrt(1−β2^t), which is the same expression.
- * With density < 1, matrix leaves (ndim ≥ 2) take the sparse-momentum variant (spam-sparse.ts:
+ * With density < 1, matrix leaves (ndim ≥ 2, or those `isSparse` picks; the CLI: hidden matrices,
+ * as the authors' attention and MLP layers) take the sparse-momentum variant (spam-sparse.ts:
  * moments on a random subset of density·n entries, redrawn at each reset, seeded by `seed`).
  * Deviations: without density masks the authors' code never resets (its gap is only set for
  * masked groups), here resetInterval applies to every leaf. No warm-up before the first reset,
@@ -26,9 +27,17 @@ import { numpy as np } from "@jax-js/jax";
 import { OptionError } from "../../engine/errors.js";
 import type { Params } from "../../engine/tree.js";
 import * as tree from "../../engine/tree.js";
-import { chain, type GradientTransformation, partition, type ScalarOrSchedule } from "../core.js";
+import {
+  chain,
+  flagLabels,
+  type GradientTransformation,
+  type LeafSpec,
+  partition,
+  type ScalarOrSchedule,
+} from "../core.js";
 import { mapMulti } from "../leafwise.js";
 import { adamDirection } from "../transforms/adam.js";
+import { isMatrixLeaf } from "../transforms/matrix-partition.js";
 import { biasCorrection, ema, emaSquare, zeroMoments } from "../transforms/moments.js";
 import { scaleByLearningRate } from "../transforms/scale.js";
 import { clipSpikesBySecondMoment } from "../transforms/spike-clip.js";
@@ -58,6 +67,8 @@ export interface SpamOptions {
   seed?: number;
   /** Draws the subsets (default: uniformly at random from `seed`). */
   sampler?: MaskSampler;
+  /** Leaves that take sparse momentum when density < 1 (default: every ≥2-D leaf). */
+  isSparse?: LeafSpec<boolean>;
 }
 
 /** SPAM's state: the step count and Adam's moments. */
@@ -142,7 +153,12 @@ export const SPAM_DEFAULTS = {
 
 /** The learning rate defaults to 1e-3. */
 export function spam(options: SpamOptions = {}) {
-  check.knownOptions("spam", options, [...Object.keys(SPAM_DEFAULTS), "learningRate", "sampler"]);
+  check.knownOptions("spam", options, [
+    ...Object.keys(SPAM_DEFAULTS),
+    "learningRate",
+    "sampler",
+    "isSparse",
+  ]);
   const d = { ...SPAM_DEFAULTS, ...options };
   const o: Resolved = {
     ...adamOptions(d),
@@ -168,7 +184,7 @@ export function spam(options: SpamOptions = {}) {
             }),
             dense: scaleBySpam(o),
           },
-          (leaf) => (leaf.ndim >= 2 ? "sparse" : "dense"),
+          flagLabels(d.isSparse ?? isMatrixLeaf, "sparse", "dense"),
         );
   return chain(
     direction,

@@ -87,7 +87,8 @@ export const adaptive: OptimizerEntry[] = [
       density: "share of a matrix's entries with moments (sparse momentum; 1 = dense)",
       seed: "seed of the sparse-momentum subsets",
     }),
-    create: (o) => optim.spam(o),
+    // Sparse momentum on the hidden matrices only, as the authors' attention/MLP layers.
+    create: (o) => optim.spam({ ...o, isSparse: optim.hiddenMatrices }),
   },
   {
     name: "ademamix",
