@@ -14,8 +14,8 @@
  * Codes are packed four to a uint32 word (jax-js has no uint8): 1 byte per entry plus 4 bytes
  * per block for a. Checked against a NumPy re-implementation of bitsandbytes' map and of the
  * nearest-code rule (tools/fixtures/round2b_dynamic_map.py, test/optim/round2b-dynamic-map.test.ts).
- * Deviation: only 8-bit codes (total_bits = 8); bitsandbytes' CUDA kernels also round
- * stochastically, not offered here.
+ * Deviations: only 8-bit codes (total_bits = 8); rounding is to the nearest code only (no
+ * stochastic rounding).
  */
 import { numpy as np } from "@jax-js/jax";
 
