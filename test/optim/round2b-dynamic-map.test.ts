@@ -8,6 +8,7 @@ import { readFileSync } from "node:fs";
 import { numpy as np } from "@jax-js/jax";
 import { beforeAll, describe, expect, test } from "vitest";
 import { galore8bit } from "../../src/optim/optimizers/galore-8bit.js";
+import { qGalore } from "../../src/optim/optimizers/q-galore.js";
 import {
   dequantizeDynamic,
   dynamicMap,
@@ -111,6 +112,14 @@ describe("8-bit GaLore with the dynamic map", () => {
 
   test("leaks nothing", async () => {
     await expectNoLeaks({ make, params: start, grads: gradsAt, steps: 5, warmup: 1 });
+  });
+
+  test("Q-GaLore's moments: the dynamic map stores as much as the linear code, and resumes", () => {
+    const q = (moments: "int8" | "dynamic") =>
+      qGalore({ rank: 2, updateProjGap: 2, projGroupSize: 8, momentBlockSize: 8, moments });
+    expect(expectExactResume(q("dynamic"), start, gradsAt)).toBe(
+      expectExactResume(q("int8"), start, gradsAt),
+    );
   });
 
   test("an unknown map is refused, naming the accepted values", () => {

@@ -12,7 +12,8 @@
  * Checked against a re-implementation of the authors' projector and GaLore's AdamW
  * (tools/fixtures/galore_reference.py, test/optim/galore.test.ts) with float32 moments.
  * Deviations: the authors' 8-bit Adam is bitsandbytes' (dynamic quantization map); ours is
- * the linear blockwise codec. With weightBits 8 the matrices (the leaves GaLore projects) are
+ * the linear blockwise codec by default (moments "dynamic": bitsandbytes' map, with GaLore's
+ * AdamW arithmetic rather than bitsandbytes' kernel). With weightBits 8 the matrices (the leaves GaLore projects) are
  * kept on the authors' INT8 grid with stochastic rounding after every step
  * (transforms/int8-weights.ts; the values, not the uint8 storage: see there).
  */
@@ -25,7 +26,7 @@ import { resolveProjector } from "../projection/resolve.js";
 import { projectable } from "../projection/subspace.js";
 import { int8Weights } from "../transforms/int8-weights.js";
 import { matrixOrFallback } from "../transforms/matrix-partition.js";
-import { int8Moments, withMomentCodec } from "../transforms/moment-codec.js";
+import { dynamicMoments, int8Moments, withMomentCodec } from "../transforms/moment-codec.js";
 import * as check from "../validate.js";
 import { GALORE_DEFAULTS, type GaloreOptions, galoreAdamW } from "./galore.js";
 
@@ -41,7 +42,7 @@ export interface QGaloreOptions extends GaloreOptions {
   /** Similarities averaged (default 5). */
   queueSize?: number;
   /** Moment storage: "int8" (default, blockwise) or "float32". */
-  moments?: "int8" | "float32";
+  moments?: "int8" | "dynamic" | "float32";
   /** Block size of the int8 moments (default 256). */
   momentBlockSize?: number;
   /** 8: keep the matrices on an INT8 grid after each step (the authors'); 0 (default): float. */
@@ -60,7 +61,7 @@ export const Q_GALORE_DEFAULTS = {
   cosThreshold: Q_GALORE_PROJECTOR_DEFAULTS.cosThreshold,
   gammaProj: Q_GALORE_PROJECTOR_DEFAULTS.gammaProj,
   queueSize: Q_GALORE_PROJECTOR_DEFAULTS.queueSize,
-  moments: "int8",
+  moments: "int8" as "int8" | "dynamic" | "float32",
   momentBlockSize: 256,
   weightBits: 0,
   weightGroupSize: 256,
@@ -85,8 +86,13 @@ export function qGalore(options: QGaloreOptions = {}): GradientTransformation<St
     gammaProj: o.gammaProj,
     queueSize: o.queueSize,
   });
-  const moments = check.oneOf("moments", o.moments, ["int8", "float32"] as const);
-  const codec = moments === "int8" ? int8Moments(o.momentBlockSize) : undefined;
+  const moments = check.oneOf("moments", o.moments, ["int8", "dynamic", "float32"] as const);
+  const codec =
+    moments === "int8"
+      ? int8Moments(o.momentBlockSize)
+      : moments === "dynamic"
+        ? dynamicMoments(o.momentBlockSize)
+        : undefined;
   const weightBits = check.integer("weightBits", o.weightBits, 0);
   if (weightBits !== 0 && weightBits !== 8) {
     throw new OptionError(`weightBits must be one of 0, 8; got ${weightBits}`);

@@ -78,7 +78,7 @@ export const lowRank: OptimizerEntry[] = [
       cosThreshold: "skip refreshes while successive projections stay this similar",
       gammaProj: "growth factor of the refresh period",
       queueSize: "similar refreshes before the gap grows",
-      moments: "int8 (blockwise) or float32 moment storage",
+      moments: "int8 (blockwise linear), dynamic (bitsandbytes' map) or float32 moments",
       momentBlockSize: "block size of the int8 moments",
       weightBits: "8: keep projected matrices on an INT8 grid; 0: float weights",
       weightGroupSize: "entries per INT8 weight group",
