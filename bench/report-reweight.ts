@@ -45,7 +45,8 @@ ${b.seqLen} characters, AdamW at its default rate, warm-up ${b.warmup}, seed ${b
 initialisation and batches for every row) with each \`--reweight\` rule. The loss-based rules weight
 each sequence by its loss within the batch (r = 1); focal reweights tokens. Validation loss is
 always the plain cross-entropy (${b.evalBatches} batches every ${b.evalEvery} steps); "mean" averages
-it over the evaluations (lower = it came down earlier).
+it over the evaluations (lower = it came down earlier). The rules add only a few reductions over
+the batch's losses per step, so differences in ms/step follow the machine's load during each run.
 
 ${header}
 
