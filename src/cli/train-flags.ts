@@ -53,6 +53,11 @@ const FLAGS: [string, keyof TrainConfig, string][] = [
     "steps between monitor rows (with --monitors; default 10)",
   ],
   [
+    "--init <scheme>",
+    "init",
+    "initialisation of a fresh model: hf (Hugging Face's normal, default) or idinit (padded identities, residual ends zero)",
+  ],
+  [
     "--reweight <rule>",
     "reweight",
     "objective: none, loss-linear[:r], loss-quadratic[:r], loss-extremes[:r] (per-sequence loss weights, temperature r, default 1), focal[:gamma] (default 2)",

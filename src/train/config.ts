@@ -82,6 +82,9 @@ export interface TrainConfig {
   monitorEvery?: number;
   /** Regularisers' gradients before the optimizer: spectral:λ, norm:λ (train/regularizer.ts). */
   regularizer?: string;
+  /** Initialisation of a fresh model: "hf" (default; Hugging Face's normal) or "idinit"
+   *  (nn/init/idinit.ts). */
+  init?: "hf" | "idinit";
 }
 
 /** The defaults of every field of a run's configuration. */
@@ -127,6 +130,8 @@ const KEYS = Object.keys(DEFAULT_CONFIG).concat([
 KEYS.push("reweight", "pruneData", "dataScores");
 // The matrix monitors (train/monitors/).
 KEYS.push("monitors", "monitorEvery", "regularizer");
+// The initialisation of a fresh model (nn/init/).
+KEYS.push("init");
 
 function int(name: string, v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
   const n = typeof v === "string" && v.trim() !== "" ? Number(v) : v;
@@ -225,6 +230,12 @@ export function validateConfig(input: Record<string, unknown>): TrainConfig {
   if (c.regularizer !== undefined) {
     config.regularizer = String(c.regularizer);
     parseRegularizer(config.regularizer);
+  }
+  if (c.init !== undefined) {
+    if (c.init !== "hf" && c.init !== "idinit") {
+      throw new UsageError(`--init must be one of hf, idinit; got "${String(c.init)}"`);
+    }
+    config.init = c.init;
   }
   Object.assign(config, validateMixing(config.data, c));
   return config;

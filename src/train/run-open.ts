@@ -11,6 +11,7 @@ import { jit, type numpy as np } from "@jax-js/jax";
 import * as tree from "../engine/tree.js";
 import { acquireLock, type Lock } from "../io/lock.js";
 import { ensureOutputDir } from "../io/output-dir.js";
+import { idinitDecoder } from "../nn/init/idinit.js";
 import { initLlama, type LlamaParams, llamaLoss } from "../nn/llama.js";
 import { type LlamaConfig, type LlamaPreset, llamaPreset } from "../nn/llama-config.js";
 import { hasCheckpoint, loadCheckpoint, readTrainerMeta, removeStaleSaves } from "./checkpoint.js";
@@ -81,8 +82,11 @@ export function freshState(
 }
 
 /** A new run's state at step 0. */
-const allocate = ({ config, data, modelConfig, opt }: Prepared): RunState =>
-  freshState(config, modelConfig, data, opt, initLlama(modelConfig, config.seed));
+const allocate = ({ config, data, modelConfig, opt }: Prepared): RunState => {
+  const params = initLlama(modelConfig, config.seed);
+  const start = config.init === "idinit" ? idinitDecoder(params) : params;
+  return freshState(config, modelConfig, data, opt, start);
+};
 
 /** Drop what a run that stopped before its first checkpoint left (the lock is held). */
 function clearUncheckpointed(out: string, progress: Progress, why: string): void {

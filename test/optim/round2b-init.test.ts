@@ -6,8 +6,11 @@
  */
 import { grad, numpy as np } from "@jax-js/jax";
 import { beforeAll, describe, expect, test } from "vitest";
-import { idinit, paddedIdentity } from "../../src/nn/init/idinit.js";
+import { idinit, idinitDecoder, paddedIdentity } from "../../src/nn/init/idinit.js";
 import { sddLinear, sddScale } from "../../src/nn/init/sdd.js";
+import { initLlama } from "../../src/nn/llama.js";
+import { llamaPreset } from "../../src/nn/llama-config.js";
+import { validateConfig } from "../../src/train/config.js";
 import { read, setup } from "../helpers/engine.js";
 
 beforeAll(setup);
@@ -107,5 +110,36 @@ describe("Scale-Distribution Decoupling", () => {
       Math.sqrt(gw.reduce((s, g) => s + g * g, 0)) * Math.sqrt(ws.reduce((s, w) => s + w * w, 0));
     expect(Math.abs(inner) / scale).toBeLessThan(1e-4);
     target.dispose();
+  });
+});
+
+describe("IDInit as the trainer's --init", () => {
+  test("decoder: projections padded identities, residual ends zero, the rest untouched", () => {
+    const config = llamaPreset("tiny", 40);
+    const fresh = initLlama(config, 3);
+    const keep = Object.fromEntries(
+      Object.entries(fresh).map(([k, v]) => [k, Array.from(read(v as np.Array))]),
+    );
+    const out = idinitDecoder(fresh) as Record<string, np.Array>;
+    for (const [path, leaf] of Object.entries(out)) {
+      const values = read(leaf);
+      if (/o_proj|down_proj/.test(path))
+        expect(
+          values.every((v) => v === 0),
+          path,
+        ).toBe(true);
+      else if (/_proj\.weight$/.test(path)) {
+        const [rows, cols] = leaf.shape;
+        expect(Array.from(values), path).toEqual(Array.from(read(paddedIdentity(rows, cols))));
+      } else expect(Array.from(values), path).toEqual(keep[path]);
+    }
+  });
+
+  test("the config accepts hf and idinit and refuses anything else in one line", () => {
+    expect(validateConfig({ init: "idinit" }).init).toBe("idinit");
+    expect(validateConfig({}).init).toBeUndefined();
+    expect(() => validateConfig({ init: "xavier" })).toThrow(
+      /--init must be one of hf, idinit; got "xavier"/,
+    );
   });
 });

@@ -33,6 +33,8 @@ export interface IdinitOptions {
   seed?: number;
   /** Matrices that start at zero (plus noise): the residual branches' last projections. */
   zero?: (path: string) => boolean;
+  /** Matrices to re-initialise (default: every 2-D leaf). */
+  select?: (path: string) => boolean;
 }
 
 /** Every 2-D leaf of `params` re-initialised by IDInit (see the header). Consumes params. */
@@ -44,7 +46,7 @@ export function idinit(params: Params, options: IdinitOptions = {}): Params {
   let leaf = 0;
   return tree.mapWithPath((p: np.Array, path) => {
     const index = leaf++;
-    if (p.ndim !== 2) return p;
+    if (p.ndim !== 2 || options.select?.(path) === false) return p;
     const [rows, cols] = p.shape;
     const dtype = p.dtype;
     p.dispose();
@@ -55,4 +57,20 @@ export function idinit(params: Params, options: IdinitOptions = {}): Params {
     }
     return dtype === np.float32 ? w : w.astype(dtype);
   }, params);
+}
+
+const EMBEDDING_OR_HEAD = /(^|\.)(embed\w*|wte|wpe|tok_embeddings|lm_head)(\.|$)/;
+const RESIDUAL_END = /(^|\.)(o_proj|down_proj)(\.|$)/;
+
+/**
+ * IDInit for a decoder with Hugging Face names (nn/llama.ts): the attention and MLP projections
+ * become padded identities, the residual branches' ends (o_proj, down_proj) zero; embeddings,
+ * the output head and the norms keep their values. Consumes params.
+ */
+export function idinitDecoder<P extends Params>(params: P, options: IdinitOptions = {}): P {
+  return idinit(params, {
+    select: (path) => !EMBEDDING_OR_HEAD.test(path),
+    zero: (path) => RESIDUAL_END.test(path),
+    ...options,
+  }) as P;
 }
