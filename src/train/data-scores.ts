@@ -72,13 +72,15 @@ function sequenceGradNorm(
   return np.sqrt(squares.reduce((a, b) => a.add(b)));
 }
 
-/** A jit-compiled (params, inputs [B, T], targets [B, T]) → scores [B]; consumes its arguments. */
-export function makeScorer(
-  config: LlamaConfig,
-  method: ScoreMethod,
-): ((params: LlamaParams, inputs: np.Array, targets: np.Array) => np.Array) & {
+/** A compiled scorer: (params, inputs [B, T], targets [B, T]) → scores [B]; consumes its arguments. */
+export interface Scorer {
+  (params: LlamaParams, inputs: np.Array, targets: np.Array): np.Array;
+  /** Free the compiled program. */
   dispose(): void;
-} {
+}
+
+/** The jit-compiled scorer of `method` for decoders of `config`. */
+export function makeScorer(config: LlamaConfig, method: ScoreMethod): Scorer {
   if (method === "el2n") {
     return jit((params: LlamaParams, inputs: np.Array, targets: np.Array) =>
       el2nScores(llamaForward(params, inputs, config), targets),

@@ -29,6 +29,7 @@ export {
   readDataScores,
   SCORE_METHODS,
   type ScoreMethod,
+  type Scorer,
   scoreWindows,
   topWindows,
 } from "./data-scores.js";
