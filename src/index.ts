@@ -40,8 +40,14 @@ export {
   type State,
 } from "./optim/core.js";
 export { paramEma } from "./optim/ema.js";
+export {
+  forwardGradient,
+  guidedForwardGradient,
+  type LossOf,
+} from "./optim/estimators/forward-gradient.js";
 export { injectHyperparams } from "./optim/hyperparams.js";
 export { withLoss } from "./optim/loss-context.js";
+export { type UpgradOptions, upgrad } from "./optim/multi-objective/upgrad.js";
 export {
   type AdafactorOptions,
   type AdafactorState,
@@ -96,13 +102,13 @@ export { type ShampooOptions, shampoo } from "./optim/optimizers/shampoo.js";
 export { signSgd, signum } from "./optim/optimizers/signum.js";
 export { type SoapOptions, type SoapState, soap } from "./optim/optimizers/soap.js";
 export { type SpamOptions, type SpamState, spam } from "./optim/optimizers/spam.js";
-export { tensorGalore } from "./optim/optimizers/tensor-galore.js";
 export {
   type ResetTiming,
   type StableSpamOptions,
   type StableSpamState,
   stableSpam,
 } from "./optim/optimizers/stable-spam.js";
+export { tensorGalore } from "./optim/optimizers/tensor-galore.js";
 /**
  * GaLore's low-rank projection: `scaleByGalore` around any inner transformation, and the
  * projectors that choose the subspace.

@@ -2,6 +2,9 @@
  * The `nn` namespace of the public API. Models: a LLaMA-style decoder (Hugging Face names), an
  * MLP classifier, losses, and saving/loading Hugging Face model folders.
  */
+
+export { type IdinitOptions, idinit, idinitDecoder, paddedIdentity } from "./init/idinit.js";
+export { sddLinear, sddScale } from "./init/sdd.js";
 export {
   type CaptureInputs,
   initLlama,
@@ -54,6 +57,7 @@ export {
   openModel,
 } from "./open-model.js";
 export { loadModel, type ModelConfig, type Pretrained, saveModel } from "./pretrained.js";
+export { randomizedLinear } from "./randomized-linear.js";
 export { addNormLossGradient, normLoss } from "./regularizers/norm-loss.js";
 export {
   type SpectralRegularizationOptions,

@@ -39,14 +39,23 @@ export { scaleByAdagrad } from "./adagrad.js";
 export { type AdamState, type ScaleByAdamOptions, scaleByAdam } from "./adam.js";
 export { type ScaleByAdamEpsHatOptions, scaleByAdamEpsHat } from "./adam-eps-hat.js";
 export { adaptiveGradClip } from "./agc.js";
+export { blocked } from "./blocked.js";
 export { type CautiousOptions, cautious } from "./cautious.js";
 export { cautiousWeightDecay } from "./cautious-weight-decay.js";
 export { centralize } from "./centralize.js";
 export { clipByGlobalNorm, clipByValue, globalNorm } from "./clip.js";
 export { type GradesOptions, type GradesState, grades } from "./grades.js";
 export { type GrokfastState, grokfastEma } from "./grokfast.js";
+export { type Int8WeightsOptions, int8Weights } from "./int8-weights.js";
+export { type MarsCorrectionState, marsCorrection } from "./mars-correction.js";
 export { hiddenMatrices, matrixOrFallback } from "./matrix-partition.js";
-export { int8Moments, type MomentCodec, type MomentKind, withMomentCodec } from "./moment-codec.js";
+export {
+  dynamicMoments,
+  int8Moments,
+  type MomentCodec,
+  type MomentKind,
+  withMomentCodec,
+} from "./moment-codec.js";
 export { type AdaGNState, adaGN, type NormStabilizerOptions } from "./norm-stabilizer.js";
 export { type PowerSgdOptions, type PowerSgdState, powerSgd } from "./powersgd.js";
 export { type RmsState, scaleByRms } from "./rms.js";
