@@ -23,6 +23,9 @@ const FIXED_ON_RESUME: (keyof TrainConfig)[] = [
   "valFraction",
 ];
 
+/** Optional fields that must match too (unset in runs that did not use them). */
+const FIXED_IF_SET: (keyof TrainConfig)[] = ["reweight", "pruneData", "dataScores", "regularizer"];
+
 /** Throw if `config` cannot continue a checkpoint trained with `saved` up to `step`. */
 export function checkResumable(saved: TrainConfig, config: TrainConfig, step: number): void {
   // An unset lr or decaySteps reads as what it means, never as "undefined".
@@ -41,6 +44,14 @@ export function checkResumable(saved: TrainConfig, config: TrainConfig, step: nu
     if (JSON.stringify(config[key]) !== JSON.stringify(saved[key])) {
       throw new UsageError(
         `cannot resume: ${key} is ${show(key, config[key])} but the checkpoint was trained with ${show(key, saved[key])}`,
+      );
+    }
+  }
+  for (const key of FIXED_IF_SET) {
+    if (JSON.stringify(config[key]) !== JSON.stringify(saved[key])) {
+      const shown = (v: unknown) => (v === undefined ? "unset" : JSON.stringify(v));
+      throw new UsageError(
+        `cannot resume: ${key} is ${shown(config[key])} but the checkpoint was trained with ${shown(saved[key])}`,
       );
     }
   }

@@ -148,6 +148,18 @@ describe("train --resume: refused resumes lose nothing", () => {
       [/--steps must be greater than the checkpoint's step \(4\)/],
     ],
     ["--steps below the checkpoint's", ["--steps", "2"], [/checkpoint's step \(4\), got 2/]],
+    [
+      "a loss reweighting the checkpoint did not use",
+      ["--reweight", "loss-linear"],
+      [
+        /^rankwise: cannot resume: reweight is "loss-linear.*" but the checkpoint was trained with unset$/m,
+      ],
+    ],
+    [
+      "a regulariser the checkpoint did not use",
+      ["--regularizer", "norm:0.1"],
+      [/cannot resume: regularizer is "norm:0\.1" but the checkpoint was trained with unset/],
+    ],
   ];
   for (const [name, args, patterns] of incompatible) {
     test.concurrent(name, async () => {
