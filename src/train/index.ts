@@ -46,6 +46,10 @@ export {
   weightedGrads,
 } from "./gradnorm.js";
 export { readMetrics } from "./metrics.js";
+export { DGA_DEFAULTS, dgaUpdate } from "./mixing/dga.js";
+export { DOREMI_DEFAULTS, type DoremiState, doremiInit, doremiUpdate } from "./mixing/doremi.js";
+export { ODM_DEFAULTS, type OdmState, odmInit, odmPolicy, odmUpdate } from "./mixing/odm.js";
+export { MIXING_RULES, type MixingRule, type MixingSpec, parseMixing } from "./mixing/spec.js";
 export {
   GradientSpikeMonitor,
   type SpikeMetrics,
