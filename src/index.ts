@@ -102,6 +102,7 @@ export { type ShampooOptions, shampoo } from "./optim/optimizers/shampoo.js";
 export { signSgd, signum } from "./optim/optimizers/signum.js";
 export { type SoapOptions, type SoapState, soap } from "./optim/optimizers/soap.js";
 export { type SpamOptions, type SpamState, spam } from "./optim/optimizers/spam.js";
+export type { MaskRequest, MaskSampler } from "./optim/optimizers/spam-sparse.js";
 export {
   type ResetTiming,
   type StableSpamOptions,

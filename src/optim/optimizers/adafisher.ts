@@ -39,6 +39,7 @@ import * as check from "../validate.js";
 
 /** Options of {@link adafisher}. */
 export interface AdaFisherOptions {
+  /** Step size: a number or a schedule of the step (default 1e-3). */
   learningRate?: number | ((step: number) => number);
   /** β: momentum of the gradient. */
   beta?: number;

@@ -39,6 +39,7 @@ import * as check from "../validate.js";
 
 /** Options of {@link badam}. */
 export interface BadamOptions {
+  /** Step size: a number or a schedule of the step (default 1e-3). */
   learningRate?: number | ((step: number) => number);
   /** K: steps per block (default 50). */
   switchBlockEvery?: number;

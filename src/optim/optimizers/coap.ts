@@ -39,6 +39,7 @@ import * as check from "../validate.js";
 
 /** Options of {@link coap}. */
 export interface CoapOptions {
+  /** Step size: a number or a schedule of the step (default 1e-3). */
   learningRate?: number | ((step: number) => number);
   /** r: projection rank (capped at the smaller side). */
   rank?: number;

@@ -37,6 +37,7 @@ import * as check from "../validate.js";
 
 /** Options of {@link lisa}. */
 export interface LisaOptions {
+  /** Step size: a number or a schedule of the step (default 1e-3). */
   learningRate?: number | ((step: number) => number);
   /** γ: layers trained at a time (default 1). */
   activatedLayers?: number;

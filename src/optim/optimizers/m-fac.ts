@@ -33,6 +33,7 @@ import * as check from "../validate.js";
 
 /** Options of {@link mfac}. */
 export interface MfacOptions {
+  /** Step size: a number or a schedule of the step (default 1e-3). */
   learningRate?: number | ((step: number) => number);
   /** m: gradients in the window (default 32). */
   ngrads?: number;

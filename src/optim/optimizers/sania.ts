@@ -32,6 +32,7 @@ import * as check from "../validate.js";
 
 /** Options of {@link sania}. */
 export interface SaniaOptions {
+  /** Step size: a number or a schedule of the step (default 1: SANIA's Polyak step sets the scale). */
   learningRate?: number | ((step: number) => number);
   /** "adagrad" (AdaGrad-SQR, default) or "adam" (Adam-SQR). */
   preconditioner?: "adagrad" | "adam";

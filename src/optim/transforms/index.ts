@@ -44,9 +44,10 @@ export { type CautiousOptions, cautious } from "./cautious.js";
 export { cautiousWeightDecay } from "./cautious-weight-decay.js";
 export { centralize } from "./centralize.js";
 export { clipByGlobalNorm, clipByValue, globalNorm } from "./clip.js";
+export type { DynamicQuantized } from "./dynamic-map.js";
 export { type GradesOptions, type GradesState, grades } from "./grades.js";
 export { type GrokfastState, grokfastEma } from "./grokfast.js";
-export { type Int8WeightsOptions, int8Weights } from "./int8-weights.js";
+export { type Int8WeightsOptions, type Int8WeightsState, int8Weights } from "./int8-weights.js";
 export { type MarsCorrectionState, marsCorrection } from "./mars-correction.js";
 export { hiddenMatrices, matrixOrFallback } from "./matrix-partition.js";
 export {
