@@ -14,6 +14,7 @@ import * as check from "../validate.js";
 
 /** The 1-D options every MARS variant shares. */
 export interface MarsVectorOptions {
+  /** Use the method's own rule on vectors too (else AdamW with the *1d options). */
   optimize1d?: boolean;
   learningRate1d?: ScalarOrSchedule;
   betas1d?: [number, number];
@@ -29,16 +30,18 @@ export const MARS_VECTOR_DEFAULTS = {
 } as const;
 
 /**
- * Matrices (ndim ≥ 2) to `matrices`; the other leaves to `vectors1d` with optimize1d, else to
- * AdamW with the *1d options (eps: the method's).
+ * Matrices (ndim ≥ 2) to `matrices`; the other leaves to `vectors1d` with optimize1d (absent:
+ * `matrices` takes every leaf, unpartitioned, as mars.ts's saved states expect), else to AdamW
+ * with the *1d options (eps: the method's).
  */
 export function marsSplit(
   matrices: GradientTransformation<any>,
-  vectors1d: () => GradientTransformation<any>,
+  vectors1d: (() => GradientTransformation<any>) | undefined,
   o: MarsVectorOptions & { eps: number },
 ): GradientTransformation<any> {
   const d = { ...MARS_VECTOR_DEFAULTS, ...o };
   if (check.boolean("optimize1d", d.optimize1d)) {
+    if (vectors1d === undefined) return matrices;
     return partition({ mars: matrices, vectors: vectors1d() }, (leaf) =>
       leaf.ndim >= 2 ? "mars" : "vectors",
     );

@@ -14,19 +14,21 @@
  * Deviations: a leaf counts as a matrix when ndim ≥ 2 (the authors: exactly 2); the 1-D
  * learning rate is its own value or schedule (the authors scale it with the main schedule).
  */
-import { numpy as np } from "@jax-js/jax";
+import type { numpy as np } from "@jax-js/jax";
 import type { Params } from "../../engine/tree.js";
 import * as tree from "../../engine/tree.js";
-import { chain, type GradientTransformation, partition, type ScalarOrSchedule } from "../core.js";
-import { adamDirection, scaleByAdam } from "../transforms/adam.js";
+import { chain, type GradientTransformation, type ScalarOrSchedule } from "../core.js";
+import { adamDirection } from "../transforms/adam.js";
+import { marsCorrected } from "../transforms/mars-correction.js";
 import { adamMoments, zeroMoments } from "../transforms/moments.js";
 import { scaleByLearningRate } from "../transforms/scale.js";
 import { optionalDecay } from "../transforms/weight-decay.js";
 import * as check from "../validate.js";
 import { adamOptions } from "./adam.js";
+import { MARS_VECTOR_DEFAULTS, type MarsVectorOptions, marsSplit } from "./mars-split.js";
 
 /** Options of {@link mars}. */
-export interface MarsOptions {
+export interface MarsOptions extends MarsVectorOptions {
   learningRate?: ScalarOrSchedule;
   b1?: number;
   b2?: number;
@@ -34,11 +36,6 @@ export interface MarsOptions {
   gamma?: number;
   eps?: number;
   weightDecay?: number;
-  /** Use MARS on vectors too (else AdamW with the *1d options). */
-  optimize1d?: boolean;
-  learningRate1d?: ScalarOrSchedule;
-  betas1d?: [number, number];
-  weightDecay1d?: number;
 }
 
 /** MARS's state: the step count, Adam's moments and the previous gradient. */
@@ -64,15 +61,7 @@ export function scaleByMars(o: {
     update(updates, state, params) {
       if (params !== undefined) tree.dispose(params);
       const t = state.count + 1;
-      const corrected = tree.map(
-        (g: np.Array, prev: np.Array) => {
-          const c = g.ref.add(g.ref.sub(prev).mul(k));
-          const norm = np.sqrt(c.ref.mul(c.ref).sum());
-          return c.div(np.maximum(norm, 1));
-        },
-        updates,
-        state.previous,
-      );
+      const corrected = marsCorrected(updates, state.previous, k);
       const [mu, nu] = adamMoments(corrected, state.mu, state.nu, o.b1, o.b2);
       tree.dispose(corrected);
       const out = tree.map((m: np.Array, v: np.Array) => adamDirection(m.ref, v.ref, t, o), mu, nu);
@@ -91,10 +80,7 @@ export const MARS_DEFAULTS = {
   gamma: 0.025,
   eps: 1e-8,
   weightDecay: 0,
-  optimize1d: false,
-  learningRate1d: 3e-3,
-  betas1d: [0.9, 0.95],
-  weightDecay1d: 0.1,
+  ...MARS_VECTOR_DEFAULTS,
 } as const;
 
 /**
@@ -110,21 +96,5 @@ export function mars(options: MarsOptions = {}) {
     ...optionalDecay(check.nonNegative("weightDecay", o.weightDecay)),
     scaleByLearningRate(check.learningRate(o.learningRate ?? 3e-3)),
   );
-  if (check.boolean("optimize1d", o.optimize1d)) return matrices;
-  const pair = o.betas1d;
-  if (!Array.isArray(pair) || pair.length !== 2) {
-    throw new TypeError(`betas1d must be a pair [b1, b2], got ${JSON.stringify(pair)}`);
-  }
-  const vectors = chain(
-    scaleByAdam({
-      b1: check.unitInterval("betas1d[0]", pair[0]),
-      b2: check.unitInterval("betas1d[1]", pair[1]),
-      eps: betas.eps,
-    }),
-    ...optionalDecay(check.nonNegative("weightDecay1d", o.weightDecay1d)),
-    scaleByLearningRate(check.learningRate(o.learningRate1d, "learningRate1d")),
-  );
-  return partition({ mars: matrices, adamw: vectors }, (leaf) =>
-    leaf.ndim >= 2 ? "mars" : "adamw",
-  );
+  return marsSplit(matrices, undefined, { ...o, eps: betas.eps });
 }

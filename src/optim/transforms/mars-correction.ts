@@ -5,8 +5,8 @@
  *   c = g + γ·β1/(1−β1)·(g − g_prev)     (g_prev = 0 at the first step)
  *   c ← c / max(1, ‖c‖_F)                 (per-leaf norm clipped at 1)
  * State: the previous gradient per leaf. Reference: AGI-Arena/MARS MARS/optimizers/mars.py
- * (`update_fn`, is_approx; read, not copied). mars.ts computes the same c inside its own state
- * (kept as it is so that its saved states stay readable).
+ * (`update_fn`, is_approx; read, not copied). mars.ts computes the same c (marsCorrected) inside
+ * its own state (kept as it is so that its saved states stay readable).
  */
 import { numpy as np } from "@jax-js/jax";
 import type { Params } from "../../engine/tree.js";
@@ -32,16 +32,23 @@ export function marsCorrection(o: {
     },
     update(updates, state, params) {
       if (params !== undefined) tree.dispose(params);
-      const corrected = tree.map(
-        (g: np.Array, prev: np.Array) => {
-          const c = g.ref.add(g.ref.sub(prev).mul(k));
-          const norm = np.sqrt(c.ref.mul(c.ref).sum());
-          return c.div(np.maximum(norm, 1));
-        },
-        updates,
-        state.previous,
-      );
-      return [corrected, { previous: updates }];
+      return [marsCorrected(updates, state.previous, k), { previous: updates }];
     },
   };
+}
+
+/**
+ * c per leaf for k = γ·β1/(1−β1); keeps `grads` (the caller stores them as the next
+ * `previous`) and consumes `previous`. Shared with mars.ts, which keeps c in its own state.
+ */
+export function marsCorrected(grads: Params, previous: Params, k: number): Params {
+  return tree.map(
+    (g: np.Array, prev: np.Array) => {
+      const c = g.ref.add(g.ref.sub(prev).mul(k));
+      const norm = np.sqrt(c.ref.mul(c.ref).sum());
+      return c.div(np.maximum(norm, 1));
+    },
+    grads,
+    previous,
+  );
 }
