@@ -12,15 +12,13 @@
 
 import { statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { loadCorpus } from "../data/corpus.js";
-import { splitTokens } from "../data/split.js";
 import { UsageError } from "../engine/errors.js";
 import * as tree from "../engine/tree.js";
 import { writeFileAtomic } from "../io/atomic.js";
 import { stderrProgress } from "../io/hub.js";
 import { openModel } from "../nn/open-model.js";
 import { readTrainerMeta } from "../train/checkpoint.js";
-import { DEFAULT_CONFIG, type TrainConfig, validateConfig } from "../train/config.js";
+import { DEFAULT_CONFIG } from "../train/config.js";
 import {
   type DataScores,
   SCORE_METHODS,
@@ -28,6 +26,7 @@ import {
   scoreWindows,
   tokensSha256,
 } from "../train/data-scores.js";
+import { dataFlag, dataText, modelSplit, numericFlags } from "./corpus-flags.js";
 
 type Flags = Record<string, string | boolean | undefined>;
 
@@ -48,41 +47,16 @@ export async function dataScoresCommand(spec: string, opts: Flags): Promise<void
       `--method must be one of ${SCORE_METHODS.join(", ")}; got "${String(opts.method)}"`,
     );
   }
-  // Numeric flags get train's messages (--seq-len, --batch-size, --val-fraction).
-  const given = Object.fromEntries(
-    Object.entries({
-      seqLen: opts.seqLen,
-      batchSize: opts.batchSize,
-      valFraction: opts.valFraction,
-    }).filter(([, v]) => v !== undefined),
-  );
-  const checked = validateConfig(given);
-  const run = readTrainerMeta(spec)?.config as TrainConfig | undefined;
-  const dataName = (opts.data as string | undefined) ?? run?.data;
-  if (dataName === undefined) {
-    throw new UsageError(
-      "--data is required for a model folder: a corpus name (moby-dick, sotu) or a UTF-8 text file",
-    );
-  }
+  const flags = numericFlags(opts, ["seqLen", "batchSize", "valFraction"]);
+  const run = readTrainerMeta(spec)?.config; // a run folder's settings are the defaults
+  const dataName = dataFlag(opts, run);
   if (dataName.includes(",")) {
     throw new UsageError(`--data takes one corpus here, got the mixture "${dataName}"`);
   }
-  let text: string;
-  try {
-    text = loadCorpus(dataName).text;
-  } catch (error) {
-    throw new UsageError(`--data: ${(error as Error).message.replace(/^corpus: /, "")}`);
-  }
-  const seqLen =
-    given.seqLen !== undefined ? checked.seqLen : (run?.seqLen ?? DEFAULT_CONFIG.seqLen);
-  const batchSize =
-    given.batchSize !== undefined
-      ? checked.batchSize
-      : (run?.batchSize ?? DEFAULT_CONFIG.batchSize);
-  const valFraction =
-    given.valFraction !== undefined
-      ? checked.valFraction
-      : (run?.valFraction ?? DEFAULT_CONFIG.valFraction);
+  const text = dataText(dataName);
+  const seqLen = flags.seqLen ?? run?.seqLen ?? DEFAULT_CONFIG.seqLen;
+  const batchSize = flags.batchSize ?? run?.batchSize ?? DEFAULT_CONFIG.batchSize;
+  const valFraction = flags.valFraction ?? run?.valFraction ?? DEFAULT_CONFIG.valFraction;
   const out = String(opts.out ?? "scores.json");
   // Refuse an unwritable --out before the (long) scoring, not after it.
   const folder = dirname(resolve(out));
@@ -99,26 +73,7 @@ export async function dataScoresCommand(spec: string, opts: Flags): Promise<void
     onProgress: stderrProgress(),
   });
   try {
-    const maxPos = opened.config.max_position_embeddings;
-    if (seqLen > maxPos) {
-      throw new UsageError(
-        `--seq-len ${seqLen} is longer than the model's context (max_position_embeddings ${maxPos})`,
-      );
-    }
-    let tokens: Int32Array;
-    try {
-      tokens = opened.tokenizer.encode(text);
-    } catch (error) {
-      throw new UsageError(
-        `--data ${dataName} does not fit the model's tokenizer: ${(error as Error).message.replace(/^encode: /, "")}`,
-      );
-    }
-    let train: Int32Array;
-    try {
-      ({ train } = splitTokens(tokens, { valFraction }));
-    } catch (error) {
-      throw new UsageError(`--data ${dataName}: ${(error as Error).message}`);
-    }
+    const { train } = modelSplit(opened, dataName, text, { seqLen, valFraction });
     if (train.length < seqLen + 1) {
       throw new UsageError(
         `--data ${dataName} is too small for --seq-len ${seqLen}: its training split has ${train.length} tokens`,

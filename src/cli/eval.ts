@@ -17,17 +17,16 @@
  * weights; tensor elements and bytes as stored, from the safetensors headers).
  */
 import { jit, type numpy as np } from "@jax-js/jax";
-import { loadCorpus } from "../data/corpus.js";
 import { validationStarts } from "../data/sampler.js";
-import { splitTokens } from "../data/split.js";
 import { UsageError } from "../engine/errors.js";
 import * as tree from "../engine/tree.js";
 import { stderrProgress } from "../io/hub.js";
 import { type LlamaParams, llamaLoss } from "../nn/llama.js";
 import { applyAdapter, openModel } from "../nn/open-model.js";
 import { readTrainerMeta } from "../train/checkpoint.js";
-import { DEFAULT_CONFIG, type TrainConfig, validateConfig } from "../train/config.js";
+import { DEFAULT_CONFIG } from "../train/config.js";
 import { type Data, evaluate } from "../train/run-data.js";
+import { dataFlag, dataText, modelSplit, numericFlags } from "./corpus-flags.js";
 import { decoderSparsity, storedSize, storedWeightFiles } from "./eval-sizes.js";
 
 /** What `eval --json` prints. */
@@ -46,36 +45,11 @@ export interface EvalResult {
 
 type Flags = Record<string, string | boolean | undefined>;
 
-/** The numeric flags, checked with train's messages (--seq-len, --batch-size, ...). */
-function numericFlags(opts: Flags): Partial<TrainConfig> {
-  const given = {
-    seqLen: opts.seqLen,
-    batchSize: opts.batchSize,
-    evalBatches: opts.evalBatches,
-    valFraction: opts.valFraction,
-  };
-  const set = Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined));
-  const checked = validateConfig(set);
-  return Object.fromEntries(
-    Object.keys(set).map((k) => [k, checked[k as keyof TrainConfig]]),
-  ) as Partial<TrainConfig>;
-}
-
 export async function evalCommand(spec: string, opts: Flags): Promise<void> {
-  const flags = numericFlags(opts);
+  const flags = numericFlags(opts, ["seqLen", "batchSize", "evalBatches", "valFraction"]);
   const run = readTrainerMeta(spec)?.config; // a run folder's settings are the defaults
-  const dataName = (opts.data as string | undefined) ?? run?.data;
-  if (dataName === undefined) {
-    throw new UsageError(
-      "--data is required for a model folder or Hub id: a corpus name (moby-dick, sotu) or a UTF-8 text file",
-    );
-  }
-  let text: string;
-  try {
-    text = loadCorpus(dataName).text;
-  } catch (error) {
-    throw new UsageError(`--data: ${(error as Error).message.replace(/^corpus: /, "")}`);
-  }
+  const dataName = dataFlag(opts, run);
+  const text = dataText(dataName);
 
   const opened = await openModel(spec, {
     tokenizer: opts.tokenizer as string | undefined,
@@ -90,27 +64,7 @@ export async function evalCommand(spec: string, opts: Flags): Promise<void> {
     const seqLen = flags.seqLen ?? run?.seqLen ?? DEFAULT_CONFIG.seqLen;
     const batchSize = flags.batchSize ?? run?.batchSize ?? DEFAULT_CONFIG.batchSize;
     const valFraction = flags.valFraction ?? run?.valFraction ?? DEFAULT_CONFIG.valFraction;
-    const maxPos = opened.config.max_position_embeddings;
-    if (seqLen > maxPos) {
-      throw new UsageError(
-        `--seq-len ${seqLen} is longer than the model's context (max_position_embeddings ${maxPos})`,
-      );
-    }
-    let tokens: Int32Array;
-    try {
-      tokens = opened.tokenizer.encode(text);
-    } catch (error) {
-      throw new UsageError(
-        `--data ${dataName} does not fit the model's tokenizer: ${(error as Error).message.replace(/^encode: /, "")}`,
-      );
-    }
-    let val: Int32Array;
-    let train: Int32Array;
-    try {
-      ({ train, val } = splitTokens(tokens, { valFraction }));
-    } catch (error) {
-      throw new UsageError(`--data ${dataName}: ${(error as Error).message}`);
-    }
+    const { train, val } = modelSplit(opened, dataName, text, { seqLen, valFraction });
     const windows = validationStarts(val.length, seqLen).length;
     if (windows === 0) {
       throw new UsageError(
