@@ -3,53 +3,19 @@
  * MLP classifier, losses, and saving/loading Hugging Face model folders.
  */
 
+export * from "./browser-safe.js";
 export { type IdinitOptions, idinit, idinitDecoder, paddedIdentity } from "./init/idinit.js";
 export { sddLinear, sddScale } from "./init/sdd.js";
+export type { CaptureInputs } from "./llama.js";
 export {
-  type CaptureInputs,
-  initLlama,
-  type LlamaParams,
-  llamaForward,
-  llamaLoss,
-  llamaParamCount,
-  llamaParamShapes,
-  makeLossAndGrad,
-} from "./llama.js";
-export {
-  fromHfConfig,
-  LLAMA_PRESETS,
-  type LlamaConfig,
-  type LlamaConfigInput,
-  type LlamaPreset,
-  llamaConfig,
-  llamaPreset,
-  toHfConfig,
-} from "./llama-config.js";
-export {
-  accuracy,
-  crossEntropy,
   drwClassWeights,
   focalLoss,
   type LdamOptions,
-  type LossAndGrad,
   ldamLoss,
   ldamMargins,
   rowCrossEntropy,
 } from "./loss.js";
 export { densifyLowRank, lowRankRanks } from "./low-rank.js";
-export {
-  initMlp,
-  MLP_ACTIVATIONS,
-  type MlpActivation,
-  type MlpConfig,
-  type MlpParams,
-  makeMlpLossAndGrad,
-  mlpAccuracy,
-  mlpConfig,
-  mlpForward,
-  mlpLoss,
-  mlpParamShapes,
-} from "./mlp.js";
 export {
   applyAdapter,
   type OpenedModel,
