@@ -24,12 +24,12 @@
  * type's PEFT default. Step time as bench/finetune.ts (`stepMs`: compile and eval intervals
  * left out). Writes bench/results/adapters.json (adapters-quick.json with --quick).
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { open } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { ADAPTER_CLAIMS } from "./adapter-claims.js";
+import { benchRun, runArgv, runRows } from "./cli-bench.js";
 import {
   type Budget,
   cli,
@@ -40,12 +40,11 @@ import {
   pretrainSummary,
   QUICK_BUDGET,
   type Row,
-  readRows,
   runFlags,
   SMOKE_BUDGET,
   stepMs,
 } from "./cli-runs.js";
-import { load1, log, machine, mean, RESULTS_DIR, round, writeResult } from "./common.js";
+import { log, mean, RESULTS_DIR, round } from "./common.js";
 
 /** One adapter of the comparison: its `finetune` method and chosen rank. */
 interface Choice {
@@ -206,33 +205,13 @@ async function measure(
   pretrained: Row,
 ): Promise<{ row: Row; series: Row }> {
   const lr = 3e-3; // bench/finetune.ts's adapter rate (LoRA's), for every type
-  const r = await cli([
-    "finetune",
-    "--model",
-    base,
-    "--data",
-    "sotu",
-    "--adapter",
-    c.method,
-    "--rank",
-    String(c.rank),
-    "--alpha",
-    String(alphaOf(c)),
-    "--optimizer",
-    "adamw",
-    "--lr",
-    String(lr),
-    "--steps",
-    String(budget.steps),
-    ...common,
-    "--out",
-    out,
-  ]);
+  const flags = ["--adapter", c.method, "--rank", String(c.rank), "--alpha", String(alphaOf(c))];
+  const r = await cli(
+    runArgv("finetune", { model: base, data: "sotu", flags, lr, budget }, common, out),
+  );
   if (r.code !== 0) throw new Error(`finetune --adapter ${c.method} exited with ${r.code}`);
-  const rows = readRows(out);
+  const { rows, train, evals } = runRows(out);
   const start = rows.find((x) => x.type === "start")!;
-  const train = rows.filter((x) => x.type === "train");
-  const evals = rows.filter((x) => x.type === "eval");
   const last = train.at(-1)!;
   const keys = await trainedKeys(out);
   const trained = [...keys.values()].filter((v) => v.moved).reduce((a, v) => a + v.size, 0);
@@ -285,11 +264,8 @@ async function parent(
   const preset: Budget = smoke ? SMOKE_BUDGET : quick ? QUICK_BUDGET : FULL_BUDGET;
   const budget: Budget = steps === undefined ? preset : { ...preset, steps };
   const name = smoke ? "adapters-smoke" : quick ? "adapters-quick" : "adapters";
-  const loadStart = load1();
-  const started = performance.now();
-  const work = mkdtempSync(join(tmpdir(), "rankwise-bench-adapters-"));
-  const common = runFlags(budget, join(work, "settings.json"));
-  try {
+  await benchRun("adapters", { quick, smoke }, async ({ work, write }) => {
+    const common = runFlags(budget, join(work, "settings.json"));
     const types = await registeredTypes(only);
     const pre = await pretrain(budget);
     const pretrained = await pretrainSummary(pre, budget);
@@ -343,14 +319,7 @@ async function parent(
         t.stepRatio = lora ? round(t.meanStepMs / lora.meanStepMs, 2) : null;
       }
       const done = new Set(rows.map((r) => r.method));
-      writeResult(name, {
-        benchmark: "adapters",
-        command: ["npm run bench -- adapters", ...process.argv.slice(2)].join(" "),
-        date: new Date().toISOString(),
-        machine: machine(),
-        load: { start: loadStart, end: load1() },
-        threads: 1,
-        quick,
+      write({
         budget,
         loraBudget: loraCount,
         pretrain: pretrained,
@@ -361,7 +330,6 @@ async function parent(
           ...skipped,
         ],
         pending: choices.map((c) => c.method).filter((m) => !done.has(m)),
-        minutes: round((performance.now() - started) / 60000, 1),
       });
     };
     for (const [i, c] of choices.entries()) {
@@ -386,9 +354,7 @@ async function parent(
       }
       save();
     }
-  } finally {
-    rmSync(work, { recursive: true, force: true });
-  }
+  });
 }
 
 async function main(): Promise<void> {

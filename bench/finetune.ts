@@ -23,10 +23,8 @@
  * from Moby Dick lacks characters SOTU uses (’, “, %, /, …), so a char model cannot read SOTU;
  * bytes cover both. Writes bench/results/finetune.json (finetune-quick.json with --quick).
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
+import { benchFlags, benchRun, runArgv, runRows } from "./cli-bench.js";
 import {
   type Budget,
   cli,
@@ -37,12 +35,11 @@ import {
   pretrainSummary,
   QUICK_BUDGET,
   type Row,
-  readRows,
   runFlags,
   SMOKE_BUDGET,
   stepMs,
 } from "./cli-runs.js";
-import { load1, log, machine, mean, round, writeResult } from "./common.js";
+import { log, mean, round } from "./common.js";
 
 /** One fine-tuning method of the comparison. */
 interface Method {
@@ -123,122 +120,82 @@ const METHODS: Method[] = [
   },
 ];
 
-async function parent(quick: boolean, keep: boolean, smoke: boolean): Promise<void> {
-  const budget: Budget = smoke ? SMOKE_BUDGET : quick ? QUICK_BUDGET : FULL_BUDGET;
-  const loadStart = load1();
-  const started = performance.now();
-  const work = mkdtempSync(join(tmpdir(), "rankwise-bench-finetune-"));
+const { quick, keep, smoke } = benchFlags();
+const budget: Budget = smoke ? SMOKE_BUDGET : quick ? QUICK_BUDGET : FULL_BUDGET;
+await benchRun("finetune", { quick, smoke, keep }, async ({ work, write }) => {
   const common = runFlags(budget, join(work, "settings.json"));
-  try {
-    const pre = await pretrain(budget);
-    const base = pre.run;
-    const pretrained = await pretrainSummary(pre, budget);
-    log(`finetune: base moby ${pretrained.mobyValLoss}, sotu ${pretrained.sotuValLoss}`);
+  const pre = await pretrain(budget);
+  const base = pre.run;
+  const pretrained = await pretrainSummary(pre, budget);
+  log(`finetune: base moby ${pretrained.mobyValLoss}, sotu ${pretrained.sotuValLoss}`);
 
-    const table: Row[] = [];
-    const series: Row[] = [];
-    for (const [i, m] of METHODS.entries()) {
-      const out = join(work, `ft-${i}`);
-      log(`finetune: ${i + 1}/${METHODS.length} ${m.label} (${budget.steps} steps)`);
-      const r = m.flags
-        ? await cli([
+  const table: Row[] = [];
+  const series: Row[] = [];
+  for (const [i, m] of METHODS.entries()) {
+    const out = join(work, `ft-${i}`);
+    log(`finetune: ${i + 1}/${METHODS.length} ${m.label} (${budget.steps} steps)`);
+    const r = m.flags
+      ? await cli(
+          runArgv(
             "finetune",
-            "--model",
-            base,
-            "--data",
-            "sotu",
-            ...m.flags,
-            "--optimizer",
-            "adamw",
-            "--lr",
-            String(m.lr),
-            "--steps",
-            String(budget.steps),
-            ...common,
-            "--out",
+            { model: base, data: "sotu", flags: m.flags, lr: m.lr, budget },
+            common,
             out,
-          ])
-        : await fullFineTune({ base, out, data: "sotu", budget, lr: m.lr });
-      const rows = readRows(out);
-      const start = rows.find((x) => x.type === "start")!;
-      const train = rows.filter((x) => x.type === "train");
-      const evals = rows.filter((x) => x.type === "eval");
-      const last = train.at(-1)!;
-      const moby = await evalRun(out, "moby-dick", budget);
-      const sotu = await evalRun(out, "sotu", budget);
-      const times = stepMs(rows, budget.evalEvery);
-      const sotuBefore = evals.find((x) => x.step === 0)!.valLoss as number;
-      const sotuAfter = evals.at(-1)!.valLoss as number;
-      table.push({
-        label: m.label,
-        paper: m.paper,
-        claim: m.claim,
-        lr: m.lr,
-        lrSource: m.lrSource,
-        flags: m.flags ?? null,
-        trainable: (start.trainableParameters as number | undefined) ?? start.parameters,
-        baseParams: start.baseParameters ?? start.parameters,
-        stateBytes: last.stateBytes as number,
-        meanStepMs: round(times.mean, 1),
-        medianStepMs: round(times.median, 1),
-        sotuBefore: round(sotuBefore, 4),
-        sotuAfter: round(sotuAfter, 4),
-        sotuAfterEval: round(sotu.loss, 4),
-        mobyAfter: round(moby.loss, 4),
-        mobyDelta: round(moby.loss - pretrained.mobyValLoss, 4),
-        trainLossFinal: round(mean(train.slice(-5).map((x) => x.loss as number)), 4),
-        elapsedS: round(last.elapsed as number, 1),
-        peakRssMiB: round(r.peakRssMiB, 0),
-        load: r.load,
-      });
-      series.push({
-        label: m.label,
-        train: train.map((x) => ({ step: x.step, loss: x.loss, elapsed: x.elapsed })),
-        eval: evals.map((x) => ({ step: x.step, valLoss: x.valLoss })),
-      });
-      log(
-        `finetune: ${m.label}: sotu ${sotuBefore.toFixed(4)} → ${sotuAfter.toFixed(4)}, moby ${moby.loss.toFixed(4)}, ${times.mean.toFixed(0)} ms/step`,
-      );
-    }
-    const full = table[0]!;
-    for (const t of table) {
-      t.trainableShare = round(t.trainable / t.baseParams, 5);
-      t.stateRatio = round(t.stateBytes / full.stateBytes, 4);
-      t.stepRatio = round(t.meanStepMs / full.meanStepMs, 2);
-    }
-    const args = process.argv.slice(2).filter((a) => a !== "--keep");
-    writeResult(smoke ? "finetune-smoke" : quick ? "finetune-quick" : "finetune", {
-      benchmark: "finetune",
-      command: ["npm run bench -- finetune", ...args].join(" "),
-      date: new Date().toISOString(),
-      machine: machine(),
-      load: { start: loadStart, end: load1() },
-      threads: 1,
-      quick,
-      budget,
-      targetModules: ["q_proj", "v_proj"],
-      rank: 8,
-      alpha: 8,
-      pretrain: pretrained,
-      table,
-      series,
-      minutes: round((performance.now() - started) / 60000, 1),
+          ),
+        )
+      : await fullFineTune({ base, out, data: "sotu", budget, lr: m.lr });
+    const { rows, train, evals } = runRows(out);
+    const start = rows.find((x) => x.type === "start")!;
+    const last = train.at(-1)!;
+    const moby = await evalRun(out, "moby-dick", budget);
+    const sotu = await evalRun(out, "sotu", budget);
+    const times = stepMs(rows, budget.evalEvery);
+    const sotuBefore = evals.find((x) => x.step === 0)!.valLoss as number;
+    const sotuAfter = evals.at(-1)!.valLoss as number;
+    table.push({
+      label: m.label,
+      paper: m.paper,
+      claim: m.claim,
+      lr: m.lr,
+      lrSource: m.lrSource,
+      flags: m.flags ?? null,
+      trainable: (start.trainableParameters as number | undefined) ?? start.parameters,
+      baseParams: start.baseParameters ?? start.parameters,
+      stateBytes: last.stateBytes as number,
+      meanStepMs: round(times.mean, 1),
+      medianStepMs: round(times.median, 1),
+      sotuBefore: round(sotuBefore, 4),
+      sotuAfter: round(sotuAfter, 4),
+      sotuAfterEval: round(sotu.loss, 4),
+      mobyAfter: round(moby.loss, 4),
+      mobyDelta: round(moby.loss - pretrained.mobyValLoss, 4),
+      trainLossFinal: round(mean(train.slice(-5).map((x) => x.loss as number)), 4),
+      elapsedS: round(last.elapsed as number, 1),
+      peakRssMiB: round(r.peakRssMiB, 0),
+      load: r.load,
     });
-  } finally {
-    if (keep) log(`runs kept in ${work}`);
-    else rmSync(work, { recursive: true, force: true });
+    series.push({
+      label: m.label,
+      train: train.map((x) => ({ step: x.step, loss: x.loss, elapsed: x.elapsed })),
+      eval: evals.map((x) => ({ step: x.step, valLoss: x.valLoss })),
+    });
+    log(
+      `finetune: ${m.label}: sotu ${sotuBefore.toFixed(4)} → ${sotuAfter.toFixed(4)}, moby ${moby.loss.toFixed(4)}, ${times.mean.toFixed(0)} ms/step`,
+    );
   }
-}
-
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      quick: { type: "boolean", default: false },
-      keep: { type: "boolean" },
-      smoke: { type: "boolean" },
-    },
+  const full = table[0]!;
+  for (const t of table) {
+    t.trainableShare = round(t.trainable / t.baseParams, 5);
+    t.stateRatio = round(t.stateBytes / full.stateBytes, 4);
+    t.stepRatio = round(t.meanStepMs / full.meanStepMs, 2);
+  }
+  write({
+    budget,
+    targetModules: ["q_proj", "v_proj"],
+    rank: 8,
+    alpha: 8,
+    pretrain: pretrained,
+    table,
+    series,
   });
-  await parent(Boolean(values.quick), Boolean(values.keep), Boolean(values.smoke));
-}
-
-await main();
+});

@@ -13,21 +13,18 @@
  * Every run goes through the CLI's own code in a child process (bench/cli-runs.ts). Writes
  * bench/results/mixing.json (mixing-quick.json with --quick).
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
+import { benchFlags, benchRun, runArgv, runRows } from "./cli-bench.js";
 import {
   type Budget,
   cli,
   QUICK_BUDGET,
   type Row,
-  readRows,
   runFlags,
   SMOKE_BUDGET,
   stepMs,
 } from "./cli-runs.js";
-import { load1, log, machine, mean, round, writeResult } from "./common.js";
+import { log, mean, round } from "./common.js";
 
 interface Method {
   label: string;
@@ -70,106 +67,68 @@ const METHODS: Method[] = [
   },
 ];
 
-async function parent(quick: boolean, keep: boolean, smoke: boolean): Promise<void> {
-  const started = performance.now();
-  const loadStart = load1();
-  const budget: Budget = smoke
-    ? SMOKE_BUDGET
-    : { ...QUICK_BUDGET, steps: quick ? 150 : 400, evalEvery: 25, evalBatches: 8, logEvery: 5 };
-  const work = mkdtempSync(join(tmpdir(), "rankwise-bench-mixing-"));
+const { quick, keep, smoke } = benchFlags();
+const budget: Budget = smoke
+  ? SMOKE_BUDGET
+  : { ...QUICK_BUDGET, steps: quick ? 150 : 400, evalEvery: 25, evalBatches: 8, logEvery: 5 };
+await benchRun("mixing", { quick, smoke, keep }, async ({ work, write }) => {
   const common = runFlags(budget, join(work, "settings.json"));
-  try {
-    const table: Row[] = [];
-    const series: Row[] = [];
-    const reference = join(work, "run-0"); // the uniform run
-    for (const [i, m] of METHODS.entries()) {
-      const out = join(work, `run-${i}`);
-      log(`mixing: ${i + 1}/${METHODS.length} ${m.label} (${budget.steps} steps)`);
-      const r = await cli([
+  const table: Row[] = [];
+  const series: Row[] = [];
+  const reference = join(work, "run-0"); // the uniform run
+  for (const [i, m] of METHODS.entries()) {
+    const out = join(work, `run-${i}`);
+    log(`mixing: ${i + 1}/${METHODS.length} ${m.label} (${budget.steps} steps)`);
+    const r = await cli(
+      runArgv(
         "train",
-        "--model",
-        budget.model,
-        "--data",
-        DATA,
-        ...m.flags(reference),
-        "--optimizer",
-        "adamw",
-        "--steps",
-        String(budget.steps),
-        ...common,
-        "--out",
+        { model: budget.model, data: DATA, flags: m.flags(reference), budget },
+        common,
         out,
-      ]);
-      const rows = readRows(out);
-      const train = rows.filter((x) => x.type === "train");
-      const evals = rows.filter((x) => x.type === "eval");
-      const last = evals.at(-1)!;
-      const times = stepMs(rows, budget.evalEvery);
-      const sotuCurve = evals.map((e) => e.valLossByDomain[TARGET] as number);
-      table.push({
-        label: m.label,
-        paper: m.paper,
-        claim: m.claim,
-        flags: m.flags("<uniform run>"),
-        targetFinal: round(last.valLossByDomain[TARGET], 4),
-        mobyFinal: round(last.valLossByDomain["moby-dick"], 4),
-        meanFinal: round(last.valLoss, 4),
-        // Area under the target curve (mean over evals): how early the target loss came down.
-        targetMean: round(mean(sotuCurve), 4),
-        finalWeights: train.at(-1)!.domainWeights,
-        meanTargetWeight: round(mean(train.map((x) => x.domainWeights[TARGET] as number)), 4),
-        meanStepMs: round(times.mean, 1),
-        medianStepMs: round(times.median, 1),
-        elapsedS: round(train.at(-1)!.elapsed as number, 1),
-        peakRssMiB: round(r.peakRssMiB, 0),
-        load: r.load,
-      });
-      series.push({
-        label: m.label,
-        eval: evals.map((x) => ({ step: x.step, byDomain: x.valLossByDomain, valLoss: x.valLoss })),
-        weights: train.map((x) => ({ step: x.step, weights: x.domainWeights })),
-      });
-      log(
-        `mixing: ${m.label}: ${TARGET} ${last.valLossByDomain[TARGET].toFixed(4)}, moby-dick ${last.valLossByDomain["moby-dick"].toFixed(4)}, ${TARGET} weight ${train.at(-1)!.domainWeights[TARGET].toFixed(3)}, ${times.mean.toFixed(0)} ms/step`,
-      );
-    }
-    const base = table[0]!;
-    for (const t of table) {
-      t.targetDelta = round(t.targetFinal - base.targetFinal, 4);
-      t.stepRatio = round(t.meanStepMs / base.meanStepMs, 2);
-    }
-    const args = process.argv.slice(2).filter((a) => a !== "--keep");
-    writeResult(smoke ? "mixing-smoke" : quick ? "mixing-quick" : "mixing", {
-      benchmark: "mixing",
-      command: ["npm run bench -- mixing", ...args].join(" "),
-      date: new Date().toISOString(),
-      machine: machine(),
-      load: { start: loadStart, end: load1() },
-      threads: 1,
-      quick,
-      budget,
-      data: DATA,
-      target: TARGET,
-      dgaEvery: 10,
-      table,
-      series,
-      minutes: round((performance.now() - started) / 60000, 1),
+      ),
+    );
+    const { rows, train, evals } = runRows(out);
+    const last = evals.at(-1)!;
+    const times = stepMs(rows, budget.evalEvery);
+    const sotuCurve = evals.map((e) => e.valLossByDomain[TARGET] as number);
+    table.push({
+      label: m.label,
+      paper: m.paper,
+      claim: m.claim,
+      flags: m.flags("<uniform run>"),
+      targetFinal: round(last.valLossByDomain[TARGET], 4),
+      mobyFinal: round(last.valLossByDomain["moby-dick"], 4),
+      meanFinal: round(last.valLoss, 4),
+      // Area under the target curve (mean over evals): how early the target loss came down.
+      targetMean: round(mean(sotuCurve), 4),
+      finalWeights: train.at(-1)!.domainWeights,
+      meanTargetWeight: round(mean(train.map((x) => x.domainWeights[TARGET] as number)), 4),
+      meanStepMs: round(times.mean, 1),
+      medianStepMs: round(times.median, 1),
+      elapsedS: round(train.at(-1)!.elapsed as number, 1),
+      peakRssMiB: round(r.peakRssMiB, 0),
+      load: r.load,
     });
-  } finally {
-    if (keep) log(`runs kept in ${work}`);
-    else rmSync(work, { recursive: true, force: true });
+    series.push({
+      label: m.label,
+      eval: evals.map((x) => ({ step: x.step, byDomain: x.valLossByDomain, valLoss: x.valLoss })),
+      weights: train.map((x) => ({ step: x.step, weights: x.domainWeights })),
+    });
+    log(
+      `mixing: ${m.label}: ${TARGET} ${last.valLossByDomain[TARGET].toFixed(4)}, moby-dick ${last.valLossByDomain["moby-dick"].toFixed(4)}, ${TARGET} weight ${train.at(-1)!.domainWeights[TARGET].toFixed(3)}, ${times.mean.toFixed(0)} ms/step`,
+    );
   }
-}
-
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      quick: { type: "boolean", default: false },
-      keep: { type: "boolean" },
-      smoke: { type: "boolean" },
-    },
+  const base = table[0]!;
+  for (const t of table) {
+    t.targetDelta = round(t.targetFinal - base.targetFinal, 4);
+    t.stepRatio = round(t.meanStepMs / base.meanStepMs, 2);
+  }
+  write({
+    budget,
+    data: DATA,
+    target: TARGET,
+    dgaEvery: 10,
+    table,
+    series,
   });
-  await parent(Boolean(values.quick), Boolean(values.keep), Boolean(values.smoke));
-}
-
-await main();
+});

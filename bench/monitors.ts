@@ -24,12 +24,11 @@
  * Every run goes through the CLI's own code in a child process (bench/cli-runs.ts). Writes
  * bench/results/monitors.json (monitors-quick.json with --quick).
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { benchRun } from "./cli-bench.js";
 import { cli, type Row, readRows, stepMs } from "./cli-runs.js";
-import { load1, log, machine, round, writeResult } from "./common.js";
+import { log, round } from "./common.js";
 
 const MONITORS = ["--monitors", "spectral,alignment,rank", "--monitor-every", "2"];
 
@@ -56,13 +55,10 @@ const lastBefore = (rows: Row[], type: string, step: number | null): number | nu
 };
 
 async function parent(quick: boolean, keep: boolean): Promise<void> {
-  const started = performance.now();
-  const loadStart = load1();
   const preset = quick
     ? { model: "tiny", steps: 250, batchSize: 8, seqLen: 64, lrs: [0.03, 0.1, 0.3, 1] }
     : { model: "small", steps: 400, batchSize: 16, seqLen: 64, lrs: [0.01, 0.03, 0.1, 0.3, 1] };
   const warmup = Math.round(0.8 * preset.steps);
-  const work = mkdtempSync(join(tmpdir(), "rankwise-bench-monitors-"));
   const base = (lr: number, out: string) => [
     "train",
     "--model",
@@ -99,7 +95,7 @@ async function parent(quick: boolean, keep: boolean): Promise<void> {
     "--out",
     out,
   ];
-  try {
+  await benchRun("monitors", { quick, keep }, async ({ work, write }) => {
     const table: Row[] = [];
     const series: Row[] = [];
     // The children's load records (a diverged child's is lost with its exit code).
@@ -154,15 +150,7 @@ async function parent(quick: boolean, keep: boolean): Promise<void> {
     const plainOut = join(work, "plain");
     childLoads.push((await cli(base(preset.lrs[0]!, plainOut))).load);
     const plainMs = stepMs(readRows(plainOut), 0).mean;
-    const args = process.argv.slice(2).filter((a) => a !== "--keep");
-    writeResult(quick ? "monitors-quick" : "monitors", {
-      benchmark: "monitors",
-      command: ["npm run bench -- monitors", ...args].join(" "),
-      date: new Date().toISOString(),
-      machine: machine(),
-      load: { start: loadStart, end: load1() },
-      threads: 1,
-      quick,
+    write({
       preset,
       warmup,
       monitors: MONITORS.join(" "),
@@ -171,12 +159,8 @@ async function parent(quick: boolean, keep: boolean): Promise<void> {
       childLoads,
       table,
       series,
-      minutes: round((performance.now() - started) / 60000, 1),
     });
-  } finally {
-    if (keep) log(`runs kept in ${work}`);
-    else rmSync(work, { recursive: true, force: true });
-  }
+  });
 }
 
 const { values } = parseArgs({

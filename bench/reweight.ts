@@ -12,21 +12,18 @@
  * Every run goes through the CLI's own code in a child process (bench/cli-runs.ts). Writes
  * bench/results/reweight.json (reweight-quick.json with --quick).
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
+import { benchFlags, benchRun, runArgv, runRows } from "./cli-bench.js";
 import {
   type Budget,
   cli,
   QUICK_BUDGET,
   type Row,
-  readRows,
   runFlags,
   SMOKE_BUDGET,
   stepMs,
 } from "./cli-runs.js";
-import { load1, log, machine, mean, round, writeResult } from "./common.js";
+import { log, mean, round } from "./common.js";
 
 const DATA = "moby-dick";
 
@@ -58,96 +55,57 @@ const RULES: { label: string; reweight: string; claim: string }[] = [
   },
 ];
 
-async function parent(quick: boolean, keep: boolean, smoke: boolean): Promise<void> {
-  const started = performance.now();
-  const loadStart = load1();
-  const budget: Budget = smoke
-    ? SMOKE_BUDGET
-    : { ...QUICK_BUDGET, steps: quick ? 150 : 400, evalEvery: 25, evalBatches: 8, logEvery: 5 };
-  const work = mkdtempSync(join(tmpdir(), "rankwise-bench-reweight-"));
+const { quick, keep, smoke } = benchFlags();
+const budget: Budget = smoke
+  ? SMOKE_BUDGET
+  : { ...QUICK_BUDGET, steps: quick ? 150 : 400, evalEvery: 25, evalBatches: 8, logEvery: 5 };
+await benchRun("reweight", { quick, smoke, keep }, async ({ work, write }) => {
   const common = runFlags(budget, join(work, "settings.json"));
-  try {
-    const table: Row[] = [];
-    const series: Row[] = [];
-    for (const [i, rule] of RULES.entries()) {
-      const out = join(work, `run-${i}`);
-      log(`reweight: ${i + 1}/${RULES.length} ${rule.label} (${budget.steps} steps)`);
-      const r = await cli([
+  const table: Row[] = [];
+  const series: Row[] = [];
+  for (const [i, rule] of RULES.entries()) {
+    const out = join(work, `run-${i}`);
+    log(`reweight: ${i + 1}/${RULES.length} ${rule.label} (${budget.steps} steps)`);
+    const r = await cli(
+      runArgv(
         "train",
-        "--model",
-        budget.model,
-        "--data",
-        DATA,
-        "--reweight",
-        rule.reweight,
-        "--optimizer",
-        "adamw",
-        "--steps",
-        String(budget.steps),
-        ...common,
-        "--out",
+        { model: budget.model, data: DATA, flags: ["--reweight", rule.reweight], budget },
+        common,
         out,
-      ]);
-      const rows = readRows(out);
-      const train = rows.filter((x) => x.type === "train");
-      const evals = rows.filter((x) => x.type === "eval");
-      const times = stepMs(rows, budget.evalEvery);
-      table.push({
-        label: rule.label,
-        reweight: rule.reweight,
-        claim: rule.claim,
-        valFinal: round(evals.at(-1)!.valLoss, 4),
-        // Mean over the evaluations: how early the loss came down.
-        valMean: round(mean(evals.map((e) => e.valLoss as number)), 4),
-        trainFinal: round(train.at(-1)!.loss, 4),
-        meanStepMs: round(times.mean, 1),
-        elapsedS: round(train.at(-1)!.elapsed as number, 1),
-        load: r.load,
-      });
-      series.push({
-        label: rule.label,
-        eval: evals.map((x) => ({ step: x.step, valLoss: x.valLoss })),
-      });
-      log(
-        `reweight: ${rule.label}: val ${evals.at(-1)!.valLoss.toFixed(4)}, ${times.mean.toFixed(0)} ms/step`,
-      );
-    }
-    const base = table[0]!;
-    for (const t of table) {
-      t.valDelta = round(t.valFinal - base.valFinal, 4);
-      t.meanDelta = round(t.valMean - base.valMean, 4);
-      t.stepRatio = round(t.meanStepMs / base.meanStepMs, 2);
-    }
-    const args = process.argv.slice(2).filter((a) => a !== "--keep");
-    writeResult(smoke ? "reweight-smoke" : quick ? "reweight-quick" : "reweight", {
-      benchmark: "reweight",
-      command: ["npm run bench -- reweight", ...args].join(" "),
-      date: new Date().toISOString(),
-      machine: machine(),
-      load: { start: loadStart, end: load1() },
-      threads: 1,
-      quick,
-      budget,
-      data: DATA,
-      table,
-      series,
-      minutes: round((performance.now() - started) / 60000, 1),
+      ),
+    );
+    const { rows, train, evals } = runRows(out);
+    const times = stepMs(rows, budget.evalEvery);
+    table.push({
+      label: rule.label,
+      reweight: rule.reweight,
+      claim: rule.claim,
+      valFinal: round(evals.at(-1)!.valLoss, 4),
+      // Mean over the evaluations: how early the loss came down.
+      valMean: round(mean(evals.map((e) => e.valLoss as number)), 4),
+      trainFinal: round(train.at(-1)!.loss, 4),
+      meanStepMs: round(times.mean, 1),
+      elapsedS: round(train.at(-1)!.elapsed as number, 1),
+      load: r.load,
     });
-  } finally {
-    if (keep) log(`runs kept in ${work}`);
-    else rmSync(work, { recursive: true, force: true });
+    series.push({
+      label: rule.label,
+      eval: evals.map((x) => ({ step: x.step, valLoss: x.valLoss })),
+    });
+    log(
+      `reweight: ${rule.label}: val ${evals.at(-1)!.valLoss.toFixed(4)}, ${times.mean.toFixed(0)} ms/step`,
+    );
   }
-}
-
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      quick: { type: "boolean", default: false },
-      keep: { type: "boolean" },
-      smoke: { type: "boolean" },
-    },
+  const base = table[0]!;
+  for (const t of table) {
+    t.valDelta = round(t.valFinal - base.valFinal, 4);
+    t.meanDelta = round(t.valMean - base.valMean, 4);
+    t.stepRatio = round(t.meanStepMs / base.meanStepMs, 2);
+  }
+  write({
+    budget,
+    data: DATA,
+    table,
+    series,
   });
-  await parent(Boolean(values.quick), Boolean(values.keep), Boolean(values.smoke));
-}
-
-await main();
+});
