@@ -8,7 +8,6 @@ import { readdirSync, readFileSync } from "node:fs";
 import { numpy as np, random } from "@jax-js/jax";
 import { beforeAll, describe, expect, test } from "vitest";
 import * as tree from "../../src/engine/tree.js";
-import { decodeTree, encodeTree } from "../../src/io/state-file.js";
 import { qr } from "../../src/linalg/qr.js";
 import { type GradientTransformation, identity } from "../../src/optim/core.js";
 import { FIRA_DEFAULTS, fira } from "../../src/optim/optimizers/fira.js";
@@ -22,6 +21,7 @@ import { scaleByGalore } from "../../src/optim/projection/scale-by-galore.js";
 import { scaleByAdam } from "../../src/optim/transforms/adam.js";
 import { scale } from "../../src/optim/transforms/scale.js";
 import { closeness, read, setup } from "../helpers/engine.js";
+import { expectExactResume } from "./round2b-helpers.js";
 
 beforeAll(setup);
 
@@ -116,41 +116,13 @@ const gradsAt = (step: number) => ({
   v: lowRank(4, 8, 3, 200 + step),
   b: np.full([4], 0.1 * (step + 1)),
 });
-const structure = (t: unknown) => JSON.stringify(tree.paths(t as tree.Tree<unknown>));
 const arrays = (t: unknown) => tree.leaves(t as tree.Tree<unknown>).filter(tree.isArray);
 
 describe("state", () => {
   test.each(family)(
     "%s: same structure from init on; safetensors round trip resumes bit for bit",
     (_name, make) => {
-      const opt = make();
-      const params = start();
-      let state = opt.init(tree.ref(params));
-      const initial = structure(state);
-      for (let step = 0; step < 3; step++) {
-        const [u, next] = opt.update(gradsAt(step), state, tree.ref(params));
-        tree.dispose(u);
-        state = next;
-        expect(structure(state)).toBe(initial);
-      }
-      let restored: any = decodeTree(encodeTree(state)).tree;
-      expect(structure(restored)).toBe(initial);
-      const original = arrays(state);
-      arrays(restored).forEach((a, i) => {
-        expect(a.dtype).toBe(original[i].dtype);
-        expect(read(a.ref)).toEqual(read(original[i].ref));
-      });
-      for (let step = 3; step < 6; step++) {
-        const [u1, s1] = opt.update(gradsAt(step), state, tree.ref(params));
-        const [u2, s2] = opt.update(gradsAt(step), restored, tree.ref(params));
-        state = s1;
-        restored = s2;
-        const second = arrays(u2);
-        arrays(u1).forEach((a, i) => {
-          expect(read(a)).toEqual(read(second[i]));
-        });
-      }
-      tree.dispose([params, state, restored]);
+      expectExactResume(make(), start, gradsAt);
     },
   );
 });

@@ -23,9 +23,10 @@ import { gradnormlorp } from "../../src/optim/optimizers/gradnormlorp.js";
 import { lisa } from "../../src/optim/optimizers/lisa.js";
 import { mfac } from "../../src/optim/optimizers/m-fac.js";
 import { sania } from "../../src/optim/optimizers/sania.js";
-import { closeness, read, setup } from "../helpers/engine.js";
+import { read, setup } from "../helpers/engine.js";
 import { expectNoLeaks } from "../helpers/leaks.js";
 import type { Optimizer } from "../helpers/trajectory.js";
+import { replayNamed } from "./round2b-helpers.js";
 
 type Leaves = Record<string, number[]>;
 
@@ -58,44 +59,22 @@ const cases: Case[] = JSON.parse(
   readFileSync(new URL("../fixtures/round2_optimizers.json", import.meta.url), "utf8"),
 ).cases;
 
-const leafTree = (values: Leaves, shapes: Case["shapes"]) =>
-  Object.fromEntries(
-    Object.entries(shapes).map(([k, s]) => [
-      k,
-      np.array(Float32Array.from(values[k]), { shape: s }),
-    ]),
-  ) as Record<string, np.Array>;
+/** `opt` run inside each step's loss in turn (SANIA reads it; NaN where a case has none). */
+const withLosses = (opt: Optimizer, losses: number[] | undefined): Optimizer => {
+  let step = 0;
+  return {
+    init: (p) => opt.init(p),
+    update: (u, st, p) => withLoss(losses?.[step++] ?? Number.NaN, () => opt.update(u, st, p)),
+  };
+};
 
 /** Replay a case; a message for the first step that is off, or null. */
-function replay(c: Case): string | null {
-  const opt = factories[c.optimizer](c.options);
-  let params = leafTree(c.init, c.shapes);
-  let state = opt.init(tree.ref(params));
-  try {
-    for (let step = 0; step < c.grads.length; step++) {
-      const grads = leafTree(c.grads[step], c.shapes);
-      const [updates, next] = withLoss(c.losses?.[step] ?? Number.NaN, () =>
-        opt.update(grads, state, tree.ref(params)),
-      );
-      state = next;
-      params = applyUpdates(params, updates);
-      for (const k of Object.keys(c.shapes)) {
-        const actual = read(params[k]);
-        const expected = c.params[step][k];
-        const { ratio, index } = closeness(actual, expected, RTOL, ATOL);
-        if (!(ratio <= 1)) {
-          return (
-            `${c.name}: step ${step + 1}, ${k}[${index}] = ${actual[index]}, expected ` +
-            `${expected[index]} (error ${ratio.toPrecision(3)}× the tolerance)`
-          );
-        }
-      }
-    }
-  } finally {
-    tree.dispose([params, state]);
-  }
-  return null;
-}
+const replay = (c: Case): string | null =>
+  replayNamed(
+    { meta: { rtol: RTOL, atol: ATOL }, shapes: c.shapes, init: c.init, grads: c.grads },
+    c.params,
+    withLosses(factories[c.optimizer](c.options), c.losses),
+  );
 
 beforeAll(setup);
 

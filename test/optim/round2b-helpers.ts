@@ -1,5 +1,5 @@
 /**
- * Shared checks of the round-2b optimizer tests (issue 17): replaying a golden trajectory over any
+ * Shared checks of the optimizer tests (round 2b's, issue 17, and galore-structure's): replaying a golden trajectory over any
  * named leaves, and the state contract (same structure from init on, a safetensors round trip
  * that resumes bit for bit, stateBytes as expected).
  */
@@ -55,8 +55,9 @@ const structure = (t: unknown) => JSON.stringify(tree.paths(t as tree.Tree<unkno
 const arrays = (t: unknown) => tree.leaves(t as tree.Tree<unknown>).filter(tree.isArray);
 
 /**
- * Three steps, a safetensors round trip of the state, then three more steps from the original and
- * from the restored state: the updates must be the same bits. Returns stateBytes of the state.
+ * Three steps, a safetensors round trip of the state (same structure, dtypes and values), then
+ * three more steps from the original and from the restored state: the updates must be the same
+ * bits. Returns stateBytes of the state.
  */
 export function expectExactResume(
   opt: Optimizer,
@@ -74,6 +75,11 @@ export function expectExactResume(
   }
   let restored: any = decodeTree(encodeTree(state)).tree;
   expect(structure(restored)).toBe(initial);
+  const original = arrays(state);
+  arrays(restored).forEach((a, i) => {
+    expect(a.dtype).toBe(original[i].dtype);
+    expect(read(a.ref)).toEqual(read(original[i].ref));
+  });
   for (let step = 3; step < 6; step++) {
     const [u1, s1] = opt.update(gradsAt(step), state, tree.ref(params));
     const [u2, s2] = opt.update(gradsAt(step), restored, tree.ref(params));
