@@ -11,6 +11,7 @@ import * as tree from "../../src/engine/tree.js";
 import { encodeSafetensors } from "../../src/io/safetensors.js";
 import { initLlama } from "../../src/nn/llama.js";
 import { llamaPreset, toHfConfig } from "../../src/nn/llama-config.js";
+import { bpeTokenizerJson } from "../helpers/bpe-json.js";
 
 const MERGES = ["Ġ t", "h e", "Ġ a", "Ġt he", "i n", "Ġ w", "Ġ s", "Ġ o"];
 
@@ -21,33 +22,7 @@ export function byteBpeTokenizerJson(): Record<string, unknown> {
     vocab[c] = i;
   });
   for (const m of MERGES) vocab[m.replace(" ", "")] = Object.keys(vocab).length;
-  const byteLevel = {
-    type: "ByteLevel",
-    add_prefix_space: false,
-    trim_offsets: true,
-    use_regex: true,
-  };
-  return {
-    version: "1.0",
-    truncation: null,
-    padding: null,
-    added_tokens: [],
-    normalizer: null,
-    pre_tokenizer: byteLevel,
-    post_processor: null,
-    decoder: byteLevel,
-    model: {
-      type: "BPE",
-      dropout: null,
-      unk_token: null,
-      continuing_subword_prefix: null,
-      end_of_word_suffix: null,
-      fuse_unk: false,
-      byte_fallback: false,
-      vocab,
-      merges: MERGES,
-    },
-  };
+  return bpeTokenizerJson({ vocab, merges: MERGES, byteLevel: true });
 }
 
 /** Write the folder into `dir` (tiny preset, seed 5); returns the config's vocabulary size. */

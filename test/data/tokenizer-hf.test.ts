@@ -24,36 +24,14 @@ import {
   tokenizerFromFileJson,
 } from "../../src/data/tokenizer-file.js";
 import { BYTE_CHARS } from "../../src/data/tokenizer-hf-json.js";
-
-const byteLevel = {
-  type: "ByteLevel",
-  add_prefix_space: false,
-  trim_offsets: true,
-  use_regex: true,
-};
+import { bpeTokenizerJson } from "../helpers/bpe-json.js";
 
 /** GPT-2 style: byte-level pre-tokenizer (words keep their leading space as "Ġ"), three merges. */
-const bpeJson = {
-  version: "1.0",
-  truncation: null,
-  padding: null,
-  added_tokens: [],
-  normalizer: null,
-  pre_tokenizer: byteLevel,
-  post_processor: null,
-  decoder: byteLevel,
-  model: {
-    type: "BPE",
-    dropout: null,
-    unk_token: null,
-    continuing_subword_prefix: null,
-    end_of_word_suffix: null,
-    fuse_unk: false,
-    byte_fallback: false,
-    vocab: { a: 0, b: 1, c: 2, Ġ: 3, ab: 4, abc: 5, Ġa: 6 },
-    merges: ["a b", "ab c", "Ġ a"],
-  },
-};
+const bpeJson = bpeTokenizerJson({
+  vocab: { a: 0, b: 1, c: 2, Ġ: 3, ab: 4, abc: 5, Ġa: 6 },
+  merges: ["a b", "ab c", "Ġ a"],
+  byteLevel: true,
+});
 
 describe("a hand-written BPE tokenizer.json", () => {
   const tok = tokenizerFromFileJson(bpeJson);

@@ -20,6 +20,7 @@ import { initLlama } from "../../src/nn/llama.js";
 import { type LlamaConfig, llamaConfig } from "../../src/nn/llama-config.js";
 import { loadModel, saveModel } from "../../src/nn/pretrained.js";
 import { runMerge } from "../../src/weights/merge/run.js";
+import { bpeTokenizerJson } from "../helpers/bpe-json.js";
 import { liveBuffers, read, setup } from "../helpers/engine.js";
 
 let tmp: string;
@@ -50,37 +51,23 @@ async function model(name: string, seed: number, vocabSize: number, text: string
 const chars = (text: string) => tokenizerFileText(new CharTokenizer([...text]));
 
 /** A BPE tokenizer.json whose added token <s> is also in its vocab at the same id (as LLaMA's). */
-const BPE = JSON.stringify({
-  version: "1.0",
-  truncation: null,
-  padding: null,
-  added_tokens: [
-    {
-      id: 2,
-      content: "<s>",
-      single_word: false,
-      lstrip: false,
-      rstrip: false,
-      normalized: false,
-      special: true,
-    },
-  ],
-  normalizer: null,
-  pre_tokenizer: null,
-  post_processor: null,
-  decoder: null,
-  model: {
-    type: "BPE",
-    dropout: null,
-    unk_token: null,
-    continuing_subword_prefix: null,
-    end_of_word_suffix: null,
-    fuse_unk: false,
-    byte_fallback: false,
+const BPE = JSON.stringify(
+  bpeTokenizerJson({
     vocab: { a: 0, b: 1, "<s>": 2 },
     merges: [],
-  },
-});
+    addedTokens: [
+      {
+        id: 2,
+        content: "<s>",
+        single_word: false,
+        lstrip: false,
+        rstrip: false,
+        normalized: false,
+        special: true,
+      },
+    ],
+  }),
+);
 
 beforeAll(async () => {
   await setup();

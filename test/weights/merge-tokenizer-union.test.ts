@@ -18,6 +18,7 @@ import { initLlama } from "../../src/nn/llama.js";
 import { type LlamaConfig, llamaConfig } from "../../src/nn/llama-config.js";
 import { loadModel, saveModel } from "../../src/nn/pretrained.js";
 import { runMerge } from "../../src/weights/merge/run.js";
+import { bpeTokenizerJson } from "../helpers/bpe-json.js";
 import { liveBuffers, read, setup } from "../helpers/engine.js";
 
 let tmp: string;
@@ -48,27 +49,7 @@ async function model(name: string, seed: number, vocabSize: number, tokenizer: s
 const chars = (text: string) => tokenizerFileText(new CharTokenizer([...text]));
 
 /** A BPE tokenizer.json: a, b and their merge ab. */
-const BPE = JSON.stringify({
-  version: "1.0",
-  truncation: null,
-  padding: null,
-  added_tokens: [],
-  normalizer: null,
-  pre_tokenizer: null,
-  post_processor: null,
-  decoder: null,
-  model: {
-    type: "BPE",
-    dropout: null,
-    unk_token: null,
-    continuing_subword_prefix: null,
-    end_of_word_suffix: null,
-    fuse_unk: false,
-    byte_fallback: false,
-    vocab: { a: 0, b: 1, ab: 2 },
-    merges: ["a b"],
-  },
-});
+const BPE = JSON.stringify(bpeTokenizerJson({ vocab: { a: 0, b: 1, ab: 2 }, merges: ["a b"] }));
 
 beforeAll(async () => {
   await setup();
