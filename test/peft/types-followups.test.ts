@@ -10,20 +10,15 @@
  *  4. a Bone folder is written as MiSS (PEFT no longer loads BONE), as PEFT's
  *     scripts/convert-bone-to-miss.py converts it, and merges to the same weights.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { numpy as np, random } from "@jax-js/jax";
 import { beforeAll, expect, test, vi } from "vitest";
 import { main } from "../../src/cli/main.js";
-import { loadCorpus } from "../../src/data/corpus.js";
-import { CharTokenizer } from "../../src/data/tokenizer.js";
-import { tokenizerFileText } from "../../src/data/tokenizer-file.js";
 import * as tree from "../../src/engine/tree.js";
 import { loadSafetensors } from "../../src/io/safetensors.js";
-import { initLlama } from "../../src/nn/llama.js";
-import { llamaPreset } from "../../src/nn/llama-config.js";
-import { loadModel, saveModel } from "../../src/nn/pretrained.js";
+import { loadModel } from "../../src/nn/pretrained.js";
 import {
   disposeMergeState,
   loadAnyAdapter,
@@ -44,6 +39,7 @@ import { finetune } from "../../src/train/finetune.js";
 import { alignStateToParams } from "../../src/train/finetune-checkpoint.js";
 import { validateFinetuneConfig as validate } from "../../src/train/finetune-config.js";
 import { read, setup } from "../helpers/engine.js";
+import { TINY_RUN, writeTinyBase } from "../helpers/tiny-base.js";
 
 const tempDir = () => mkdtempSync(join(tmpdir(), "rankwise-types-followups-"));
 
@@ -74,17 +70,7 @@ let baseDir: string;
 
 beforeAll(async () => {
   await setup();
-  const dir = tempDir();
-  corpus = join(dir, "corpus.txt");
-  const text = loadCorpus("moby-dick").text.slice(0, 3000);
-  writeFileSync(corpus, text);
-  baseDir = join(dir, "base");
-  const tokenizer = CharTokenizer.fromText(text);
-  const config = llamaPreset("tiny", tokenizer.vocabSize, { max_position_embeddings: 64 });
-  const params = initLlama(config, 7);
-  await saveModel(baseDir, { config, params });
-  tree.dispose(params);
-  writeFileSync(join(baseDir, "tokenizer.json"), tokenizerFileText(tokenizer));
+  ({ corpus, baseDir } = await writeTinyBase(tempDir(), 3000));
 });
 
 const runConfig = (adapter: string, steps: number) =>
@@ -96,14 +82,7 @@ const runConfig = (adapter: string, steps: number) =>
     alpha: 8,
     target: "q_proj,v_proj",
     lr: 0.01,
-    seqLen: 16,
-    batchSize: 2,
-    warmup: 0,
-    evalEvery: 0,
-    evalBatches: 1,
-    checkpointEvery: 0,
-    logEvery: 1,
-    sampleLength: 0,
+    ...TINY_RUN,
     seed: 3,
     steps,
   });

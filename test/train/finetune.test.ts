@@ -9,17 +9,15 @@ import { cpSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, expect, test } from "vitest";
-import { loadCorpus } from "../../src/data/corpus.js";
-import { CharTokenizer } from "../../src/data/tokenizer.js";
-import { readTokenizerFile, tokenizerFileText } from "../../src/data/tokenizer-file.js";
+import { readTokenizerFile } from "../../src/data/tokenizer-file.js";
 import { UsageError } from "../../src/engine/errors.js";
 import * as tree from "../../src/engine/tree.js";
 import { loadSafetensors } from "../../src/io/safetensors.js";
 import { loadTree } from "../../src/io/state-file.js";
-import { initLlama, llamaLoss, llamaParamCount } from "../../src/nn/llama.js";
+import { llamaLoss, llamaParamCount } from "../../src/nn/llama.js";
 import { llamaPreset } from "../../src/nn/llama-config.js";
 import { applyAdapter, openModel } from "../../src/nn/open-model.js";
-import { loadModel, saveModel } from "../../src/nn/pretrained.js";
+import { loadModel } from "../../src/nn/pretrained.js";
 import { applyResidual, effectiveParams, loadAdapter, shapesOf } from "../../src/peft/index.js";
 import { DivergedError } from "../../src/train/diverged.js";
 import { finetune } from "../../src/train/finetune.js";
@@ -31,6 +29,7 @@ import {
 import { readMetrics } from "../../src/train/metrics.js";
 import { evaluate, loadData } from "../../src/train/run-data.js";
 import { liveBuffers, setup } from "../helpers/engine.js";
+import { TINY_RUN, writeTinyBase } from "../helpers/tiny-base.js";
 
 const tempDir = () => mkdtempSync(join(tmpdir(), "rankwise-finetune-"));
 
@@ -39,17 +38,7 @@ let baseDir: string;
 
 beforeAll(async () => {
   await setup();
-  const dir = tempDir();
-  corpus = join(dir, "corpus.txt");
-  const text = loadCorpus("moby-dick").text.slice(0, 4000);
-  writeFileSync(corpus, text);
-  baseDir = join(dir, "base");
-  const tokenizer = CharTokenizer.fromText(text);
-  const config = llamaPreset("tiny", tokenizer.vocabSize, { max_position_embeddings: 64 });
-  const params = initLlama(config, 7);
-  await saveModel(baseDir, { config, params });
-  tree.dispose(params);
-  writeFileSync(join(baseDir, "tokenizer.json"), tokenizerFileText(tokenizer));
+  ({ corpus, baseDir } = await writeTinyBase(tempDir()));
 });
 
 const config = (adapter: string, steps: number, model = baseDir) =>
@@ -60,14 +49,7 @@ const config = (adapter: string, steps: number, model = baseDir) =>
     rank: 2,
     target: "q_proj,v_proj,down_proj",
     lr: 0.01,
-    seqLen: 16,
-    batchSize: 2,
-    warmup: 0,
-    evalEvery: 0,
-    evalBatches: 1,
-    checkpointEvery: 0,
-    logEvery: 1,
-    sampleLength: 0,
+    ...TINY_RUN,
     seed: 3,
     steps,
   });

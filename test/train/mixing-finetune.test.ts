@@ -11,7 +11,7 @@ import { UsageError } from "../../src/engine/errors.js";
 import { finetune } from "../../src/train/finetune.js";
 import { validateFinetuneConfig } from "../../src/train/finetune-config.js";
 import { setup } from "../helpers/engine.js";
-import { writeTinyBase } from "../helpers/tiny-base.js";
+import { TINY_RUN, writeTinyBase } from "../helpers/tiny-base.js";
 
 let baseDir: string;
 let data: string;
@@ -37,14 +37,7 @@ const config = (mixing: Record<string, unknown>) =>
     adapter: "lora",
     rank: 2,
     lr: 0.01,
-    seqLen: 16,
-    batchSize: 2,
-    warmup: 0,
-    evalEvery: 0,
-    evalBatches: 1,
-    checkpointEvery: 0,
-    logEvery: 1,
-    sampleLength: 0,
+    ...TINY_RUN,
     steps: 2,
     ...mixing,
   });

@@ -4,39 +4,26 @@
  * tensor in the gradient norms; monitoring never changes training (same weights, bit for bit);
  * bad flags are one line naming the accepted values.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, expect, test } from "vitest";
-import { loadCorpus } from "../../src/data/corpus.js";
 import * as tree from "../../src/engine/tree.js";
 import { loadCheckpoint } from "../../src/train/checkpoint.js";
 import { validateConfig } from "../../src/train/config.js";
 import { train } from "../../src/train/trainer.js";
 import { read, setup } from "../helpers/engine.js";
+import { TINY_RUN, writeTinyCorpus } from "../helpers/tiny-base.js";
 
 const tempDir = () => mkdtempSync(join(tmpdir(), "rankwise-monitors-"));
 let corpus: string;
 
 beforeAll(async () => {
   await setup();
-  corpus = join(tempDir(), "corpus.txt");
-  writeFileSync(corpus, loadCorpus("moby-dick").text.slice(0, 4000));
+  corpus = writeTinyCorpus(tempDir()).corpus;
 });
 
-const BASE = {
-  model: "tiny",
-  seqLen: 16,
-  batchSize: 2,
-  steps: 4,
-  warmup: 0,
-  evalEvery: 0,
-  evalBatches: 1,
-  checkpointEvery: 0,
-  logEvery: 2,
-  sampleLength: 0,
-  seed: 5,
-};
+const BASE = { model: "tiny", ...TINY_RUN, steps: 4, logEvery: 2, seed: 5 };
 
 const rows = (out: string) =>
   readFileSync(join(out, "metrics.jsonl"), "utf8")

@@ -17,6 +17,7 @@ import { buildOptimizer } from "../../src/train/optimizer.js";
 import { parseRegularizer, regularized } from "../../src/train/regularizer.js";
 import { train } from "../../src/train/trainer.js";
 import { read, setup } from "../helpers/engine.js";
+import { TINY_RUN } from "../helpers/tiny-base.js";
 
 beforeAll(setup);
 
@@ -73,15 +74,8 @@ describe("--regularizer", () => {
     const config = validateConfig({
       model: "tiny",
       data: "moby-dick",
-      seqLen: 16,
-      batchSize: 2,
+      ...TINY_RUN,
       steps: 3,
-      warmup: 0,
-      evalEvery: 0,
-      evalBatches: 1,
-      checkpointEvery: 0,
-      logEvery: 1,
-      sampleLength: 0,
       optimizer: "adamw",
       regularizer: "spectral:0.01,norm:0.001",
     });

@@ -11,12 +11,11 @@
  * folds arithmetic on constants in float64, so `v·β2` rounded differently from the same `v` on
  * the device (src/engine/device-buffer.ts). The first test pins that down on its own.
  */
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { numpy as np } from "@jax-js/jax";
 import { beforeAll, expect, test } from "vitest";
-import { loadCorpus } from "../../src/data/corpus.js";
 import * as tree from "../../src/engine/tree.js";
 import { decodeTree, encodeTree } from "../../src/io/state-file.js";
 import type { LlamaParams } from "../../src/nn/llama.js";
@@ -25,6 +24,7 @@ import { validateConfig } from "../../src/train/config.js";
 import { getOptimizer, optimizerNames } from "../../src/train/registry.js";
 import { train } from "../../src/train/trainer.js";
 import { setup } from "../helpers/engine.js";
+import { TINY_RUN, writeTinyCorpus } from "../helpers/tiny-base.js";
 
 const tempDir = () => mkdtempSync(join(tmpdir(), "rankwise-resume-all-"));
 
@@ -42,22 +42,10 @@ let corpus: string;
 
 beforeAll(async () => {
   await setup();
-  corpus = join(tempDir(), "corpus.txt");
-  writeFileSync(corpus, loadCorpus("moby-dick").text.slice(0, 4000));
+  corpus = writeTinyCorpus(tempDir()).corpus;
 });
 
-const BASE = {
-  model: "tiny",
-  seqLen: 16,
-  batchSize: 2,
-  warmup: 0,
-  evalEvery: 0,
-  evalBatches: 1,
-  checkpointEvery: 0,
-  logEvery: 1,
-  sampleLength: 0,
-  seed: 3,
-};
+const BASE = { model: "tiny", ...TINY_RUN, seed: 3 };
 
 interface Leaf {
   kind: string;
