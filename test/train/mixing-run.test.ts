@@ -23,6 +23,7 @@ import { MixtureSampler } from "../../src/train/mixing/sampler.js";
 import { loadData } from "../../src/train/run-data.js";
 import { train } from "../../src/train/trainer.js";
 import { liveBuffers, read, setup } from "../helpers/engine.js";
+import { TINY_RUN } from "../helpers/tiny-base.js";
 
 const tempDir = () => mkdtempSync(join(tmpdir(), "rankwise-mixing-"));
 
@@ -40,19 +41,7 @@ beforeAll(async () => {
   writeFileSync(b, texts[1]!);
 });
 
-const BASE = {
-  model: "tiny",
-  seqLen: 16,
-  batchSize: 4,
-  warmup: 0,
-  evalEvery: 0,
-  evalBatches: 2,
-  checkpointEvery: 0,
-  logEvery: 1,
-  sampleLength: 0,
-  seed: 5,
-  lr: 0.01,
-};
+const BASE = { model: "tiny", ...TINY_RUN, batchSize: 4, evalBatches: 2, seed: 5, lr: 0.01 };
 
 async function run(options: Record<string, unknown>, out = tempDir(), resume = false) {
   const config = validateConfig({ ...BASE, data: `${a},${b}`, ...options });
