@@ -6,6 +6,7 @@
  * extractLora from two models) or combined (combineAdapters: cat, linear, svd, ties, dare).
  */
 
+export * from "./browser-safe.js";
 export {
   COMBINE_METHODS,
   type CombinedModule,
@@ -17,17 +18,11 @@ export {
   type DenseInput,
 } from "./combine/index.js";
 export {
-  configFromPeftJson,
-  configToPeftJson,
-  configToPeftText,
   EVA_DEFAULTS,
   type EvaConfig,
   type InitLoraWeights,
   LORA_GA_DEFAULTS,
-  type LoraConfig,
-  type LoraConfigInput,
   type LoraGaConfig,
-  loraConfig,
   type ParsedConfig,
   SUPPORTED_PEFT_TYPES,
 } from "./config.js";
@@ -42,14 +37,6 @@ export {
   registerDeltaReader,
 } from "./delta.js";
 export { loraAdapterDelta } from "./delta-lora.js";
-export { doraMagnitude, doraWeight, rowNorm } from "./dora.js";
-export {
-  type AdapterLossAndGrad,
-  type AdapterParams,
-  adaptedLoss,
-  effectiveParams,
-  makeAdapterLossAndGrad,
-} from "./effective.js";
 export { evaInit } from "./eva.js";
 export {
   convertAdapter,
@@ -64,37 +51,9 @@ export {
   type ModuleReport,
   type RankRule,
 } from "./extract.js";
-export {
-  ADAPTER_CONFIG_FILE,
-  ADAPTER_WEIGHTS_FILE,
-  type Adapter,
-  type LoadedAdapter,
-  loadAdapter,
-  PEFT_PREFIX,
-  saveAdapter,
-  shapesOf,
-} from "./files.js";
-export {
-  applyResidual,
-  type CreateAdapterOptions,
-  type CreatedAdapter,
-  createAdapter,
-  mutatesBase,
-} from "./init.js";
-export { initLoraFactors, loraDelta } from "./lora.js";
+export { loadAdapter, saveAdapter } from "./files.js";
 export { estimateGradients, loraGaInit } from "./lora-ga.js";
-export {
-  type AdapterPlan,
-  adapterKeys,
-  adapterShapes,
-  isTargeted,
-  layerIndex,
-  type ModuleSpec,
-  patternKey,
-  planAdapter,
-  rankAndAlpha,
-} from "./match.js";
-export { disposeMergeState, type MergeState, merge, safeMerge, unmerge } from "./merge.js";
+export { layerIndex, type ModuleSpec, patternKey, rankAndAlpha } from "./match.js";
 export { oloraInit } from "./olora.js";
 export { pissaInit, pissaIterations } from "./pissa.js";
 export {
