@@ -22,9 +22,10 @@ import type { GradientTransformation } from "../core.js";
 import { mapMulti } from "../leafwise.js";
 import { drawKey, leafSeed } from "../projection/projector.js";
 import { adamDirection } from "../transforms/adam.js";
-import { biasCorrection, ema, emaSquare } from "../transforms/moments.js";
+import { ema, emaSquare } from "../transforms/moments.js";
 import { gatherFlat, scatterFlat } from "../transforms/scatter.js";
 import { clipSpikesBySecondMoment } from "../transforms/spike-clip.js";
+import { spamStep, zeroed } from "./spam-step.js";
 
 /** What a mask sampler is asked for: `count` distinct flat indices of a leaf of `size` entries. */
 export interface MaskRequest {
@@ -92,11 +93,8 @@ export function scaleBySparseSpam(o: SparseSpamOptions): GradientTransformation<
     update(updates, state, params) {
       if (params !== undefined) tree.dispose(params);
       const t = state.count + 1;
-      const reset = o.resetInterval > 0 && t % o.resetInterval === 0;
-      const sinceReset = o.resetInterval > 0 ? t % o.resetInterval : t;
-      const clip = o.spikeThreshold > 0 && t >= o.clipDelay && sinceReset >= o.clipDelay;
+      const { reset, clip, adam } = spamStep(o, t);
       const factor = o.factorAt(t);
-      const adam = { b1: o.b1, b2: o.b2, eps: o.eps / Math.sqrt(biasCorrection(o.b2, t)) };
       const paths = tree.paths(updates);
       let leaf = 0;
       const [out, index, mu, nu] = mapMulti(
@@ -126,10 +124,4 @@ export function scaleBySparseSpam(o: SparseSpamOptions): GradientTransformation<
       return [out, { count: t, index, mu, nu }];
     },
   };
-}
-
-function zeroed(a: np.Array): np.Array {
-  const z = np.zeros(a.shape, { dtype: a.dtype });
-  a.dispose();
-  return z;
 }

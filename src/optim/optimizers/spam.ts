@@ -23,7 +23,7 @@
  * masked groups), here resetInterval applies to every leaf. No warm-up before the first reset,
  * as in the code.
  */
-import { numpy as np } from "@jax-js/jax";
+import type { numpy as np } from "@jax-js/jax";
 import { OptionError } from "../../engine/errors.js";
 import type { Params } from "../../engine/tree.js";
 import * as tree from "../../engine/tree.js";
@@ -38,13 +38,14 @@ import {
 import { mapMulti } from "../leafwise.js";
 import { adamDirection } from "../transforms/adam.js";
 import { isMatrixLeaf } from "../transforms/matrix-partition.js";
-import { biasCorrection, ema, emaSquare, zeroMoments } from "../transforms/moments.js";
+import { ema, emaSquare, zeroMoments } from "../transforms/moments.js";
 import { scaleByLearningRate } from "../transforms/scale.js";
 import { clipSpikesBySecondMoment } from "../transforms/spike-clip.js";
 import { optionalDecayAfterStep } from "../transforms/weight-decay.js";
 import * as check from "../validate.js";
 import { adamOptions } from "./adam.js";
 import { type MaskSampler, scaleBySparseSpam } from "./spam-sparse.js";
+import { spamStep, zeroed } from "./spam-step.js";
 
 /** Options of {@link spam}. */
 export interface SpamOptions {
@@ -104,12 +105,8 @@ function scaleBySpam(o: Resolved): GradientTransformation<SpamState> {
     update(updates, state, params) {
       if (params !== undefined) tree.dispose(params);
       const t = state.count + 1;
-      const reset = o.resetInterval > 0 && t % o.resetInterval === 0;
-      const sinceReset = o.resetInterval > 0 ? t % o.resetInterval : t;
-      const clip = o.spikeThreshold > 0 && t >= o.clipDelay && sinceReset >= o.clipDelay;
+      const { reset, clip, adam } = spamStep(o, t);
       const factor = warmupFactor(o, t);
-      // ε outside the bias correction: ε' = ε / sqrt(1 − β2^t) in adamDirection's form.
-      const adam = { b1: o.b1, b2: o.b2, eps: o.eps / Math.sqrt(biasCorrection(o.b2, t)) };
       const restart = (a: np.Array) => (reset ? zeroed(a) : a);
       const [out, mu, nu] = mapMulti(
         3,
@@ -128,13 +125,6 @@ function scaleBySpam(o: Resolved): GradientTransformation<SpamState> {
       return [out, { count: t, mu, nu }];
     },
   };
-}
-
-/** Zeros shaped like `a` (consumes a). */
-function zeroed(a: np.Array): np.Array {
-  const z = np.zeros(a.shape, { dtype: a.dtype });
-  a.dispose();
-  return z;
 }
 
 /** The paper's ΔT 500, W 150, θ 5000 and the code's ε 1e-6, clipping from step 20 (N). */

@@ -42,6 +42,7 @@ import { adaptiveSpikeClip } from "../transforms/spike-clip.js";
 import { optionalDecay } from "../transforms/weight-decay.js";
 import * as check from "../validate.js";
 import { adamOptions } from "./adam.js";
+import { zeroed } from "./spam-step.js";
 
 /**
  * When Stable-SPAM's momentum reset takes effect: "paper" (on its step) or "reference" (the
@@ -161,13 +162,6 @@ function scaleByStableSpam(o: Resolved): GradientTransformation<StableSpamState>
       return [out, { count: t, momentCount: momentStep, mu, nu, maxAbs, normMean, normSquare }];
     },
   };
-}
-
-/** Zeros shaped like `a` (consumes a). */
-function zeroed(a: np.Array): np.Array {
-  const z = np.zeros(a.shape, { dtype: a.dtype });
-  a.dispose();
-  return z;
 }
 
 /** The authors' defaults (lr 1e-3 apart): γ1 0.7, γ2 0.9, γ3 0.999, reset every 1000, ηmin 0.5. */
