@@ -14,7 +14,6 @@ import { readFileSync } from "node:fs";
 import { numpy as np } from "@jax-js/jax";
 import { beforeAll, describe, expect, test } from "vitest";
 import * as tree from "../../src/engine/tree.js";
-import { decodeTree, encodeTree } from "../../src/io/state-file.js";
 import { applyUpdates } from "../../src/optim/core.js";
 import { adamw } from "../../src/optim/optimizers/adam.js";
 import { asgo } from "../../src/optim/optimizers/asgo.js";
@@ -26,6 +25,7 @@ import { hiddenMatrices } from "../../src/optim/transforms/matrix-partition.js";
 import { closeness, read, setup } from "../helpers/engine.js";
 import { expectNoLeaks } from "../helpers/leaks.js";
 import { filled } from "../linalg/host-matrix.js";
+import { expectResumeContinues } from "./round2b-helpers.js";
 
 type Leaves = Record<string, number[]>;
 
@@ -276,27 +276,7 @@ test.each([
 ] as const)(
   "%s state is a plain tree: saved and restored, it continues identically",
   (_n, make) => {
-    const opt = make();
-    let params: any = model();
-    let state = opt.init(tree.ref(params));
-    for (let step = 0; step < 3; step++) {
-      const [u, s] = opt.update(gradsAt(step), state, tree.ref(params));
-      state = s;
-      params = applyUpdates(params, u);
-    }
-    let restored: any = decodeTree(encodeTree(state)).tree;
-    for (let step = 3; step < 6; step++) {
-      const [u1, s1] = opt.update(gradsAt(step), state, tree.ref(params));
-      const [u2, s2] = opt.update(gradsAt(step), restored, tree.ref(params));
-      state = s1;
-      restored = s2;
-      for (const [x, y] of tree.leaves(u1).map((x, i) => [x, tree.leaves(u2)[i]] as const)) {
-        expect(Array.from(read(y))).toEqual(Array.from(read(x)));
-      }
-      params = applyUpdates(params, u1);
-      tree.dispose(u2);
-    }
-    tree.dispose([params, state, restored]);
+    expectResumeContinues(make, model, gradsAt, { before: 3, after: 3 });
   },
 );
 

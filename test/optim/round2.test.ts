@@ -13,7 +13,6 @@ import { readFileSync } from "node:fs";
 import { numpy as np } from "@jax-js/jax";
 import { beforeAll, describe, expect, test } from "vitest";
 import * as tree from "../../src/engine/tree.js";
-import { decodeTree, encodeTree } from "../../src/io/state-file.js";
 import { applyUpdates } from "../../src/optim/core.js";
 import { withLoss } from "../../src/optim/loss-context.js";
 import { adafisher } from "../../src/optim/optimizers/adafisher.js";
@@ -26,7 +25,7 @@ import { sania } from "../../src/optim/optimizers/sania.js";
 import { read, setup } from "../helpers/engine.js";
 import { expectNoLeaks } from "../helpers/leaks.js";
 import type { Optimizer } from "../helpers/trajectory.js";
-import { replayNamed } from "./round2b-helpers.js";
+import { expectResumeContinues, replayNamed } from "./round2b-helpers.js";
 
 type Leaves = Record<string, number[]>;
 
@@ -249,29 +248,7 @@ test("adafisher steps a tree of matrices only and a tree of vectors only", () =>
 
 describe("resume through the checkpoint codec is bit-exact", () => {
   test.each(resumable)("%s", (_name, make) => {
-    const opt = make();
-    let params: any = model();
-    let state = opt.init(tree.ref(params));
-    for (let step = 0; step < 3; step++) {
-      const [u, s] = opt.update(gradsAt(step), state, tree.ref(params));
-      state = s;
-      params = applyUpdates(params, u);
-    }
-    let restored: any = decodeTree(encodeTree(state)).tree;
-    for (let step = 3; step < 8; step++) {
-      const [u1, s1] = opt.update(gradsAt(step), state, tree.ref(params));
-      const [u2, s2] = make().update(gradsAt(step), restored, tree.ref(params));
-      state = s1;
-      restored = s2;
-      tree.leaves(u1).forEach((x, i) => {
-        expect(Array.from(read(tree.leaves(u2)[i] as np.Array))).toEqual(
-          Array.from(read(x as np.Array)),
-        );
-      });
-      params = applyUpdates(params, u1);
-      tree.dispose(u2);
-    }
-    tree.dispose([params, state, restored]);
+    expectResumeContinues(make, model, gradsAt, { before: 3, after: 5 });
   });
 });
 
