@@ -25,7 +25,7 @@ import { adamDirection } from "../transforms/adam.js";
 import { ema, emaSquare } from "../transforms/moments.js";
 import { gatherFlat, scatterFlat } from "../transforms/scatter.js";
 import { clipSpikesBySecondMoment } from "../transforms/spike-clip.js";
-import { spamStep, zeroed } from "./spam-step.js";
+import { type SpamStepOptions, spamStep, zeroed } from "./spam-step.js";
 
 /** What a mask sampler is asked for: `count` distinct flat indices of a leaf of `size` entries. */
 export interface MaskRequest {
@@ -58,13 +58,7 @@ export interface SparseSpamState {
   nu: Params;
 }
 
-export interface SparseSpamOptions {
-  b1: number;
-  b2: number;
-  eps: number;
-  resetInterval: number;
-  spikeThreshold: number;
-  clipDelay: number;
+export interface SparseSpamOptions extends SpamStepOptions {
   density: number;
   seed: number;
   /** SPAM's warm-up factor s_k at step t. */
