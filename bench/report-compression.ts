@@ -73,6 +73,22 @@ function chart(file: string, svg: string): string {
 const patternLabel = (p: Json) =>
   p.nm ? `${p.nm[0]}:${p.nm[1]}` : `${Math.round(p.target * 100)}%`;
 
+/** Which compress rows store more than the dense weights, and why (a sentence, or ""). */
+function largerNote(r: Json, dense: Json): string {
+  const larger = (r.compression ?? []).filter(
+    (c: Json) => c.error === undefined && c.parameterBytes > dense.parameterBytes,
+  );
+  if (larger.length === 0) return "";
+  const list = larger.map((c: Json) => `${c.method} at ${c.rankRatio}`).join(", ");
+  return `
+Stored as factors, ${list} take more bytes than the dense model: a rank-r factorisation of an
+m×n matrix stores r·(m + n) values, more than m·n once r > m·n/(m + n), i.e. above half the rank
+of a square matrix (LQER and LQ-LoRA add their factors to a quantised W). WeLore keeps a matrix
+dense when its factors would not be smaller. \`rankwise compress\` prints the parameter count,
+bytes and forward time before and after for each command.
+`;
+}
+
 export function compressionSection(name: string, r: Json): string {
   const dense = r.dense;
   const ok = (rows: Json[]) => rows.filter((x) => x.error === undefined);
@@ -228,7 +244,7 @@ included, process start-up and evaluation not): ${methods.map((m) => `${m} ${sec
 Loss against the bytes of the stored weights:
 
 ${table(["variant", "setting", "KiB stored", "stored elements", "val loss", "Δ vs dense"], sizeRows)}
-${sizeChart ? `\n![Validation loss against stored bytes](${sizeChart})\n` : ""}
+${sizeChart ? `\n![Validation loss against stored bytes](${sizeChart})\n` : ""}${largerNote(r, dense)}
 The papers' numbers beside ours. Their perplexities are per token on WikiText-2 for LLaMA-2-7B
 (Wanda's README); ours is per byte on Moby Dick for a ${fmt(dense.parameters / 1e6, 2)}M-parameter model,
 so only the ratio pruned/dense (e^Δloss for us) is put side by side, and even that is not
