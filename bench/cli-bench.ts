@@ -6,14 +6,14 @@
  *     the result file written with the fields every result starts with (benchmark, command,
  *     date, machine, load, threads, quick) and ends with (minutes);
  *   - `runArgv(...)` / `runRows(...)`: one `train` or `finetune` run's argv, and its metrics rows
- *     by type.
+ *     by type;
+ *   - `comparisonBudget(...)`: the budget of the `train` flag comparisons (mixing, reweight).
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import type { Budget, Row } from "./cli-runs.js";
-import { readRows } from "./cli-runs.js";
+import { type Budget, QUICK_BUDGET, type Row, readRows, SMOKE_BUDGET } from "./cli-runs.js";
 import { load1, log, machine, round, writeResult } from "./common.js";
 
 /** --quick, --keep and --smoke of the command line. */
@@ -101,3 +101,9 @@ export function runRows(out: string): { rows: Row[]; train: Row[]; evals: Row[] 
     evals: rows.filter((x) => x.type === "eval"),
   };
 }
+
+/** The small preset for 400 steps (150 with --quick; the smoke budget with --smoke), evaluated every 25. */
+export const comparisonBudget = (quick: boolean, smoke: boolean): Budget =>
+  smoke
+    ? SMOKE_BUDGET
+    : { ...QUICK_BUDGET, steps: quick ? 150 : 400, evalEvery: 25, evalBatches: 8, logEvery: 5 };

@@ -13,16 +13,8 @@
  * bench/results/reweight.json (reweight-quick.json with --quick).
  */
 import { join } from "node:path";
-import { benchFlags, benchRun, runArgv, runRows } from "./cli-bench.js";
-import {
-  type Budget,
-  cli,
-  QUICK_BUDGET,
-  type Row,
-  runFlags,
-  SMOKE_BUDGET,
-  stepMs,
-} from "./cli-runs.js";
+import { benchFlags, benchRun, comparisonBudget, runArgv, runRows } from "./cli-bench.js";
+import { cli, type Row, runFlags, stepMs } from "./cli-runs.js";
 import { log, mean, round } from "./common.js";
 
 const DATA = "moby-dick";
@@ -56,9 +48,7 @@ const RULES: { label: string; reweight: string; claim: string }[] = [
 ];
 
 const { quick, keep, smoke } = benchFlags();
-const budget: Budget = smoke
-  ? SMOKE_BUDGET
-  : { ...QUICK_BUDGET, steps: quick ? 150 : 400, evalEvery: 25, evalBatches: 8, logEvery: 5 };
+const budget = comparisonBudget(quick, smoke);
 await benchRun("reweight", { quick, smoke, keep }, async ({ work, write }) => {
   const common = runFlags(budget, join(work, "settings.json"));
   const table: Row[] = [];
