@@ -21,7 +21,7 @@ import { scaleByGalore } from "../../src/optim/projection/scale-by-galore.js";
 import { scaleByAdam } from "../../src/optim/transforms/adam.js";
 import { scale } from "../../src/optim/transforms/scale.js";
 import { closeness, read, setup } from "../helpers/engine.js";
-import { expectExactResume } from "./round2b-helpers.js";
+import { expectExactResume } from "../helpers/optimizer-checks.js";
 
 beforeAll(setup);
 

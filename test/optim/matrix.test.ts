@@ -24,8 +24,8 @@ import { soap } from "../../src/optim/optimizers/soap.js";
 import { hiddenMatrices } from "../../src/optim/transforms/matrix-partition.js";
 import { closeness, read, setup } from "../helpers/engine.js";
 import { expectNoLeaks } from "../helpers/leaks.js";
+import { expectResumeContinues } from "../helpers/optimizer-checks.js";
 import { filled } from "../linalg/host-matrix.js";
-import { expectResumeContinues } from "./round2b-helpers.js";
 
 type Leaves = Record<string, number[]>;
 

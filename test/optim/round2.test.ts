@@ -24,8 +24,8 @@ import { mfac } from "../../src/optim/optimizers/m-fac.js";
 import { sania } from "../../src/optim/optimizers/sania.js";
 import { read, setup } from "../helpers/engine.js";
 import { expectNoLeaks } from "../helpers/leaks.js";
+import { expectResumeContinues, replayNamed } from "../helpers/optimizer-checks.js";
 import type { Optimizer } from "../helpers/trajectory.js";
-import { expectResumeContinues, replayNamed } from "./round2b-helpers.js";
 
 type Leaves = Record<string, number[]>;
 

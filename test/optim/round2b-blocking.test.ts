@@ -14,7 +14,7 @@ import { soap } from "../../src/optim/optimizers/soap.js";
 import { blockRanges } from "../../src/optim/transforms/blocked.js";
 import { read, setup } from "../helpers/engine.js";
 import { expectNoLeaks } from "../helpers/leaks.js";
-import { expectExactResume, type Named, replayNamed } from "./round2b-helpers.js";
+import { expectExactResume, type Named, replayNamed } from "../helpers/optimizer-checks.js";
 
 interface Case {
   name: string;

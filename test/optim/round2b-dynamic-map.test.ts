@@ -16,7 +16,7 @@ import {
 } from "../../src/optim/transforms/dynamic-map.js";
 import { closeness, read, setup } from "../helpers/engine.js";
 import { expectNoLeaks } from "../helpers/leaks.js";
-import { expectExactResume } from "./round2b-helpers.js";
+import { expectExactResume } from "../helpers/optimizer-checks.js";
 
 const fixture: {
   maps: Record<string, number[]>;

@@ -13,7 +13,7 @@ import { qGalore } from "../../src/optim/optimizers/q-galore.js";
 import { requantize } from "../../src/optim/transforms/int8-weights.js";
 import { read, setup } from "../helpers/engine.js";
 import { expectNoLeaks } from "../helpers/leaks.js";
-import { expectExactResume } from "./round2b-helpers.js";
+import { expectExactResume } from "../helpers/optimizer-checks.js";
 
 beforeAll(setup);
 

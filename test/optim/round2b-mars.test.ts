@@ -10,7 +10,12 @@ import { marsLion } from "../../src/optim/optimizers/mars-lion.js";
 import { marsShampoo } from "../../src/optim/optimizers/mars-shampoo.js";
 import { setup } from "../helpers/engine.js";
 import { expectNoLeaks } from "../helpers/leaks.js";
-import { expectExactResume, type Golden, type Named, replayNamed } from "./round2b-helpers.js";
+import {
+  expectExactResume,
+  type Golden,
+  type Named,
+  replayNamed,
+} from "../helpers/optimizer-checks.js";
 
 const fixture: Golden & {
   cases: { name: string; optimizer: string; options: any; params: Named[] }[];

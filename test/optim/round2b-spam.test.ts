@@ -13,7 +13,12 @@ import { spam } from "../../src/optim/optimizers/spam.js";
 import { randomSubset } from "../../src/optim/optimizers/spam-sparse.js";
 import { setup } from "../helpers/engine.js";
 import { expectNoLeaks } from "../helpers/leaks.js";
-import { expectExactResume, type Golden, type Named, replayNamed } from "./round2b-helpers.js";
+import {
+  expectExactResume,
+  type Golden,
+  type Named,
+  replayNamed,
+} from "../helpers/optimizer-checks.js";
 
 type Case = {
   name: string;

@@ -16,7 +16,12 @@ import {
 } from "../../src/optim/projection/tucker.js";
 import { closeness, read, setup } from "../helpers/engine.js";
 import { expectNoLeaks } from "../helpers/leaks.js";
-import { expectExactResume, type Golden, type Named, replayNamed } from "./round2b-helpers.js";
+import {
+  expectExactResume,
+  type Golden,
+  type Named,
+  replayNamed,
+} from "../helpers/optimizer-checks.js";
 
 const fixture: Golden & {
   hosvd: { shape: number[]; rank: number; x: number[]; reconstruction: number[] }[];

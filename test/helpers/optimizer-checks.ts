@@ -1,15 +1,15 @@
 /**
- * Shared checks of the optimizer tests (round 2b's, issue 17, and galore-structure's): replaying a golden trajectory over any
- * named leaves, and the state contract (same structure from init on, a safetensors round trip
- * that resumes bit for bit, stateBytes as expected).
+ * Checks the optimizer tests share (round 2 and 2b, matrix, GaLore structure): replaying a golden
+ * trajectory over any named leaves, and the state contract (same structure from init on, a
+ * safetensors round trip that resumes bit for bit, also while the parameters train; stateBytes).
  */
 import { numpy as np } from "@jax-js/jax";
 import { expect } from "vitest";
 import * as tree from "../../src/engine/tree.js";
 import { decodeTree, encodeTree } from "../../src/io/state-file.js";
 import { applyUpdates } from "../../src/optim/core.js";
-import { closeness, read } from "../helpers/engine.js";
-import type { Optimizer } from "../helpers/trajectory.js";
+import { closeness, read } from "./engine.js";
+import type { Optimizer } from "./trajectory.js";
 
 export type Named = Record<string, number[]>;
 
