@@ -17,17 +17,20 @@ import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 
+/** A training text: a bundled corpus or a file. */
 export interface Corpus {
   /** The corpus name ("moby-dick", "sotu") or, for a file, the path as given. */
   name: string;
   text: string;
 }
 
+/** A bundled corpus: its name for `--data` and what it holds. */
 export interface CorpusInfo {
   name: string;
   description: string;
 }
 
+/** The corpora bundled through npm packages (no download at run time). */
 export const CORPORA: readonly CorpusInfo[] = [
   {
     name: "moby-dick",
@@ -39,6 +42,7 @@ export const CORPORA: readonly CorpusInfo[] = [
   },
 ];
 
+/** The corpus `--data` defaults to. */
 export const DEFAULT_CORPUS = "moby-dick";
 
 const require = createRequire(import.meta.url);
