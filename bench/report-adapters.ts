@@ -85,6 +85,7 @@ export function adaptersSection(name: string, r: Json, header: string): string {
     (t) => t.peftType !== "ADALORA" && t.stateBytes > 8 * t.trained * 1.001,
   );
   const adalora = rows.find((t) => t.peftType === "ADALORA");
+  const loaded = rows.filter((t) => Math.max(t.load?.start ?? 0, t.load?.end ?? 0) > 3);
   const missing = [
     ...(r.pending ?? []).map((m: string) => `${m} (not run yet)`),
     ...(r.skipped ?? []).map((s: Json) => `${s.method} (${s.reason})`),
@@ -95,7 +96,7 @@ The pretrained \`${b.model}\` model of the fine-tuning benchmark (Moby Dick, ${p
 ${count(p.params)} parameters; Moby Dick validation loss ${fmt(p.mobyValLoss)}, SOTU
 ${fmt(p.sotuValLoss)}) fine-tuned on SOTU for ${b.steps} steps with LoRA r=8 and with every
 adapter type registered in \`src/peft/types/\` (the list is read from the registry), each through
-\`rankwise finetune --adapter <type> --rank r --alpha r\` with AdamW at 3e-3 (LoRA's rate in the
+\`rankwise finetune --adapter <type> --rank r --alpha r\` (LoTR: \`--alpha 1\`, its authors' scale) with AdamW at 3e-3 (LoRA's rate in the
 fine-tuning benchmark), seed ${b.seed}, batch ${b.batchSize} × ${b.seqLen}, on the type's PEFT
 default targets. Each type's rank is the one whose *trained* parameter count lands nearest LoRA
 r=8's ${count(r.loraBudget)} (ranks 1–1024 sized on the model's shapes; a type whose count does
@@ -105,7 +106,7 @@ not depend on the rank, like IA³, has none). Trained parameters are those a gra
 declares${undeclared.length > 0 ? ` (it counts undeclared frozen factors too for ${names(undeclared)})` : ""}.${padded.length > 0 ? ` The optimizer state (AdamW: two float32 moments, 8 bytes per trained parameter) also covers the frozen tensors kept in the adapter for ${names(padded)}: they cost state without training.` : ""}${adalora ? " AdaLoRA's state also holds its rank allocator's two importance averages (sensitivity and uncertainty) per trained entry." : ""}
 Step ms: mean per step over log intervals without compilation or an evaluation, in brackets
 the ratio to LoRA's; the runs took turns on a loaded two-core machine, so step times carry
-the load's noise. Moby Dick: \`rankwise eval <run> --data moby-dick\` on the adapted model, in
+the load's noise${loaded.length > 0 ? ` (measured while the 1-minute load average was above 3, so slowed by it: ${names(loaded)})` : ""}. Moby Dick: \`rankwise eval <run> --data moby-dick\` on the adapted model, in
 brackets its change from the pretrained model (forgetting when positive). Series:
 \`bench/results/${name}.json\`.${missing.length > 0 ? `\n\nNot in this table: ${missing.join(", ")}.` : ""}
 
