@@ -16,7 +16,7 @@ import { numpy as np } from "@jax-js/jax";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import * as tree from "../../src/engine/tree.js";
 import { loadSafetensors } from "../../src/io/safetensors.js";
-import { type LlamaParams, llamaForward } from "../../src/nn/llama.js";
+import type { LlamaParams } from "../../src/nn/llama.js";
 import type { LlamaConfig } from "../../src/nn/llama-config.js";
 import { loadModel } from "../../src/nn/pretrained.js";
 import {
@@ -37,10 +37,15 @@ import { FLORA } from "../../src/peft/types/flora.js";
 import { LAMDA } from "../../src/peft/types/lamda.js";
 import { LOTR } from "../../src/peft/types/lotr.js";
 import type { AdapterType } from "../../src/peft/types/registry.js";
-import { closeness, liveBuffers, read, setup } from "../helpers/engine.js";
+import { liveBuffers, read, setup } from "../helpers/engine.js";
+import {
+  expectClose,
+  expectFolderMatchesReference,
+  FIXTURE_BASE,
+  referenceTensors,
+} from "../helpers/peft-fixture.js";
 
 const DIR = join(import.meta.dirname, "..", "fixtures", "peft-types-seeds2");
-const BASE = join(import.meta.dirname, "..", "fixtures", "peft", "base");
 const expected = JSON.parse(readFileSync(join(DIR, "expected.json"), "utf8")) as {
   tokens: number[][];
   logits: Record<string, number[]>;
@@ -52,7 +57,7 @@ let config: LlamaConfig;
 let root: string;
 beforeAll(async () => {
   await setup();
-  const model = await loadModel(BASE);
+  const model = await loadModel(FIXTURE_BASE);
   base = model.params;
   config = model.config as LlamaConfig;
   root = await mkdtemp(join(tmpdir(), "rankwise-seeds2-fx-"));
@@ -62,46 +67,18 @@ afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-const tokens = () =>
-  np.array(expected.tokens.flat(), { dtype: np.int32 }).reshape([expected.tokens.length, -1]);
-
-/** |actual − expected| ≤ tol·|expected| + tol everywhere (borrows `actual`). */
-function expectClose(actual: np.Array, want: ArrayLike<number>, what: string, tol = 1e-5) {
-  const worst = closeness(read(actual), Array.from(want), tol, tol);
-  expect({ what, ...worst, ok: worst.ratio <= 1 }).toMatchObject({ what, ok: true });
-}
-
-const wanted = async (name: string) =>
-  (await loadSafetensors(join(DIR, name, "expected.safetensors"))).tensors;
+const wanted = (name: string) => referenceTensors(DIR, name);
 
 describe.each(CASES)("%s folder", (name) => {
   test("layer outputs, ΔW, merged weights and logits match the reference; unmerge restores the base", async () => {
-    const adapter = await loadAnyAdapter(join(DIR, name), shapesOf(base));
-    const want = await wanted(name);
-    const eff = effectiveParams(tree.ref(base), tree.ref(adapter.params), adapter.plan);
-    const modules = adapter.plan.modules.map((m) => m.name);
-    expect(modules.sort()).toEqual(
-      Object.keys(want)
-        .filter((k) => k.startsWith("y."))
-        .map((k) => k.slice(2))
-        .sort(),
-    );
-    for (const m of modules) {
-      const y = np.matmul(want[`x.${m}`].ref, eff[`${m}.weight`].ref.transpose());
-      expectClose(y, read(want[`y.${m}`]), `layer output ${m}`);
-      y.dispose();
-    }
-    const logits = llamaForward(eff, tokens(), config);
-    expectClose(logits, expected.logits[name], "logits");
-    expect(closeness(read(logits), expected.logits.base, 1e-3, 1e-3).ratio).toBeGreaterThan(1);
-    logits.dispose();
-
-    const { params, state } = merge(base, adapter.params, adapter.plan);
-    for (const k of Object.keys(want).filter((x) => x.startsWith("merged.")))
-      expectClose(params[k.slice(7)], read(want[k]), k);
-    const back = unmerge(params, adapter.params, adapter.plan, state);
-    for (const k of Object.keys(base)) expectClose(back[k], read(base[k]), `unmerged ${k}`, 1e-4);
-    tree.dispose([back, want, adapter.params]);
+    await expectFolderMatchesReference({
+      dir: DIR,
+      name,
+      base,
+      config,
+      tokens: expected.tokens,
+      logits: expected.logits,
+    });
   });
 
   test("the ΔW reader (without the base) gives ΔW; a full-rank LoRA conversion gives the merged model", async () => {

@@ -32,9 +32,14 @@ import {
 } from "../../src/peft/index.js";
 import { factorization } from "../../src/peft/types/lokr.js";
 import { closeness, read, setup } from "../helpers/engine.js";
+import {
+  expectClose,
+  FIXTURE_BASE,
+  fixtureTokens,
+  referenceTensors,
+} from "../helpers/peft-fixture.js";
 
 const DIR = join(import.meta.dirname, "..", "fixtures", "peft-types");
-const BASE = join(import.meta.dirname, "..", "fixtures", "peft", "base");
 const expected = JSON.parse(readFileSync(join(DIR, "expected.json"), "utf8")) as {
   tokens: number[][];
   targets: number[][];
@@ -48,7 +53,7 @@ let config: LlamaConfig;
 let root: string;
 beforeAll(async () => {
   await setup();
-  const model = await loadModel(BASE);
+  const model = await loadModel(FIXTURE_BASE);
   base = model.params;
   config = model.config as LlamaConfig;
   root = await mkdtemp(join(tmpdir(), "rankwise-types-fx-"));
@@ -58,17 +63,7 @@ afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-const tokens = () =>
-  np.array(expected.tokens.flat(), { dtype: np.int32 }).reshape([expected.tokens.length, -1]);
-
-/** |actual − expected| ≤ tol·|expected| + tol everywhere (borrows `actual`). */
-function expectClose(actual: np.Array, want: ArrayLike<number>, what: string, tol = 1e-5) {
-  const worst = closeness(read(actual), Array.from(want), tol, tol);
-  expect({ what, ...worst, ok: worst.ratio <= 1 }).toMatchObject({ what, ok: true });
-}
-
-const wanted = async (name: string) =>
-  (await loadSafetensors(join(DIR, name, "expected.safetensors"))).tensors;
+const wanted = (name: string) => referenceTensors(DIR, name);
 
 test("LoKr's factorization(dim, factor) is PEFT's", () => {
   for (const [dim, factor, m, n] of expected.factorization)
@@ -106,7 +101,7 @@ describe.each(CASES)("PEFT %s folder", (name) => {
     const adapter = await loadAnyAdapter(join(DIR, name), shapesOf(base));
     const logits = llamaForward(
       effectiveParams(tree.ref(base), adapter.params, adapter.plan),
-      tokens(),
+      fixtureTokens(expected.tokens),
       config,
     );
     expectClose(logits, expected.logits[name], "logits");
@@ -121,7 +116,12 @@ describe.each(CASES)("PEFT %s folder", (name) => {
       .array(expected.targets.flat(), { dtype: np.int32 })
       .reshape([expected.targets.length, -1]);
     const lossAndGrad = makeAdapterLossAndGrad(adapter.plan, config);
-    const [loss, grads] = lossAndGrad(adapter.params, tree.ref(base), tokens(), targets);
+    const [loss, grads] = lossAndGrad(
+      adapter.params,
+      tree.ref(base),
+      fixtureTokens(expected.tokens),
+      targets,
+    );
     loss.dispose();
     expect(Object.keys(grads).sort()).toEqual(
       Object.keys(want)
