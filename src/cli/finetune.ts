@@ -37,7 +37,15 @@ export function addFinetuneFlags(cmd: Command): Command {
     .option("--resume <dir>", "continue the fine-tuning run in <dir> from its checkpoint")
     .option("--quiet", "no progress output");
   // --reweight and --prune-data shape the decoder's own training loop only (train/reweight).
-  return addTrainFlags(cmd, ["model", "tokenizer", "reweight", "pruneData", "dataScores"]);
+  return addTrainFlags(cmd, [
+    "model",
+    "tokenizer",
+    "reweight",
+    "pruneData",
+    "dataScores",
+    "gradient",
+    "sdd",
+  ]);
 }
 
 /** The configuration a fine-tuning run folder was started with (checkpoint, else start row). */

@@ -13,7 +13,7 @@ const FLAGS: [string, keyof TrainConfig, string][] = [
   [
     "--mixing <rule>",
     "mixing",
-    "domain weights with several --data domains: uniform, fixed:w1,w2,…, doremi, dga, odm (default uniform)",
+    "domain weights with several --data domains: uniform, fixed:w1,w2,…, doremi, dga, odm (default uniform); upgrad: equal rows per domain, one gradient each, aggregated by UPGrad",
   ],
   ["--mixing-target <domain>", "mixingTarget", "dga: the domain whose loss the mixture serves"],
   ["--mixing-every <k>", "mixingEvery", "dga: update the weights every k steps (default 10)"],
@@ -56,6 +56,16 @@ const FLAGS: [string, keyof TrainConfig, string][] = [
     "--init <scheme>",
     "init",
     "initialisation of a fresh model: hf (Hugging Face's normal, default) or idinit (padded identities, residual ends zero)",
+  ],
+  [
+    "--gradient <source>",
+    "gradient",
+    "gradient source: backprop (default), forward[:k] (forward gradients: k random directions through jvp, default 1; no backward pass)",
+  ],
+  [
+    "--sdd",
+    "sdd",
+    "Scale-Distribution Decoupling: each decoder linear layer's output RMS-normalised, times a learned scale (saved with the weights)",
   ],
   [
     "--reweight <rule>",

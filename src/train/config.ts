@@ -8,6 +8,7 @@ import { CORPORA } from "../data/corpus.js";
 import { TOKENIZER_TYPES } from "../data/tokenizer.js";
 import { UsageError } from "../engine/errors.js";
 import { LLAMA_PRESETS } from "../nn/llama-config.js";
+import { formatGradient, parseGradient } from "./forward-step.js";
 import { domainNames, parseMixing } from "./mixing/spec.js";
 import { type MonitorKind, parseMonitorKinds } from "./monitors/training-monitors.js";
 import { getOptimizer, parseOptimizerOptions } from "./registry.js";
@@ -85,6 +86,11 @@ export interface TrainConfig {
   /** Initialisation of a fresh model: "hf" (default; Hugging Face's normal) or "idinit"
    *  (nn/init/idinit.ts). */
   init?: "hf" | "idinit";
+  /** Gradient source (train/forward-step.ts): "forward:k" (forward gradients, k directions);
+   *  absent for backprop. */
+  gradient?: string;
+  /** Scale-Distribution Decoupling in the decoder's linear layers (nn/sdd-model.ts). */
+  sdd?: boolean;
 }
 
 /** The defaults of every field of a run's configuration. */
@@ -132,6 +138,8 @@ KEYS.push("reweight", "pruneData", "dataScores");
 KEYS.push("monitors", "monitorEvery", "regularizer");
 // The initialisation of a fresh model (nn/init/).
 KEYS.push("init");
+// The gradient source and SDD layers (train/forward-step.ts, nn/sdd-model.ts).
+KEYS.push("gradient", "sdd");
 
 function int(name: string, v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
   const n = typeof v === "string" && v.trim() !== "" ? Number(v) : v;
@@ -238,6 +246,7 @@ export function validateConfig(input: Record<string, unknown>): TrainConfig {
     config.init = c.init;
   }
   Object.assign(config, validateMixing(config.data, c));
+  Object.assign(config, validateGradientOptions(config, c));
   return config;
 }
 
@@ -281,6 +290,37 @@ function validateMixing(data: string, c: Record<string, unknown>): Partial<Train
     for (const key of ["mixingTarget", "mixingEvery"] as const) {
       if (c[key] !== undefined)
         throw new UsageError(`--${flag(key)} is only used with --mixing dga`);
+    }
+  }
+  return out;
+}
+
+/** --gradient (canonical text; absent for backprop) and --sdd, with what they combine with. */
+function validateGradientOptions(config: TrainConfig, c: Record<string, unknown>) {
+  const out: Partial<TrainConfig> = {};
+  const gradient = formatGradient(parseGradient(c.gradient ?? "backprop"));
+  if (gradient !== "backprop") {
+    if (config.reweight !== undefined) {
+      throw new UsageError(
+        `--gradient ${gradient} trains the plain mean cross-entropy: use it with --reweight none`,
+      );
+    }
+    out.gradient = gradient;
+  }
+  if (c.sdd !== undefined && c.sdd !== false && c.sdd !== "false") {
+    if (c.sdd !== true && c.sdd !== "true") {
+      throw new UsageError(
+        `--sdd takes no value (config files: true or false); got "${String(c.sdd)}"`,
+      );
+    }
+    out.sdd = true;
+  }
+  if (config.mixing === "upgrad") {
+    const m = domainNames(config.data).length;
+    if (config.batchSize % m !== 0) {
+      throw new UsageError(
+        `--mixing upgrad splits each batch evenly over the ${m} domains: --batch-size must be a multiple of ${m}, got ${config.batchSize}`,
+      );
     }
   }
   return out;

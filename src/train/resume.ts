@@ -24,7 +24,14 @@ const FIXED_ON_RESUME: (keyof TrainConfig)[] = [
 ];
 
 /** Optional fields that must match too (unset in runs that did not use them). */
-const FIXED_IF_SET: (keyof TrainConfig)[] = ["reweight", "pruneData", "dataScores", "regularizer"];
+const FIXED_IF_SET: (keyof TrainConfig)[] = [
+  "reweight",
+  "pruneData",
+  "dataScores",
+  "regularizer",
+  "gradient",
+  "sdd",
+];
 
 /** Throw if `config` cannot continue a checkpoint trained with `saved` up to `step`. */
 export function checkResumable(saved: TrainConfig, config: TrainConfig, step: number): void {

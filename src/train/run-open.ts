@@ -22,11 +22,10 @@ import { GradientSpikeMonitor } from "./monitors/spike-monitor.js";
 import { buildOptimizer, peakLearningRate, type RunOptimizer } from "./optimizer.js";
 import { Progress } from "./progress.js";
 import { checkResumable, checkStateMatches } from "./resume.js";
-import { parseReweight } from "./reweight/spec.js";
-import { makeTrainLossAndGrad } from "./reweight/train-loss.js";
 import type { Run, RunState, TrainOptions } from "./run.js";
 import { announceRun } from "./run-announce.js";
 import { type Data, loadData, makeSampler, restoreSampler } from "./run-data.js";
+import { makeRunLossAndGrad } from "./run-gradient.js";
 
 /** What a new run needs before it may touch its folder: configuration, data, model shape and
  *  optimizer, all checked, nothing allocated. */
@@ -213,7 +212,7 @@ export async function openRun(o: TrainOptions): Promise<Run> {
     name: o.name ?? config.optimizer,
     metrics,
     progress,
-    lossAndGrad: makeTrainLossAndGrad(modelConfig, parseReweight(config.reweight)),
+    lossAndGrad: makeRunLossAndGrad(config, modelConfig, () => state.step),
     lossOnly: jit((p: LlamaParams, x: np.Array, y: np.Array) => llamaLoss(p, x, y, modelConfig)),
     schedule: learningRateSchedule(config, peakLearningRate(config)),
     tokensPerStep: config.batchSize * config.seqLen * config.accumulate,

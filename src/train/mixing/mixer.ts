@@ -100,6 +100,7 @@ export class Mixer {
 
   /** The next batch by the current weights, without observing it. */
   next(): Batch {
+    if (this.rule === "upgrad") return this.sampler.stratified(); // equal blocks (upgrad-step.ts)
     return this.sampler.next(this.weights);
   }
 
@@ -110,7 +111,8 @@ export class Mixer {
       this.alignedAt = c.step;
       await this.alignWeights(c);
     }
-    const batch = this.sampler.next(this.weights);
+    const batch =
+      this.rule === "upgrad" ? this.sampler.stratified() : this.sampler.next(this.weights);
     if (this.rule === "doremi") await this.observeDoremi(c, batch);
     else if (this.rule === "odm") await this.observeOdm(c, batch);
     return batch;

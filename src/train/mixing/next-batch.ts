@@ -16,6 +16,11 @@ export async function nextBatch(run: Run): Promise<Batch> {
       `--mixing ${s.rule} is not available to finetune (it reads the model's per-row losses); use uniform, fixed:w1,w2,… or dga`,
     );
   }
+  if (run.adapted && s.rule === "upgrad") {
+    throw new UsageError(
+      "--mixing upgrad is not available to finetune; use uniform, fixed:w1,w2,… or dga",
+    );
+  }
   return s.nextObserved({
     params: run.params,
     step: run.step,

@@ -97,6 +97,25 @@ export class MixtureSampler {
     return { ...gatherBatch(this.tokens, starts, this.seqLen), domains };
   }
 
+  /**
+   * The next batch in equal domain blocks (domain i: rows i·B/m … (i+1)·B/m − 1, each from its
+   * own stream; the mixing stream is not used). For `--mixing upgrad`; B must be a multiple of m.
+   */
+  stratified(): MixedBatch {
+    const m = this.streams.length;
+    const per = this.batchSize / m;
+    if (!Number.isInteger(per)) throw new RangeError("stratified: batchSize is not a multiple");
+    const domains = new Int32Array(this.batchSize);
+    const starts = new Int32Array(this.batchSize);
+    for (let r = 0; r < this.batchSize; r++) {
+      const i = Math.floor(r / per);
+      domains[r] = i;
+      starts[r] = this.offsets[i]! + this.streams[i]!.nextStarts()[0]!;
+    }
+    this.drawn++;
+    return { ...gatherBatch(this.tokens, starts, this.seqLen), domains };
+  }
+
   /** A batch of rows all from domain `i` (its own stream; for gradient probes). */
   probe(i: number): Batch {
     const starts = new Int32Array(this.batchSize);

@@ -7,7 +7,7 @@ import { UsageError } from "../../engine/errors.js";
 import { normalize, uniform } from "./simplex.js";
 
 /** The `--mixing` rules (`fixed` is written `fixed:w1,w2,…`). */
-export const MIXING_RULES = ["uniform", "fixed", "doremi", "dga", "odm"] as const;
+export const MIXING_RULES = ["uniform", "fixed", "doremi", "dga", "odm", "upgrad"] as const;
 /** One of {@link MIXING_RULES}. */
 export type MixingRule = (typeof MIXING_RULES)[number];
 
@@ -18,7 +18,7 @@ export interface MixingSpec {
   weights: number[];
 }
 
-const ACCEPTED = "uniform, fixed:w1,w2,… (one weight per domain), doremi, dga, odm";
+const ACCEPTED = "uniform, fixed:w1,w2,… (one weight per domain), doremi, dga, odm, upgrad";
 
 /** The domain names of a `--data` value ("moby-dick,sotu" → two domains). */
 export const domainNames = (data: string): string[] => data.split(",").map((s) => s.trim());
