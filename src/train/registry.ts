@@ -8,6 +8,7 @@ import { lowRank } from "./optimizers/low-rank.js";
 import { matrix } from "./optimizers/matrix.js";
 import { round2 } from "./optimizers/round2.js";
 import { round2b } from "./optimizers/round2b.js";
+import { round2d } from "./optimizers/round2d.js";
 import type { OptimizerEntry, OptionSpec } from "./optimizers/spec.js";
 
 export type { OptimizerEntry, OptionSpec } from "./optimizers/spec.js";
@@ -74,6 +75,14 @@ function coerce(spec: OptionSpec, raw: unknown): unknown {
   return String(raw);
 }
 
-for (const entry of [...classic, ...adaptive, ...lowRank, ...matrix, ...round2, ...round2b]) {
+for (const entry of [
+  ...classic,
+  ...adaptive,
+  ...lowRank,
+  ...matrix,
+  ...round2,
+  ...round2b,
+  ...round2d,
+]) {
   registerOptimizer(entry);
 }
