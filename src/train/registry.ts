@@ -8,6 +8,7 @@ import { lowRank } from "./optimizers/low-rank.js";
 import { matrix } from "./optimizers/matrix.js";
 import { round2 } from "./optimizers/round2.js";
 import { round2b } from "./optimizers/round2b.js";
+import { round2c } from "./optimizers/round2c.js";
 import { round2d } from "./optimizers/round2d.js";
 import type { OptimizerEntry, OptionSpec } from "./optimizers/spec.js";
 
@@ -82,6 +83,7 @@ for (const entry of [
   ...matrix,
   ...round2,
   ...round2b,
+  ...round2c,
   ...round2d,
 ]) {
   registerOptimizer(entry);
