@@ -82,6 +82,12 @@ export {
 export { type GradNormLoRPOptions, gradnormlorp } from "./optim/optimizers/gradnormlorp.js";
 export { grams } from "./optim/optimizers/grams.js";
 export { type GwtOptions, gwt } from "./optim/optimizers/gwt.js";
+export {
+  type InducedMetricAdamOptions,
+  type InducedMetricOptions,
+  inducedMetric,
+  inducedMetricAdam,
+} from "./optim/optimizers/induced-metric.js";
 export { type LambOptions, lamb } from "./optim/optimizers/lamb.js";
 export { type LionOptions, lion } from "./optim/optimizers/lion.js";
 export { type LisaOptions, lisa } from "./optim/optimizers/lisa.js";

@@ -181,6 +181,8 @@ const PUBLIC: Record<string, string[]> = {
     "gradnormlorp",
     "grams",
     "gwt",
+    "inducedMetric",
+    "inducedMetricAdam",
     "lamb",
     "lion",
     "lisa",
