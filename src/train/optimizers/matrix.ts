@@ -59,6 +59,7 @@ export const matrix: OptimizerEntry[] = [
       weightDecay: "weight decay (after the step)",
       precondFrequency: "eigenbasis refresh period",
       maxPrecondDim: "sides longer than this are not preconditioned",
+      mergeDims: "merge consecutive dimensions up to maxPrecondDim (the authors' merge_dims)",
       normalizeGrads: "normalise the direction's RMS",
       correctBias: "Adam's bias correction",
       blockSize: "cut longer sides into blocks preconditioned apart (0 = off)",
