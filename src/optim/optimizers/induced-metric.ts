@@ -18,6 +18,9 @@
  * squared scale of the loss axis: the brief's ξ² is this ξ). Defaults: the authors' (momentum 0.9,
  * ξ 0.1, β 0.1, β2 0.99, ε 1e-8, λ 0; η 0.1), except the Adam form's learning rate: 1e-2 (an
  * Adam-sized step; the authors' class default 0.1 is SGD-sized, their tuned runs use ~7e-3).
+ * Choices the paper leaves open follow the authors' code: the norm is global (all leaves; under
+ * `partition` or `masked`, the leaves given to this optimizer), the damping reads the raw gradient
+ * and scales the momentum, and the weight decay is not damped.
  * Deviations: none in the rule; v̄ stays on the device (no read-back per step), and the bias
  * correction is computed in float64 on the host.
  * State: m (and s for the Adam form) shaped like the parameters, one float v̄, the step count.
