@@ -1,0 +1,230 @@
+/**
+ * sltrain — SLTrain (Han, Li, Wang, Hong, Mishra et al., NeurIPS 2024, "SLTrain: a sparse plus
+ * low-rank approach for parameter and memory efficient pretraining", arXiv 2406.02214), as an
+ * optimizer: each hidden matrix W (m×n, n = in_features) is trained as
+ *   W = (α/r)·B A + S,   B: m×r (zeros),  A: r×n (kaiming_uniform(√5): U(±1/√n)),
+ *   S: δ·m·n entries on a random support fixed at the start (values U(±1/√n)), zero elsewhere;
+ * the original W is discarded, as the authors replace each nn.Linear by their SpLoRaLinear. From
+ * G = ∂L/∂W, the chain rule the authors' backward (sparse_linear_backward) computes:
+ *   ∂B = (α/r)·G Aᵀ,  ∂A = (α/r)·Bᵀ G,  ∂S = G ⊙ M        (M the 0/1 support mask)
+ * then torch's AdamW on B, A and S's values, and the update (α/r)·B A + S − W. Other leaves
+ * (vectors; matrices outside `mask` — the registry leaves embeddings and the head, as the
+ * authors' target modules do) take torch's AdamW with the same options.
+ *
+ * Reference: the authors' code (andyjm3/SLTrain: splora/splora_linear.py SpLoRaLinear — init,
+ * scaling lora_alpha/r, sorted randperm support; sparse-lora/sparse_linear.cpp forward/backward;
+ * torchrun_main's torch.optim.AdamW over every trainable parameter), read, not copied. Checked
+ * against a torch re-implementation of that module (tools/fixtures/round2d_sltrain.py, with the
+ * values as a vector scattered into W and autograd for the gradients; test/optim/round2d-sltrain
+ * .test.ts), which draws the same initialisation from the same PRNG.
+ *
+ * Deviations: the random draws come from the library's PRNG (./seeded-init.ts: torch's laws, not
+ * its streams); S is held dense with a fixed 0/1 mask instead of values + indices (a multiply
+ * instead of a gather or scatter: jax-js 0.1.25 has no scatter, and a gather's gradient fails
+ * under jit), so S's AdamW moments are dense too but stay zero off the support; no trainable
+ * scaling, no dropout (the authors' defaults), no quantisation. The trainer takes the first
+ * gradient at the SLTrain weights (`sltrainPoint`, the registry's weight prediction), later ones
+ * at the weights the updates produce. Memory: the dense W still lives in the model and the state
+ * holds S, M and their moments densely, so this reproduces SLTrain's training dynamics, not its
+ * memory saving — that needs the model to hold B, A and S's values instead of W, and the model
+ * code is not this file's. Needs the params in update().
+ */
+import { numpy as np } from "@jax-js/jax";
+import { OptionError } from "../../engine/errors.js";
+import { Xoshiro128 } from "../../engine/rng.js";
+import type { Params } from "../../engine/tree.js";
+import * as tree from "../../engine/tree.js";
+import {
+  evaluate,
+  type GradientTransformation,
+  type LeafSpec,
+  type ScalarOrSchedule,
+} from "../core.js";
+import { projectable } from "../projection/subspace.js";
+import { scaleByAdam } from "../transforms/adam.js";
+import { matrixOrFallback } from "../transforms/matrix-partition.js";
+import { randomSupport, uniformHost } from "../transforms/seeded-init.js";
+import * as check from "../validate.js";
+import { adamw } from "./adam.js";
+
+/** Options of {@link sltrain}. */
+export interface SltrainOptions {
+  /** Step size: a number or a schedule of the step (default 1e-3). */
+  learningRate?: number | ((step: number) => number);
+  /** r: rank of B A. */
+  rank?: number;
+  /** α: the low-rank part is scaled by α/r. */
+  loraAlpha?: number;
+  /** δ: fraction of each matrix's entries in the sparse support, in (0, 1). */
+  density?: number;
+  b1?: number;
+  b2?: number;
+  eps?: number;
+  /** AdamW's decoupled weight decay (B, A, S and the AdamW leaves). */
+  weightDecay?: number;
+  /** Seed of A's values, the supports and S's values. */
+  seed?: number;
+  /** Which matrices are reparametrised (default: every 2-D leaf); the rest use AdamW. */
+  mask?: LeafSpec<boolean>;
+}
+
+/** The defaults sltrain() really uses (SpLoRaModel's r, α, sp_ratio; torch's AdamW). */
+export const SLTRAIN_DEFAULTS = {
+  rank: 128,
+  loraAlpha: 32,
+  density: 0.01,
+  b1: 0.9,
+  b2: 0.999,
+  eps: 1e-8,
+  weightDecay: 0,
+  seed: 0,
+} as const;
+
+interface SltrainLeaf {
+  b: np.Array;
+  a: np.Array;
+  /** S, dense (zero off the support). */
+  s: np.Array;
+  /** The support M (1 on it, 0 elsewhere). */
+  support: np.Array;
+  mu: { b: np.Array; a: np.Array; s: np.Array };
+  nu: { b: np.Array; a: np.Array; s: np.Array };
+}
+
+export interface SltrainState {
+  count: number;
+  leaves: Record<string, SltrainLeaf>;
+}
+
+type Resolved = Required<Omit<SltrainOptions, "mask" | "learningRate">> & {
+  learningRate: ScalarOrSchedule;
+};
+
+/** (α/r)·B A + S. Borrows the leaf. */
+const weightOf = (leaf: SltrainLeaf, scale: number): np.Array =>
+  np.matmul(leaf.b.ref, leaf.a.ref).mul(scale).add(leaf.s.ref);
+
+/** SLTrain's steps on matrix leaves (the whole step, learning rate included). */
+export function sparsePlusLowRank(o: Resolved): GradientTransformation<SltrainState> {
+  const adam = scaleByAdam({ b1: o.b1, b2: o.b2, eps: o.eps });
+  const scale = o.loraAlpha / o.rank;
+  return {
+    init(params) {
+      const gen = Xoshiro128.fromSeed(o.seed);
+      const leaves: Record<string, SltrainLeaf> = {};
+      tree.walk(params, (x: np.Array, path) => {
+        if (x.ndim !== 2) throw new TypeError(`sltrain: leaf "${path}" is not a matrix`);
+        const [m, n] = x.shape;
+        const bound = 1 / Math.sqrt(n);
+        const a = np.array(uniformHost(gen, o.rank * n, bound), { shape: [o.rank, n] });
+        const picked = randomSupport(gen, m * n, Math.floor(o.density * m * n));
+        const values = uniformHost(gen, picked.length, bound);
+        const dense = new Float32Array(m * n);
+        const flags = new Float32Array(m * n);
+        picked.forEach((at, i) => {
+          dense[at] = values[i];
+          flags[at] = 1;
+        });
+        const zeros = () => ({
+          b: np.zeros([m, o.rank]),
+          a: np.zeros([o.rank, n]),
+          s: np.zeros([m, n]),
+        });
+        leaves[path] = {
+          b: np.zeros([m, o.rank]),
+          a,
+          s: np.array(dense, { shape: [m, n] }),
+          support: np.array(flags, { shape: [m, n] }),
+          mu: zeros(),
+          nu: zeros(),
+        };
+      });
+      tree.dispose(params);
+      return { count: 0, leaves };
+    },
+    update(updates, state, params) {
+      if (params === undefined) throw new Error("sltrain needs params in update()");
+      const t = state.count;
+      const eta = evaluate(o.learningRate, t);
+      const keep = 1 - eta * o.weightDecay;
+      const weights: Record<string, np.Array> = {};
+      tree.walk(params, (w: np.Array, path) => {
+        weights[path] = w;
+      });
+      const leaves: Record<string, SltrainLeaf> = {};
+      const out: np.Array[] = [];
+      tree.walk(updates, (g: np.Array, path) => {
+        const old = state.leaves[path];
+        const grads = {
+          b: np.matmul(g.ref, old.a.ref.transpose()).mul(scale),
+          a: np.matmul(old.b.ref.transpose(), g.ref).mul(scale),
+          s: g.mul(old.support.ref),
+        };
+        const [d, next] = adam.update(grads, { count: t, mu: old.mu, nu: old.nu });
+        const dir = d as { b: np.Array; a: np.Array; s: np.Array };
+        const leaf: SltrainLeaf = {
+          b: old.b.mul(keep).sub(dir.b.mul(eta)),
+          a: old.a.mul(keep).sub(dir.a.mul(eta)),
+          s: old.s.mul(keep).sub(dir.s.mul(eta)),
+          support: old.support,
+          mu: next.mu as SltrainLeaf["mu"],
+          nu: next.nu as SltrainLeaf["nu"],
+        };
+        out.push(weightOf(leaf, scale).sub(weights[path]));
+        leaves[path] = leaf;
+      });
+      return [tree.unflatten(updates, out) as Params, { count: t + 1, leaves }];
+    },
+  };
+}
+
+/**
+ * Where the first gradient is taken: before any step, each reparametrised matrix at its SLTrain
+ * weights (α/r)·B A + S from `state` (borrowed), every other leaf as given; afterwards the params
+ * themselves (the updates keep them equal to the state's weights). Consumes `params`.
+ */
+export function sltrainPoint(
+  params: Params,
+  state: SltrainState | undefined,
+  options: { rank?: number; loraAlpha?: number } = {},
+): Params {
+  if (state === undefined || state.count > 0) return params;
+  const { rank, loraAlpha } = { ...SLTRAIN_DEFAULTS, ...options };
+  return tree.mapWithPath((x: np.Array, path) => {
+    const leaf = state.leaves[path];
+    if (leaf === undefined) return x;
+    x.dispose();
+    return weightOf(leaf, loraAlpha / rank);
+  }, params) as Params;
+}
+
+/**
+ * SLTrain (Han et al. 2024): each matrix trained as a scaled low-rank product plus a sparse matrix
+ * on a fixed random support, by AdamW; AdamW elsewhere.
+ */
+export function sltrain(options: SltrainOptions = {}): GradientTransformation<any> {
+  check.knownOptions("sltrain", options, [
+    ...Object.keys(SLTRAIN_DEFAULTS),
+    "learningRate",
+    "mask",
+  ]);
+  const o = { ...SLTRAIN_DEFAULTS, ...options };
+  const learningRate = check.learningRate(o.learningRate ?? 1e-3);
+  const adam = check.adamOptions({ b1: o.b1, b2: o.b2, eps: o.eps });
+  const weightDecay = check.nonNegative("weightDecay", o.weightDecay);
+  const density = check.positive("density", o.density);
+  if (density >= 1) throw new OptionError(`density must be in (0, 1), got ${density}`);
+  return matrixOrFallback(
+    sparsePlusLowRank({
+      learningRate,
+      rank: check.integer("rank", o.rank, 1),
+      loraAlpha: check.positive("loraAlpha", o.loraAlpha),
+      density,
+      ...adam,
+      weightDecay,
+      seed: check.integer("seed", o.seed, 0),
+    }),
+    adamw({ learningRate, ...adam, weightDecay }),
+    projectable(o.mask),
+  );
+}
