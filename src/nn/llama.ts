@@ -26,6 +26,7 @@ import { jit, nn, numpy as np, random, valueAndGrad } from "@jax-js/jax";
 import type { LlamaConfig } from "./llama-config.js";
 import { crossEntropy, type LossAndGrad } from "./loss.js";
 import { checkFactors, factoredLinear, LOW_RANK_A, LOW_RANK_B } from "./low-rank.js";
+import { checkSddScales, SDD_SCALE, sddOutput } from "./sdd-model.js";
 
 /** Flat record of parameters keyed by Hugging Face names. */
 export type LlamaParams = Record<string, np.Array>;
@@ -109,6 +110,7 @@ export function initLlama(config: LlamaConfig, seed: number | np.Array = 0): Lla
 export function checkLlamaParams(params: LlamaParams, config: LlamaConfig): void {
   const shapes = llamaParamShapes(config);
   const factors = checkFactors(params, shapes);
+  const sddScales = checkSddScales(params, shapes);
   for (const [name, shape] of Object.entries(shapes)) {
     const p = params[name];
     if (p === undefined && factors.modules.has(name.slice(0, -".weight".length))) continue;
@@ -121,6 +123,7 @@ export function checkLlamaParams(params: LlamaParams, config: LlamaConfig): void
     if (
       !(name in shapes) &&
       !factors.names.has(name) &&
+      !sddScales.has(name) &&
       !isResidualProjection(name, params[name], config)
     ) {
       const hint = name === "lm_head.weight" ? " (tie_word_embeddings is true)" : "";
@@ -272,7 +275,10 @@ function block(
   const kvHeads = config.num_key_value_heads;
   const group = heads / kvHeads;
   const w = (name: string) => params[`model.layers.${i}.${name}`];
-  const linear = (x: np.Array, name: string) => {
+  // A module with an SDD scale normalises its output (./sdd-model.ts); others are unchanged.
+  const linear = (x: np.Array, name: string) =>
+    sddOutput(dense(x, name), w(`${name}.${SDD_SCALE}`), eps);
+  const dense = (x: np.Array, name: string) => {
     if (capture) capture(`model.layers.${i}.${name}`, x.ref.reshape([-1, x.shape.at(-1) ?? 0]));
     const a = w(`${name}.${LOW_RANK_A}`);
     if (a === undefined) return linearLayer(x, w(`${name}.weight`));
