@@ -45,6 +45,7 @@ import {
 import { fromHfConfig, type LlamaConfig, toHfConfig } from "./llama-config.js";
 import { LOW_RANK_A, LOW_RANK_B, LOW_RANK_CONFIG_KEY, lowRankRanks } from "./low-rank.js";
 import { checkMlpParams, type MlpConfig, mlpConfig, mlpParamShapes } from "./mlp.js";
+import { SDD_SCALE } from "./sdd-model.js";
 
 /** The configuration of any model Rankwise saves or loads. */
 export type ModelConfig = LlamaConfig | MlpConfig;
@@ -115,6 +116,9 @@ export async function saveModel(dir: string, model: Pretrained): Promise<void> {
       ordered[`${module}.${LOW_RANK_A}`] = model.params[`${module}.${LOW_RANK_A}`];
       ordered[`${module}.${LOW_RANK_B}`] = model.params[`${module}.${LOW_RANK_B}`];
     }
+    // An SDD module's scale (./sdd-model.ts) follows it.
+    const scale = model.params[`${module}.${SDD_SCALE}`];
+    if (scale !== undefined) ordered[`${module}.${SDD_SCALE}`] = scale;
   }
   for (const name of residualProjections(model)) ordered[name] = model.params[name];
   await mkdir(dir, { recursive: true });
@@ -218,6 +222,7 @@ export async function loadModel(dir: string): Promise<Pretrained> {
     take(name);
     take(name.replace(/weight$/, LOW_RANK_A));
     take(name.replace(/weight$/, LOW_RANK_B));
+    take(name.replace(/weight$/, SDD_SCALE));
   }
   for (const name of residualProjections({ config, params: loaded })) take(name);
   const bad = await nonFiniteLeaves(params);

@@ -46,20 +46,24 @@ export function checkSddScales(
 }
 
 /**
- * `params` with a scale of ones added for every decoder linear module of `shapes` (those of
- * llamaParamShapes): a fresh model becomes an SDD model. Returns the same record.
+ * `params` with a scale of ones after every decoder linear module's weight (the order model
+ * folders store them in, so a resumed run's parameters line up with its optimizer state): a
+ * fresh model becomes an SDD model. `shapes`: llamaParamShapes. Returns a new record holding
+ * the same arrays.
  */
 export function withSddScales(
   params: Record<string, np.Array>,
   shapes: Record<string, number[]>,
 ): Record<string, np.Array> {
-  for (const [name, shape] of Object.entries(shapes)) {
-    const module = name.slice(0, -".weight".length);
-    if (SCALE.test(`${module}.${SDD_SCALE}`)) {
-      params[`${module}.${SDD_SCALE}`] = np.ones([shape[0]!], { dtype: np.float32 });
+  const out: Record<string, np.Array> = {};
+  for (const [name, p] of Object.entries(params)) {
+    out[name] = p;
+    const scale = `${name.slice(0, -".weight".length)}.${SDD_SCALE}`;
+    if (name.endsWith(".weight") && SCALE.test(scale) && !(scale in params)) {
+      out[scale] = np.ones([shapes[name]![0]!], { dtype: np.float32 });
     }
   }
-  return params;
+  return out;
 }
 
 /** The module's output h unchanged without a scale, else g ⊙ RMSNorm(h). Consumes both. */

@@ -12,8 +12,9 @@ import * as tree from "../engine/tree.js";
 import { acquireLock, type Lock } from "../io/lock.js";
 import { ensureOutputDir } from "../io/output-dir.js";
 import { idinitDecoder } from "../nn/init/idinit.js";
-import { initLlama, type LlamaParams, llamaLoss } from "../nn/llama.js";
+import { initLlama, type LlamaParams, llamaLoss, llamaParamShapes } from "../nn/llama.js";
 import { type LlamaConfig, type LlamaPreset, llamaPreset } from "../nn/llama-config.js";
+import { withSddScales } from "../nn/sdd-model.js";
 import { hasCheckpoint, loadCheckpoint, readTrainerMeta, removeStaleSaves } from "./checkpoint.js";
 import { type TrainConfig, UsageError } from "./config.js";
 import { learningRateSchedule } from "./lr.js";
@@ -83,7 +84,9 @@ export function freshState(
 /** A new run's state at step 0. */
 const allocate = ({ config, data, modelConfig, opt }: Prepared): RunState => {
   const params = initLlama(modelConfig, config.seed);
-  const start = config.init === "idinit" ? idinitDecoder(params) : params;
+  const init = config.init === "idinit" ? idinitDecoder(params) : params;
+  // --sdd: scales of ones on every decoder linear layer (nn/sdd-model.ts), saved with the weights.
+  const start = config.sdd ? withSddScales(init, llamaParamShapes(modelConfig)) : init;
   return freshState(config, modelConfig, data, opt, start);
 };
 
