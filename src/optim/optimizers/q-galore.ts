@@ -13,9 +13,13 @@
  * (tools/fixtures/galore_reference.py, test/optim/galore.test.ts) with float32 moments.
  * Deviations: the authors' 8-bit Adam is bitsandbytes' (dynamic quantization map); ours is
  * the linear blockwise codec by default (moments "dynamic": bitsandbytes' map, with GaLore's
- * AdamW arithmetic rather than bitsandbytes' kernel). With weightBits 8 the matrices (the leaves GaLore projects) are
- * kept on the authors' INT8 grid with stochastic rounding after every step
- * (transforms/int8-weights.ts; the values, not the uint8 storage: see there).
+ * AdamW arithmetic rather than bitsandbytes' kernel). With weightBits 8 the matrices (the leaves
+ * GaLore projects) are stored in INT8 as the authors do — 8-bit codes (packed four per uint32
+ * word, jax-js having no 8-bit dtype) with a float32 scale and zero point per group, stochastic
+ * rounding after every step — and that INT8 copy, kept in the optimizer state, is the master:
+ * each step starts from it and the trainer's float32 parameters (which the model reads, so they
+ * stay) are moved onto its values (transforms/int8-master.ts). stateBytes counts it: 1 byte per
+ * matrix entry + 8 bytes per group, on top of the float32 parameters the trainer holds.
  */
 
 import { OptionError } from "../../engine/errors.js";
@@ -24,7 +28,7 @@ import { chain, identity } from "../core.js";
 import { Q_GALORE_PROJECTOR_DEFAULTS, qGaloreProjector } from "../projection/q-galore.js";
 import { resolveProjector } from "../projection/resolve.js";
 import { projectable } from "../projection/subspace.js";
-import { int8Weights } from "../transforms/int8-weights.js";
+import { int8MasterWeights } from "../transforms/int8-master.js";
 import { matrixOrFallback } from "../transforms/matrix-partition.js";
 import { dynamicMoments, int8Moments, withMomentCodec } from "../transforms/moment-codec.js";
 import * as check from "../validate.js";
@@ -45,9 +49,9 @@ export interface QGaloreOptions extends GaloreOptions {
   moments?: "int8" | "dynamic" | "float32";
   /** Block size of the int8 moments (default 256). */
   momentBlockSize?: number;
-  /** 8: keep the matrices on an INT8 grid after each step (the authors'); 0 (default): float. */
+  /** 8: keep the matrices in INT8, the master copy in the state (the authors'); 0 (default): float. */
   weightBits?: number;
-  /** Entries per weight quantisation group (default 256). */
+  /** Entries per weight quantisation group (default 256; a multiple of 4). */
   weightGroupSize?: number;
   /** Stochastic rounding of the INT8 weights (default true). */
   stochasticRound?: boolean;
@@ -97,7 +101,12 @@ export function qGalore(options: QGaloreOptions = {}): GradientTransformation<St
   if (weightBits !== 0 && weightBits !== 8) {
     throw new OptionError(`weightBits must be one of 0, 8; got ${weightBits}`);
   }
-  const weightGroupSize = check.integer("weightGroupSize", o.weightGroupSize, 1);
+  const weightGroupSize = check.integer("weightGroupSize", o.weightGroupSize, 4);
+  if (weightGroupSize % 4 !== 0) {
+    throw new OptionError(
+      `weightGroupSize must be a multiple of 4 (four 8-bit codes per word), got ${weightGroupSize}`,
+    );
+  }
   const stochastic = check.boolean("stochasticRound", o.stochasticRound);
   const galore = galoreAdamW(o, {
     projector,
@@ -105,6 +114,6 @@ export function qGalore(options: QGaloreOptions = {}): GradientTransformation<St
     wrapAdam: codec && ((adam) => withMomentCodec(adam, codec)),
   });
   if (weightBits === 0) return galore;
-  const weights = int8Weights({ groupSize: weightGroupSize, stochastic, seed: o.seed });
+  const weights = int8MasterWeights({ groupSize: weightGroupSize, stochastic, seed: o.seed });
   return chain(galore, matrixOrFallback(weights, identity(), projectable(o.mask)));
 }
