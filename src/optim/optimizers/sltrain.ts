@@ -40,9 +40,10 @@ import {
   type LeafSpec,
   type ScalarOrSchedule,
 } from "../core.js";
+import { leafwise } from "../leafwise.js";
 import { projectable } from "../projection/subspace.js";
-import { scaleByAdam } from "../transforms/adam.js";
 import { matrixOrFallback } from "../transforms/matrix-partition.js";
+import { biasCorrection, ema, emaSquare } from "../transforms/moments.js";
 import { randomSupport, uniformHost } from "../transforms/seeded-init.js";
 import * as check from "../validate.js";
 import { adamw } from "./adam.js";
@@ -104,9 +105,37 @@ type Resolved = Required<Omit<SltrainOptions, "mask" | "learningRate">> & {
 const weightOf = (leaf: SltrainLeaf, scale: number): np.Array =>
   np.matmul(leaf.b.ref, leaf.a.ref).mul(scale).add(leaf.s.ref);
 
+/**
+ * One step of every leaf, compiled over the tree: [G, W, B, A, S, M, the moments of B, A, S (first,
+ * then second)] → [(α/r)·B A + S − W, B, A, S, the six moments]; scalars [η, 1 − ηλ, α/r, β1,
+ * 1 − β1, β2, 1 − β2, the two bias-correction factors, ε]. Adam's arithmetic is scaleByAdam's.
+ */
+const step = leafwise(
+  (
+    [g, w, b, a, s, support, mb, ma, ms, vb, va, vs],
+    [eta, keep, scale, b1, c1, b2, c2, bc1, bc2, eps],
+  ) => {
+    const gb = np.matmul(g.ref, a.ref.transpose()).mul(scale.ref); // (α/r)·G Aᵀ
+    const ga = np.matmul(b.ref.transpose(), g.ref).mul(scale.ref); // (α/r)·Bᵀ G
+    const gs = g.mul(support); // G ⊙ M
+    const moments = [
+      [mb, vb, gb],
+      [ma, va, ga],
+      [ms, vs, gs],
+    ].map(([m, v, x]) => [ema(m, x.ref, b1.ref, c1.ref), emaSquare(v, x, b2.ref, c2.ref)]);
+    const stepped = [b, a, s].map((p, i) => {
+      const [m, v] = moments[i];
+      const d = m.ref.mul(bc1.ref).div(np.sqrt(v.ref).mul(bc2.ref).add(eps.ref));
+      return p.mul(keep.ref).sub(d.mul(eta.ref));
+    });
+    for (const x of [b1, c1, b2, c2, bc1, bc2, eps, keep, eta]) x.dispose();
+    const delta = np.matmul(stepped[0].ref, stepped[1].ref).mul(scale).add(stepped[2].ref).sub(w);
+    return [delta, ...stepped, ...moments.map((m) => m[0]), ...moments.map((m) => m[1])];
+  },
+);
+
 /** SLTrain's steps on matrix leaves (the whole step, learning rate included). */
 export function sparsePlusLowRank(o: Resolved): GradientTransformation<SltrainState> {
-  const adam = scaleByAdam({ b1: o.b1, b2: o.b2, eps: o.eps });
   const scale = o.loraAlpha / o.rank;
   return {
     init(params) {
@@ -146,34 +175,65 @@ export function sparsePlusLowRank(o: Resolved): GradientTransformation<SltrainSt
       if (params === undefined) throw new Error("sltrain needs params in update()");
       const t = state.count;
       const eta = evaluate(o.learningRate, t);
-      const keep = 1 - eta * o.weightDecay;
-      const weights: Record<string, np.Array> = {};
-      tree.walk(params, (w: np.Array, path) => {
-        weights[path] = w;
+      const paths: string[] = [];
+      tree.walk(updates, (_g, path) => {
+        paths.push(path);
       });
+      const byPath = (t2: Params) => {
+        const out: Record<string, np.Array> = {};
+        tree.walk(t2, (x: np.Array, path) => {
+          out[path] = x;
+        });
+        return out;
+      };
+      const column = (pick: (leaf: SltrainLeaf) => np.Array) =>
+        Object.fromEntries(paths.map((p) => [p, pick(state.leaves[p])]));
+      const [delta, b, a, s, mb, ma, ms, vb, va, vs] = step(
+        [
+          byPath(updates),
+          byPath(params),
+          column((l) => l.b),
+          column((l) => l.a),
+          column((l) => l.s),
+          column((l) => l.support.ref),
+          column((l) => l.mu.b),
+          column((l) => l.mu.a),
+          column((l) => l.mu.s),
+          column((l) => l.nu.b),
+          column((l) => l.nu.a),
+          column((l) => l.nu.s),
+        ],
+        [
+          eta,
+          1 - eta * o.weightDecay,
+          scale,
+          o.b1,
+          1 - o.b1,
+          o.b2,
+          1 - o.b2,
+          1 / biasCorrection(o.b1, t + 1),
+          1 / Math.sqrt(biasCorrection(o.b2, t + 1)),
+          o.eps,
+        ],
+      ) as Record<string, np.Array>[];
       const leaves: Record<string, SltrainLeaf> = {};
-      const out: np.Array[] = [];
-      tree.walk(updates, (g: np.Array, path) => {
-        const old = state.leaves[path];
-        const grads = {
-          b: np.matmul(g.ref, old.a.ref.transpose()).mul(scale),
-          a: np.matmul(old.b.ref.transpose(), g.ref).mul(scale),
-          s: g.mul(old.support.ref),
+      for (const p of paths) {
+        leaves[p] = {
+          b: b[p],
+          a: a[p],
+          s: s[p],
+          support: state.leaves[p].support,
+          mu: { b: mb[p], a: ma[p], s: ms[p] },
+          nu: { b: vb[p], a: va[p], s: vs[p] },
         };
-        const [d, next] = adam.update(grads, { count: t, mu: old.mu, nu: old.nu });
-        const dir = d as { b: np.Array; a: np.Array; s: np.Array };
-        const leaf: SltrainLeaf = {
-          b: old.b.mul(keep).sub(dir.b.mul(eta)),
-          a: old.a.mul(keep).sub(dir.a.mul(eta)),
-          s: old.s.mul(keep).sub(dir.s.mul(eta)),
-          support: old.support,
-          mu: next.mu as SltrainLeaf["mu"],
-          nu: next.nu as SltrainLeaf["nu"],
-        };
-        out.push(weightOf(leaf, scale).sub(weights[path]));
-        leaves[path] = leaf;
-      });
-      return [tree.unflatten(updates, out) as Params, { count: t + 1, leaves }];
+      }
+      return [
+        tree.unflatten(
+          updates,
+          paths.map((p) => delta[p]),
+        ) as Params,
+        { count: t + 1, leaves },
+      ];
     },
   };
 }

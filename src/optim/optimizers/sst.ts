@@ -46,10 +46,11 @@ import {
   type LeafSpec,
   type ScalarOrSchedule,
 } from "../core.js";
+import { leafwise } from "../leafwise.js";
 import { projectable } from "../projection/subspace.js";
-import { scaleByAdam } from "../transforms/adam.js";
 import { gatherColumns, scatterColumns, selection } from "../transforms/column-select.js";
 import { matrixOrFallback } from "../transforms/matrix-partition.js";
+import { biasCorrection, ema, emaSquare } from "../transforms/moments.js";
 import { drawWithoutReplacement } from "../transforms/weighted-draw.js";
 import * as check from "../validate.js";
 import { adamw } from "./adam.js";
@@ -133,9 +134,52 @@ function drawWeights(s: np.Array, mix: number): number[] {
   return values.map((x) => (total > 0 ? (1 - mix) * (x / total) + mix / k : 1 / k));
 }
 
+/**
+ * One step of every leaf, compiled over the tree (see the header): [G, W, U, s, V, s's moments,
+ * U_I's and V_I's moments, the selection, s's two bias-correction factors] → [U diag(s) Vᵀ − W,
+ * U, s, V, the six moments]; scalars [η, 1 − ηλ, β1, 1 − β1, β2, 1 − β2, the vectors' two
+ * bias-correction factors, ε]. Adam's arithmetic is scaleByAdam's (torch's).
+ */
+const spectralStep = (enhanced: boolean) =>
+  leafwise(
+    (
+      [g, w, u, s, v, muS, nuS, muU, nuU, muV, nuV, sel, bc1S, bc2S],
+      [eta, keep, b1, c1, b2, c2, bc1, bc2, eps],
+    ) => {
+      const gv = np.matmul(g.ref, v.ref); // G V
+      const gs = u.ref.mul(gv.ref).sum(0); // diag(Uᵀ G V)
+      const uI = gatherColumns(u.ref, sel);
+      const vI = gatherColumns(v.ref, sel);
+      let gU = gatherColumns(gv, sel); // G V_I
+      let gV = np.matmul(g.transpose(), uI.ref); // Gᵀ U_I
+      if (!enhanced) {
+        const sI = np.matmul(s.ref.reshape([1, -1]), sel.ref);
+        gU = gU.mul(sI.ref);
+        gV = gV.mul(sI);
+      }
+      const mS = ema(muS, gs.ref, b1.ref, c1.ref);
+      const vS = emaSquare(nuS, gs, b2.ref, c2.ref);
+      const mU = ema(muU, gU.ref, b1.ref, c1.ref);
+      const vU = emaSquare(nuU, gU, b2.ref, c2.ref);
+      const mV = ema(muV, gV.ref, b1, c1);
+      const vV = emaSquare(nuV, gV, b2, c2);
+      const direction = (m: np.Array, v2: np.Array, i1: np.Array, i2: np.Array, e: np.Array) =>
+        m.mul(i1).div(np.sqrt(v2).mul(i2).add(e));
+      const dS = direction(mS.ref, vS.ref, bc1S, bc2S, eps.ref);
+      const dU = direction(mU.ref, vU.ref, bc1.ref, bc2.ref, eps.ref);
+      const dV = direction(mV.ref, vV.ref, bc1, bc2, eps);
+      const sNew = np.maximum(s.mul(keep.ref).sub(dS.mul(eta.ref)), 0);
+      const uNew = scatterColumns(u, unitColumns(uI.mul(keep.ref).sub(dU.mul(eta.ref))), sel);
+      const vNew = scatterColumns(v, unitColumns(vI.mul(keep).sub(dV.mul(eta))), sel);
+      sel.dispose();
+      const delta = compose(uNew.ref, sNew.ref, vNew.ref).sub(w);
+      return [delta, uNew, sNew, vNew, mS, vS, mU, vU, mV, vV];
+    },
+  );
+const steps = { enhanced: spectralStep(true), exact: spectralStep(false) };
+
 /** SST's spectral steps on matrix leaves (the whole step, learning rate included). */
 export function sparseSpectral(o: Resolved): GradientTransformation<SstState> {
-  const adam = scaleByAdam({ b1: o.b1, b2: o.b2, eps: o.eps });
   const sizes = (shape: number[]) => {
     const k = Math.min(shape[0], shape[1]);
     const r = Math.min(o.rank, k);
@@ -170,16 +214,15 @@ export function sparseSpectral(o: Resolved): GradientTransformation<SstState> {
       if (params === undefined) throw new Error("sst needs params in update()");
       const t = state.count;
       const eta = evaluate(o.learningRate, t);
-      const keep = 1 - eta * o.weightDecay;
       const gen = new Xoshiro128(state.rng);
-      const weights: Record<string, np.Array> = {};
-      tree.walk(params, (w: np.Array, path) => {
-        weights[path] = w;
-      });
-      const leaves: Record<string, SstLeaf> = {};
-      const out: np.Array[] = [];
+      const paths: string[] = [];
+      const k: Record<string, number> = {};
+      const pre: Record<string, Partial<SstLeaf>> = {};
+      const sel: Record<string, np.Array> = {};
+      const bcS: [Record<string, np.Array>, Record<string, np.Array>] = [{}, {}];
+      // Host work first (re-SVD, draws), leaf by leaf; then one compiled step over every leaf.
       tree.walk(updates, (g: np.Array, path) => {
-        const { k, r, round } = sizes(g.shape);
+        const { k: size, r, round } = sizes(g.shape);
         let { u, s, v, muS, nuS, muU, nuU, muV, nuV, picked } = state.leaves[path];
         if (t > 0 && t % round === 0) {
           const f = svd(compose(u, s, v));
@@ -187,8 +230,8 @@ export function sparseSpectral(o: Resolved): GradientTransformation<SstState> {
           s = f.s;
           v = f.vt.transpose();
           tree.dispose([muS, nuS]);
-          muS = np.zeros([k]);
-          nuS = np.zeros([k]);
+          muS = np.zeros([size]);
+          nuS = np.zeros([size]);
         }
         if (t % o.iterationSteps === 0) {
           picked = drawWithoutReplacement(gen, drawWeights(s, o.uniformMix), r);
@@ -196,50 +239,65 @@ export function sparseSpectral(o: Resolved): GradientTransformation<SstState> {
           [muU, nuU] = [np.zeros(muU.shape), np.zeros(nuU.shape)];
           [muV, nuV] = [np.zeros(muV.shape), np.zeros(nuV.shape)];
         }
-        const sel = selection(k, picked);
-        const gv = np.matmul(g.ref, v.ref); // G V
-        const gs = u.ref.mul(gv.ref).sum(0); // diag(Uᵀ G V)
-        const uI = gatherColumns(u.ref, sel);
-        const vI = gatherColumns(v.ref, sel);
-        let gU = gatherColumns(gv, sel); // G V_I
-        let gV = np.matmul(g.transpose(), uI.ref); // Gᵀ U_I
-        if (!o.enhancedGradient) {
-          const sI = np.matmul(s.ref.reshape([1, k]), sel.ref);
-          gU = gU.mul(sI.ref);
-          gV = gV.mul(sI);
-        }
-        const [dS, nextS] = adam.update(
-          { s: gs },
-          { count: t % round, mu: { s: muS }, nu: { s: nuS } },
-        );
-        const [dUV, nextUV] = adam.update(
-          { u: gU, v: gV },
-          { count: t % o.iterationSteps, mu: { u: muU, v: muV }, nu: { u: nuU, v: nuV } },
-        );
-        const d = dUV as { u: np.Array; v: np.Array };
-        s = np.maximum(s.mul(keep).sub((dS as { s: np.Array }).s.mul(eta)), 0);
-        u = scatterColumns(u, unitColumns(uI.mul(keep).sub(d.u.mul(eta))), sel);
-        v = scatterColumns(v, unitColumns(vI.mul(keep).sub(d.v.mul(eta))), sel);
-        sel.dispose();
-        out.push(compose(u.ref, s.ref, v.ref).sub(weights[path]));
-        const mS = nextS.mu as { s: np.Array };
-        const vS = nextS.nu as { s: np.Array };
-        const mUV = nextUV.mu as { u: np.Array; v: np.Array };
-        const vUV = nextUV.nu as { u: np.Array; v: np.Array };
-        leaves[path] = {
-          u,
-          s,
-          v,
-          muS: mS.s,
-          nuS: vS.s,
-          muU: mUV.u,
-          nuU: vUV.u,
-          muV: mUV.v,
-          nuV: vUV.v,
-          picked,
-        };
+        const tS = (t % round) + 1;
+        bcS[0][path] = np.array(1 / biasCorrection(o.b1, tS));
+        bcS[1][path] = np.array(1 / Math.sqrt(biasCorrection(o.b2, tS)));
+        sel[path] = selection(size, picked);
+        pre[path] = { u, s, v, muS, nuS, muU, nuU, muV, nuV, picked };
+        paths.push(path);
+        k[path] = size;
       });
-      return [tree.unflatten(updates, out) as Params, { count: t + 1, rng: gen.state(), leaves }];
+      const column = (name: keyof SstLeaf) =>
+        Object.fromEntries(paths.map((p) => [p, pre[p][name] as np.Array]));
+      const weights: Record<string, np.Array> = {};
+      tree.walk(params, (w: np.Array, path) => {
+        weights[path] = w;
+      });
+      const grads: Record<string, np.Array> = {};
+      tree.walk(updates, (g: np.Array, path) => {
+        grads[path] = g;
+      });
+      const tV = (t % o.iterationSteps) + 1;
+      const [delta, u, s, v, muS, nuS, muU, nuU, muV, nuV] = steps[
+        o.enhancedGradient ? "enhanced" : "exact"
+      ](
+        [grads, weights, column("u"), column("s"), column("v"), column("muS"), column("nuS")]
+          .concat([column("muU"), column("nuU"), column("muV"), column("nuV"), sel])
+          .concat(bcS),
+        [
+          eta,
+          1 - eta * o.weightDecay,
+          o.b1,
+          1 - o.b1,
+          o.b2,
+          1 - o.b2,
+          1 / biasCorrection(o.b1, tV),
+          1 / Math.sqrt(biasCorrection(o.b2, tV)),
+          o.eps,
+        ],
+      ) as Record<string, np.Array>[];
+      const leaves: Record<string, SstLeaf> = {};
+      for (const p of paths) {
+        leaves[p] = {
+          u: u[p],
+          s: s[p],
+          v: v[p],
+          muS: muS[p],
+          nuS: nuS[p],
+          muU: muU[p],
+          nuU: nuU[p],
+          muV: muV[p],
+          nuV: nuV[p],
+          picked: pre[p].picked as number[],
+        };
+      }
+      return [
+        tree.unflatten(
+          updates,
+          paths.map((p) => delta[p]),
+        ) as Params,
+        { count: t + 1, rng: gen.state(), leaves },
+      ];
     },
   };
 }
