@@ -106,9 +106,16 @@ export { type SaniaOptions, sania } from "./optim/optimizers/sania.js";
 export { type SgdOptions, sgd } from "./optim/optimizers/sgd.js";
 export { type ShampooOptions, shampoo } from "./optim/optimizers/shampoo.js";
 export { signSgd, signum } from "./optim/optimizers/signum.js";
+export {
+  type SltrainOptions,
+  type SltrainState,
+  sltrain,
+  sltrainPoint,
+} from "./optim/optimizers/sltrain.js";
 export { type SoapOptions, type SoapState, soap } from "./optim/optimizers/soap.js";
 export { type SpamOptions, type SpamState, spam } from "./optim/optimizers/spam.js";
 export type { MaskRequest, MaskSampler } from "./optim/optimizers/spam-sparse.js";
+export { type SstOptions, type SstState, sst } from "./optim/optimizers/sst.js";
 export {
   type ResetTiming,
   type StableSpamOptions,

@@ -216,7 +216,6 @@ export function sparseSpectral(o: Resolved): GradientTransformation<SstState> {
       const eta = evaluate(o.learningRate, t);
       const gen = new Xoshiro128(state.rng);
       const paths: string[] = [];
-      const k: Record<string, number> = {};
       const pre: Record<string, Partial<SstLeaf>> = {};
       const sel: Record<string, np.Array> = {};
       const bcS: [Record<string, np.Array>, Record<string, np.Array>] = [{}, {}];
@@ -245,7 +244,6 @@ export function sparseSpectral(o: Resolved): GradientTransformation<SstState> {
         sel[path] = selection(size, picked);
         pre[path] = { u, s, v, muS, nuS, muU, nuU, muV, nuV, picked };
         paths.push(path);
-        k[path] = size;
       });
       const column = (name: keyof SstLeaf) =>
         Object.fromEntries(paths.map((p) => [p, pre[p][name] as np.Array]));
