@@ -148,7 +148,7 @@ describe("--mixing", () => {
     ["fixed:0,0", /must not all be zero/],
     [
       "bandit",
-      /must be one of uniform, fixed:w1,w2,… \(one weight per domain\), doremi, dga, odm; got "bandit"/,
+      /must be one of uniform, fixed:w1,w2,… \(one weight per domain\), doremi, dga, odm, upgrad; got "bandit"/,
     ],
   ])("%s is refused in one line", (value, message) => {
     expect(() => parseMixing(value, two)).toThrow(UsageError);

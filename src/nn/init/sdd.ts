@@ -8,7 +8,8 @@
  * (sddLinear(x, cW) = sddLinear(x, W) for c > 0, up to ε), so ⟨∇_W L, W⟩ = 0: the gradient
  * cannot grow or shrink W's norm to first order, which is what keeps deep (Post-Norm) stacks
  * from exploding or vanishing gradients.
- * Deviations: a function for models to call (the built-in LLaMA and MLP models do not use it yet).
+ * Deviations: a function for models to call; the LLaMA decoder applies the same layer when its
+ * weights hold SDD scales (nn/sdd-model.ts, `train --sdd`); the MLP does not use it.
  */
 import { numpy as np } from "@jax-js/jax";
 

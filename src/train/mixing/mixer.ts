@@ -9,6 +9,8 @@
  * - dga: every k steps (before drawing the batch), one gradient per domain on a probe batch of
  *   that domain and one on a second probe batch of the target domain, their inner products →
  *   dgaUpdate. Probes come from the domains' own streams, so they are part of the saved state.
+ * - upgrad: no weights move; every batch is equal blocks of the domains' rows (sampler.ts
+ *   `stratified`), whose gradients ../upgrad-step.ts aggregates.
  *
  * The weights a batch is drawn with are those before its own observation (the update is used
  * from the next batch on). A non-finite observation leaves the weights as they were. State
