@@ -3,8 +3,8 @@
  * runs it: a run of 4 steps checkpoints at step 2; that checkpoint folder is copied aside (when
  * step 3 starts) and resumed from there to step 4. The final weights and the optimizer state must
  * be the same bits as the uninterrupted run's. Options that set a refresh period (projections,
- * preconditioners, momentum resets) are set to 2, so that a refresh falls after the resume point
- * whatever the method's step convention.
+ * preconditioners, momentum resets, block switches, layer draws, …) are set short (see SHORT), so
+ * that a refresh falls after the resume point whatever the method's step convention.
  *
  * The cause of the drift novograd and stable-spam had (their per-tensor scalar states are 0-d
  * arrays): jax-js builds a small all-equal array read from a file as an inline constant, and
@@ -28,14 +28,38 @@ import { TINY_RUN, writeTinyCorpus } from "../helpers/tiny-base.js";
 
 const tempDir = () => mkdtempSync(join(tmpdir(), "rankwise-resume-all-"));
 
-/** Short periods, applied where an optimizer has the option (rank 4 fits the tiny model's
- *  16-wide matrices; queueSize 1 lets Q-GaLore's adaptive gap act within the run). */
+/**
+ * Short periods, applied where an optimizer has the option, so that a period boundary falls
+ * after the resume point (steps 3–4; "t" below is the optimizer's own step index):
+ * projections and preconditioners (updateProjGap, precondFrequency: t = 2 with a 0-based t, 4
+ * with a 1-based one), momentum resets and SPAM's masks redrawn with them (resetInterval, density
+ * < 1; clipDelay 1 clips at t = 3), BAdam's block switch after t = 3 (switchBlockEvery), LISA's
+ * layer draw at t = 2 (intervalSteps), AdaFisher's factors at t = 2 (tCov), COAP's correlation
+ * step at t = 1, 3 and its re-fit at t = 2 (updateInterval 1, reprojectFactor 2), M-FAC's ring of
+ * 2 gradients wrapping at step 3 (ngrads), GradES's count of small steps reaching patience 2 at
+ * step 3 (gracePeriod 1, threshold above any gradient norm). Also: rank 4 fits the tiny model's
+ * 16-wide matrices; queueSize 1 lets Q-GaLore's adaptive gap act within the run; 8-bit GaLore's
+ * codec and Q-GaLore's INT8 weights are switched on (minQuantizedSize 0, weightBits 8).
+ */
 const SHORT: Record<string, unknown> = {
   updateProjGap: 2,
   precondFrequency: 2,
   resetInterval: 2,
+  density: 0.5,
+  clipDelay: 1,
+  switchBlockEvery: 2,
+  intervalSteps: 2,
+  tCov: 2,
+  updateInterval: 1,
+  reprojectFactor: 2,
+  ngrads: 2,
+  patience: 2,
+  gracePeriod: 1,
+  threshold: 1e9,
   rank: 4,
   queueSize: 1,
+  minQuantizedSize: 0,
+  weightBits: 8,
 };
 
 let corpus: string;
@@ -104,6 +128,13 @@ test("a scalar read back from a state file computes like the device array it was
   }
   g.dispose();
   expect(differ).toBe(0);
+});
+
+test("every period option of a registered optimizer is shortened; every short option exists", () => {
+  const PERIOD = /(Every|Interval|Gap|Frequency)$|^(intervalSteps|tCov)$/;
+  const options = optimizerNames().flatMap((name) => getOptimizer(name).options.map((o) => o.name));
+  expect([...new Set(options.filter((o) => PERIOD.test(o) && !(o in SHORT)))]).toEqual([]);
+  expect(Object.keys(SHORT).filter((o) => !options.includes(o))).toEqual([]);
 });
 
 test.each(optimizerNames())(
