@@ -12,6 +12,7 @@ import * as tree from "../../src/engine/tree.js";
 import { applyUpdates } from "../../src/optim/core.js";
 import { sltrain, sltrainPoint } from "../../src/optim/optimizers/sltrain.js";
 import { randomSupport } from "../../src/optim/transforms/seeded-init.js";
+import { getOptimizer } from "../../src/train/registry.js";
 import { read, setup } from "../helpers/engine.js";
 import { expectNoLeaks } from "../helpers/leaks.js";
 import {
@@ -100,6 +101,25 @@ test("the first gradient is taken at S (B = 0), later ones at the params; W stay
     if (support[i] === 0) expect(x).toBe(0);
   });
   tree.dispose([later, params, state, w]);
+});
+
+test("the registry's sltrain takes its first gradient at S through predict, then at the params", () => {
+  const entry = getOptimizer("sltrain");
+  const options = { rank: 2, density: 0.5 };
+  const opt = entry.create({ ...options, learningRate: 0.05 });
+  let params: any = { "layers.0.mlp.w": start().w, embed_tokens: start().w };
+  let state = opt.init(tree.ref(params));
+  const point: any = entry.predict?.(tree.ref(params), state, () => 0.05, options);
+  expect(read(point["layers.0.mlp.w"])).toEqual(read(state.matrix.leaves["layers.0.mlp.w"].s));
+  expect(read(point.embed_tokens)).toEqual(read(params.embed_tokens)); // AdamW's leaf
+  tree.dispose(point);
+  const grads = { "layers.0.mlp.w": gradsAt(0).w, embed_tokens: gradsAt(1).w };
+  const [u, next] = opt.update(grads, state, tree.ref(params));
+  state = next;
+  params = applyUpdates(params, u);
+  const later: any = entry.predict?.(tree.ref(params), state, () => 0.05, options);
+  expect(read(later["layers.0.mlp.w"])).toEqual(read(params["layers.0.mlp.w"]));
+  tree.dispose([later, params, state]);
 });
 
 describe("state", () => {

@@ -20,10 +20,12 @@
  *
  * Reference: the paper (§4, Algorithm 1: all singular values updated every step, singular vectors
  * of a multinomial sample on the singular values updated and re-normalised, Σ clamped at 0, SVD
- * re-initialisation after each round); the sampling law with its uniform half (μ = uniformMix) as
- * the paper's v3 states it. The authors' repository is not stored here, so the rule is written
- * from the paper alone. Checked against a torch re-implementation (tools/fixtures/round2d_sst.py,
- * test/optim/round2d-sst.test.ts), which draws the same indices from the same PRNG.
+ * re-initialisation after each round). The authors' repository (and the paper's full text) could
+ * not be read here: the rule is written from the paper's abstract and a detailed summary of its
+ * v3, which gives the law's uniform half p_i = ½(1/k + s_i/Σs) (uniformMix 0: p ∝ s alone) and
+ * the enhanced gradient. Checked against a torch re-implementation of that rule
+ * (tools/fixtures/round2d_sst.py, test/optim/round2d-sst.test.ts), drawing the same indices from
+ * the same PRNG — a check of this code against the rule, not of the rule against the authors'.
  *
  * Deviations: the draw is successive sampling on the library's PRNG (./weighted-draw.ts: the law
  * of torch.multinomial without replacement, not its random stream); roundIterations 0 means
@@ -80,7 +82,7 @@ export interface SstOptions {
   mask?: LeafSpec<boolean>;
 }
 
-/** The defaults sst() really uses (torch's AdamW moments; T3 and r as the paper's LLM runs). */
+/** The defaults sst() really uses (torch's AdamW; r = 64 as the paper's OPT runs; T3 = 200 ours). */
 export const SST_DEFAULTS = {
   rank: 64,
   iterationSteps: 200,

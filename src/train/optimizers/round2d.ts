@@ -18,7 +18,7 @@ export const round2d: OptimizerEntry[] = [
   {
     name: "sst",
     description: "SST: AdamW on every singular value and a sampled few singular vectors",
-    reference: "the paper's Algorithm 1, same draws (reference script)",
+    reference: "the paper's rule as summarised; authors' code unavailable (reference script)",
     defaultLearningRate: 3e-3,
     options: optionSpecs(SST_DEFAULTS, {
       rank: "singular-vector pairs trained per iteration r",
