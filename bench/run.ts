@@ -15,6 +15,7 @@
  *   npm run bench -- gradnorm [--quick]            # two-task MNIST MLP: equal weights vs GradNorm
  *   npm run bench -- reweight [--quick]            # --reweight none vs loss-based rules and focal
  *   npm run bench -- monitors [--quick]            # high learning rates: SA warnings vs loss spikes
+ *   npm run bench -- optimizers2 [--quick]         # round-two optimizers vs AdamW/Muon/GaLore, default model
  *   npm run bench -- report                        # only rebuild the page
  *
  * `--quick` (fewer repetitions) is passed to every benchmark that takes it.
@@ -37,6 +38,7 @@ const BENCHMARKS = [
   "browser",
   "mixing",
   "monitors",
+  "optimizers2",
 ] as const;
 const DEFAULT = ["matmul", "adamw-step", "train-throughput"];
 const QUICK = new Set([
@@ -52,6 +54,7 @@ const QUICK = new Set([
   "browser",
   "mixing",
   "monitors",
+  "optimizers2",
 ]);
 
 function run(script: string, args: string[]): Promise<void> {
