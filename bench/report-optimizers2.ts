@@ -50,7 +50,7 @@ function measured(t: Json, base: Json | undefined): string {
     `state ${fmt(t.stateRatio, 2)}× AdamW's`,
     `step ${fmt(t.timedRatio, 2)}× AdamW's`,
   ];
-  return parts.join(", ");
+  return `${parts.join(", ")}${t.note ? `; ${t.note}` : ""}`;
 }
 
 export function optimizers2Section(name: string, r: Json, header: string, docsDir: string): string {
