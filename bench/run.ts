@@ -16,6 +16,8 @@
  *   npm run bench -- reweight [--quick]            # --reweight none vs loss-based rules and focal
  *   npm run bench -- monitors [--quick]            # high learning rates: SA warnings vs loss spikes
  *   npm run bench -- optimizers2 [--quick]         # round-two optimizers vs AdamW/Muon/GaLore, default model
+ *   npm run bench -- scaling [--quick]             # tokens/s and peak memory, tiny → medium, seq 64 → 512
+ *   npm run bench -- memory [--quick]              # RSS and wasm heap over a 2,000-step train run
  *   npm run bench -- report                        # only rebuild the page
  *
  * `--quick` (fewer repetitions) is passed to every benchmark that takes it.
@@ -39,6 +41,8 @@ const BENCHMARKS = [
   "mixing",
   "monitors",
   "optimizers2",
+  "scaling",
+  "memory",
 ] as const;
 const DEFAULT = ["matmul", "adamw-step", "train-throughput"];
 const QUICK = new Set([
@@ -55,6 +59,8 @@ const QUICK = new Set([
   "mixing",
   "monitors",
   "optimizers2",
+  "scaling",
+  "memory",
 ]);
 
 function run(script: string, args: string[]): Promise<void> {

@@ -28,10 +28,16 @@ from torch_child import load_probe, report
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools", "fixtures"))
 
-# Rankwise's "default" preset (src/nn/llama-config.ts).
+# Rankwise's presets (src/nn/llama-config.ts); tiny and medium use grouped-query attention.
 PRESETS = {
+    "tiny": dict(
+        hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2
+    ),
     "small": dict(hidden_size=64, intermediate_size=176, num_hidden_layers=4, num_attention_heads=4),
     "default": dict(hidden_size=128, intermediate_size=352, num_hidden_layers=4, num_attention_heads=4),
+    "medium": dict(
+        hidden_size=256, intermediate_size=688, num_hidden_layers=6, num_attention_heads=8, num_key_value_heads=4
+    ),
 }
 
 
@@ -56,7 +62,7 @@ def main():
     cfg = dict(PRESETS[args.model])
     cfg.update(
         vocab_size=args.vocab,
-        num_key_value_heads=cfg["num_attention_heads"],
+        num_key_value_heads=cfg.get("num_key_value_heads", cfg["num_attention_heads"]),
         rms_norm_eps=1e-6,
         rope_theta=10000.0,
         tie_word_embeddings=True,
