@@ -23,6 +23,12 @@
  * reduction (sums, max, norms, fused reductions); `elementwise`; `routine`. A matmul's FLOP is
  * 2 · output size · reduced length. Groups are kind + shape (+ operand layout for matmuls).
  *
+ * CPU samples: K more plain steps at one thread under V8's sampling profiler (node:inspector),
+ * self time summed by where each sample landed — wasm kernels, jax-js's JavaScript, Rankwise's,
+ * garbage collection, the rest. Shares are robust to load (a descheduled thread's time goes to
+ * whatever it was running), so kernel ms × (non-kernel samples / kernel samples) estimates the host
+ * time per step without the load that inflates wall times.
+ *
  * The matmul reference: the child times two isolated jit'ed products of the model's MLP shapes
  * ([1024,128]·[352,128]ᵀ and [1024,352]·[128,352]ᵀ), whose rate turns the step's matmul FLOP into
  * "matmul time at the isolated rate" (the best call of each, as the kernel table keeps each
@@ -124,6 +130,8 @@ interface ChildResult {
   tracedSteps?: number;
   /** Best (minimum) and median time of each product; `gflops` is the best rate. */
   isolated?: { shape: string; flop: number; minMs: number; medianMs: number; gflops: number }[];
+  /** One thread only: V8's CPU samples of K plain steps. */
+  cpu?: CpuBreakdown;
   peakRssMiB: number;
   load: LoadRecord;
 }
@@ -256,6 +264,89 @@ function group(byPhase: Map<Phase, Dispatch[]>): KernelGroup[] {
 }
 
 // ---------------------------------------------------------------------------------------------
+// CPU samples: where the main thread's time goes, kernels or JavaScript
+
+export interface CpuBreakdown {
+  /** Sampled milliseconds per step by category. */
+  categories: { category: string; ms: number; share: number }[];
+  /** The JavaScript functions with the most self time, per step. */
+  functions: { name: string; category: string; ms: number }[];
+  intervalUs: number;
+}
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
+}
+
+function category(frame: ProfileNode["callFrame"]): string {
+  const { functionName: f, url } = frame;
+  if (url.startsWith("wasm://") || f.startsWith("wasm-function")) return "wasm kernels";
+  if (f === "(garbage collector)") return "garbage collection";
+  if (f === "(idle)") return "idle (waiting)";
+  if (url.includes("/@jax-js/")) return "jax-js JavaScript";
+  if (url.includes("/src/")) return "Rankwise JavaScript";
+  return "other (Node, V8, benchmark)";
+}
+
+/**
+ * Run `body` under V8's sampling profiler and sum each sample's time by category of the function
+ * it landed in (self time). The profiler's own calls (node:inspector) are left out.
+ */
+async function cpuSamples(body: () => Promise<void>, steps: number): Promise<CpuBreakdown> {
+  const { Session } = await import("node:inspector/promises");
+  const session = new Session();
+  session.connect();
+  const intervalUs = 200;
+  await session.post("Profiler.enable");
+  await session.post("Profiler.setSamplingInterval", { interval: intervalUs });
+  await session.post("Profiler.start");
+  await body();
+  const { profile } = (await session.post("Profiler.stop")) as unknown as {
+    profile: { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] };
+  };
+  session.disconnect();
+  const self = new Map<number, number>();
+  for (const [i, id] of profile.samples.entries()) {
+    self.set(id, (self.get(id) ?? 0) + profile.timeDeltas[i]! / 1000);
+  }
+  // Leave out the inspector's subtrees (the profiler stopping itself).
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const skip = new Set<number>();
+  const drop = (id: number) => {
+    skip.add(id);
+    for (const c of byId.get(id)?.children ?? []) drop(c);
+  };
+  for (const n of profile.nodes) if (n.callFrame.url === "node:inspector") drop(n.id);
+  const categories = new Map<string, number>();
+  const functions = new Map<string, { name: string; category: string; ms: number }>();
+  for (const n of profile.nodes) {
+    const ms = self.get(n.id) ?? 0;
+    if (skip.has(n.id) || ms === 0) continue;
+    const c = category(n.callFrame);
+    categories.set(c, (categories.get(c) ?? 0) + ms);
+    if (c !== "jax-js JavaScript" && c !== "Rankwise JavaScript") continue;
+    const { functionName, url, lineNumber } = n.callFrame;
+    const name = `${functionName || "(anonymous)"} (${url.split("/").pop()}:${lineNumber + 1})`;
+    const f = functions.get(name) ?? { name, category: c, ms: 0 };
+    f.ms += ms;
+    functions.set(name, f);
+  }
+  const total = [...categories.values()].reduce((a, b) => a + b, 0);
+  return {
+    categories: [...categories]
+      .map(([c, ms]) => ({ category: c, ms: round(ms / steps, 2), share: round(ms / total, 3) }))
+      .sort((a, b) => b.ms - a.ms),
+    functions: [...functions.values()]
+      .sort((a, b) => b.ms - a.ms)
+      .slice(0, 12)
+      .map((f) => ({ ...f, ms: round(f.ms / steps, 2) })),
+    intervalUs,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
 // Child: one thread count
 
 async function child(steps: number): Promise<void> {
@@ -361,6 +452,12 @@ async function child(steps: number): Promise<void> {
       tracedSteps++;
     }
   }
+  const cpu = tracing
+    ? await cpuSamples(async () => {
+        for (let i = 0; i < steps; i++) await plainStep();
+        await jax.blockUntilReady([params, state]);
+      }, steps)
+    : undefined;
   const isolated = tracing ? await isolatedMatmuls(jax, steps) : undefined;
 
   const phases: PhaseResult[] = PHASES.map((phase) => {
@@ -398,6 +495,7 @@ async function child(steps: number): Promise<void> {
     tracedStepMs: tracing ? round(median(tracedMs), 2) : undefined,
     tracedSteps: tracing ? tracedSteps : undefined,
     isolated,
+    cpu,
     peakRssMiB: round(peakRssMiB(), 0),
     load: finishLoad(),
   } satisfies ChildResult);
@@ -459,6 +557,19 @@ function matmulJsonRates():
   const gflops: Record<string, number> = {};
   for (const row of rows) gflops[row.n] = row.results?.[0]?.gflops;
   return { date: r.date, op: "A·Bᵀ", gflops };
+}
+
+/**
+ * Host time of a plain step, load-robust: its kernels' time (the traced minimum, less the
+ * gradient-norm read it does not do) scaled by the samples outside kernels per sample in them.
+ */
+function hostFromSamples(one: ChildResult): number | undefined {
+  const wasm = one.cpu?.categories.find((c) => c.category === "wasm kernels")?.share;
+  if (!wasm) return undefined;
+  const kernels = one.phases
+    .filter((p) => p.phase !== "gradient-norm read")
+    .reduce((a, p) => a + (p.kernelMs ?? 0), 0);
+  return round((kernels * (1 - wasm)) / wasm, 1);
 }
 
 async function parent(steps: number, quick: boolean): Promise<void> {
@@ -526,6 +637,7 @@ async function parent(steps: number, quick: boolean): Promise<void> {
       tracedMs1: one.tracedStepMs,
       tracedSteps: one.tracedSteps,
       kernelMs: round(kernelMs, 2),
+      hostMsFromSamples: hostFromSamples(one),
       kernels: one.phases.reduce((a, p) => a + (p.kernels ?? 0), 0),
       minKernelMs: one.minKernelMs,
       twoOverOne: round(one.plainStepMs / two.plainStepMs, 2),
@@ -542,6 +654,7 @@ async function parent(steps: number, quick: boolean): Promise<void> {
     },
     kinds,
     groups,
+    cpu: one.cpu,
     childLoads: [
       { threads: 1, ...one.load },
       { threads: 2, ...two.load },

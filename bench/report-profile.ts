@@ -101,6 +101,28 @@ const perKernel = (r: Json): string =>
     .map((p: Json) => `${fmt((1000 * p.overheadMs) / p.kernels, 0)} µs in ${p.phase}`)
     .join(", ");
 
+/** What V8's CPU samples of the plain step say about host time (robust to load). */
+function cpuSentence(r: Json): string {
+  const wasm = r.cpu?.categories.find((c: Json) => c.category === "wasm kernels");
+  if (!wasm || r.step.hostMsFromSamples === undefined) return "";
+  return `V8's CPU samples of the plain step (below) put ${pct(wasm.share)} of the main thread's time in wasm kernels, so its host work is about ${fmt(r.step.hostMsFromSamples, 1)} ms per step (kernel time × samples outside kernels / samples in them, which load does not inflate).`;
+}
+
+function cpuTable(r: Json): string {
+  if (!r.cpu) return "";
+  const rows = r.cpu.categories.map((c: Json) => [c.category, fmt(c.ms, 1), pct(c.share)]);
+  const fns = r.cpu.functions
+    .slice(0, 8)
+    .map((f: Json) => `\`${f.name}\` ${fmt(f.ms, 1)}`)
+    .join(", ");
+  return `CPU samples of ${r.steps} plain steps at one thread (V8's profiler every ${r.cpu.intervalUs} µs, self time; ms per step, inflated by load like the wall times, while the shares are not):
+
+${table(["where", "sampled ms per step", "share"], rows)}
+
+JavaScript functions with the most self time (ms per step): ${fns}.
+`;
+}
+
 /** Sentences read off the numbers, so that they stay true when the numbers change. */
 function notes(r: Json): string {
   const s = r.step;
@@ -121,8 +143,9 @@ function notes(r: Json): string {
   const lines = [
     `The step's matrix products do ${fmt(m.flop / 1e9, 2)} GFLOP (linear layers and the one-hot embedding ${fmt((linear?.flop ?? 0) / 1e9, 2)}, attention ${fmt((attention?.flop ?? 0) / 1e9, 2)}); their kernels take ${fmt(m.kernelMs, 1)} ms, ${fmt(m.gflopsInStep, 1)} GFLOP/s.`,
     `Alone, the model's two MLP products run at up to ${fmt(m.isolatedGflops, 1)} GFLOP/s with one thread (best calls: ${iso})${ref}; at that rate the step's matmuls would take ${fmt(m.msAtIsolatedRate, 1)} ms, and the plain step takes **${fmt(m.stepOverMatmul, 2)}×** that (issue 16's goal: at most 1.5×).`,
-    `Kernels account for ${fmt(s.kernelMs, 1)} ms of the ${fmt(s.splitMs1, 1)} ms step; the other ${fmt(s.splitMs1 - s.kernelMs, 1)} ms is host work between them (JavaScript, building and hashing the jit'ed calls' inputs, dispatch, garbage collection), most of it in the ${worst.phase} phase (${fmt(worst.overheadMs, 1)} ms for ${worst.kernels} kernels). Per kernel that is ${perKernel(r)}: where kernels are small, this host cost, not the kernels, sets the phase's time.`,
-    `Every dispatch also instantiates its kernel's wasm module (jax-js's one-thread path), inside the kernel times: the shortest kernel took ${fmt(s.minKernelMs * 1000, 0)} µs.`,
+    `Kernels account for ${fmt(s.kernelMs, 1)} ms of the ${fmt(s.splitMs1, 1)} ms step; the other ${fmt(s.splitMs1 - s.kernelMs, 1)} ms is host work between them (JavaScript building, hashing and dispatching the kernels, garbage collection) plus any time the process lost to other processes, most of it in the ${worst.phase} phase (${fmt(worst.overheadMs, 1)} ms for ${worst.kernels} kernels; per kernel ${perKernel(r)}).`,
+    cpuSentence(r),
+    `The shortest kernel took ${fmt(s.minKernelMs * 1000, 0)} µs, a floor on one kernel's cost.`,
     `Tracing itself slows the step to ${fmt(s.tracedMs1, 1)} ms.`,
     loaded2
       ? `The two-thread column was measured while other processes used ${fmt(others2, 2)} of the ${r.machine.cores} cores: it shows the load more than two-thread scaling.`
@@ -142,6 +165,7 @@ ${phaseTable(r)}
 
 ${notes(r)}
 
+${cpuTable(r)}
 ${kindTable(r)}
 
 The ${Math.min(TOP, r.groups.length)} largest kernel groups (of ${r.groups.length}):
