@@ -1,6 +1,6 @@
 // Side-effect import first: it must run before jax-js loads (it sets up the wasm thread pool).
 import "./node-threads.js";
-import { type Device, defaultDevice, init as jaxInit } from "@jax-js/jax";
+import { type Device, defaultDevice, init as jaxInit, numpy } from "@jax-js/jax";
 import { OptionError, UsageError } from "./errors.js";
 import { requestedThreads } from "./node-threads.js";
 
@@ -126,5 +126,15 @@ export async function init(options: InitOptions = {}): Promise<EngineInfo> {
     );
   }
   defaultDevice(device);
+  if (device === "wasm" && requestedThreads > 1) await startThreadPool();
   return { device, threads: device === "wasm" ? requestedThreads : 1 };
+}
+
+/**
+ * Start the wasm workers now and wait until they are idle: the patched engine dispatches
+ * synchronously (the calling thread runs a share of each kernel and waits for the workers on
+ * shared memory) only once its pool is up with no asynchronous work in flight.
+ */
+async function startThreadPool(): Promise<void> {
+  await numpy.ones([4096]).add(1).data();
 }

@@ -31,16 +31,34 @@ function parseThreads(value: string | undefined): number {
   return n;
 }
 
+/** How long a worker waits on shared memory for the next synchronous kernel (ms). */
+const LINGER_MS = 5;
+
 // Code run inside each worker thread (as CommonJS or ESM, depending on how the parent was started,
 // hence getBuiltinModule rather than require/import): it provides the Web Worker globals jax-js's worker source
 // expects (self, onmessage, postMessage), then evaluates that source once it arrives.
 const BOOTSTRAP = `
-const { parentPort } = process.getBuiltinModule("node:worker_threads");
+const { parentPort, receiveMessageOnPort } = process.getBuiltinModule("node:worker_threads");
 globalThis.self = globalThis;
 globalThis.postMessage = (message) => parentPort.postMessage(message);
 let early = [];
+// After a synchronous kernel (it carries the pool's shared control array), stay off the event
+// loop for a moment: wait on the job sequence, and take the next posted jobs straight from the
+// port when it moves. Waking through the event loop costs more than a small kernel runs.
+function linger(control) {
+  for (let seen = Atomics.load(control, 2); ; seen = Atomics.load(control, 2)) {
+    if (Atomics.wait(control, 2, seen, ${LINGER_MS}) === "timed-out") return;
+    for (let m = receiveMessageOnPort(parentPort); m !== undefined; m = receiveMessageOnPort(parentPort)) {
+      self.onmessage({ data: m.message });
+    }
+  }
+}
 parentPort.on("message", (message) => {
-  if (early === null) return self.onmessage({ data: message });
+  if (early === null) {
+    self.onmessage({ data: message });
+    if (message && message.control) linger(message.control);
+    return;
+  }
   if (message && typeof message.__rankwiseWorkerSource === "string") {
     (0, eval)(message.__rankwiseWorkerSource);
     const queued = early;
@@ -83,7 +101,10 @@ function installWorkerShim(): void {
     }
 
     postMessage(message: unknown): void {
-      if (this.#awaitingReplies++ === 0) this.#worker.ref();
+      // A synchronous kernel (the engine patch's runSync) reports through shared memory while
+      // its caller waits: no reply will come, and none needs to keep the process alive.
+      const awaited = (message as { control?: unknown } | null)?.control === undefined;
+      if (awaited && this.#awaitingReplies++ === 0) this.#worker.ref();
       this.#worker.postMessage(message);
     }
 

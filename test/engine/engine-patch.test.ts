@@ -4,11 +4,13 @@
  * - A matmul whose operand is a broadcast of computed values reads that operand already
  *   materialised, instead of recomputing the elementwise chain inside its loop (seen in the
  *   kernel trace: in the case below its kernel reads 6 arrays unpatched, 2 patched).
+ * - A compiled program runs its kernels as it reaches them (in Node, on wasm), so each
+ *   intermediate is freed at its last use rather than held until an output is read.
  * - A compiled program's second call compiles and instantiates nothing new.
  */
 import { jit, nn, numpy as np, profiler, valueAndGrad } from "@jax-js/jax";
 import { beforeAll, describe, expect, it } from "vitest";
-import { setup } from "../helpers/engine.js";
+import { liveBuffers, setup } from "../helpers/engine.js";
 
 beforeAll(setup);
 
@@ -27,11 +29,9 @@ function traceKernels(run: () => void): TracedKernel[] {
   } finally {
     profiler.stopTrace();
   }
-  const kernels = performance.getEntriesByType("measure").map((m) => {
-    const props = Object.fromEntries(
-      ((m.detail as { devtools?: { properties?: [string, string][] } })?.devtools?.properties ??
-        []) as [string, string][],
-    );
+  const kernels = (performance.getEntriesByType("measure") as PerformanceMeasure[]).map((m) => {
+    const detail = m.detail as { devtools?: { properties?: [string, string][] } } | null;
+    const props = Object.fromEntries(detail?.devtools?.properties ?? []);
     return { name: m.name, nargs: Number(props.nargs), reduction: props.reduction };
   });
   performance.clearMeasures();
@@ -100,6 +100,24 @@ describe("jax-js patch", () => {
     table.dispose();
     tokens.dispose();
     weight.dispose();
+  });
+
+  it("runs a compiled program's kernels as it reaches them, freeing intermediates", async () => {
+    // Ten 64K-element intermediates, each used once: run in order, at most a few are alive.
+    const chain = jit((x: np.Array) => {
+      let y = x;
+      for (let i = 0; i < 10; i++) y = np.tanh(y.ref.mul(0.5)).sum(-1, { keepdims: true }).add(y);
+      return y;
+    });
+    const x = np.ones([256, 256]);
+    await chain(x.ref).data();
+    const before = await liveBuffers();
+    const y = chain(x.ref);
+    // Nothing was read yet: unpatched, every intermediate is still held for a later dispatch.
+    expect((await liveBuffers()) - before).toBeLessThanOrEqual(2);
+    expect(Number.isFinite((await y.data())[0])).toBe(true);
+    chain.dispose();
+    x.dispose();
   });
 
   it("reuses compiled kernels and their instances across calls", async () => {

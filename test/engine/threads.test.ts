@@ -19,8 +19,8 @@ for (const v of new Uint32Array(data.buffer)) h = (Math.imul(h, 31) + v) >>> 0;
 console.log(JSON.stringify({ shim: globalThis.Worker?.name ?? null, hash: h, n: data.length }));
 `;
 
-function run(threads: string) {
-  const result = spawnSync(process.execPath, ["--input-type=module", "-e", SCRIPT], {
+function run(threads: string, script = SCRIPT) {
+  const result = spawnSync(process.execPath, ["--input-type=module", "-e", script], {
     env: { ...process.env, RANKWISE_THREADS: threads },
     encoding: "utf8",
     timeout: 60_000,
@@ -36,6 +36,28 @@ test("two wasm threads compute the same bits as one, and exit cleanly", () => {
   expect(one.shim).toBe(null);
   expect(two.shim).toBe("WorkerShim");
   expect(two.n).toBe(192 * 192);
+  expect(two.hash).toBe(one.hash);
+});
+
+// Through Rankwise's init, which starts the pool so that the patched engine sends every kernel
+// down its synchronous path (this thread runs a share, a worker the rest, met on shared memory).
+const SYNC_SCRIPT = `
+const { init } = await import("./dist/engine/init.js");
+const { numpy: np, random, jit } = await import("@jax-js/jax");
+await init({ device: "wasm" });
+const f = jit((a) => np.tanh(np.matmul(a.ref, a.ref.transpose())).add(np.exp(a.sum(1, { keepdims: true }).mul(0.01))));
+let h = 0;
+for (let i = 0; i < 3; i++) {
+  const data = f(random.normal(random.key(i), [192, 160])).dataSync();
+  for (const v of new Uint32Array(data.buffer)) h = (Math.imul(h, 31) + v) >>> 0;
+}
+console.log(JSON.stringify({ hash: h }));
+`;
+
+test("after init, two threads compute the same bits as one through the synchronous pool", () => {
+  if (!existsSync("dist/engine/init.js")) throw new Error("run `npm run build` first");
+  const one = run("1", SYNC_SCRIPT);
+  const two = run("2", SYNC_SCRIPT);
   expect(two.hash).toBe(one.hash);
 });
 
