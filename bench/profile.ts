@@ -445,11 +445,15 @@ async function child(steps: number): Promise<void> {
     for (let i = 0; i < steps; i++) {
       const { wall, dispatches } = await splitStep(true);
       tracedMs.push(sum(wall));
-      if (!best) best = dispatches;
-      else if (PHASES.every((p) => sameSequence(best!.get(p)!, dispatches.get(p)!))) {
+      if (best && PHASES.every((p) => sameSequence(best!.get(p)!, dispatches.get(p)!))) {
         for (const p of PHASES) keepMin(best.get(p)!, dispatches.get(p)!);
-      } else continue; // a step that ran other kernels: not comparable position by position
-      tracedSteps++;
+        tracedSteps++;
+      } else if (tracedSteps <= 1) {
+        // The first step, or one whose kernels differ from a lone first (an odd first step):
+        // start over from this one.
+        best = dispatches;
+        tracedSteps = 1;
+      } // else a step that ran other kernels than the matched ones: not comparable, left out
     }
   }
   const cpu = tracing
