@@ -141,7 +141,7 @@ function notes(r: Json): string {
   const others2 = r.childLoads.find((l: Json) => l.threads === 2)?.others;
   const loaded2 = Number.isFinite(others2) && others2 > r.machine.cores - 2 + BUSY_CORES;
   const lines = [
-    `The step's matrix products do ${fmt(m.flop / 1e9, 2)} GFLOP (linear layers and the one-hot embedding ${fmt((linear?.flop ?? 0) / 1e9, 2)}, attention ${fmt((attention?.flop ?? 0) / 1e9, 2)}); their kernels take ${fmt(m.kernelMs, 1)} ms, ${fmt(m.gflopsInStep, 1)} GFLOP/s.`,
+    `The step's matrix products do ${fmt(m.flop / 1e9, 2)} GFLOP (linear layers, and the embedding where it is a one-hot product: ${fmt((linear?.flop ?? 0) / 1e9, 2)}, attention ${fmt((attention?.flop ?? 0) / 1e9, 2)}); their kernels take ${fmt(m.kernelMs, 1)} ms, ${fmt(m.gflopsInStep, 1)} GFLOP/s.`,
     `Alone, the model's two MLP products run at up to ${fmt(m.isolatedGflops, 1)} GFLOP/s with one thread (best calls: ${iso})${ref}; at that rate the step's matmuls would take ${fmt(m.msAtIsolatedRate, 1)} ms, and the plain step takes **${fmt(m.stepOverMatmul, 2)}×** that (issue 16's goal: at most 1.5×).`,
     `Kernels account for ${fmt(s.kernelMs, 1)} ms of the ${fmt(s.splitMs1, 1)} ms step; the other ${fmt(s.splitMs1 - s.kernelMs, 1)} ms is host work between them (JavaScript building, hashing and dispatching the kernels, garbage collection) plus any time the process lost to other processes, most of it in the ${worst.phase} phase (${fmt(worst.overheadMs, 1)} ms for ${worst.kernels} kernels; per kernel ${perKernel(r)}).`,
     cpuSentence(r),
