@@ -39,7 +39,9 @@ const tempDir = () => mkdtempSync(join(tmpdir(), "rankwise-resume-all-"));
  * 2 gradients wrapping at step 3 (ngrads), GradES's count of small steps reaching patience 2 at
  * step 3 (gracePeriod 1, threshold above any gradient norm). Also: rank 4 fits the tiny model's
  * 16-wide matrices; queueSize 1 lets Q-GaLore's adaptive gap act within the run; 8-bit GaLore's
- * codec and Q-GaLore's INT8 weights are switched on (minQuantizedSize 0, weightBits 8).
+ * codec and Q-GaLore's INT8 weights are switched on (minQuantizedSize 0, weightBits 8); SST draws
+ * new singular vectors every 2 steps and re-factors after each draw (iterationSteps 2,
+ * roundIterations 1).
  */
 const SHORT: Record<string, unknown> = {
   updateProjGap: 2,
@@ -60,6 +62,8 @@ const SHORT: Record<string, unknown> = {
   queueSize: 1,
   minQuantizedSize: 0,
   weightBits: 8,
+  iterationSteps: 2,
+  roundIterations: 1,
 };
 
 let corpus: string;
@@ -131,7 +135,8 @@ test("a scalar read back from a state file computes like the device array it was
 });
 
 test("every period option of a registered optimizer is shortened; every short option exists", () => {
-  const PERIOD = /(Every|Interval|Gap|Frequency)$|^(intervalSteps|tCov)$/;
+  const PERIOD =
+    /(Every|Interval|Gap|Frequency)$|^(intervalSteps|tCov|iterationSteps|roundIterations)$/;
   const options = optimizerNames().flatMap((name) => getOptimizer(name).options.map((o) => o.name));
   expect([...new Set(options.filter((o) => PERIOD.test(o) && !(o in SHORT)))]).toEqual([]);
   expect(Object.keys(SHORT).filter((o) => !options.includes(o))).toEqual([]);
