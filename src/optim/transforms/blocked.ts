@@ -4,8 +4,9 @@
  * `max_preconditioner_dim`): a matrix leaf with a side longer than `blockSize` is cut into
  * blocks of at most blockSize × blockSize (the last block of a side takes the remainder), and
  * each block is a leaf of its own for the inner transformation (its own statistics,
- * preconditioner and graft). Leaves with ≥3 dimensions are blocked in their (out, −1) view —
- * the view the matrix methods here already use in place of merged dimensions. Leaves that fit
+ * preconditioner and graft). Leaves with ≥3 dimensions are blocked in their (out, −1) view
+ * (SOAP preconditions such leaves per dimension when they fit; blocking cuts the matrix view
+ * instead, as its header says). Leaves that fit
  * go to the inner transformation whole. The updates are put back together in the leaf's shape.
  * Reference: facebookresearch/optimizers distributed_shampoo (multi_dim_split; read, not copied);
  * checked through tools/fixtures/round2b_blocking.py, which runs the unblocked references of

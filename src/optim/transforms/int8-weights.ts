@@ -9,6 +9,8 @@
  *   nearest:     q = clip(round(w/s) + z, 0, 255)
  *   p ← (q − z)·s, i.e. the update becomes (q − z)·s − p.
  * ξ comes from (seed, leaf, step), so runs and resumed runs draw the same numbers.
+ * (Q-GaLore itself uses int8-master.ts, which keeps the INT8 codes as the master copy; this float
+ * path is its reference in the tests.)
  * Deviations: the weights stay float32 arrays holding the grid values (the parameters belong to
  * the trainer; the authors store the codes in uint8 with per-group scales and zeros, a 4× saving
  * this does not give) — the training dynamics are the authors', the memory is not; a last group
