@@ -200,5 +200,15 @@ describe("train --sdd", () => {
     const args = ["generate", out, "--length", "8", "--temperature", "0"];
     expect(await main(["node", "rankwise", ...args])).toBe(0);
     expect(printed.join("").length).toBeGreaterThan(0);
+
+    // llama.cpp's graph has no SDD: GGUF export refuses (exit 2, one line) rather than drop it.
+    const errors: string[] = [];
+    vi.spyOn(process.stderr, "write").mockImplementation((chunk: any) => {
+      errors.push(String(chunk));
+      return true;
+    });
+    const gguf = ["export", out, "--format", "gguf", "--out", join(out, "sdd.gguf")];
+    expect(await main(["node", "rankwise", ...gguf])).toBe(2);
+    expect(errors.join("")).toMatch(/sdd_scale has no place in llama\.cpp's LLaMA graph/);
   });
 });

@@ -3,14 +3,31 @@
  * written atomically (io/atomic.ts): a reader never sees half a file.
  */
 import type { Tokenizer } from "../../data/tokenizer.js";
+import { UsageError } from "../../engine/errors.js";
 import { writeFileAtomic } from "../../io/atomic.js";
 import type { LlamaParams } from "../../nn/llama.js";
 import type { LlamaConfig } from "../../nn/llama-config.js";
 import type { ExportType } from "./ggml-quants.js";
-import { type GgufExport, llamaToGguf } from "./llama-gguf.js";
+import { type GgufExport, ggufName, llamaToGguf } from "./llama-gguf.js";
 
 export { EXPORT_TYPES, type ExportType, f32ToF16Bits, toQ4_0, toQ8_0 } from "./ggml-quants.js";
 export { type GgufExport, ggufName, llamaToGguf, permuteRotary } from "./llama-gguf.js";
+
+/**
+ * A parameter outside LLaMA's (e.g. SDD's `*.sdd_scale`) changes what the model computes, and
+ * llama.cpp's LLaMA graph has no place for it: refuse rather than drop it.
+ */
+function refuseForeignParameters(names: string[]): void {
+  for (const name of names) {
+    try {
+      ggufName(name);
+    } catch {
+      throw new UsageError(
+        `GGUF export: parameter ${name} has no place in llama.cpp's LLaMA graph (only the standard LLaMA weights can be exported)`,
+      );
+    }
+  }
+}
 
 /** What {@link exportGguf} wrote. */
 export interface GgufExportResult extends Omit<GgufExport, "bytes"> {
@@ -29,6 +46,7 @@ export async function exportGguf(
   name = "rankwise",
 ): Promise<GgufExportResult> {
   const { params, config, tokenizer } = model;
+  refuseForeignParameters(Object.keys(params));
   const read = async (hfName: string) => {
     const values = await params[hfName]!.ref.data();
     if (!(values instanceof Float32Array)) {
