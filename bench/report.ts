@@ -266,7 +266,7 @@ function throughput(r: Json): string {
     fmt(m.peakRssMiB, 0),
     othersRange(m.childLoads),
     m.engine === "rankwise"
-      ? `first step ${fmt(m.compileMs / 1000, 1)} s`
+      ? `first step ${fmt(m.compileMs / 1000, 1)} s${m.wasmHeapMiB === undefined ? "" : `; wasm heap ${fmt(m.wasmHeapMiB, 0)} MiB`}`
       : `BLAS matmul ${fmt(m.matmulGflops512)} GFLOP/s`,
   ]);
   const find = (engine: string, threads: number) =>

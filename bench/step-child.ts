@@ -7,7 +7,7 @@
  * sequence length. The first `warmup` steps (jit compilation, V8 and wasm tier-up) are timed
  * apart. Also the process's peak RSS and jax-js's wasm heap (bench/wasm-heap.ts).
  *
- * bench/scaling.ts runs it; train-throughput.ts still has its own copy of the same step.
+ * bench/train-throughput.ts and bench/scaling.ts run it.
  */
 import { loadCorpus } from "../src/data/corpus.js";
 import { buildTokenizer } from "../src/data/tokenizer.js";

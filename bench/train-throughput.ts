@@ -6,8 +6,8 @@
  * optimised BLAS (bench/torch-baseline.ts), or the benchmark refuses to run: a ratio against
  * Debian's reference BLAS once showed Rankwise 2.5× faster when it is several times slower.
  *
- * The Rankwise step is the trainer's (src/train/trainer.ts): the jit'ed loss-and-gradient of
- * `llamaPreset("default", vocab)`, `buildOptimizer` of the default configuration (clip the global
+ * The Rankwise step (bench/step-child.ts, shared with bench/scaling.ts) is the trainer's
+ * (src/train/trainer.ts): the jit'ed loss-and-gradient of `llamaPreset("default", vocab)`, `buildOptimizer` of the default configuration (clip the global
  * norm to 1, then AdamW at the optimizer's default learning rate), `params + updates`, and the
  * loss read back with `await loss.data()`. Batches come from the trainer's sampler over the
  * character-tokenized moby-dick corpus. The first steps (jit compilation) are not timed but their
@@ -20,23 +20,20 @@ import { loadCorpus } from "../src/data/corpus.js";
 import { buildTokenizer } from "../src/data/tokenizer.js";
 import {
   alternate,
-  childThreads,
   fail,
   isChild,
   type LoadRecord,
   load1,
-  loadProbe,
   log,
   machine,
   median,
-  peakRssMiB,
   reportToParent,
   round,
   runPython,
   runScript,
   writeResult,
 } from "./common.js";
-import { startEngine } from "./engine.js";
+import { measureTrainStep } from "./step-child.js";
 import { type BlasInfo, baselineRecord, requireTorchBaseline } from "./torch-baseline.js";
 
 const BATCH = 16;
@@ -52,6 +49,8 @@ interface ChildResult {
   /** Rankwise: duration of the untimed first steps (compilation). */
   warmupMs?: number[];
   peakRssMiB: number;
+  /** Rankwise: jax-js's wasm heap at the end of the child (its peak). */
+  wasmHeapMiB?: number;
   load: LoadRecord;
   torch?: string;
   /** PyTorch: its float32 matmul GFLOP/s at 512 and the BLAS its sgemm binds to. */
@@ -65,57 +64,16 @@ function corpusVocab(): { text: string; vocab: number } {
 }
 
 async function child(model: string, steps: number): Promise<void> {
-  const finishLoad = loadProbe();
-  await startEngine();
-  const { tree } = await import("../src/index.js");
-  const { BatchSampler } = await import("../src/data/sampler.js");
-  const { initLlama, llamaParamCount, llamaPreset, makeLossAndGrad } = await import(
-    "../src/nn/index.js"
-  );
-  const { buildOptimizer } = await import("../src/train/trainer.js");
-  const { DEFAULT_CONFIG } = await import("../src/train/config.js");
-
-  const text = loadCorpus("moby-dick").text;
-  const tokenizer = buildTokenizer("char", text);
-  const tokens = tokenizer.encode(text);
-  const config = { ...DEFAULT_CONFIG, model, batchSize: BATCH, seqLen: SEQ };
-  const modelConfig = llamaPreset(model as "default", tokenizer.vocabSize, {
-    max_position_embeddings: 256,
-  });
-  let params = initLlama(modelConfig, 0);
-  const opt = buildOptimizer(config);
-  let state = opt.init(tree.share(params));
-  const sampler = new BatchSampler(tokens, { batchSize: BATCH, seqLen: SEQ, seed: 0 });
-  const lossAndGrad = makeLossAndGrad(modelConfig);
-
-  const step = async () => {
-    const start = performance.now();
-    const batch = sampler.next();
-    const [loss, grads] = lossAndGrad(tree.share(params), batch.inputs, batch.targets);
-    const [updates, next] = opt.update(grads, state, tree.share(params));
-    state = next;
-    params = tree.map((p: any, u: any) => p.add(u), params, updates) as typeof params;
-    const value = (await loss.data())[0]!;
-    if (!Number.isFinite(value)) throw new Error(`loss is ${value}`);
-    return performance.now() - start;
-  };
-  const warmupMs: number[] = [];
-  for (let i = 0; i < WARMUP; i++) warmupMs.push(await step());
-  const stepMs: number[] = [];
-  for (let i = 0; i < steps; i++) stepMs.push(await step());
-
-  const count = llamaParamCount(modelConfig);
-  lossAndGrad.dispose();
-  tree.dispose(params);
-  tree.dispose(state);
+  const m = await measureTrainStep({ model, batch: BATCH, seq: SEQ, warmup: WARMUP, steps });
   reportToParent({
     engine: "rankwise",
-    threads: childThreads(),
-    params: count,
-    stepMs,
-    warmupMs,
-    peakRssMiB: peakRssMiB(),
-    load: finishLoad(),
+    threads: m.threads,
+    params: m.params,
+    stepMs: m.stepMs,
+    warmupMs: m.warmupMs,
+    peakRssMiB: m.peakRssMiB,
+    wasmHeapMiB: m.wasmHeapMiB ?? undefined,
+    load: m.load,
   } satisfies ChildResult);
 }
 
@@ -161,6 +119,10 @@ async function parent(model: string, steps: number, quick: boolean): Promise<voi
       roundTokensPerSec: runs.map((res) => round((BATCH * SEQ) / (median(res.stepMs) / 1000), 0)),
       steps: all.length,
       peakRssMiB: round(Math.max(...runs.map((res) => res.peakRssMiB)), 0),
+      wasmHeapMiB:
+        c.engine === "rankwise"
+          ? round(Math.max(...runs.map((res) => res.wasmHeapMiB ?? Number.NaN)), 0)
+          : undefined,
       matmulGflops512:
         c.engine === "pytorch"
           ? round(median(runs.map((res) => res.matmulGflops512!)), 1)
