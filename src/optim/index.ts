@@ -42,6 +42,7 @@ export * from "./optimizers/signum.js";
 export * from "./optimizers/soap.js";
 export * from "./optimizers/spam.js";
 export * from "./optimizers/stable-spam.js";
+export * from "./optimizers/tensor-galore.js";
 export * from "./optimizers/xgrad.js";
 export * from "./projection/index.js";
 export * from "./schedules.js";

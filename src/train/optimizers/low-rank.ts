@@ -42,6 +42,15 @@ export const lowRank: OptimizerEntry[] = [
     create: (o) => optim.galore(withMask(o)),
   },
   {
+    name: "tensor-galore",
+    description:
+      "GaLore with Tensor-GaLore's Tucker projection of ≥3-D leaves (matrices as GaLore)",
+    reference: "Tucker/HOSVD reference script (round2b_tucker.py)",
+    defaultLearningRate: 3e-3,
+    options: optionSpecs(optim.TENSOR_GALORE_DEFAULTS, GALORE),
+    create: (o) => optim.tensorGalore(withMask(o)),
+  },
+  {
     name: "galore-adafactor",
     description: "GaLore over Adafactor (no first moment)",
     reference: "jiaweizzhao/GaLore adafactor (reference script)",
