@@ -106,6 +106,8 @@ const METHODS: Method[] = [
     group: "low-rank",
     paper: "Tensor-GaLore (issue 17)",
     claim: "GaLore's saving extended to leaves of three or more dimensions",
+    lr: 0.01,
+    lrNote: GALORE_LR,
   },
   {
     name: "sst",

@@ -43,12 +43,31 @@ const GROUPS: { group: string; title: string }[] = [
 ];
 
 /** What the run shows for one method, in words read off its row. */
-function measured(t: Json, base: Json | undefined): string {
+/** Validation loss that moves less than this (nats) from the first evaluation on "stalls". */
+const STALL = 0.15;
+
+/** What the run shows for one method, in words read off its row and validation series. */
+function measured(t: Json, base: Json | undefined, series: Json | undefined): string {
   if (t.error) return `failed: ${t.error} (its error is in the run's log)`;
+  const evals = (series?.eval ?? []).filter((e: Json) => Number.isFinite(e.valLoss));
+  const first = evals[0];
+  const stalled =
+    evals.length > 2 &&
+    first.valLoss - Math.min(...evals.slice(1).map((e: Json) => e.valLoss)) < STALL;
   const parts = [
     `val ${fmt(t.valLoss)}${base && t.label !== base.label ? ` (${signed(t.valDelta)} vs AdamW)` : ""}`,
     `state ${fmt(t.stateRatio, 2)}× AdamW's`,
     `step ${fmt(t.timedRatio, 2)}× AdamW's`,
+    ...(stalled
+      ? [
+          `**stalls**: validation loss within ${STALL} of its step-${first.step} value (${fmt(first.valLoss)}) to the end`,
+        ]
+      : []),
+    ...(t.valLoss - t.bestValLoss > STALL
+      ? [
+          `**rises**: ends ${fmt(t.valLoss - t.bestValLoss)} above its best evaluation (${fmt(t.bestValLoss)})`,
+        ]
+      : []),
   ];
   return `${parts.join(", ")}${t.note ? `; ${t.note}` : ""}`;
 }
@@ -131,7 +150,16 @@ export function optimizers2Section(name: string, r: Json, header: string, docsDi
   ]);
   const claims = r.table
     .filter((t: Json) => t.paper !== "baseline")
-    .map((t: Json) => [t.label, t.paper, t.claim || "–", measured(t, base)]);
+    .map((t: Json) => [
+      t.label,
+      t.paper,
+      t.claim || "–",
+      measured(
+        t,
+        base,
+        r.series.find((s: Json) => s.label === t.label),
+      ),
+    ]);
   // One sentence per distinct note, naming the methods it covers.
   const byNote = new Map<string, string[]>();
   for (const t of r.table.filter((x: Json) => x.lrNote)) {
@@ -191,6 +219,12 @@ ${charts.join("\n\n")}
 Validation loss during training:
 
 ${table(["method", ...evalSteps.map((s) => `step ${s}`)], curve)}
+
+BAdam and LISA were proposed for fine-tuning a pre-trained model; here, as every method, they
+train from a random initialisation, where leaving most of the network frozen at any time costs
+more. "stalls" and "rises" below are read off the validation series (a change under ${STALL} nats
+from the first evaluation; an end above the best evaluation by more than that); they mark rows
+to look into at these defaults, not settled verdicts on the methods.
 
 The papers' claims beside this run (one seed, a 0.8M-parameter character model and ${b.steps}
 steps: differences of a few hundredths of a nat are within run-to-run noise, and the papers'
