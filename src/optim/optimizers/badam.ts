@@ -35,10 +35,11 @@ import { chain, type GradientTransformation, type State } from "../core.js";
 import { scaleByAdam } from "../transforms/adam.js";
 import { layerBlocks, rngState, shuffled } from "../transforms/layer-blocks.js";
 import { scaleByLearningRate } from "../transforms/scale.js";
+import { SEEDED_ADAMW_DEFAULTS, type SeededAdamwOptions } from "../transforms/seeded-adamw.js";
 import * as check from "../validate.js";
 
 /** Options of {@link badam}. */
-export interface BadamOptions {
+export interface BadamOptions extends SeededAdamwOptions {
   /** Step size: a number or a schedule of the step (default 1e-3). */
   learningRate?: number | ((step: number) => number);
   /** K: steps per block (default 50). */
@@ -51,12 +52,6 @@ export interface BadamOptions {
   includeEmbedding?: boolean;
   /** The head and other non-layer leaves form a last block (default false: never trained). */
   includeLmHead?: boolean;
-  b1?: number;
-  b2?: number;
-  eps?: number;
-  weightDecay?: number;
-  /** Seed of the random order. */
-  seed?: number;
 }
 
 /** The defaults badam() really uses (the authors' BlockOptimizer around torch's AdamW). */
@@ -66,11 +61,7 @@ export const BADAM_DEFAULTS = {
   startBlock: undefined as number | undefined,
   includeEmbedding: false,
   includeLmHead: false,
-  b1: 0.9,
-  b2: 0.999,
-  eps: 1e-8,
-  weightDecay: 0,
-  seed: 0,
+  ...SEEDED_ADAMW_DEFAULTS,
 } as const;
 
 export interface BadamState {

@@ -32,34 +32,25 @@ import * as tree from "../../engine/tree.js";
 import { chain, type GradientTransformation, type State } from "../core.js";
 import { layerBlocks, rngState, shuffled } from "../transforms/layer-blocks.js";
 import { scaleByLearningRate } from "../transforms/scale.js";
+import { SEEDED_ADAMW_DEFAULTS, type SeededAdamwOptions } from "../transforms/seeded-adamw.js";
 import { subsetAdamStep } from "../transforms/subset-adam.js";
 import * as check from "../validate.js";
 
 /** Options of {@link lisa}. */
-export interface LisaOptions {
+export interface LisaOptions extends SeededAdamwOptions {
   /** Step size: a number or a schedule of the step (default 1e-3). */
   learningRate?: number | ((step: number) => number);
   /** γ: layers trained at a time (default 1). */
   activatedLayers?: number;
   /** K: steps between draws (default 20). */
   intervalSteps?: number;
-  b1?: number;
-  b2?: number;
-  eps?: number;
-  weightDecay?: number;
-  /** Seed of the draws. */
-  seed?: number;
 }
 
 /** The defaults lisa() really uses (LMFlow's script, the Trainer's AdamW). */
 export const LISA_DEFAULTS = {
   activatedLayers: 1,
   intervalSteps: 20,
-  b1: 0.9,
-  b2: 0.999,
-  eps: 1e-8,
-  weightDecay: 0,
-  seed: 0,
+  ...SEEDED_ADAMW_DEFAULTS,
 } as const;
 
 export interface LisaState {

@@ -43,13 +43,20 @@ import {
 import { leafwise } from "../leafwise.js";
 import { projectable } from "../projection/subspace.js";
 import { matrixOrFallback } from "../transforms/matrix-partition.js";
-import { biasCorrection, ema, emaSquare } from "../transforms/moments.js";
+import { ema, emaSquare } from "../transforms/moments.js";
+import {
+  adamwScalars,
+  byPath,
+  fromPaths,
+  SEEDED_ADAMW_DEFAULTS,
+  type SeededAdamwOptions,
+} from "../transforms/seeded-adamw.js";
 import { randomSupport, uniformHost } from "../transforms/seeded-init.js";
 import * as check from "../validate.js";
 import { adamw } from "./adam.js";
 
 /** Options of {@link sltrain}. */
-export interface SltrainOptions {
+export interface SltrainOptions extends SeededAdamwOptions {
   /** Step size: a number or a schedule of the step (default 1e-3). */
   learningRate?: number | ((step: number) => number);
   /** r: rank of B A. */
@@ -58,13 +65,6 @@ export interface SltrainOptions {
   loraAlpha?: number;
   /** δ: fraction of each matrix's entries in the sparse support, in (0, 1). */
   density?: number;
-  b1?: number;
-  b2?: number;
-  eps?: number;
-  /** AdamW's decoupled weight decay (B, A, S and the AdamW leaves). */
-  weightDecay?: number;
-  /** Seed of A's values, the supports and S's values. */
-  seed?: number;
   /** Which matrices are reparametrised (default: every 2-D leaf); the rest use AdamW. */
   mask?: LeafSpec<boolean>;
 }
@@ -74,11 +74,7 @@ export const SLTRAIN_DEFAULTS = {
   rank: 128,
   loraAlpha: 32,
   density: 0.01,
-  b1: 0.9,
-  b2: 0.999,
-  eps: 1e-8,
-  weightDecay: 0,
-  seed: 0,
+  ...SEEDED_ADAMW_DEFAULTS,
 } as const;
 
 interface SltrainLeaf {
@@ -107,13 +103,14 @@ const weightOf = (leaf: SltrainLeaf, scale: number): np.Array =>
 
 /**
  * One step of every leaf, compiled over the tree: [G, W, B, A, S, M, the moments of B, A, S (first,
- * then second)] → [(α/r)·B A + S − W, B, A, S, the six moments]; scalars [η, 1 − ηλ, α/r, β1,
- * 1 − β1, β2, 1 − β2, the two bias-correction factors, ε]. Adam's arithmetic is scaleByAdam's.
+ * then second)] → [(α/r)·B A + S − W, B, A, S, the six moments]; scalars [α/r, η, 1 − ηλ, β1,
+ * 1 − β1, β2, 1 − β2, the two bias-correction factors, ε] (α/r, then ../transforms/seeded-adamw.ts's
+ * row). Adam's arithmetic is scaleByAdam's.
  */
 const step = leafwise(
   (
     [g, w, b, a, s, support, mb, ma, ms, vb, va, vs],
-    [eta, keep, scale, b1, c1, b2, c2, bc1, bc2, eps],
+    [scale, eta, keep, b1, c1, b2, c2, bc1, bc2, eps],
   ) => {
     const gb = np.matmul(g.ref, a.ref.transpose()).mul(scale.ref); // (α/r)·G Aᵀ
     const ga = np.matmul(b.ref.transpose(), g.ref).mul(scale.ref); // (α/r)·Bᵀ G
@@ -179,13 +176,6 @@ export function sparsePlusLowRank(o: Resolved): GradientTransformation<SltrainSt
       tree.walk(updates, (_g, path) => {
         paths.push(path);
       });
-      const byPath = (t2: Params) => {
-        const out: Record<string, np.Array> = {};
-        tree.walk(t2, (x: np.Array, path) => {
-          out[path] = x;
-        });
-        return out;
-      };
       const column = (pick: (leaf: SltrainLeaf) => np.Array) =>
         Object.fromEntries(paths.map((p) => [p, pick(state.leaves[p])]));
       const [delta, b, a, s, mb, ma, ms, vb, va, vs] = step(
@@ -203,18 +193,7 @@ export function sparsePlusLowRank(o: Resolved): GradientTransformation<SltrainSt
           column((l) => l.nu.a),
           column((l) => l.nu.s),
         ],
-        [
-          eta,
-          1 - eta * o.weightDecay,
-          scale,
-          o.b1,
-          1 - o.b1,
-          o.b2,
-          1 - o.b2,
-          1 / biasCorrection(o.b1, t + 1),
-          1 / Math.sqrt(biasCorrection(o.b2, t + 1)),
-          o.eps,
-        ],
+        [scale, ...adamwScalars(o, eta, t + 1)],
       ) as Record<string, np.Array>[];
       const leaves: Record<string, SltrainLeaf> = {};
       for (const p of paths) {
@@ -227,13 +206,7 @@ export function sparsePlusLowRank(o: Resolved): GradientTransformation<SltrainSt
           nu: { b: vb[p], a: va[p], s: vs[p] },
         };
       }
-      return [
-        tree.unflatten(
-          updates,
-          paths.map((p) => delta[p]),
-        ) as Params,
-        { count: t + 1, leaves },
-      ];
+      return [fromPaths(updates, paths, delta), { count: t + 1, leaves }];
     },
   };
 }

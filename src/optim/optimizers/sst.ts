@@ -39,7 +39,6 @@
 import { numpy as np } from "@jax-js/jax";
 import { OptionError } from "../../engine/errors.js";
 import { Xoshiro128 } from "../../engine/rng.js";
-import type { Params } from "../../engine/tree.js";
 import * as tree from "../../engine/tree.js";
 import { svd } from "../../linalg/svd.js";
 import {
@@ -53,12 +52,19 @@ import { projectable } from "../projection/subspace.js";
 import { gatherColumns, scatterColumns, selection } from "../transforms/column-select.js";
 import { matrixOrFallback } from "../transforms/matrix-partition.js";
 import { biasCorrection, ema, emaSquare } from "../transforms/moments.js";
+import {
+  adamwScalars,
+  byPath,
+  fromPaths,
+  SEEDED_ADAMW_DEFAULTS,
+  type SeededAdamwOptions,
+} from "../transforms/seeded-adamw.js";
 import { drawWithoutReplacement } from "../transforms/weighted-draw.js";
 import * as check from "../validate.js";
 import { adamw } from "./adam.js";
 
 /** Options of {@link sst}. */
-export interface SstOptions {
+export interface SstOptions extends SeededAdamwOptions {
   /** Step size: a number or a schedule of the step (default 1e-3). */
   learningRate?: number | ((step: number) => number);
   /** r: singular-vector pairs trained per iteration (capped at min(m, n)). */
@@ -71,13 +77,6 @@ export interface SstOptions {
   uniformMix?: number;
   /** The paper's enhanced gradient G V_I, Gᵀ U_I (false: the exact chain rule, ·diag(s_I)). */
   enhancedGradient?: boolean;
-  b1?: number;
-  b2?: number;
-  eps?: number;
-  /** AdamW's decoupled weight decay (s, U_I, V_I, and the AdamW leaves). */
-  weightDecay?: number;
-  /** Seed of the draws. */
-  seed?: number;
   /** Which matrices are trained spectrally (default: every 2-D leaf); the rest use AdamW. */
   mask?: LeafSpec<boolean>;
 }
@@ -89,11 +88,7 @@ export const SST_DEFAULTS = {
   roundIterations: 0,
   uniformMix: 0.5,
   enhancedGradient: true,
-  b1: 0.9,
-  b2: 0.999,
-  eps: 1e-8,
-  weightDecay: 0,
-  seed: 0,
+  ...SEEDED_ADAMW_DEFAULTS,
 } as const;
 
 interface SstLeaf {
@@ -249,32 +244,22 @@ export function sparseSpectral(o: Resolved): GradientTransformation<SstState> {
       });
       const column = (name: keyof SstLeaf) =>
         Object.fromEntries(paths.map((p) => [p, pre[p][name] as np.Array]));
-      const weights: Record<string, np.Array> = {};
-      tree.walk(params, (w: np.Array, path) => {
-        weights[path] = w;
-      });
-      const grads: Record<string, np.Array> = {};
-      tree.walk(updates, (g: np.Array, path) => {
-        grads[path] = g;
-      });
       const tV = (t % o.iterationSteps) + 1;
       const [delta, u, s, v, muS, nuS, muU, nuU, muV, nuV] = steps[
         o.enhancedGradient ? "enhanced" : "exact"
       ](
-        [grads, weights, column("u"), column("s"), column("v"), column("muS"), column("nuS")]
+        [
+          byPath(updates),
+          byPath(params),
+          column("u"),
+          column("s"),
+          column("v"),
+          column("muS"),
+          column("nuS"),
+        ]
           .concat([column("muU"), column("nuU"), column("muV"), column("nuV"), sel])
           .concat(bcS),
-        [
-          eta,
-          1 - eta * o.weightDecay,
-          o.b1,
-          1 - o.b1,
-          o.b2,
-          1 - o.b2,
-          1 / biasCorrection(o.b1, tV),
-          1 / Math.sqrt(biasCorrection(o.b2, tV)),
-          o.eps,
-        ],
+        adamwScalars(o, eta, tV),
       ) as Record<string, np.Array>[];
       const leaves: Record<string, SstLeaf> = {};
       for (const p of paths) {
@@ -291,13 +276,7 @@ export function sparseSpectral(o: Resolved): GradientTransformation<SstState> {
           picked: pre[p].picked as number[],
         };
       }
-      return [
-        tree.unflatten(
-          updates,
-          paths.map((p) => delta[p]),
-        ) as Params,
-        { count: t + 1, rng: gen.state(), leaves },
-      ];
+      return [fromPaths(updates, paths, delta), { count: t + 1, rng: gen.state(), leaves }];
     },
   };
 }
