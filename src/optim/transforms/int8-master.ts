@@ -8,8 +8,9 @@
  *          code = clip(⌊w/s⌋ + [ξ < w/s − ⌊w/s⌋] + z, 0, 255), ξ ~ U[0, 1)   (stochastic; nearest:
  *          clip(round(w/s) + z, 0, 255));  deq(code) = (code − z)·s
  *   emits: deq(new codes) − p, so the trainer's float32 parameters follow the master.
- * ξ comes from (seed, leaf, step) as in transforms/int8-weights.ts, whose float32 grid values this
- * reproduces bit for bit from the same weights (test/optim/round2e-int8-master.test.ts).
+ * ξ comes from (seed, leaf, step) as in transforms/int8-weights.ts, whose grid (`groupCodes`) this
+ * packs, so it reproduces that file's float32 grid values bit for bit from the same weights
+ * (test/optim/round2e-int8-master.test.ts).
  * Storage: jax-js has no 8-bit dtype (float32, int32, uint32, bool, float16, float64), so the
  * codes are packed four to a uint32 word (code j of a word in bits [8j, 8j + 8)): 1 byte per entry
  * (the last group padded with its last entry, as int8-weights.ts) + 8 bytes per group (float32
@@ -21,10 +22,11 @@
  * parameters (which may differ from the grid values by the rounding of p + (v − p)). The first
  * forward pass sees the float start p₀, not its quantized copy.
  */
-import { numpy as np, random } from "@jax-js/jax";
+import { numpy as np } from "@jax-js/jax";
 import * as tree from "../../engine/tree.js";
 import type { GradientTransformation } from "../core.js";
 import { drawKey, leafSeed } from "../projection/projector.js";
+import { groupCodes } from "./int8-weights.js";
 
 /** One matrix in 8 bits: packed codes, a scale and a zero point per group. */
 export interface Int8Weight {
@@ -56,31 +58,13 @@ const shifts = () => np.arange(0, 32, 8, { dtype: np.uint32 }).reshape([1, 4]);
 
 /** w's 8-bit codes on its groups' grids (see the header). Consumes w and key (null: nearest). */
 export function quantizeInt8(w: np.Array, groupSize: number, key: np.Array | null): Int8Weight {
-  const size = w.size;
-  const groups = Math.ceil(size / groupSize);
-  let flat = w.reshape([-1]);
-  if (groups * groupSize > size) {
-    const last = flat.ref.slice([size - 1, size]);
-    flat = np.concatenate([flat, np.broadcastTo(last, [groups * groupSize - size])]);
-  }
-  const grid = flat.reshape([groups, groupSize]);
-  const max = np.max(grid.ref, 1, { keepdims: true });
-  const min = np.min(grid.ref, 1, { keepdims: true });
-  const s = np.maximum(max.sub(min.ref), 1e-5).div(255);
-  const z = np.clip(np.rint(min.div(s.ref)).neg(), 0, 255);
-  const y = grid.div(s.ref);
-  let q: np.Array;
-  if (key) {
-    const low = np.floor(y.ref);
-    q = low.ref.add(
-      np.less(random.uniform(key, [groups, groupSize]), y.sub(low)).astype(np.float32),
-    );
-  } else q = np.rint(y);
-  const codes = np.clip(q.add(z.ref), 0, 255).astype(np.uint32).reshape([-1, 4]);
+  const { codes, scales, zeros } = groupCodes(w, groupSize, key);
+  const groups = scales.shape[0];
+  const words = codes.astype(np.uint32).reshape([-1, 4]);
   return {
-    codes: np.leftShift(codes, shifts()).sum(1).astype(np.uint32),
-    scales: s.reshape([groups]),
-    zeros: z.reshape([groups]),
+    codes: np.leftShift(words, shifts()).sum(1).astype(np.uint32),
+    scales: scales.reshape([groups]),
+    zeros: zeros.reshape([groups]),
   };
 }
 

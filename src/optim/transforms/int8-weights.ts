@@ -31,11 +31,15 @@ export interface Int8WeightsOptions {
 }
 
 /**
- * w re-quantised on its groups' 8-bit grids (see the header), in w's shape. Consumes w and key
- * (key may be null for rounding to nearest).
+ * The INT8 grid of w's groups (see the header): the codes q + z clipped to 0…255 (float32, shape
+ * [groups, groupSize], the last group padded), the scales s and the zero points z ([groups, 1]).
+ * Consumes w and key (key may be null for rounding to nearest). int8-master.ts packs these codes.
  */
-export function requantize(w: np.Array, groupSize: number, key: np.Array | null): np.Array {
-  const shape = w.shape;
+export function groupCodes(
+  w: np.Array,
+  groupSize: number,
+  key: np.Array | null,
+): { codes: np.Array; scales: np.Array; zeros: np.Array } {
   const size = w.size;
   const groups = Math.ceil(size / groupSize);
   let flat = w.reshape([-1]);
@@ -55,8 +59,19 @@ export function requantize(w: np.Array, groupSize: number, key: np.Array | null)
     const u = random.uniform(key, [groups, groupSize]);
     q = low.ref.add(np.less(u, y.sub(low)).astype(np.float32));
   } else q = np.rint(y);
-  const values = np.clip(q.add(z.ref), 0, 255).sub(z).mul(s).reshape([-1]);
-  return (groups * groupSize > size ? values.slice([0, size]) : values).reshape(shape);
+  return { codes: np.clip(q.add(z.ref), 0, 255), scales: s, zeros: z };
+}
+
+/**
+ * w re-quantised on its groups' 8-bit grids (see the header), in w's shape. Consumes w and key
+ * (key may be null for rounding to nearest).
+ */
+export function requantize(w: np.Array, groupSize: number, key: np.Array | null): np.Array {
+  const shape = w.shape;
+  const size = w.size;
+  const { codes, scales, zeros } = groupCodes(w, groupSize, key);
+  const values = codes.sub(zeros).mul(scales).reshape([-1]);
+  return (values.size > size ? values.slice([0, size]) : values).reshape(shape);
 }
 
 /** The state: the step count (the random draws depend on it). */
