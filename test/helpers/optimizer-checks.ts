@@ -1,10 +1,12 @@
 /**
  * Checks the optimizer tests share (round 2 and 2b, matrix, GaLore structure): replaying a golden
  * trajectory over any named leaves, and the state contract (same structure from init on, a
- * safetensors round trip that resumes bit for bit, also while the parameters train; stateBytes).
+ * safetensors round trip that resumes bit for bit, also while the parameters train; stateBytes);
+ * loading a fixture and the small 4×3 + 3 tree with its gradients that several tests step.
  */
+import { readFileSync } from "node:fs";
 import { numpy as np } from "@jax-js/jax";
-import { expect } from "vitest";
+import { describe, expect, test } from "vitest";
 import * as tree from "../../src/engine/tree.js";
 import { decodeTree, encodeTree } from "../../src/io/state-file.js";
 import { applyUpdates } from "../../src/optim/core.js";
@@ -132,3 +134,38 @@ export function expectResumeContinues(
   }
   tree.dispose([params, state, restored]);
 }
+
+/** The golden fixture test/fixtures/<name>.json (written by a tools/fixtures script). */
+export function loadGolden<C, Extra = unknown>(name: string): Golden & Extra & { cases: C[] } {
+  return JSON.parse(readFileSync(new URL(`../fixtures/${name}.json`, import.meta.url), "utf8"));
+}
+
+/** A "golden trajectories" block: one test per case, replayed under `make(case)`. */
+export function goldenTrajectories<C extends { name: string; params: Named[] }>(
+  fixture: Golden & { cases: C[] },
+  make: (c: C) => Optimizer,
+): void {
+  describe("golden trajectories", () => {
+    test.each(fixture.cases.map((c) => [c.name, c] as const))("%s", (_name, c) => {
+      expect(replayNamed(fixture, c.params, make(c))).toBeNull();
+    });
+  });
+}
+
+/** The small tree the optimizer tests step: a 4×3 matrix w (entry i is `w(i)`) and a 3-vector b. */
+export const smallTree = (w: (i: number) => number) => () => ({
+  w: np.array(
+    Float32Array.from({ length: 12 }, (_, i) => w(i)),
+    { shape: [4, 3] },
+  ),
+  b: np.array(new Float32Array([0.5, -0.25, 0.125])),
+});
+
+/** Gradients for {@link smallTree} at `step`: smooth in the step, distinct per entry. */
+export const smallGrads = (step: number) => ({
+  w: np.array(
+    Float32Array.from({ length: 12 }, (_, i) => Math.sin(i + 3 * step)),
+    { shape: [4, 3] },
+  ),
+  b: np.array(Float32Array.from({ length: 3 }, (_, i) => Math.cos(i * step + 1))),
+});

@@ -3,8 +3,6 @@
  * (the authors' update_fn re-implemented in float64 NumPy; every one of 30 steps within 1e-4
  * relative), exact resume, stateBytes, leaks and option errors.
  */
-import { readFileSync } from "node:fs";
-import { numpy as np } from "@jax-js/jax";
 import { beforeAll, describe, expect, test } from "vitest";
 import { marsLion } from "../../src/optim/optimizers/mars-lion.js";
 import { marsShampoo } from "../../src/optim/optimizers/mars-shampoo.js";
@@ -12,14 +10,16 @@ import { setup } from "../helpers/engine.js";
 import { expectNoLeaks } from "../helpers/leaks.js";
 import {
   expectExactResume,
-  type Golden,
+  goldenTrajectories,
+  loadGolden,
   type Named,
-  replayNamed,
+  smallGrads,
+  smallTree,
 } from "../helpers/optimizer-checks.js";
 
-const fixture: Golden & {
-  cases: { name: string; optimizer: string; options: any; params: Named[] }[];
-} = JSON.parse(readFileSync(new URL("../fixtures/round2b_mars.json", import.meta.url), "utf8"));
+const fixture = loadGolden<{ name: string; optimizer: string; options: any; params: Named[] }>(
+  "round2b_mars",
+);
 
 const factories: Record<string, (o: any) => any> = {
   "mars-lion": marsLion,
@@ -28,26 +28,10 @@ const factories: Record<string, (o: any) => any> = {
 
 beforeAll(setup);
 
-describe("golden trajectories", () => {
-  test.each(fixture.cases.map((c) => [c.name, c] as const))("%s", (_name, c) => {
-    expect(replayNamed(fixture, c.params, factories[c.optimizer](c.options))).toBeNull();
-  });
-});
+goldenTrajectories(fixture, (c) => factories[c.optimizer](c.options));
 
-const start = () => ({
-  w: np.array(
-    Float32Array.from({ length: 12 }, (_, i) => 0.1 * (i - 6)),
-    { shape: [4, 3] },
-  ),
-  b: np.array(new Float32Array([0.5, -0.25, 0.125])),
-});
-const gradsAt = (step: number) => ({
-  w: np.array(
-    Float32Array.from({ length: 12 }, (_, i) => Math.sin(i + 3 * step)),
-    { shape: [4, 3] },
-  ),
-  b: np.array(Float32Array.from({ length: 3 }, (_, i) => Math.cos(i * step + 1))),
-});
+const start = smallTree((i) => 0.1 * (i - 6));
+const gradsAt = smallGrads;
 
 describe("state", () => {
   // Matrices keep (previous, m): 2·12 floats; vectors Adam's (m, v) or, with optimize1d,

@@ -4,7 +4,6 @@
  * trajectories of GaLore's Adam on the Tucker core (tools/fixtures/round2b_tucker.py, every one of
  * 24 steps within 1e-4 relative), state size, exact resume and leaks.
  */
-import { readFileSync } from "node:fs";
 import { numpy as np } from "@jax-js/jax";
 import { beforeAll, describe, expect, test } from "vitest";
 import { tensorGalore } from "../../src/optim/optimizers/tensor-galore.js";
@@ -18,15 +17,15 @@ import { closeness, read, setup } from "../helpers/engine.js";
 import { expectNoLeaks } from "../helpers/leaks.js";
 import {
   expectExactResume,
-  type Golden,
+  loadGolden,
   type Named,
   replayNamed,
 } from "../helpers/optimizer-checks.js";
 
-const fixture: Golden & {
-  hosvd: { shape: number[]; rank: number; x: number[]; reconstruction: number[] }[];
-  cases: { name: string; options: Record<string, number>; params: Named[] }[];
-} = JSON.parse(readFileSync(new URL("../fixtures/round2b_tucker.json", import.meta.url), "utf8"));
+const fixture = loadGolden<
+  { name: string; options: Record<string, number>; params: Named[] },
+  { hosvd: { shape: number[]; rank: number; x: number[]; reconstruction: number[] }[] }
+>("round2b_tucker");
 
 beforeAll(setup);
 

@@ -5,7 +5,6 @@
  * averaging a step is −η·(γ + ξ∇f∇fᵀ)⁻¹∇f, solved here as a dense linear system), exact resume,
  * stateBytes, leaks and option errors.
  */
-import { readFileSync } from "node:fs";
 import { numpy as np } from "@jax-js/jax";
 import { beforeAll, describe, expect, test } from "vitest";
 import * as tree from "../../src/engine/tree.js";
@@ -15,18 +14,16 @@ import { read, setup } from "../helpers/engine.js";
 import { expectNoLeaks } from "../helpers/leaks.js";
 import {
   expectExactResume,
-  type Golden,
+  goldenTrajectories,
+  loadGolden,
   type Named,
-  replayNamed,
 } from "../helpers/optimizer-checks.js";
 import type { Optimizer } from "../helpers/trajectory.js";
 
-const fixture: Golden & {
-  losses: number[];
-  cases: { name: string; optimizer: string; options: any; params: Named[] }[];
-} = JSON.parse(
-  readFileSync(new URL("../fixtures/round2c_induced_metric.json", import.meta.url), "utf8"),
-);
+const fixture = loadGolden<
+  { name: string; optimizer: string; options: any; params: Named[] },
+  { losses: number[] }
+>("round2c_induced_metric");
 
 /** An optimizer whose k-th update runs inside withLoss(losses[k]) (the trainer's part). */
 function withLosses(opt: Optimizer, losses: (step: number) => number): Optimizer {
@@ -44,12 +41,9 @@ const factories: Record<string, (o: any) => Optimizer> = {
 
 beforeAll(setup);
 
-describe("golden trajectories", () => {
-  test.each(fixture.cases.map((c) => [c.name, c] as const))("%s", (_name, c) => {
-    const opt = withLosses(factories[c.optimizer](c.options), (k) => fixture.losses[k]);
-    expect(replayNamed(fixture, c.params, opt)).toBeNull();
-  });
-});
+goldenTrajectories(fixture, (c) =>
+  withLosses(factories[c.optimizer](c.options), (k) => fixture.losses[k]),
+);
 
 /** Solve A x = b by Gaussian elimination with partial pivoting (float64). */
 function solve(a: number[][], b: number[]): number[] {

@@ -4,7 +4,6 @@
  * torch.optim.AdamW; same initial draws; every one of 24 steps within 1e-4 relative), the support's
  * law, the first gradient point, exact resume, stateBytes, leaks and option errors.
  */
-import { readFileSync } from "node:fs";
 import { numpy as np } from "@jax-js/jax";
 import { beforeAll, describe, expect, test } from "vitest";
 import { Xoshiro128 } from "../../src/engine/rng.js";
@@ -18,22 +17,18 @@ import { expectNoLeaks } from "../helpers/leaks.js";
 import {
   expectExactResume,
   expectResumeContinues,
-  type Golden,
+  goldenTrajectories,
+  loadGolden,
   type Named,
-  replayNamed,
+  smallGrads,
+  smallTree,
 } from "../helpers/optimizer-checks.js";
 
-const fixture: Golden & {
-  cases: { name: string; options: any; params: Named[] }[];
-} = JSON.parse(readFileSync(new URL("../fixtures/round2d_sltrain.json", import.meta.url), "utf8"));
+const fixture = loadGolden<{ name: string; options: any; params: Named[] }>("round2d_sltrain");
 
 beforeAll(setup);
 
-describe("golden trajectories", () => {
-  test.each(fixture.cases.map((c) => [c.name, c] as const))("%s", (_name, c) => {
-    expect(replayNamed(fixture, c.params, sltrain(c.options))).toBeNull();
-  });
-});
+goldenTrajectories(fixture, (c) => sltrain(c.options));
 
 test("the support is uniform: each entry drawn with probability count / size", () => {
   const gen = Xoshiro128.fromSeed(4);
@@ -52,20 +47,8 @@ test("the support is uniform: each entry drawn with probability count / size", (
     expect(Math.abs(h / draws - p)).toBeLessThan(4.5 * Math.sqrt((p * (1 - p)) / draws));
 });
 
-const start = () => ({
-  w: np.array(
-    Float32Array.from({ length: 12 }, (_, i) => 0.3 * Math.cos(1.1 * i) + 0.05 * i),
-    { shape: [4, 3] },
-  ),
-  b: np.array(new Float32Array([0.5, -0.25, 0.125])),
-});
-const gradsAt = (step: number) => ({
-  w: np.array(
-    Float32Array.from({ length: 12 }, (_, i) => Math.sin(i + 3 * step)),
-    { shape: [4, 3] },
-  ),
-  b: np.array(Float32Array.from({ length: 3 }, (_, i) => Math.cos(i * step + 1))),
-});
+const start = smallTree((i) => 0.3 * Math.cos(1.1 * i) + 0.05 * i);
+const gradsAt = smallGrads;
 
 test("the first gradient is taken at S (B = 0), later ones at the params; W stays (α/r)BA + S", () => {
   const opt = sltrain({ learningRate: 0.05, rank: 2, loraAlpha: 4, density: 0.5 });

@@ -4,7 +4,6 @@
  * steps within 1e-4 relative, re-SVDs and fresh draws included), the draw's law against its
  * closed form, the spectral form staying exact, exact resume, stateBytes, leaks and option errors.
  */
-import { readFileSync } from "node:fs";
 import { numpy as np } from "@jax-js/jax";
 import { beforeAll, describe, expect, test } from "vitest";
 import { Xoshiro128 } from "../../src/engine/rng.js";
@@ -17,22 +16,18 @@ import { expectNoLeaks } from "../helpers/leaks.js";
 import {
   expectExactResume,
   expectResumeContinues,
-  type Golden,
+  goldenTrajectories,
+  loadGolden,
   type Named,
-  replayNamed,
+  smallGrads,
+  smallTree,
 } from "../helpers/optimizer-checks.js";
 
-const fixture: Golden & {
-  cases: { name: string; options: any; params: Named[] }[];
-} = JSON.parse(readFileSync(new URL("../fixtures/round2d_sst.json", import.meta.url), "utf8"));
+const fixture = loadGolden<{ name: string; options: any; params: Named[] }>("round2d_sst");
 
 beforeAll(setup);
 
-describe("golden trajectories", () => {
-  test.each(fixture.cases.map((c) => [c.name, c] as const))("%s", (_name, c) => {
-    expect(replayNamed(fixture, c.params, sst(c.options))).toBeNull();
-  });
-});
+goldenTrajectories(fixture, (c) => sst(c.options));
 
 test("the draw follows successive sampling's law: P(first pick = i) = w_i / Σw", () => {
   // r = 1: each index's frequency over 20 000 draws within 4.5 standard deviations of w_i / Σw.
@@ -60,20 +55,8 @@ test("the draw follows successive sampling's law: P(first pick = i) = w_i / Σw"
   expect(drawWithoutReplacement(gen, pair, 3)).toEqual([0, 1, 2]);
 });
 
-const start = () => ({
-  w: np.array(
-    Float32Array.from({ length: 12 }, (_, i) => 0.3 * Math.cos(1.1 * i) + 0.05 * i),
-    { shape: [4, 3] },
-  ),
-  b: np.array(new Float32Array([0.5, -0.25, 0.125])),
-});
-const gradsAt = (step: number) => ({
-  w: np.array(
-    Float32Array.from({ length: 12 }, (_, i) => Math.sin(i + 3 * step)),
-    { shape: [4, 3] },
-  ),
-  b: np.array(Float32Array.from({ length: 3 }, (_, i) => Math.cos(i * step + 1))),
-});
+const start = smallTree((i) => 0.3 * Math.cos(1.1 * i) + 0.05 * i);
+const gradsAt = smallGrads;
 
 test("the weights stay the state's U diag(s) Vᵀ, with orthonormal trained columns", () => {
   const opt = sst({ learningRate: 0.05, rank: 2, iterationSteps: 2, roundIterations: 2 });
