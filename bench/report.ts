@@ -140,7 +140,7 @@ function matmulNotes(r: Json): string {
   return [
     oversubscribed(r, 2, two)
       ? `The two-thread columns were measured while others used ${othersRange(two)} of the ${r.machine.cores} cores: they show the load more than two-thread scaling, so no two-thread ratio is given.`
-      : `Two threads change throughput by ${range(speedups, 2)}× (least for ${slowest.op} at n = ${slowest.n}: each call pays a round trip to the worker threads, which small products feel most).`,
+      : `Two threads change throughput by ${range(speedups, 2)}× (least for ${slowest.op} at n = ${slowest.n}: each kernel wakes a worker and waits for it on shared memory, a fixed cost small products feel most).`,
     sameFastest
       ? `${fastestOps[0]} is the fastest layout at every size with one thread; it is the layout of the model's linear layers (x·Wᵀ with W stored [out, in]).`
       : `The fastest layout with one thread by size: ${[...bySize.keys()].map((n, i) => `${n}: ${fastestOps[i]}`).join(", ")}.`,
@@ -166,7 +166,7 @@ function adamwNotes(r: Json): string {
   const speedups = r.rows.map((x: Json) => x.speedup2v1 as number);
   const lines = [
     `With one thread a step costs ${range(perM, 1)} ms per million parameters.`,
-    `Two threads change step time by ${range(speedups, 2)}× (above 1 is faster): elementwise kernels are memory-bound and each pays a round trip to the workers.`,
+    `Two threads change step time by ${range(speedups, 2)}× (above 1 is faster): elementwise kernels are memory-bound, and each kernel wakes a worker and waits for it.`,
   ];
   if (leafy && big.length > 0) {
     const bigPerM = Math.min(...big.map((x: Json) => x.results[0].msPerMillionParams as number));
