@@ -30,7 +30,6 @@ import {
   isChild,
   type LoadRecord,
   load1,
-  loadProbe,
   log,
   machine,
   peakRssMiB,
@@ -39,8 +38,7 @@ import {
   runChild,
   writeResult,
 } from "./common.js";
-import { startEngine } from "./engine.js";
-import { watchWasmMemory } from "./wasm-heap.js";
+import { startWatchedEngine } from "./step-child.js";
 
 const EVERY = 50;
 /** The first step of the fit: the jit caches, the optimizer state and the evaluation's
@@ -74,13 +72,7 @@ interface ChildResult {
 const MiB = (bytes: number) => bytes / 2 ** 20;
 
 async function child(model: string, steps: number): Promise<void> {
-  const finishLoad = loadProbe();
-  const heap = watchWasmMemory();
-  try {
-    await startEngine();
-  } finally {
-    heap.stop();
-  }
+  const { finishLoad, heap } = await startWatchedEngine();
   const { liveBuffers } = await import("../test/helpers/engine.js");
   await liveBuffers(); // starts counting: only buffers made from here on are seen
   const { train } = await import("../src/train/trainer.js");

@@ -40,8 +40,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { loadCorpus } from "../src/data/corpus.js";
-import { buildTokenizer } from "../src/data/tokenizer.js";
 import {
   childThreads,
   fail,
@@ -60,6 +58,7 @@ import {
   writeResult,
 } from "./common.js";
 import { startEngine } from "./engine.js";
+import { benchCorpus, makeTrainStep } from "./step-child.js";
 
 const BATCH = 16;
 const SEQ = 64;
@@ -354,26 +353,10 @@ async function child(steps: number): Promise<void> {
   const { jax } = await startEngine();
   const threads = childThreads();
   const { tree } = await import("../src/index.js");
-  const { BatchSampler } = await import("../src/data/sampler.js");
-  const { initLlama, llamaParamCount, llamaPreset, makeLossAndGrad } = await import(
-    "../src/nn/index.js"
-  );
-  const { buildOptimizer } = await import("../src/train/trainer.js");
-  const { DEFAULT_CONFIG } = await import("../src/train/config.js");
+  const { llamaParamCount } = await import("../src/nn/index.js");
   const { globalNormOf } = await import("../src/optim/transforms/clip.js");
-
-  const text = loadCorpus("moby-dick").text;
-  const tokenizer = buildTokenizer("char", text);
-  const tokens = tokenizer.encode(text);
-  const config = { ...DEFAULT_CONFIG, model: "default", batchSize: BATCH, seqLen: SEQ };
-  const modelConfig = llamaPreset("default", tokenizer.vocabSize, {
-    max_position_embeddings: 256,
-  });
-  let params = initLlama(modelConfig, 0);
-  const opt = buildOptimizer(config);
-  let state = opt.init(tree.share(params));
-  const sampler = new BatchSampler(tokens, { batchSize: BATCH, seqLen: SEQ, seed: 0 });
-  const lossAndGrad = makeLossAndGrad(modelConfig);
+  // train-throughput's step (bench/step-child.ts); the phases below run its pieces one by one.
+  const s = await makeTrainStep({ model: "default", batch: BATCH, seq: SEQ });
   const tracing = threads === 1;
 
   /** The step split into phases; with `trace`, also the dispatches of each phase. */
@@ -391,21 +374,21 @@ async function child(steps: number): Promise<void> {
       jax.profiler.startTrace();
     }
     t = performance.now();
-    const batch = sampler.next();
+    const batch = s.sampler.next();
     end("data");
-    const [loss, grads] = lossAndGrad(tree.share(params), batch.inputs, batch.targets);
+    const [loss, grads] = s.lossAndGrad(tree.share(s.params), batch.inputs, batch.targets);
     await jax.blockUntilReady([loss, grads]);
     end("forward+backward");
     const value = (await loss.data())[0]!;
     end("loss read");
     const norm = (await globalNormOf(tree.share(grads)).data())[0]!;
     end("gradient-norm read");
-    const [updates, next] = opt.update(grads, state, tree.share(params));
-    state = next;
-    await jax.blockUntilReady([updates, state]);
+    const [updates, next] = s.opt.update(grads, s.state, tree.share(s.params));
+    s.state = next;
+    await jax.blockUntilReady([updates, s.state]);
     end("optimizer");
-    params = tree.map((p: any, u: any) => p.add(u), params, updates) as typeof params;
-    await jax.blockUntilReady(params);
+    s.params = tree.map((p: any, u: any) => p.add(u), s.params, updates) as typeof s.params;
+    await jax.blockUntilReady(s.params);
     end("parameter update");
     if (trace) jax.profiler.stopTrace();
     if (!Number.isFinite(value) || !Number.isFinite(norm)) {
@@ -415,17 +398,7 @@ async function child(steps: number): Promise<void> {
   };
 
   /** train-throughput's step, unchanged. */
-  const plainStep = async () => {
-    const start = performance.now();
-    const batch = sampler.next();
-    const [loss, grads] = lossAndGrad(tree.share(params), batch.inputs, batch.targets);
-    const [updates, next] = opt.update(grads, state, tree.share(params));
-    state = next;
-    params = tree.map((p: any, u: any) => p.add(u), params, updates) as typeof params;
-    const value = (await loss.data())[0]!;
-    if (!Number.isFinite(value)) throw new Error(`loss is ${value}`);
-    return performance.now() - start;
-  };
+  const plainStep = () => s.run();
 
   const sum = (m: Map<Phase, number>) => [...m.values()].reduce((a, b) => a + b, 0);
   const warmupMs: number[] = [];
@@ -436,7 +409,7 @@ async function child(steps: number): Promise<void> {
   // At least 5: a plain step is short, and a median of two does not survive one slow step.
   for (let i = 0; i < Math.max(steps, 5); i++) plainStepMsAll.push(await plainStep());
   // A plain step leaves its update pending (lazy); finish it so that it is not traced below.
-  await jax.blockUntilReady([params, state]);
+  await jax.blockUntilReady([s.params, s.state]);
 
   let best: Map<Phase, Dispatch[]> | undefined;
   const tracedMs: number[] = [];
@@ -459,7 +432,7 @@ async function child(steps: number): Promise<void> {
   const cpu = tracing
     ? await cpuSamples(async () => {
         for (let i = 0; i < steps; i++) await plainStep();
-        await jax.blockUntilReady([params, state]);
+        await jax.blockUntilReady([s.params, s.state]);
       }, steps)
     : undefined;
   const isolated = tracing ? await isolatedMatmuls(jax, steps) : undefined;
@@ -481,10 +454,8 @@ async function child(steps: number): Promise<void> {
     };
   });
   const all = best ? [...best.values()].flat() : [];
-  const count = llamaParamCount(modelConfig);
-  lossAndGrad.dispose();
-  tree.dispose(params);
-  tree.dispose(state);
+  const count = llamaParamCount(s.modelConfig);
+  s.dispose();
   reportToParent({
     threads,
     params: count,
@@ -578,8 +549,7 @@ function hostFromSamples(one: ChildResult): number | undefined {
 
 async function parent(steps: number, quick: boolean): Promise<void> {
   const start = load1();
-  const text = loadCorpus("moby-dick").text;
-  const vocab = buildTokenizer("char", text).vocabSize;
+  const { vocab } = benchCorpus();
   const args = ["--steps", String(steps)];
   log(`profile: 1 thread, ${steps} step(s) per measurement, kernels traced`);
   const one = await runScript<ChildResult>("bench/profile.ts", 1, args);

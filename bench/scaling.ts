@@ -19,8 +19,6 @@
  *   node --import tsx bench/scaling.ts [--quick]
  */
 import { parseArgs } from "node:util";
-import { loadCorpus } from "../src/data/corpus.js";
-import { buildTokenizer } from "../src/data/tokenizer.js";
 import {
   alternate,
   fail,
@@ -36,7 +34,8 @@ import {
   runScript,
   writeResult,
 } from "./common.js";
-import { measureTrainStep } from "./step-child.js";
+import { benchCorpus, measureTrainStep } from "./step-child.js";
+import { compileMs, engineRatios, stepSide } from "./step-stats.js";
 import { type BlasInfo, baselineRecord, requireTorchBaseline } from "./torch-baseline.js";
 
 const TOKENS_PER_STEP = 1024;
@@ -81,16 +80,12 @@ function shapes(quick: boolean): { rows: Shape[]; seqModel: string } {
   return { rows, seqModel };
 }
 
-function corpusVocab(): number {
-  return buildTokenizer("char", loadCorpus("moby-dick").text).vocabSize;
-}
-
 type Config = Shape & { engine: "rankwise" | "pytorch" };
 
 async function parent(quick: boolean): Promise<void> {
   const preflight = requireTorchBaseline();
   const start = load1();
-  const vocab = corpusVocab();
+  const { vocab } = benchCorpus();
   const { rows, seqModel } = shapes(quick);
   const rounds = quick ? 1 : 3;
   const steps = quick ? 3 : 10;
@@ -114,16 +109,7 @@ async function parent(quick: boolean): Promise<void> {
       String(vocab),
     ]);
   });
-  const side = (runs: ChildResult[]) => {
-    const ms = median(runs.flatMap((res) => res.stepMs));
-    return {
-      medianStepMs: round(ms, 1),
-      tokensPerSec: round(TOKENS_PER_STEP / (ms / 1000), 0),
-      roundTokensPerSec: runs.map((res) => round(TOKENS_PER_STEP / (median(res.stepMs) / 1000), 0)),
-      peakRssMiB: round(Math.max(...runs.map((res) => res.peakRssMiB)), 1),
-      childLoads: runs.map((res) => res.load),
-    };
-  };
+  const side = (runs: ChildResult[]) => stepSide(runs, TOKENS_PER_STEP, 1);
   const table = rows.map((row, i) => {
     const [ours, theirs] = [results[2 * i]!, results[2 * i + 1]!];
     if (ours[0]!.params !== theirs[0]!.params) {
@@ -140,17 +126,13 @@ async function parent(quick: boolean): Promise<void> {
       rankwise: {
         ...rankwise,
         wasmHeapMiB: heaps.length > 0 ? round(Math.max(...heaps), 1) : null,
-        compileMs: round(median(ours.map((res) => res.warmupMs![0]!)), 0),
+        compileMs: compileMs(ours),
       },
       pytorch: {
         ...pytorch,
         matmulGflops512: round(median(theirs.map((res) => res.matmulGflops512!)), 1),
       },
-      rankwiseOverPytorch: round(rankwise.tokensPerSec / pytorch.tokensPerSec, 3),
-      // Each round ran the two engines back to back, so its ratio saw nearly the same load.
-      roundRatios: rankwise.roundTokensPerSec.map((x, r) =>
-        round(x / pytorch.roundTokensPerSec[r]!, 3),
-      ),
+      ...engineRatios(rankwise, pytorch, 3),
     };
   });
   const baseline = baselineRecord(

@@ -16,8 +16,6 @@
  *   node --import tsx bench/train-throughput.ts [--quick] [--steps 10] [--model default]
  */
 import { parseArgs } from "node:util";
-import { loadCorpus } from "../src/data/corpus.js";
-import { buildTokenizer } from "../src/data/tokenizer.js";
 import {
   alternate,
   fail,
@@ -33,7 +31,8 @@ import {
   runScript,
   writeResult,
 } from "./common.js";
-import { measureTrainStep } from "./step-child.js";
+import { benchCorpus, measureTrainStep } from "./step-child.js";
+import { compileMs, engineRatios, stepSide } from "./step-stats.js";
 import { type BlasInfo, baselineRecord, requireTorchBaseline } from "./torch-baseline.js";
 
 const BATCH = 16;
@@ -58,11 +57,6 @@ interface ChildResult {
   blas?: BlasInfo;
 }
 
-function corpusVocab(): { text: string; vocab: number } {
-  const text = loadCorpus("moby-dick").text;
-  return { text, vocab: buildTokenizer("char", text).vocabSize };
-}
-
 async function child(model: string, steps: number): Promise<void> {
   const m = await measureTrainStep({ model, batch: BATCH, seq: SEQ, warmup: WARMUP, steps });
   reportToParent({
@@ -82,7 +76,7 @@ type Config = { engine: "rankwise" | "pytorch"; threads: number };
 async function parent(model: string, steps: number, quick: boolean): Promise<void> {
   const preflight = requireTorchBaseline();
   const start = load1();
-  const { vocab } = corpusVocab();
+  const { vocab } = benchCorpus();
   const configs: Config[] = THREADS.flatMap((threads) => [
     { engine: "rankwise" as const, threads },
     { engine: "pytorch" as const, threads },
@@ -109,16 +103,11 @@ async function parent(model: string, steps: number, quick: boolean): Promise<voi
   });
   const measured = configs.map((c, i) => {
     const runs = results[i]!;
-    const all = runs.flatMap((res) => res.stepMs);
-    const ms = median(all);
     return {
       ...c,
       params: runs[0]!.params,
-      medianStepMs: round(ms, 1),
-      tokensPerSec: round((BATCH * SEQ) / (ms / 1000), 0),
-      roundTokensPerSec: runs.map((res) => round((BATCH * SEQ) / (median(res.stepMs) / 1000), 0)),
-      steps: all.length,
-      peakRssMiB: round(Math.max(...runs.map((res) => res.peakRssMiB)), 0),
+      ...stepSide(runs, BATCH * SEQ, 0),
+      steps: runs.flatMap((res) => res.stepMs).length,
       wasmHeapMiB:
         c.engine === "rankwise"
           ? round(Math.max(...runs.map((res) => res.wasmHeapMiB ?? Number.NaN)), 0)
@@ -127,25 +116,14 @@ async function parent(model: string, steps: number, quick: boolean): Promise<voi
         c.engine === "pytorch"
           ? round(median(runs.map((res) => res.matmulGflops512!)), 1)
           : undefined,
-      compileMs:
-        c.engine === "rankwise"
-          ? round(median(runs.map((res) => res.warmupMs![0]!)), 0)
-          : undefined,
-      childLoads: runs.map((res) => res.load),
+      compileMs: c.engine === "rankwise" ? compileMs(runs) : undefined,
     };
   });
   const find = (engine: string, threads: number) =>
     measured.find((m) => m.engine === engine && m.threads === threads)!;
   const ratios = THREADS.map((threads) => {
     const [rankwise, pytorch] = [find("rankwise", threads), find("pytorch", threads)];
-    return {
-      threads,
-      rankwiseOverPytorch: round(rankwise.tokensPerSec / pytorch.tokensPerSec, 2),
-      // Each round ran the two engines back to back, so its ratio saw nearly the same load.
-      roundRatios: rankwise.roundTokensPerSec.map((x, r) =>
-        round(x / pytorch.roundTokensPerSec[r]!, 2),
-      ),
-    };
+    return { threads, ...engineRatios(rankwise, pytorch, 2) };
   });
   const baseline = baselineRecord(
     preflight,
