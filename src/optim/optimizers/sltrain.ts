@@ -45,8 +45,10 @@ import { projectable } from "../projection/subspace.js";
 import { matrixOrFallback } from "../transforms/matrix-partition.js";
 import { ema, emaSquare } from "../transforms/moments.js";
 import {
+  adamwPart,
   adamwScalars,
   byPath,
+  checkSeededAdamw,
   fromPaths,
   SEEDED_ADAMW_DEFAULTS,
   type SeededAdamwOptions,
@@ -242,22 +244,17 @@ export function sltrain(options: SltrainOptions = {}): GradientTransformation<an
     "mask",
   ]);
   const o = { ...SLTRAIN_DEFAULTS, ...options };
-  const learningRate = check.learningRate(o.learningRate ?? 1e-3);
-  const adam = check.adamOptions({ b1: o.b1, b2: o.b2, eps: o.eps });
-  const weightDecay = check.nonNegative("weightDecay", o.weightDecay);
+  const shared = checkSeededAdamw(o);
   const density = check.positive("density", o.density);
   if (density >= 1) throw new OptionError(`density must be in (0, 1), got ${density}`);
   return matrixOrFallback(
     sparsePlusLowRank({
-      learningRate,
+      ...shared,
       rank: check.integer("rank", o.rank, 1),
       loraAlpha: check.positive("loraAlpha", o.loraAlpha),
       density,
-      ...adam,
-      weightDecay,
-      seed: check.integer("seed", o.seed, 0),
     }),
-    adamw({ learningRate, ...adam, weightDecay }),
+    adamw(adamwPart(shared)),
     projectable(o.mask),
   );
 }

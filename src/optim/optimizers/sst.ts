@@ -53,8 +53,10 @@ import { gatherColumns, scatterColumns, selection } from "../transforms/column-s
 import { matrixOrFallback } from "../transforms/matrix-partition.js";
 import { biasCorrection, ema, emaSquare } from "../transforms/moments.js";
 import {
+  adamwPart,
   adamwScalars,
   byPath,
+  checkSeededAdamw,
   fromPaths,
   SEEDED_ADAMW_DEFAULTS,
   type SeededAdamwOptions,
@@ -288,24 +290,19 @@ export function sparseSpectral(o: Resolved): GradientTransformation<SstState> {
 export function sst(options: SstOptions = {}): GradientTransformation<any> {
   check.knownOptions("sst", options, [...Object.keys(SST_DEFAULTS), "learningRate", "mask"]);
   const o = { ...SST_DEFAULTS, ...options };
-  const learningRate = check.learningRate(o.learningRate ?? 1e-3);
-  const adam = check.adamOptions({ b1: o.b1, b2: o.b2, eps: o.eps });
-  const weightDecay = check.nonNegative("weightDecay", o.weightDecay);
+  const shared = checkSeededAdamw(o);
   const mix = check.nonNegative("uniformMix", o.uniformMix);
   if (mix > 1) throw new OptionError(`uniformMix must be in [0, 1], got ${mix}`);
   return matrixOrFallback(
     sparseSpectral({
-      learningRate,
+      ...shared,
       rank: check.integer("rank", o.rank, 1),
       iterationSteps: check.integer("iterationSteps", o.iterationSteps, 1),
       roundIterations: check.integer("roundIterations", o.roundIterations, 0),
       uniformMix: mix,
       enhancedGradient: check.boolean("enhancedGradient", o.enhancedGradient),
-      ...adam,
-      weightDecay,
-      seed: check.integer("seed", o.seed, 0),
     }),
-    adamw({ learningRate, ...adam, weightDecay }),
+    adamw(adamwPart(shared)),
     projectable(o.mask),
   );
 }

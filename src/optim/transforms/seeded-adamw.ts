@@ -5,12 +5,15 @@
  * - their AdamW options and defaults (torch's: β = (0.9, 0.999), ε = 1e-8, no decay; seed 0);
  * - the scalar row their compiled step takes: [η, 1 − ηλ, β1, 1 − β1, β2, 1 − β2,
  *   1/(1 − β1ᵗ), 1/√(1 − β2ᵗ), ε] (torch's AdamW: decoupled decay, bias corrections at step t);
+ * - their checks of those options and the learning rate (default 1e-3), `checkSeededAdamw`, and
+ *   the part of them the AdamW of the other leaves takes, `adamwPart`;
  * - the per-path records a `leafwise` step is fed and returns (`byPath`, `fromPaths`).
  * No math of its own beyond that row: Adam's arithmetic stays in ./moments.ts.
  */
 import type { numpy as np } from "@jax-js/jax";
 import type { Params } from "../../engine/tree.js";
 import * as tree from "../../engine/tree.js";
+import * as check from "../validate.js";
 import { biasCorrection } from "./moments.js";
 
 /** The AdamW and seed options these optimizers share. */
@@ -32,6 +35,28 @@ export const SEEDED_ADAMW_DEFAULTS = {
   weightDecay: 0,
   seed: 0,
 } as const;
+
+/** The shared options, checked (each error names its option); the rest are the caller's. */
+export function checkSeededAdamw(o: {
+  learningRate?: number | ((step: number) => number);
+  b1: number;
+  b2: number;
+  eps: number;
+  weightDecay: number;
+  seed: number;
+}) {
+  return {
+    learningRate: check.learningRate(o.learningRate ?? 1e-3),
+    ...check.adamOptions({ b1: o.b1, b2: o.b2, eps: o.eps }),
+    weightDecay: check.nonNegative("weightDecay", o.weightDecay),
+    seed: check.integer("seed", o.seed, 0),
+  };
+}
+
+/** The options of the AdamW the other leaves take: the checked ones but the seed. */
+export function adamwPart({ seed: _seed, ...rest }: ReturnType<typeof checkSeededAdamw>) {
+  return rest;
+}
 
 /** The scalar row of one AdamW step at step size `eta`, bias-corrected for step `count` (≥ 1). */
 export function adamwScalars(
