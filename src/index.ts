@@ -107,6 +107,7 @@ export { type SgdOptions, sgd } from "./optim/optimizers/sgd.js";
 export { type ShampooOptions, shampoo } from "./optim/optimizers/shampoo.js";
 export { signSgd, signum } from "./optim/optimizers/signum.js";
 export {
+  type SltrainLeaf,
   type SltrainOptions,
   type SltrainState,
   sltrain,
@@ -115,7 +116,7 @@ export {
 export { type SoapOptions, type SoapState, soap } from "./optim/optimizers/soap.js";
 export { type SpamOptions, type SpamState, spam } from "./optim/optimizers/spam.js";
 export type { MaskRequest, MaskSampler } from "./optim/optimizers/spam-sparse.js";
-export { type SstOptions, type SstState, sst } from "./optim/optimizers/sst.js";
+export { type SstLeaf, type SstOptions, type SstState, sst } from "./optim/optimizers/sst.js";
 export {
   type ResetTiming,
   type StableSpamOptions,

@@ -79,7 +79,8 @@ export const SLTRAIN_DEFAULTS = {
   ...SEEDED_ADAMW_DEFAULTS,
 } as const;
 
-interface SltrainLeaf {
+/** One matrix leaf's SLTrain state: its factors, sparse part and their AdamW moments. */
+export interface SltrainLeaf {
   b: np.Array;
   a: np.Array;
   /** S, dense (zero off the support). */
@@ -90,6 +91,7 @@ interface SltrainLeaf {
   nu: { b: np.Array; a: np.Array; s: np.Array };
 }
 
+/** SLTrain's state: the step count and each matrix leaf's parametrisation. */
 export interface SltrainState {
   count: number;
   leaves: Record<string, SltrainLeaf>;

@@ -93,7 +93,8 @@ export const SST_DEFAULTS = {
   ...SEEDED_ADAMW_DEFAULTS,
 } as const;
 
-interface SstLeaf {
+/** One matrix leaf's SST state: its spectral factors, their AdamW moments and the drawn indices. */
+export interface SstLeaf {
   u: np.Array;
   s: np.Array;
   v: np.Array;
@@ -107,6 +108,7 @@ interface SstLeaf {
   picked: number[];
 }
 
+/** SST's state: the step count, the sampler's PRNG words and each matrix leaf's factors. */
 export interface SstState {
   count: number;
   rng: number[];
