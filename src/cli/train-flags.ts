@@ -60,7 +60,7 @@ const FLAGS: [string, keyof TrainConfig, string][] = [
   [
     "--gradient <source>",
     "gradient",
-    "gradient source: backprop (default), forward[:k] (forward gradients: k random directions through jvp, default 1; no backward pass)",
+    "gradient source: backprop (default), forward[:k] (forward gradients: k random directions through jvp, default 1; no backward pass), randomized:k (backprop with the linear layers' weight gradients through a k-column random sketch)",
   ],
   [
     "--sdd",

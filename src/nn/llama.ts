@@ -227,6 +227,13 @@ function embed(table: np.Array, tokens: np.Array): np.Array {
  */
 export type CaptureInputs = (module: string, input: np.Array) => void;
 
+/**
+ * Computes a dense decoder linear layer's y = x Wᵀ in place of the plain product (randomised
+ * backprop, train/randomized-step.ts): the module's HF name without ".weight", x [..., in] and
+ * W [out, in], both consumed. Factored (low-rank) modules keep their own product.
+ */
+export type LinearProduct = (module: string, x: np.Array, w: np.Array) => np.Array;
+
 /** Shared per-sequence-length tables of the decoder blocks: RoPE cos/sin and the causal mask. */
 interface BlockTables {
   cos: np.Array;
@@ -289,6 +296,7 @@ function block(
   config: LlamaConfig,
   { cos, sin, causal }: BlockTables,
   capture?: CaptureInputs,
+  product?: LinearProduct,
 ): np.Array {
   const [b, t] = x.shape;
   const { head_dim: hd, rms_norm_eps: eps } = config;
@@ -302,6 +310,8 @@ function block(
   const dense = (x: np.Array, name: string) => {
     if (capture) capture(`model.layers.${i}.${name}`, x.ref.reshape([-1, x.shape.at(-1) ?? 0]));
     const a = w(`${name}.${LOW_RANK_A}`);
+    if (a === undefined && product)
+      return product(`model.layers.${i}.${name}`, x, w(`${name}.weight`));
     if (a === undefined) return linearLayer(x, w(`${name}.weight`));
     return factoredLinear(x, w(`${name}.weight`), a, w(`${name}.${LOW_RANK_B}`));
   };
@@ -337,13 +347,14 @@ function block(
 /**
  * Token ids [B, T] (int32) → logits [B, T, vocab]. Consumes `params` and `tokens`; callers that
  * keep them pass `tree.ref(params)` / `tokens.ref`. `capture`, when given, sees every decoder
- * linear layer's input.
+ * linear layer's input; `product`, when given, computes the dense ones.
  */
 export function llamaForward(
   params: LlamaParams,
   tokens: np.Array,
   config: LlamaConfig,
   capture?: CaptureInputs,
+  product?: LinearProduct,
 ): np.Array {
   try {
     checkLlamaParams(params, config);
@@ -359,7 +370,7 @@ export function llamaForward(
   let x = llamaEmbed({ "model.embed_tokens.weight": tied ? table.ref : table }, tokens, config);
   const tables = blockTables(tokens.shape[1], config);
   for (let i = 0; i < config.num_hidden_layers; i++) {
-    x = block(params, x, i, config, tables, capture);
+    x = block(params, x, i, config, tables, capture, product);
   }
   disposeTables(tables);
 
@@ -369,14 +380,18 @@ export function llamaForward(
   return logits.shape[2] === vocab ? logits : logits.slice([], [], [0, vocab]);
 }
 
-/** Mean next-token cross-entropy; `targets` [B, T] are already shifted. Consumes all arrays. */
+/**
+ * Mean next-token cross-entropy; `targets` [B, T] are already shifted. Consumes all arrays.
+ * `product`, when given, computes the dense decoder linear layers.
+ */
 export function llamaLoss(
   params: LlamaParams,
   inputs: np.Array,
   targets: np.Array,
   config: LlamaConfig,
+  product?: LinearProduct,
 ): np.Array {
-  return crossEntropy(llamaForward(params, inputs, config), targets);
+  return crossEntropy(llamaForward(params, inputs, config, undefined, product), targets);
 }
 
 /** Jit-compiled loss and gradient of the decoder (compiled once per input shape). */

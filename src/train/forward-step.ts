@@ -1,7 +1,10 @@
 /**
- * `train --gradient backprop | forward[:k]`: where the trainer's gradient comes from.
+ * `train --gradient backprop | forward[:k] | randomized:k`: where the trainer's gradient comes
+ * from.
  *
  * - backprop (default): the jit'ed loss-and-gradient (reweight/train-loss.ts), unchanged.
+ * - randomized:k: backprop whose dense decoder linear layers sketch their weight gradients
+ *   (./randomized-step.ts).
  * - forward[:k]: Baydin et al.'s forward gradient (optim/estimators/forward-gradient.ts) of the
  *   whole model, g = (1/k) Σ_i (∇f·v_i) v_i over k Gaussian directions (default 1), each
  *   directional derivative one jit'ed `jvp` pass; the optimizer then sees g. No backward pass.
@@ -25,25 +28,34 @@ import type { LossAndGrad } from "../nn/loss.js";
 import { forwardGradient } from "../optim/estimators/forward-gradient.js";
 
 /** A parsed `--gradient` value. */
-export type GradientSpec = { kind: "backprop" } | { kind: "forward"; directions: number };
+export type GradientSpec =
+  | { kind: "backprop" }
+  | { kind: "forward"; directions: number }
+  | { kind: "randomized"; sketch: number };
 
-const ACCEPTED = "backprop, forward, forward:k (k directions, an integer from 1 to 1024)";
+const ACCEPTED =
+  "backprop, forward, forward:k (k directions, an integer from 1 to 1024), randomized:k (k sketch columns, an integer from 1 to 65536)";
 
 /** Parse `--gradient`; throws a one-line UsageError naming the accepted values. */
 export function parseGradient(value: unknown): GradientSpec {
   const text = String(value);
   if (text === "backprop") return { kind: "backprop" };
-  const m = /^forward(?::(\d+))?$/.exec(text);
-  const directions = m ? Number(m[1] ?? 1) : Number.NaN;
-  if (!m || !(directions >= 1 && directions <= 1024)) {
-    throw new UsageError(`--gradient must be one of ${ACCEPTED}; got "${text}"`);
-  }
-  return { kind: "forward", directions };
+  const forward = /^forward(?::(\d+))?$/.exec(text);
+  const directions = forward ? Number(forward[1] ?? 1) : Number.NaN;
+  if (directions >= 1 && directions <= 1024) return { kind: "forward", directions };
+  const randomized = /^randomized:(\d+)$/.exec(text);
+  const sketch = randomized ? Number(randomized[1]) : Number.NaN;
+  if (sketch >= 1 && sketch <= 65536) return { kind: "randomized", sketch };
+  throw new UsageError(`--gradient must be one of ${ACCEPTED}; got "${text}"`);
 }
 
 /** The canonical text of a spec ("forward:1" for "forward"). */
 export const formatGradient = (spec: GradientSpec): string =>
-  spec.kind === "backprop" ? "backprop" : `forward:${spec.directions}`;
+  spec.kind === "backprop"
+    ? "backprop"
+    : spec.kind === "forward"
+      ? `forward:${spec.directions}`
+      : `randomized:${spec.sketch}`;
 
 /** The 32-bit seed of the directions of call `call` in step `step` of a run seeded `seed`. */
 export function directionSeed(seed: number, step: number, call: number): number {
@@ -65,6 +77,9 @@ export function makeForwardEstimate(config: LlamaConfig, directions: number) {
   });
 }
 
+/** A jit'ed (params, inputs, targets, key) → [loss, gradient estimate]. */
+export type KeyedEstimate = ReturnType<typeof makeForwardEstimate>;
+
 /**
  * A LossAndGrad whose gradient is the forward estimate, keyed by the run's seed and the step
  * `step()` reads (a call counter restarts at each new step).
@@ -75,7 +90,15 @@ export function makeForwardLossAndGrad(
   seed: number,
   step: () => number,
 ): LossAndGrad<LlamaParams> {
-  const estimate = makeForwardEstimate(config, directions);
+  return keyedLossAndGrad(makeForwardEstimate(config, directions), seed, step);
+}
+
+/** A LossAndGrad over a keyed estimate, its key drawn by {@link directionSeed}. */
+export function keyedLossAndGrad(
+  estimate: KeyedEstimate,
+  seed: number,
+  step: () => number,
+): LossAndGrad<LlamaParams> {
   let at = -1;
   let call = 0;
   const run = (params: LlamaParams, inputs: np.Array, targets: np.Array) => {

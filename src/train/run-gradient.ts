@@ -1,5 +1,6 @@
 /**
- * The run's loss-and-gradient: the gradient source (`--gradient`, ./forward-step.ts) and, with
+ * The run's loss-and-gradient: the gradient source (`--gradient`, ./forward-step.ts and
+ * ./randomized-step.ts) and, with
  * `--mixing upgrad`, the per-domain Jacobian aggregated by UPGrad (./upgrad-step.ts). Without
  * either it is the jit'ed backprop loss-and-gradient of the `--reweight` objective, as before.
  */
@@ -9,6 +10,7 @@ import type { LossAndGrad } from "../nn/loss.js";
 import type { TrainConfig } from "./config.js";
 import { makeForwardLossAndGrad, parseGradient } from "./forward-step.js";
 import { domainNames } from "./mixing/spec.js";
+import { makeRandomizedLossAndGrad } from "./randomized-step.js";
 import { parseReweight } from "./reweight/spec.js";
 import { makeTrainLossAndGrad } from "./reweight/train-loss.js";
 import { makeUpgradLossAndGrad } from "./upgrad-step.js";
@@ -23,7 +25,9 @@ export function makeRunLossAndGrad(
   const base =
     spec.kind === "forward"
       ? makeForwardLossAndGrad(modelConfig, spec.directions, config.seed, step)
-      : makeTrainLossAndGrad(modelConfig, parseReweight(config.reweight));
+      : spec.kind === "randomized"
+        ? makeRandomizedLossAndGrad(modelConfig, spec.sketch, config.seed, step)
+        : makeTrainLossAndGrad(modelConfig, parseReweight(config.reweight));
   if (config.mixing !== "upgrad") return base;
   return makeUpgradLossAndGrad(base, domainNames(config.data).length);
 }
