@@ -2,10 +2,12 @@
  * The Tucker (Tensor-GaLore) projection (issue 17): the truncated HOSVD's reconstruction against
  * NumPy's (SVD of each unfolding), exactness on tensors of low multilinear rank, golden
  * trajectories of GaLore's Adam on the Tucker core (tools/fixtures/round2b_tucker.py, every one of
- * 24 steps within 1e-4 relative), state size, exact resume and leaks.
+ * 24 steps within 1e-4 relative), state size, exact resume and leaks; and that the registry's
+ * tensor-galore steps exactly as galore on a tree without ≥3-D leaves (every LLaMA).
  */
 import { numpy as np } from "@jax-js/jax";
 import { beforeAll, describe, expect, test } from "vitest";
+import * as tree from "../../src/engine/tree.js";
 import { tensorGalore } from "../../src/optim/optimizers/tensor-galore.js";
 import {
   hosvdFactors,
@@ -13,6 +15,7 @@ import {
   tuckerExpand,
   tuckerProject,
 } from "../../src/optim/projection/tucker.js";
+import { getOptimizer } from "../../src/train/registry.js";
 import { closeness, read, setup } from "../helpers/engine.js";
 import { expectNoLeaks } from "../helpers/leaks.js";
 import {
@@ -105,5 +108,41 @@ describe("optimizer", () => {
 
   test("leaks nothing", async () => {
     await expectNoLeaks({ make, params: start, grads: gradsAt, steps: 5, warmup: 1 });
+  });
+});
+
+describe("tensor-galore in the registry", () => {
+  test("on matrices and vectors it steps exactly as galore does", () => {
+    const options = { rank: 2, updateProjGap: 2, learningRate: 0.01 };
+    const opts = [getOptimizer("tensor-galore"), getOptimizer("galore")].map((e) =>
+      e.create(options),
+    );
+    const shapes: Record<string, number[]> = {
+      "model.layers.0.mlp.up_proj.weight": [8, 6],
+      "model.layers.0.input_layernorm.weight": [6],
+    };
+    const value = (name: string, shape: number[], step: number) =>
+      np.array(
+        Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) =>
+          Math.sin(i * 0.7 + step + name.length),
+        ),
+        { shape },
+      );
+    const params = Object.fromEntries(Object.entries(shapes).map(([n, s]) => [n, value(n, s, 0)]));
+    const states = opts.map((o) => o.init(tree.share(params)));
+    for (let step = 1; step <= 5; step++) {
+      const updates = opts.map((o, i) => {
+        const grads = Object.fromEntries(
+          Object.entries(shapes).map(([n, s]) => [n, value(n, s, step)]),
+        );
+        const [u, next] = o.update(grads, states[i], tree.share(params));
+        states[i] = next;
+        return u as Record<string, np.Array>;
+      });
+      for (const name of Object.keys(shapes)) {
+        expect(read(updates[0]![name]!)).toEqual(read(updates[1]![name]!));
+      }
+    }
+    tree.dispose([params, states]);
   });
 });
