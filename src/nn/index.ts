@@ -6,7 +6,7 @@
 export * from "./browser-safe.js";
 export { type IdinitOptions, idinit, idinitDecoder, paddedIdentity } from "./init/idinit.js";
 export { sddLinear, sddScale } from "./init/sdd.js";
-export type { CaptureInputs } from "./llama.js";
+export type { CaptureInputs, LinearProduct } from "./llama.js";
 export {
   drwClassWeights,
   focalLoss,
