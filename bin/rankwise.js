@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // Entry point of the `rankwise` command. The wasm thread count must be set before jax-js loads
 // (see src/engine/node-threads.ts); RANKWISE_THREADS overrides the default chosen here: two
-// threads where the machine has two cores or more (the default model's training step ran 1.4×
-// faster on two than on one, docs/benchmarks.md; more threads are not measured yet).
+// threads where the machine has two cores or more (the default model trained 1.25× faster on two
+// than on one, docs/benchmarks.md's training throughput; more threads are not measured yet).
 import { availableParallelism } from "node:os";
 
 process.env.RANKWISE_THREADS ??= String(Math.min(2, availableParallelism()));

@@ -8,7 +8,7 @@ import { CORPORA } from "../data/corpus.js";
 import { TOKENIZER_TYPES } from "../data/tokenizer.js";
 import { UsageError } from "../engine/errors.js";
 import { LLAMA_PRESETS } from "../nn/llama-config.js";
-import { formatGradient, parseGradient } from "./forward-step.js";
+import { formatGradient, parseGradient } from "./gradient-source.js";
 import { domainNames, parseMixing } from "./mixing/spec.js";
 import { type MonitorKind, parseMonitorKinds } from "./monitors/training-monitors.js";
 import { getOptimizer, parseOptimizerOptions } from "./registry.js";
@@ -86,7 +86,8 @@ export interface TrainConfig {
   /** Initialisation of a fresh model: "hf" (default; Hugging Face's normal) or "idinit"
    *  (nn/init/idinit.ts). */
   init?: "hf" | "idinit";
-  /** Gradient source (train/forward-step.ts): "forward:k" (forward gradients, k directions);
+  /** Gradient source (train/gradient-source.ts): "forward:k" (forward gradients, k directions),
+   *  "randomized:k" (sketched linear-layer weight gradients);
    *  absent for backprop. */
   gradient?: string;
   /** Scale-Distribution Decoupling in the decoder's linear layers (nn/sdd-model.ts). */
@@ -138,7 +139,7 @@ KEYS.push("reweight", "pruneData", "dataScores");
 KEYS.push("monitors", "monitorEvery", "regularizer");
 // The initialisation of a fresh model (nn/init/).
 KEYS.push("init");
-// The gradient source and SDD layers (train/forward-step.ts, nn/sdd-model.ts).
+// The gradient source and SDD layers (train/gradient-source.ts, nn/sdd-model.ts).
 KEYS.push("gradient", "sdd");
 
 function int(name: string, v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {

@@ -4,8 +4,8 @@
  * through Large Linear Layers"; nn/randomized-linear.ts): Ĝ = δᵀ S Sᵀ x with a Gaussian S of k
  * columns per layer and step, an unbiased estimate of δᵀ x. Gradients of everything else — the
  * embedding, the norms, and every activation gradient δ — stay exact, since each layer's input
- * gradient is the exact δ W. Keys come from (seed, step, call) as for forward gradients
- * (./forward-step.ts), so a resumed run draws what the uninterrupted one drew.
+ * gradient is the exact δ W. Keys come from (seed, step, call) (./gradient-source.ts), so a
+ * resumed run draws what the uninterrupted one drew.
  * Deviations: the estimator is the paper's, the memory saving is not (jax-js's autodiff decides
  * which residuals it keeps; see randomized-linear.ts); the reported loss is the plain mean
  * cross-entropy, so `--reweight` is not combined with it.
@@ -15,7 +15,7 @@ import { type LlamaParams, llamaLoss } from "../nn/llama.js";
 import type { LlamaConfig } from "../nn/llama-config.js";
 import type { LossAndGrad } from "../nn/loss.js";
 import { randomizedLinear } from "../nn/randomized-linear.js";
-import { type KeyedEstimate, keyedLossAndGrad } from "./forward-step.js";
+import { type KeyedEstimate, keyedLossAndGrad } from "./gradient-source.js";
 
 /** The decoder linear layers a forward pass meets, in order: each draws its own key. */
 const LINEARS_PER_LAYER = 7;

@@ -15,7 +15,7 @@ import { initLlama, llamaLoss } from "../../src/nn/llama.js";
 import { llamaPreset } from "../../src/nn/llama-config.js";
 import { forwardGradient } from "../../src/optim/estimators/forward-gradient.js";
 import { validateConfig } from "../../src/train/config.js";
-import { directionSeed } from "../../src/train/forward-step.js";
+import { directionSeed } from "../../src/train/gradient-source.js";
 import { readMetrics } from "../../src/train/metrics.js";
 import { makeRunLossAndGrad } from "../../src/train/run-gradient.js";
 import { train } from "../../src/train/trainer.js";
