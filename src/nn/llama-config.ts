@@ -27,6 +27,23 @@ export interface LlamaConfig {
   initializer_range: number;
   hidden_act: "silu";
   torch_dtype: "float32";
+  /**
+   * SLTrain's model option (./sparse-model.ts): the decoder linear modules holding sparse values
+   * are (α/r)·B A + S, S on supports drawn from `seed`. Absent for other models.
+   */
+  rankwise_sltrain?: SltrainConfig;
+}
+
+/**
+ * SLTrain's parametrisation of a model's decoder linear modules (./sparse-model.ts), recorded in
+ * config.json as `"rankwise_sltrain"`: rank r of B A, scale numerator α (the product is scaled by
+ * α/r), density δ of the sparse part S and the seed its supports are drawn from.
+ */
+export interface SltrainConfig {
+  rank: number;
+  alpha: number;
+  density: number;
+  seed: number;
 }
 
 /** Fields a caller must give; the rest have Hugging Face's defaults. */
@@ -61,6 +78,15 @@ export function llamaConfig(input: LlamaConfigInput): LlamaConfig {
     hidden_act: "silu",
     torch_dtype: "float32",
   };
+  const sl = input.rankwise_sltrain;
+  if (sl !== undefined && sl !== null) {
+    config.rankwise_sltrain = {
+      rank: sl.rank,
+      alpha: sl.alpha,
+      density: sl.density,
+      seed: sl.seed,
+    };
+  }
   validateLlamaConfig(config);
   return config;
 }
@@ -113,6 +139,24 @@ export function validateLlamaConfig(config: LlamaConfig): void {
       `tie_word_embeddings must be true or false, got ${show(config.tie_word_embeddings)}`,
     );
   }
+  if (config.rankwise_sltrain !== undefined) validateSltrain(config.rankwise_sltrain);
+}
+
+/** rank a positive integer, alpha > 0, density in (0, 1), seed an integer in [0, 2³²). */
+function validateSltrain(sl: SltrainConfig): void {
+  if (typeof sl !== "object" || sl === null) {
+    throw new TypeError(`rankwise_sltrain must be an object, got ${show(sl)}`);
+  }
+  positiveInt("rankwise_sltrain.rank", sl.rank);
+  positiveNumber("rankwise_sltrain.alpha", sl.alpha);
+  if (typeof sl.density !== "number" || !(sl.density > 0 && sl.density < 1)) {
+    throw new RangeError(`rankwise_sltrain.density must be in (0, 1), got ${show(sl.density)}`);
+  }
+  if (!Number.isInteger(sl.seed) || sl.seed < 0 || sl.seed >= 2 ** 32) {
+    throw new RangeError(
+      `rankwise_sltrain.seed must be an integer in [0, 2^32), got ${show(sl.seed)}`,
+    );
+  }
 }
 
 /** The JSON object to write as `config.json` (Hugging Face layout). */
@@ -141,6 +185,7 @@ export function toHfConfig(config: LlamaConfig): Record<string, unknown> {
     torch_dtype: "float32",
     use_cache: true,
     vocab_size: config.vocab_size,
+    ...(config.rankwise_sltrain ? { rankwise_sltrain: { ...config.rankwise_sltrain } } : {}),
   };
 }
 
@@ -204,6 +249,7 @@ export function fromHfConfig(json: unknown): LlamaConfig {
       rope_theta: optional("rope_theta"),
       tie_word_embeddings: optional("tie_word_embeddings"),
       initializer_range: optional("initializer_range"),
+      rankwise_sltrain: optional("rankwise_sltrain"),
     });
   } catch (error) {
     if (error instanceof Error) error.message = `config.json: ${error.message}`;

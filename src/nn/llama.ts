@@ -14,7 +14,8 @@
  *             j·g … j·g+g-1 with g = num_attention_heads / num_key_value_heads (HF repeat_kv)
  *
  * Linear weights are stored [out, in] (y = x Wᵀ), no biases; a decoder linear layer may be
- * stored and run as two low-rank factors (./low-rank.ts). Paper: Touvron et al. 2023,
+ * stored and run as two low-rank factors (./low-rank.ts), or as SLTrain's factors plus sparse
+ * values (./sparse-model.ts). Paper: Touvron et al. 2023,
  * "LLaMA: Open and Efficient Foundation Language Models"; Su et al. 2021 (RoPE); Shazeer 2020
  * (SwiGLU); Ainslie et al. 2023 (GQA). Checked against an independent PyTorch implementation of
  * transformers' modeling_llama (tools/fixtures/llama_reference.py): logits, loss, every gradient.
@@ -27,6 +28,7 @@ import type { LlamaConfig } from "./llama-config.js";
 import { crossEntropy, type LossAndGrad } from "./loss.js";
 import { checkFactors, factoredLinear, LOW_RANK_A, LOW_RANK_B } from "./low-rank.js";
 import { checkSddScales, SDD_SCALE, sddOutput } from "./sdd-model.js";
+import { checkSparseValues, SPARSE_VALUES, sparseWeight } from "./sparse-model.js";
 
 /** Flat record of parameters keyed by Hugging Face names. */
 export type LlamaParams = Record<string, np.Array>;
@@ -111,6 +113,7 @@ export function checkLlamaParams(params: LlamaParams, config: LlamaConfig): void
   const shapes = llamaParamShapes(config);
   const factors = checkFactors(params, shapes);
   const sddScales = checkSddScales(params, shapes);
+  const sparse = checkSparseValues(params, shapes, config);
   for (const [name, shape] of Object.entries(shapes)) {
     const p = params[name];
     if (p === undefined && factors.modules.has(name.slice(0, -".weight".length))) continue;
@@ -124,6 +127,7 @@ export function checkLlamaParams(params: LlamaParams, config: LlamaConfig): void
       !(name in shapes) &&
       !factors.names.has(name) &&
       !sddScales.has(name) &&
+      !sparse.has(name) &&
       !isResidualProjection(name, params[name], config)
     ) {
       const hint = name === "lm_head.weight" ? " (tie_word_embeddings is true)" : "";
@@ -313,6 +317,13 @@ function block(
     if (a === undefined && product)
       return product(`model.layers.${i}.${name}`, x, w(`${name}.weight`));
     if (a === undefined) return linearLayer(x, w(`${name}.weight`));
+    // SLTrain (./sparse-model.ts): W = (α/r)·B A + S formed here, never stored.
+    const values = w(`${name}.${SPARSE_VALUES}`);
+    if (values !== undefined && config.rankwise_sltrain) {
+      const module = `model.layers.${i}.${name}`;
+      const sl = config.rankwise_sltrain;
+      return linearLayer(x, sparseWeight(module, a, w(`${name}.${LOW_RANK_B}`), values, sl));
+    }
     return factoredLinear(x, w(`${name}.weight`), a, w(`${name}.${LOW_RANK_B}`));
   };
   const h = rmsNorm(x.ref, w("input_layernorm.weight"), eps);

@@ -13,7 +13,9 @@
  * A decoder linear module may be stored as two low-rank factors instead of (or besides) its
  * weight (./low-rank.ts): `<m>.lowrank_a.weight` [r, in], `<m>.lowrank_b.weight` [out, r], the
  * ranks recorded in config.json as "rankwise_low_rank" (checked against the tensors on load).
- * Transformers does not read such a folder; `rankwise export` densifies.
+ * Transformers does not read such a folder; `rankwise export` densifies. An SLTrain model
+ * (./sparse-model.ts) adds `<m>.sparse_values` after the factors, and config.json records its
+ * parametrisation as "rankwise_sltrain" (LlamaConfig.rankwise_sltrain).
  * A block may also hold `model.layers.<i>.inlp_projection` [hidden, hidden] (`edit inlp`,
  * ./llama.ts): saved and loaded with the rest; transformers ignores it.
  *
@@ -46,6 +48,7 @@ import { fromHfConfig, type LlamaConfig, toHfConfig } from "./llama-config.js";
 import { LOW_RANK_A, LOW_RANK_B, LOW_RANK_CONFIG_KEY, lowRankRanks } from "./low-rank.js";
 import { checkMlpParams, type MlpConfig, mlpConfig, mlpParamShapes } from "./mlp.js";
 import { SDD_SCALE } from "./sdd-model.js";
+import { SPARSE_VALUES } from "./sparse-model.js";
 
 /** The configuration of any model Rankwise saves or loads. */
 export type ModelConfig = LlamaConfig | MlpConfig;
@@ -116,6 +119,9 @@ export async function saveModel(dir: string, model: Pretrained): Promise<void> {
       ordered[`${module}.${LOW_RANK_A}`] = model.params[`${module}.${LOW_RANK_A}`];
       ordered[`${module}.${LOW_RANK_B}`] = model.params[`${module}.${LOW_RANK_B}`];
     }
+    // An SLTrain module's sparse values (./sparse-model.ts) follow its factors.
+    const values = model.params[`${module}.${SPARSE_VALUES}`];
+    if (values !== undefined) ordered[`${module}.${SPARSE_VALUES}`] = values;
     // An SDD module's scale (./sdd-model.ts) follows it.
     const scale = model.params[`${module}.${SDD_SCALE}`];
     if (scale !== undefined) ordered[`${module}.${SDD_SCALE}`] = scale;
@@ -222,6 +228,7 @@ export async function loadModel(dir: string): Promise<Pretrained> {
     take(name);
     take(name.replace(/weight$/, LOW_RANK_A));
     take(name.replace(/weight$/, LOW_RANK_B));
+    take(name.replace(/weight$/, SPARSE_VALUES));
     take(name.replace(/weight$/, SDD_SCALE));
   }
   for (const name of residualProjections({ config, params: loaded })) take(name);

@@ -53,7 +53,7 @@ import {
   SEEDED_ADAMW_DEFAULTS,
   type SeededAdamwOptions,
 } from "../transforms/seeded-adamw.js";
-import { randomSupport, uniformHost } from "../transforms/seeded-init.js";
+import { randomSupport, supportCount, uniformHost } from "../transforms/seeded-init.js";
 import * as check from "../validate.js";
 import { adamw } from "./adam.js";
 
@@ -147,7 +147,7 @@ export function sparsePlusLowRank(o: Resolved): GradientTransformation<SltrainSt
         const [m, n] = x.shape;
         const bound = 1 / Math.sqrt(n);
         const a = np.array(uniformHost(gen, o.rank * n, bound), { shape: [o.rank, n] });
-        const picked = randomSupport(gen, m * n, Math.floor(o.density * m * n));
+        const picked = randomSupport(gen, m * n, supportCount(o.density, m, n));
         const values = uniformHost(gen, picked.length, bound);
         const dense = new Float32Array(m * n);
         const flags = new Float32Array(m * n);

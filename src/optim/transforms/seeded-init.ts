@@ -17,6 +17,14 @@ export function uniformHost(gen: Xoshiro128, count: number, bound: number): Floa
   return out;
 }
 
+/**
+ * The size of SLTrain's support for density δ on an m×n matrix: ⌊δ·m·n⌋ (the authors'
+ * int(sp_ratio · numel)); the optimizer-side sltrain and the model option (nn/sparse-model.ts)
+ * share it.
+ */
+export const supportCount = (density: number, m: number, n: number): number =>
+  Math.floor(density * m * n);
+
 /** `count` distinct indices of [0, size), uniformly at random, ascending. */
 export function randomSupport(gen: Xoshiro128, size: number, count: number): Int32Array {
   const order = new Int32Array(size);
