@@ -29,7 +29,7 @@ const sameBits = (a: Float32Array, b: Float32Array): number => {
   const [x, y] = [new Uint32Array(a.buffer), new Uint32Array(b.buffer)];
   let differ = 0;
   for (let i = 0; i < x.length; i++)
-    if (x[i] !== y[i] && !(a[i] !== a[i] && b[i] !== b[i])) differ++;
+    if (x[i] !== y[i] && !(Number.isNaN(a[i]) && Number.isNaN(b[i]))) differ++;
   return differ;
 };
 
