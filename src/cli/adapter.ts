@@ -28,8 +28,10 @@ import { writeFileAtomic } from "../io/atomic.js";
 import { ensureOutputDir } from "../io/output-dir.js";
 import { readSafetensorsHeader } from "../io/safetensors.js";
 import type { LlamaParams } from "../nn/llama.js";
+import type { LlamaConfig } from "../nn/llama-config.js";
 import { densifyLowRank } from "../nn/low-rank.js";
 import { CONFIG_FILE, loadModel, saveModel } from "../nn/pretrained.js";
+import { densifySparse } from "../nn/sparse-model.js";
 import {
   COMBINE_METHODS,
   type CombineOptions,
@@ -293,7 +295,8 @@ function numberFlag(flag: string, text: unknown, accepted: string, integer = fal
 async function openWeights(spec: string): Promise<LlamaParams> {
   if (existsSync(join(spec, CONFIG_FILE)) && statSync(spec).isDirectory()) {
     try {
-      return densifyLowRank((await loadModel(spec)).params); // factored layers as W + B A
+      const model = await loadModel(spec); // factored layers as W + B A, SLTrain's as (α/r)·B A + S
+      return densifyLowRank(densifySparse(model.params, model.config as LlamaConfig));
     } catch (error) {
       if (error instanceof UsageError) throw error;
       throw new UsageError(

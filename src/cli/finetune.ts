@@ -45,6 +45,9 @@ export function addFinetuneFlags(cmd: Command): Command {
     "dataScores",
     "gradient",
     "sdd",
+    "sltrain",
+    "sltrainDensity",
+    "sltrainAlpha",
   ]);
 }
 

@@ -1,5 +1,6 @@
 /** The training flags shared by `train` and `compare`, and their mapping to a TrainConfig. */
 import type { Command } from "commander";
+import { SLTRAIN_DEFAULTS } from "../optim/optimizers/sltrain.js";
 import { readConfigFile, type TrainConfig, UsageError } from "../train/config.js";
 
 /** Flag → config key. Values stay strings here; validateConfig parses and checks them. */
@@ -66,6 +67,21 @@ const FLAGS: [string, keyof TrainConfig, string][] = [
     "--sdd",
     "sdd",
     "Scale-Distribution Decoupling: each decoder linear layer's output RMS-normalised, times a learned scale (saved with the weights)",
+  ],
+  [
+    "--sltrain <rank>",
+    "sltrain",
+    "SLTrain as a model option: each decoder linear layer trained as (α/r)·B A + S, B A of rank r, S sparse on a fixed random support (no dense weight; any --optimizer)",
+  ],
+  [
+    "--sltrain-density <δ>",
+    "sltrainDensity",
+    `--sltrain: fraction of each matrix in S (default ${SLTRAIN_DEFAULTS.density})`,
+  ],
+  [
+    "--sltrain-alpha <α>",
+    "sltrainAlpha",
+    `--sltrain: α of the scale α/r (default ${SLTRAIN_DEFAULTS.loraAlpha})`,
   ],
   [
     "--reweight <rule>",

@@ -40,6 +40,7 @@ import type { LlamaParams } from "./llama.js";
 import type { LlamaConfig } from "./llama-config.js";
 import { densifyLowRank } from "./low-rank.js";
 import { CONFIG_FILE, loadModel } from "./pretrained.js";
+import { densifySparse, withoutSltrain } from "./sparse-model.js";
 
 /** Options of {@link openModel}. */
 export interface OpenModelOptions {
@@ -56,8 +57,9 @@ export interface OpenModelOptions {
   /** Hub download progress (the CLI draws it on stderr). */
   onProgress?: (progress: DownloadProgress) => void;
   /**
-   * Keep factored (low-rank) modules as factors (eval, generate: they run them as two thin
-   * matmuls). Default false: W + B A, one dense matrix per module, for every other command.
+   * Keep factored (low-rank) modules as factors and SLTrain modules as factors plus sparse values
+   * (eval, generate: the forward runs them). Default false: W + B A (SLTrain: (α/r)·B A + S), one
+   * dense matrix per module, for every other command.
    */
   keepLowRank?: boolean;
 }
@@ -92,7 +94,7 @@ export async function openModel(
     tree.dispose(ck.optState);
     const source = { kind: "run" as const, path: resolve(spec) };
     return withTokenizer(
-      { config: ck.modelConfig, params: ck.params, source, trainer: ck.meta },
+      { ...dense(ck.modelConfig, ck.params, options), source, trainer: ck.meta },
       () => tokenizerFromJSON(ck.meta.tokenizer),
       options,
     );
@@ -197,8 +199,24 @@ async function openFolder(
       `${dir} holds an ${model.config.model_type} model; this command needs a LLaMA-style language model`,
     );
   }
-  const params = options.keepLowRank ? model.params : densifyLowRank(model.params);
-  return withTokenizer({ config: model.config, params, source }, own, options);
+  return withTokenizer({ ...dense(model.config, model.params, options), source }, own, options);
+}
+
+/**
+ * The model as the command needs it: factored and SLTrain modules (./low-rank.ts,
+ * ./sparse-model.ts) as they are with `keepLowRank`, else one dense matrix each (W + B A;
+ * (α/r)·B A + S, the SLTrain record dropped). Consumes `params`.
+ */
+function dense(
+  config: LlamaConfig,
+  params: LlamaParams,
+  options: OpenModelOptions,
+): { config: LlamaConfig; params: LlamaParams } {
+  if (options.keepLowRank) return { config, params };
+  return {
+    config: withoutSltrain(config),
+    params: densifyLowRank(densifySparse(params, config)),
+  };
 }
 
 /** A model folder's tokenizer: tokenizer.json, else (checkpoints written before it had one)

@@ -7,7 +7,9 @@ import { parse as parseYaml } from "yaml";
 import { CORPORA } from "../data/corpus.js";
 import { TOKENIZER_TYPES } from "../data/tokenizer.js";
 import { UsageError } from "../engine/errors.js";
-import { LLAMA_PRESETS } from "../nn/llama-config.js";
+import { llamaParamShapes } from "../nn/llama.js";
+import { LLAMA_PRESETS, type LlamaPreset, llamaPreset } from "../nn/llama-config.js";
+import { SLTRAIN_DEFAULTS } from "../optim/optimizers/sltrain.js";
 import { formatGradient, parseGradient } from "./gradient-source.js";
 import { domainNames, parseMixing } from "./mixing/spec.js";
 import { type MonitorKind, parseMonitorKinds } from "./monitors/training-monitors.js";
@@ -92,6 +94,13 @@ export interface TrainConfig {
   gradient?: string;
   /** Scale-Distribution Decoupling in the decoder's linear layers (nn/sdd-model.ts). */
   sdd?: boolean;
+  /** SLTrain's model option (nn/sparse-model.ts): the rank r of every decoder linear module's
+   *  (α/r)·B A + S; absent for a dense model. */
+  sltrain?: number;
+  /** SLTrain's density δ of S (default: sltrain's, 0.01); set with `sltrain`. */
+  sltrainDensity?: number;
+  /** SLTrain's α (default: sltrain's, 32); set with `sltrain`. */
+  sltrainAlpha?: number;
 }
 
 /** The defaults of every field of a run's configuration. */
@@ -141,6 +150,8 @@ KEYS.push("monitors", "monitorEvery", "regularizer");
 KEYS.push("init");
 // The gradient source and SDD layers (train/gradient-source.ts, nn/sdd-model.ts).
 KEYS.push("gradient", "sdd");
+// SLTrain's model option (nn/sparse-model.ts).
+KEYS.push("sltrain", "sltrainDensity", "sltrainAlpha");
 
 function int(name: string, v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
   const n = typeof v === "string" && v.trim() !== "" ? Number(v) : v;
@@ -248,7 +259,55 @@ export function validateConfig(input: Record<string, unknown>): TrainConfig {
   }
   Object.assign(config, validateMixing(config.data, c));
   Object.assign(config, validateGradientOptions(config, c));
+  Object.assign(config, validateSltrain(config, c));
   return config;
+}
+
+/**
+ * --sltrain r (with --sltrain-density δ, --sltrain-alpha α; defaults: the optimizer-side sltrain's,
+ * optim/optimizers/sltrain.ts): r an integer from 1 to the smallest side of the preset's decoder
+ * matrices, δ in (0, 1), α > 0; refused with what replaces or relies on the dense weights.
+ */
+function validateSltrain(config: TrainConfig, c: Record<string, unknown>): Partial<TrainConfig> {
+  if (c.sltrain === undefined) {
+    for (const key of ["sltrainDensity", "sltrainAlpha"] as const) {
+      if (c[key] !== undefined)
+        throw new UsageError(`--${flag(key)} is only used with --sltrain <rank>`);
+    }
+    return {};
+  }
+  const shapes = llamaParamShapes(llamaPreset(config.model as LlamaPreset, 2));
+  const sides = Object.entries(shapes)
+    .filter(([name, shape]) => name.startsWith("model.layers.") && shape.length === 2)
+    .flatMap(([, shape]) => shape);
+  const rank = int("sltrain", c.sltrain, 1, Math.min(...sides));
+  const density =
+    c.sltrainDensity === undefined ? SLTRAIN_DEFAULTS.density : Number(c.sltrainDensity);
+  if (
+    !(density > 0 && density < 1) ||
+    (typeof c.sltrainDensity === "string" && c.sltrainDensity.trim() === "")
+  ) {
+    throw new UsageError(
+      `--sltrain-density must be a number in (0, 1), got "${String(c.sltrainDensity)}"`,
+    );
+  }
+  const alpha =
+    c.sltrainAlpha === undefined
+      ? SLTRAIN_DEFAULTS.loraAlpha
+      : real("sltrainAlpha", c.sltrainAlpha, 0, Number.POSITIVE_INFINITY, true);
+  const refuse = (why: string) => {
+    throw new UsageError(`--sltrain ${why}`);
+  };
+  if (config.optimizer === "sltrain")
+    refuse(
+      "is SLTrain as a model option; with --optimizer sltrain it would be applied twice (choose one)",
+    );
+  if (c.sdd !== undefined && c.sdd !== false && c.sdd !== "false")
+    refuse("replaces the decoder linear layers that --sdd scales: use one or the other");
+  if (config.init === "idinit") refuse("draws its own factors: use it with --init hf");
+  if (config.gradient?.startsWith("randomized"))
+    refuse(`leaves no dense linear layer for --gradient ${config.gradient} to sketch`);
+  return { sltrain: rank, sltrainDensity: density, sltrainAlpha: alpha };
 }
 
 /** The domain-mixing options, checked against the `data` domains (see mixing/spec.ts). */

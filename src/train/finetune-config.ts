@@ -104,6 +104,10 @@ export function validateFinetuneConfig(input: Record<string, unknown>): Finetune
     throw new UsageError("--model is required: a run folder or a model folder");
   const settings = finetuneSettings(input);
   const rest = Object.fromEntries(Object.entries(input).filter(([k]) => !OWN.includes(k)));
+  if (rest.sltrain !== undefined)
+    throw new UsageError(
+      "sltrain makes a fresh model (rankwise train --sltrain); finetune adapts an existing one",
+    );
   const config = validateConfig(rest);
   return { ...config, model: String(input.model), finetune: settings };
 }

@@ -31,6 +31,9 @@ const FIXED_IF_SET: (keyof TrainConfig)[] = [
   "regularizer",
   "gradient",
   "sdd",
+  "sltrain",
+  "sltrainDensity",
+  "sltrainAlpha",
 ];
 
 /** Throw if `config` cannot continue a checkpoint trained with `saved` up to `step`. */

@@ -6,7 +6,6 @@
  * registry's defaults filled in. A run folder stopped before its first checkpoint is resumed
  * from this row's configuration (see `savedStartConfig`).
  */
-import { llamaParamCount } from "../nn/llama.js";
 import type { TrainConfig } from "./config.js";
 import { readMetrics } from "./metrics.js";
 import { peakLearningRate } from "./optimizer.js";
@@ -25,7 +24,8 @@ export function resolvedOptimizerOptions(config: TrainConfig): Record<string, un
 /** Print the start line; on a new run (`fresh`) also write the start row. */
 export function announceRun(run: Run, fresh: boolean): void {
   const { config, data } = run;
-  const parameters = llamaParamCount(run.modelConfig);
+  // The trained numbers as the model holds them (an SLTrain model's factors and sparse values).
+  const parameters = Object.values(run.params).reduce((n, p) => n + p.size, 0);
   const learningRate = peakLearningRate(config);
   const source = config.lr === undefined ? "the optimizer's default" : "--lr";
   if (fresh) {

@@ -15,6 +15,7 @@ import { idinitDecoder } from "../nn/init/idinit.js";
 import { initLlama, type LlamaParams, llamaLoss, llamaParamShapes } from "../nn/llama.js";
 import { type LlamaConfig, type LlamaPreset, llamaPreset } from "../nn/llama-config.js";
 import { withSddScales } from "../nn/sdd-model.js";
+import { withSltrain } from "../nn/sparse-model.js";
 import { hasCheckpoint, loadCheckpoint, readTrainerMeta, removeStaleSaves } from "./checkpoint.js";
 import { type TrainConfig, UsageError } from "./config.js";
 import { learningRateSchedule } from "./lr.js";
@@ -42,6 +43,17 @@ function prepare(config: TrainConfig): Prepared {
   const data = loadData(config);
   const modelConfig = llamaPreset(config.model as LlamaPreset, data.tokenizer.vocabSize, {
     max_position_embeddings: Math.max(256, config.seqLen),
+    // --sltrain: the SLTrain record (nn/sparse-model.ts); its supports are drawn from the run's seed.
+    ...(config.sltrain === undefined
+      ? {}
+      : {
+          rankwise_sltrain: {
+            rank: config.sltrain,
+            alpha: config.sltrainAlpha ?? 0,
+            density: config.sltrainDensity ?? 0,
+            seed: config.seed,
+          },
+        }),
   });
   return { config, data, modelConfig, opt: buildOptimizer(config) };
 }
@@ -87,7 +99,9 @@ const allocate = ({ config, data, modelConfig, opt }: Prepared): RunState => {
   const init = config.init === "idinit" ? idinitDecoder(params) : params;
   // --sdd: scales of ones on every decoder linear layer (nn/sdd-model.ts), saved with the weights.
   const start = config.sdd ? withSddScales(init, llamaParamShapes(modelConfig)) : init;
-  return freshState(config, modelConfig, data, opt, start);
+  // --sltrain: every decoder linear weight replaced by B = 0, A and sparse values (nn/sparse-model.ts).
+  const model = modelConfig.rankwise_sltrain ? withSltrain(start, modelConfig) : start;
+  return freshState(config, modelConfig, data, opt, model);
 };
 
 /** Drop what a run that stopped before its first checkpoint left (the lock is held). */

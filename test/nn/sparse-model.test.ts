@@ -4,7 +4,9 @@
  * W = (α/r)·B A + S built in float64 on the host (∂B = (α/r)·G Aᵀ, ∂A = (α/r)·Bᵀ G, ∂v = G at the
  * support, G the dense model's ∂W); densifySparse gives the same logits; the support is the
  * recorded law's (distinct, ascending, ⌊δ·out·in⌋, reproducible); bad layouts are named; a model
- * folder keeps the SLTrain record and values through save → load.
+ * folder keeps the SLTrain record and values through save → load, and the openers that need
+ * dense weights (openModel for export, prune, quantize, finetune; merge's tensor-by-tensor
+ * source) give densifySparse's weights without the record.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -21,6 +23,7 @@ import {
   llamaLoss,
 } from "../../src/nn/llama.js";
 import { llamaPreset } from "../../src/nn/llama-config.js";
+import { openModel } from "../../src/nn/open-model.js";
 import { loadModel, saveModel } from "../../src/nn/pretrained.js";
 import {
   densifySparse,
@@ -29,6 +32,7 @@ import {
   withoutSltrain,
   withSltrain,
 } from "../../src/nn/sparse-model.js";
+import { openFolderSource } from "../../src/weights/merge/source-folder.js";
 import { closeness, liveBuffers, read, setup } from "../helpers/engine.js";
 
 let root: string;
@@ -216,4 +220,26 @@ test("a model folder keeps the SLTrain record and values through save → load",
     expect(read(loaded.params[name]), name).toEqual(read(p));
   }
   tree.dispose([params, loaded.params]);
+});
+
+test("openModel and merge's folder source densify an SLTrain folder", async () => {
+  const params = model();
+  const dir = join(root, "sltrain-dense");
+  await saveModel(dir, { config, params: tree.ref(params) });
+  const want = densifySparse(params, config);
+  const opened = await openModel(dir, { tokenizer: "char", text: "abcdef" });
+  expect(opened.config).toEqual(withoutSltrain(config));
+  expect(Object.keys(opened.params)).toEqual(Object.keys(want));
+  const source = await openFolderSource("m", dir);
+  expect(source.config).toEqual(withoutSltrain(config));
+  expect(JSON.stringify(source.configJson)).not.toMatch(/rankwise_sltrain|rankwise_low_rank/);
+  for (const [name, w] of Object.entries(want)) {
+    const expected = read(w);
+    expectClose(read(opened.params[name]!), expected, `openModel ${name}`);
+    const streamed = await source.read(name);
+    expectClose(read(streamed), expected, `merge source ${name}`);
+    streamed.dispose();
+  }
+  source.close();
+  tree.dispose([want, opened.params]);
 });

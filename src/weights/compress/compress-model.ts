@@ -14,6 +14,7 @@ import * as tree from "../../engine/tree.js";
 import type { LlamaParams } from "../../nn/llama.js";
 import type { LlamaConfig } from "../../nn/llama-config.js";
 import { densifyLowRank, LOW_RANK_A, LOW_RANK_B } from "../../nn/low-rank.js";
+import { densifySparse } from "../../nn/sparse-model.js";
 import { BLOCK_LINEARS, calibrateBlocks } from "../calibration.js";
 import { storedBytes } from "../quantize/format.js";
 import { checkQuantizeSettings } from "../quantize/quantize-model.js";
@@ -141,7 +142,7 @@ export function compressModel(
     method = found;
   }
   // A model that is already factored is compressed from its dense equivalent.
-  const out: LlamaParams = { ...densifyLowRank(params) };
+  const out: LlamaParams = { ...densifyLowRank(densifySparse(params, config)) };
   const count = (p: LlamaParams) => Object.values(p).reduce((n, a) => n + a.size, 0);
   const before = count(out);
   const quantized: Record<string, QuantizedMatrix> = {};

@@ -9,7 +9,9 @@
  * - quantised (config.json `quantization_config`, weights/quantize/format.ts): `<m>.weight` codes
  *   and `<m>.weight_scale` are read together and dequantised (dequantizeLoaded on that pair);
  * - factored (config.json `rankwise_low_rank`, nn/low-rank.ts): `<m>.weight` = W + B·A (B·A
- *   without a dense W; W itself may be quantised, as LQER writes it), from the module's factors.
+ *   without a dense W; W itself may be quantised, as LQER writes it), from the module's factors;
+ *   an SLTrain module (config.json `rankwise_sltrain`, nn/sparse-model.ts) as (α/r)·B·A + S from
+ *   its factors and sparse values.
  * Layout problems (missing or misshapen tensors, codes without scales, factors without their
  * pair or rank record) are one UsageError line naming the tensor, before anything is merged.
  *
@@ -27,6 +29,12 @@ import { llamaParamShapes, RESIDUAL_PROJECTION } from "../../nn/llama.js";
 import { fromHfConfig, type LlamaConfig } from "../../nn/llama-config.js";
 import { LOW_RANK_A, LOW_RANK_B, LOW_RANK_CONFIG_KEY } from "../../nn/low-rank.js";
 import { CONFIG_FILE, WEIGHTS_FILE, WEIGHTS_INDEX_FILE } from "../../nn/pretrained.js";
+import {
+  SLTRAIN_CONFIG_KEY,
+  SPARSE_VALUES,
+  sparseWeight,
+  withoutSltrain,
+} from "../../nn/sparse-model.js";
 import { dequantizeLoaded, readQuantizationConfig, SCALE_SUFFIX } from "../quantize/format.js";
 import type { ModelSource } from "./sources.js";
 
@@ -39,6 +47,8 @@ interface Recipe {
   quantized?: boolean;
   /** The module's factors B [out, r] and A [r, in]. */
   factors?: { a: string; b: string };
+  /** An SLTrain module's sparse values (with its factors): (α/r)·B·A + S. */
+  sparse?: string;
 }
 
 /** Open the model folder `dir` (named `ref` in messages) as a merge source. */
@@ -106,6 +116,15 @@ export async function openFolderSource(ref: string, dir: string): Promise<ModelS
       recipe.factors = { a: `${module}.${LOW_RANK_A}`, b: `${module}.${LOW_RANK_B}` };
       factored.add(module);
     }
+    const values = info(`${module}.${SPARSE_VALUES}`);
+    if (values) {
+      if (!recipe.factors || !config.rankwise_sltrain || info(name)) {
+        fail(
+          `${module}.${SPARSE_VALUES} needs both low-rank factors, no ${name} and the record ${SLTRAIN_CONFIG_KEY} in ${CONFIG_FILE}`,
+        );
+      }
+      recipe.sparse = `${module}.${SPARSE_VALUES}`;
+    }
     const stored = info(name);
     if (stored && quantization && info(`${name}${SCALE_SUFFIX}`)) {
       const want = quantization.bits === 8 ? "I8" : "U8";
@@ -155,10 +174,15 @@ export async function openFolderSource(ref: string, dir: string): Promise<ModelS
     return pair[name]!;
   };
   // The output holds dense float weights: the layouts' records are not passed on.
-  const { [LOW_RANK_CONFIG_KEY]: _ranks, quantization_config: _q, ...denseJson } = configJson;
+  const {
+    [LOW_RANK_CONFIG_KEY]: _ranks,
+    [SLTRAIN_CONFIG_KEY]: _sltrain,
+    quantization_config: _q,
+    ...denseJson
+  } = configJson;
   return {
     ref,
-    config,
+    config: withoutSltrain(config),
     configJson: denseJson,
     shapes,
     projections,
@@ -170,7 +194,16 @@ export async function openFolderSource(ref: string, dir: string): Promise<ModelS
       let product: np.Array;
       try {
         const b = asFloat32(await raw(recipe.factors.b));
-        product = np.matmul(b, asFloat32(await raw(recipe.factors.a)));
+        const a = asFloat32(await raw(recipe.factors.a));
+        product = recipe.sparse
+          ? sparseWeight(
+              name.slice(0, -".weight".length),
+              a,
+              b,
+              asFloat32(await raw(recipe.sparse)),
+              config.rankwise_sltrain!,
+            )
+          : np.matmul(b, a);
       } catch (error) {
         w?.dispose();
         throw error;
