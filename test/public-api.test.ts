@@ -329,6 +329,7 @@ const PUBLIC: Record<string, string[]> = {
     "applyAdapter",
     "crossEntropy",
     "densifyLowRank",
+    "densifySparse",
     "drwClassWeights",
     "focalLoss",
     "fromHfConfig",
@@ -359,6 +360,8 @@ const PUBLIC: Record<string, string[]> = {
     "toHfConfig",
     "weightNormApply",
     "weightNormSplit",
+    "withSltrain",
+    "withoutSltrain",
   ],
   data: [
     "BatchSampler",

@@ -21,6 +21,7 @@ export {
   type LlamaPreset,
   llamaConfig,
   llamaPreset,
+  type SltrainConfig,
   toHfConfig,
 } from "./llama-config.js";
 export { accuracy, crossEntropy, type LossAndGrad } from "./loss.js";

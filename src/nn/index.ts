@@ -35,3 +35,4 @@ export {
   weightNormApply,
   weightNormSplit,
 } from "./regularizers/weight-norm.js";
+export { densifySparse, withoutSltrain, withSltrain } from "./sparse-model.js";
