@@ -61,10 +61,6 @@ export function parseSparseName(name: string): string | undefined {
   return VALUES.exec(name)?.[1];
 }
 
-/** Whether any module holds sparse values. */
-export const hasSparse = (params: Record<string, np.Array>): boolean =>
-  Object.keys(params).some((name) => VALUES.test(name));
-
 /** Module k's number: 7·layer + its place among q, k, v, o, gate, up, down. */
 function moduleNumber(module: string): number {
   const m = MODULE.exec(module);
