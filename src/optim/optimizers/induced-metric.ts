@@ -23,6 +23,11 @@
  * and scales the momentum, and the weight decay is not damped.
  * Deviations: none in the rule; v̄ stays on the device (no read-back per step), and the bias
  * correction is computed in float64 on the host.
+ * Use: the SGD form trains a character-level transformer as slowly as SGD does. Default preset,
+ * 100 steps: η 0.3 / 1 end at val 3.07 / 3.07 and ξ = 0 (no damping) at 3.07, the unigram plateau
+ * where SGD (η 0.1) ends at 3.04 (AdamW 2.40); the Adam form reaches 2.56. The authors' own
+ * Shakespeare sweep of a model this size (analysis/best_hyperparameters_Shakespeare_run_4.csv)
+ * agrees: tuned SGD form perplexity 8.07, SGD 5.06, Adam 4.39, the Adam form 4.43.
  * State: m (and s for the Adam form) shaped like the parameters, one float v̄, the step count.
  */
 import { jit, numpy as np } from "@jax-js/jax";
