@@ -34,6 +34,19 @@ function parseThreads(value: string | undefined): number {
 /** How long a worker waits on shared memory for the next synchronous kernel (ms). */
 const LINGER_MS = 5;
 
+/**
+ * How long a waiting thread spins before it sleeps (ms): the worker for its next kernel, the
+ * caller for the workers' share (read by the engine patch as globalThis.__jaxSyncSpinMs). A futex
+ * wake-up takes ~20 µs on this project's VMs, as long as a small kernel runs; spinning made the
+ * default model's two-thread step 1.2× faster (docs/benchmarks.md). Only where every thread has
+ * a core of its own: otherwise a spinning thread takes the core another one needs.
+ */
+const SPIN_MS = 1;
+const cores = isNode
+  ? (proc!.getBuiltinModule?.("node:os") as typeof import("node:os") | undefined)
+  : undefined;
+const spinMs = (cores?.availableParallelism() ?? 1) >= requestedThreads ? SPIN_MS : 0;
+
 // Code run inside each worker thread (as CommonJS or ESM, depending on how the parent was started,
 // hence getBuiltinModule rather than require/import): it provides the Web Worker globals jax-js's worker source
 // expects (self, onmessage, postMessage), then evaluates that source once it arrives.
@@ -47,6 +60,8 @@ let early = [];
 // port when it moves. Waking through the event loop costs more than a small kernel runs.
 function linger(control) {
   for (let seen = Atomics.load(control, 2); ; seen = Atomics.load(control, 2)) {
+    const until = performance.now() + ${spinMs};
+    while (Atomics.load(control, 2) === seen && performance.now() < until);
     if (Atomics.wait(control, 2, seen, ${LINGER_MS}) === "timed-out") return;
     for (let m = receiveMessageOnPort(parentPort); m !== undefined; m = receiveMessageOnPort(parentPort)) {
       self.onmessage({ data: m.message });
@@ -120,5 +135,8 @@ if (isNode) {
   const g = globalThis as { navigator?: { hardwareConcurrency?: number }; Worker?: unknown };
   // Node 20 has no navigator: jax-js reads its thread count (and WebGPU) there.
   if (g.navigator === undefined) g.navigator = { hardwareConcurrency: requestedThreads };
-  if (requestedThreads > 1 && g.Worker === undefined) installWorkerShim();
+  if (requestedThreads > 1 && g.Worker === undefined) {
+    installWorkerShim();
+    (globalThis as { __jaxSyncSpinMs?: number }).__jaxSyncSpinMs = spinMs;
+  }
 }
