@@ -55,16 +55,28 @@ const { parentPort, receiveMessageOnPort } = process.getBuiltinModule("node:work
 globalThis.self = globalThis;
 globalThis.postMessage = (message) => parentPort.postMessage(message);
 let early = [];
-// After a synchronous kernel (it carries the pool's shared control array), stay off the event
-// loop for a moment: wait on the job sequence, and take the next posted jobs straight from the
-// port when it moves. Waking through the event loop costs more than a small kernel runs.
+function drain() {
+  for (let m = receiveMessageOnPort(parentPort); m !== undefined; m = receiveMessageOnPort(parentPort)) {
+    self.onmessage({ data: m.message });
+  }
+}
+// After a synchronous kernel (its message carries the pool's shared control array), stay off the
+// event loop for a moment: wait on this worker's job number and, when it moves, run the job the
+// engine patch wrote into the worker's slot (taking the messages posted before it, new kernels'
+// modules, straight from the port). Waking through the event loop costs more than a small kernel
+// runs. The slot's flag tells the caller whether to post a wake-up instead.
 function linger(control) {
-  for (let seen = Atomics.load(control, 2); ; seen = Atomics.load(control, 2)) {
+  const slot = self.__rankwiseJobSlot;
+  Atomics.store(control, slot + 1, 1);
+  for (;;) {
+    const seen = self.__rankwiseSharedJob(control, drain);
     const until = performance.now() + ${spinMs};
-    while (Atomics.load(control, 2) === seen && performance.now() < until);
-    if (Atomics.wait(control, 2, seen, ${LINGER_MS}) === "timed-out") return;
-    for (let m = receiveMessageOnPort(parentPort); m !== undefined; m = receiveMessageOnPort(parentPort)) {
-      self.onmessage({ data: m.message });
+    while (Atomics.load(control, slot) === seen && performance.now() < until);
+    if (Atomics.wait(control, slot, seen, ${LINGER_MS}) === "timed-out") {
+      Atomics.store(control, slot + 1, 0);
+      // A job numbered between the time-out and the flag: its caller saw the flag still set.
+      if (Atomics.load(control, slot) === seen) return;
+      Atomics.store(control, slot + 1, 1);
     }
   }
 }
@@ -117,8 +129,11 @@ function installWorkerShim(): void {
 
     postMessage(message: unknown): void {
       // A synchronous kernel (the engine patch's runSync) reports through shared memory while
-      // its caller waits: no reply will come, and none needs to keep the process alive.
-      const awaited = (message as { control?: unknown } | null)?.control === undefined;
+      // its caller waits, as does the wake-up for one: no reply will come, and none needs to keep
+      // the process alive.
+      // Nor does a module sent ahead of such kernels.
+      const m = message as { control?: unknown; type?: unknown } | null;
+      const awaited = m?.control === undefined && m?.type !== "module";
       if (awaited && this.#awaitingReplies++ === 0) this.#worker.ref();
       this.#worker.postMessage(message);
     }
