@@ -314,3 +314,14 @@ export function llamaPreset(
   }
   return llamaConfig({ ...preset, tie_word_embeddings: true, ...overrides, vocab_size: vocabSize });
 }
+
+/** The seven decoder linear layers of a block, by their names under `model.layers.<i>.`. */
+export const BLOCK_LINEARS = [
+  "self_attn.q_proj",
+  "self_attn.k_proj",
+  "self_attn.v_proj",
+  "self_attn.o_proj",
+  "mlp.gate_proj",
+  "mlp.up_proj",
+  "mlp.down_proj",
+] as const;

@@ -33,7 +33,7 @@ import { numpy as np } from "@jax-js/jax";
 import { Xoshiro128 } from "../engine/rng.js";
 import { scatterFlat } from "../optim/transforms/scatter.js";
 import { randomSupport, supportCount, uniformHost } from "../optim/transforms/seeded-init.js";
-import type { LlamaConfig, SltrainConfig } from "./llama-config.js";
+import { BLOCK_LINEARS, type LlamaConfig, type SltrainConfig } from "./llama-config.js";
 import { LOW_RANK_A, LOW_RANK_B } from "./low-rank.js";
 
 /** The suffix of a module's sparse values: `<m>.sparse_values`. */
@@ -43,15 +43,7 @@ export const SPARSE_VALUES = "sparse_values";
 export const SLTRAIN_CONFIG_KEY = "rankwise_sltrain";
 
 /** A block's linear modules in the order that numbers them (module k = 7·layer + place). */
-const PLACES = [
-  "self_attn.q_proj",
-  "self_attn.k_proj",
-  "self_attn.v_proj",
-  "self_attn.o_proj",
-  "mlp.gate_proj",
-  "mlp.up_proj",
-  "mlp.down_proj",
-];
+const PLACES: readonly string[] = BLOCK_LINEARS;
 const MODULE = /^model\.layers\.(\d+)\.(self_attn\.[qkvo]_proj|mlp\.(?:gate|up|down)_proj)$/;
 const VALUES =
   /^(model\.layers\.\d+\.(?:self_attn\.[qkvo]_proj|mlp\.(?:gate|up|down)_proj))\.sparse_values$/;

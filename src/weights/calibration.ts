@@ -32,7 +32,7 @@ import {
   llamaEmbed,
   RESIDUAL_PROJECTION,
 } from "../nn/llama.js";
-import type { LlamaConfig } from "../nn/llama-config.js";
+import { BLOCK_LINEARS, type LlamaConfig } from "../nn/llama-config.js";
 import type { InputStats } from "./prune/types.js";
 
 /** How many calibration sequences, how long, from which seed. */
@@ -69,16 +69,7 @@ export function calibrationTokens(
   return out;
 }
 
-/** The seven decoder linear layers of a block, by their names under `model.layers.<i>.`. */
-export const BLOCK_LINEARS = [
-  "self_attn.q_proj",
-  "self_attn.k_proj",
-  "self_attn.v_proj",
-  "self_attn.o_proj",
-  "mlp.gate_proj",
-  "mlp.up_proj",
-  "mlp.down_proj",
-] as const;
+export { BLOCK_LINEARS } from "../nn/llama-config.js";
 
 /** Layers fed the same tensor as an earlier one in the block (measured once). */
 const SAME_INPUT: Record<string, string> = {
