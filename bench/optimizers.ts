@@ -64,6 +64,8 @@ export interface RunSpec {
   claim?: string;
   /** Multiply the gradient by `scale` at these steps (a gradient-spike stress test). */
   spikes?: { steps: number[]; scale: number };
+  /** Trainer settings besides the optimizer's, e.g. `{ sltrain: 32 }` (SLTrain's model option). */
+  config?: Record<string, unknown>;
 }
 
 /** Settings shared by every run of one comparison. */
@@ -153,6 +155,7 @@ async function child(spec: RunSpec, budget: Budget): Promise<void> {
     checkpointEvery: 0,
     sampleLength: 0,
     clipNorm: budget.clipNorm,
+    ...spec.config,
   });
   const spikeSteps = new Set(spec.spikes?.steps ?? []);
   const gradientHook = spec.spikes
@@ -191,9 +194,21 @@ async function child(spec: RunSpec, budget: Budget): Promise<void> {
     tokenizer.vocabSize,
     {
       max_position_embeddings: Math.max(256, config.seqLen),
+      // SLTrain's model option: the parameters train() holds (as src/train/run-open.ts builds them).
+      ...(config.sltrain === undefined
+        ? {}
+        : {
+            rankwise_sltrain: {
+              rank: config.sltrain,
+              alpha: config.sltrainAlpha!,
+              density: config.sltrainDensity!,
+              seed: config.seed,
+            },
+          }),
     },
   );
-  let params = nn.initLlama(modelConfig, config.seed);
+  const dense = nn.initLlama(modelConfig, config.seed);
+  let params = modelConfig.rankwise_sltrain ? nn.withSltrain(dense, modelConfig) : dense;
   const lossAndGrad = nn.makeLossAndGrad(modelConfig);
   const batch = new BatchSampler(tokenizer.encode(text), {
     batchSize: config.batchSize,
