@@ -133,6 +133,7 @@ async function child(spec: RunSpec, budget: Budget): Promise<void> {
   const { tree } = await import("../src/index.js");
   const { train, buildOptimizer, peakLearningRate } = await import("../src/train/trainer.js");
   const { validateConfig } = await import("../src/train/config.js");
+  const { runModelConfig } = await import("../src/train/run-open.js");
   const { readMetrics } = await import("../src/train/metrics.js");
   const { withLoss } = await import("../src/optim/loss-context.js");
   const { loadCorpus } = await import("../src/data/corpus.js");
@@ -189,24 +190,8 @@ async function child(spec: RunSpec, budget: Budget): Promise<void> {
   // The optimizer update alone, on the model's parameters with one real gradient.
   const text = loadCorpus(config.data).text;
   const tokenizer = buildTokenizer(config.tokenizer, text);
-  const modelConfig = nn.llamaPreset(
-    config.model as import("../src/nn/index.js").LlamaPreset,
-    tokenizer.vocabSize,
-    {
-      max_position_embeddings: Math.max(256, config.seqLen),
-      // SLTrain's model option: the parameters train() holds (as src/train/run-open.ts builds them).
-      ...(config.sltrain === undefined
-        ? {}
-        : {
-            rankwise_sltrain: {
-              rank: config.sltrain,
-              alpha: config.sltrainAlpha!,
-              density: config.sltrainDensity!,
-              seed: config.seed,
-            },
-          }),
-    },
-  );
+  // The model train() built, SLTrain's parameters included where the run has them.
+  const modelConfig = runModelConfig(config, tokenizer.vocabSize);
   const dense = nn.initLlama(modelConfig, config.seed);
   let params = modelConfig.rankwise_sltrain ? nn.withSltrain(dense, modelConfig) : dense;
   const lossAndGrad = nn.makeLossAndGrad(modelConfig);

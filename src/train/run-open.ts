@@ -38,10 +38,9 @@ interface Prepared {
   opt: RunOptimizer;
 }
 
-function prepare(config: TrainConfig): Prepared {
-  config = pinDecayHorizon(config);
-  const data = loadData(config);
-  const modelConfig = llamaPreset(config.model as LlamaPreset, data.tokenizer.vocabSize, {
+/** The model a fresh run of `config` builds, for a tokenizer of `vocabSize` tokens. */
+export function runModelConfig(config: TrainConfig, vocabSize: number): LlamaConfig {
+  return llamaPreset(config.model as LlamaPreset, vocabSize, {
     max_position_embeddings: Math.max(256, config.seqLen),
     // --sltrain: the SLTrain record (nn/sparse-model.ts); its supports are drawn from the run's seed.
     ...(config.sltrain === undefined
@@ -55,6 +54,12 @@ function prepare(config: TrainConfig): Prepared {
           },
         }),
   });
+}
+
+function prepare(config: TrainConfig): Prepared {
+  config = pinDecayHorizon(config);
+  const data = loadData(config);
+  const modelConfig = runModelConfig(config, data.tokenizer.vocabSize);
   return { config, data, modelConfig, opt: buildOptimizer(config) };
 }
 
