@@ -46,10 +46,14 @@ const { init } = await import("./dist/engine/init.js");
 const { numpy: np, random, jit } = await import("@jax-js/jax");
 await init({ device: "wasm" });
 const f = jit((a) => np.tanh(np.matmul(a.ref, a.ref.transpose())).add(np.exp(a.sum(1, { keepdims: true }).mul(0.01))));
+// A weight gradient's Aᵀ·B: 352 rows, which the threads split inside a 128-row tile.
+const g = jit((a, b) => np.matmul(a.transpose(), b));
 let h = 0;
 for (let i = 0; i < 3; i++) {
   const data = f(random.normal(random.key(i), [192, 160])).dataSync();
   for (const v of new Uint32Array(data.buffer)) h = (Math.imul(h, 31) + v) >>> 0;
+  const grad = g(random.normal(random.key(i), [96, 352]), random.normal(random.key(9), [96, 128])).dataSync();
+  for (const v of new Uint32Array(grad.buffer)) h = (Math.imul(h, 31) + v) >>> 0;
 }
 console.log(JSON.stringify({ hash: h }));
 `;
