@@ -352,7 +352,7 @@ async function child(steps: number): Promise<void> {
   const finishLoad = loadProbe();
   const { jax } = await startEngine();
   const threads = childThreads();
-  const { tree } = await import("../src/index.js");
+  const { tree, applyUpdates } = await import("../src/index.js");
   const { llamaParamCount } = await import("../src/nn/index.js");
   const { globalNormOf } = await import("../src/optim/transforms/clip.js");
   // train-throughput's step (bench/step-child.ts); the phases below run its pieces one by one.
@@ -387,7 +387,7 @@ async function child(steps: number): Promise<void> {
     s.state = next;
     await jax.blockUntilReady([updates, s.state]);
     end("optimizer");
-    s.params = tree.map((p: any, u: any) => p.add(u), s.params, updates) as typeof s.params;
+    s.params = applyUpdates(s.params, updates);
     await jax.blockUntilReady(s.params);
     end("parameter update");
     if (trace) jax.profiler.stopTrace();

@@ -69,7 +69,7 @@ export async function makeTrainStep(o: {
   batch: number;
   seq: number;
 }): Promise<TrainStep> {
-  const { tree } = await import("../src/index.js");
+  const { tree, applyUpdates } = await import("../src/index.js");
   const { BatchSampler } = await import("../src/data/sampler.js");
   const { initLlama, llamaPreset, makeLossAndGrad } = await import("../src/nn/index.js");
   const { buildOptimizer } = await import("../src/train/trainer.js");
@@ -97,7 +97,7 @@ export async function makeTrainStep(o: {
       const [loss, grads] = s.lossAndGrad(tree.share(s.params), batch.inputs, batch.targets);
       const [updates, next] = s.opt.update(grads, s.state, tree.share(s.params));
       s.state = next;
-      s.params = tree.map((p: any, u: any) => p.add(u), s.params, updates) as typeof s.params;
+      s.params = applyUpdates(s.params, updates);
       const value = (await loss.data())[0]!;
       if (!Number.isFinite(value)) throw new Error(`loss is ${value}`);
       return performance.now() - start;

@@ -9,10 +9,10 @@
  * depend on where a step failed. The step still counts (the next one gets new data); the
  * optimizer's own step count does not move.
  */
-import type { numpy as np } from "@jax-js/jax";
 import * as tree from "../engine/tree.js";
 import { nonFiniteLeaves } from "../nn/finite.js";
 import type { LlamaParams } from "../nn/llama.js";
+import { applyUpdates } from "../optim/core.js";
 import { withLoss } from "../optim/loss-context.js";
 import { globalNormOf } from "../optim/transforms/clip.js";
 import { nextBatch } from "./mixing/next-batch.js";
@@ -72,11 +72,8 @@ export async function trainStep(
         updates: tree.share(updates),
       };
     }
-    run.params = tree.map(
-      (p: np.Array, u: np.Array) => p.add(u),
-      run.params,
-      updates,
-    ) as LlamaParams;
+    // One compiled program over the tree: 38 eager adds cost ~2 ms of host work per step.
+    run.params = applyUpdates(run.params, updates);
   }
   if (skipped === undefined) {
     const bad = await nonFiniteLeaves(run.params);
