@@ -7,6 +7,7 @@
  * - A compiled program runs its kernels as it reaches them (in Node, on wasm), so each
  *   intermediate is freed at its last use rather than held until an output is read.
  * - A compiled program's second call compiles and instantiates nothing new.
+ * - A reshape of a materialised value that two kernels read is read through, not copied first.
  */
 import { jit, nn, numpy as np, profiler, valueAndGrad } from "@jax-js/jax";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -100,6 +101,42 @@ describe("jax-js patch", () => {
     table.dispose();
     tokens.dispose();
     weight.dispose();
+  });
+
+  it("reads a reshaped matmul result in place from two reductions, without a copy", async () => {
+    const [m, k, n] = [8, 6, 16];
+    const a = Array.from({ length: m * k }, (_, i) => Math.sin(0.7 * i));
+    const b = Array.from({ length: k * n }, (_, i) => Math.cos(0.3 * i));
+    const f = jit((x: np.Array, y: np.Array) => {
+      const z = np.matmul(x, y).reshape([m, 4, n / 4]);
+      return [z.ref.sum(1), z.max(1)];
+    });
+    const args = () => [np.array(a).reshape([m, k]), np.array(b).reshape([k, n])] as const;
+    const warm = f(...args()) as unknown as np.Array[];
+    for (const w of warm) w.dispose();
+    let out: np.Array[] = [];
+    const kernels = traceKernels(() => {
+      out = f(...args()) as unknown as np.Array[];
+      for (const o of out) o.ref.dataSync();
+    });
+    // The product, its sum and its max: three kernels (unpatched, a fourth copies the product).
+    expect(kernels.map((kernel) => kernel.reduction ?? "copy")).toEqual([
+      "Add:6",
+      "Add:4",
+      "Max:4",
+    ]);
+    const [sum, max] = [await out[0].data(), await out[1].data()];
+    for (let i = 0; i < m; i++)
+      for (let j = 0; j < n / 4; j++) {
+        const zs = [0, 1, 2, 3].map((g) => {
+          let s = 0;
+          for (let r = 0; r < k; r++) s += a[i * k + r] * b[r * n + g * (n / 4) + j];
+          return s;
+        });
+        expect(sum[i * (n / 4) + j]).toBeCloseTo(zs[0] + zs[1] + zs[2] + zs[3], 5);
+        expect(max[i * (n / 4) + j]).toBeCloseTo(Math.max(...zs), 5);
+      }
+    f.dispose();
   });
 
   it("runs a compiled program's kernels as it reaches them, freeing intermediates", async () => {
