@@ -332,8 +332,16 @@ function block(
     return factoredLinear(x, w(`${name}.weight`), a, w(`${name}.${LOW_RANK_B}`));
   };
   const h = rmsNorm(x.ref, w("input_layernorm.weight"), eps);
-  const q = rope(linear(h.ref, "self_attn.q_proj").reshape([b, t, heads, hd]), cos.ref, signedSin.ref);
-  const k = rope(linear(h.ref, "self_attn.k_proj").reshape([b, t, kvHeads, hd]), cos.ref, signedSin.ref);
+  const q = rope(
+    linear(h.ref, "self_attn.q_proj").reshape([b, t, heads, hd]),
+    cos.ref,
+    signedSin.ref,
+  );
+  const k = rope(
+    linear(h.ref, "self_attn.k_proj").reshape([b, t, kvHeads, hd]),
+    cos.ref,
+    signedSin.ref,
+  );
   const v = linear(h, "self_attn.v_proj").reshape([b, t, kvHeads, hd]);
   // Query heads grouped under their key/value head: [B, kv, g·T, hd] against [B, kv, T, hd].
   const qg = q
