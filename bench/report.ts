@@ -314,8 +314,8 @@ the BLAS's own pool pinned to n. Each configuration is its own process, interlea
 over ${r.rounds} round(s); tokens/s from the
 median step time (in brackets the per-round values); peak memory is the process's maximum RSS;
 "others' cores": CPU used by other processes meanwhile.
-Five untimed warm-up steps (the first compiles the jit; the next few are still slow while V8
-and the wasm tiers warm up).
+${r.warmup ?? 5} untimed warm-up steps (the first compiles the jit; the next few are still slow while V8
+and the wasm tiers warm up; two threads take longer to reach their steady step than one).
 
 ${header(r)}
 
