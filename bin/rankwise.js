@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Entry point of the `rankwise` command. The wasm thread count must be set before jax-js loads
 // (see src/engine/node-threads.ts); RANKWISE_THREADS overrides the default chosen here: two
-// threads where the machine has two cores or more (the default model trained 1.42× faster on two
+// threads where the machine has two cores or more (the default model trained 1.78× faster on two
 // than on one, docs/benchmarks.md's training throughput; more threads are not measured yet).
 import { availableParallelism } from "node:os";
 
