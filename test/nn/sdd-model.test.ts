@@ -20,7 +20,7 @@ import {
   llamaForward,
   llamaParamShapes,
 } from "../../src/nn/llama.js";
-import { llamaConfig } from "../../src/nn/llama-config.js";
+import { BLOCK_LINEARS, llamaConfig } from "../../src/nn/llama-config.js";
 import { loadModel, saveModel } from "../../src/nn/pretrained.js";
 import { SDD_SCALE, withSddScales } from "../../src/nn/sdd-model.js";
 import { loadCheckpoint } from "../../src/train/checkpoint.js";
@@ -42,15 +42,7 @@ const config = llamaConfig({
   num_key_value_heads: 2,
   max_position_embeddings: 16,
 });
-const MODULES = [
-  "self_attn.q_proj",
-  "self_attn.k_proj",
-  "self_attn.v_proj",
-  "self_attn.o_proj",
-  "mlp.gate_proj",
-  "mlp.up_proj",
-  "mlp.down_proj",
-];
+const MODULES = BLOCK_LINEARS;
 
 /** A one-layer SDD model whose scales are random (so they matter), not ones. */
 function sddModel(): LlamaParams {
