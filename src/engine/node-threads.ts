@@ -129,9 +129,8 @@ function installWorkerShim(): void {
 
     postMessage(message: unknown): void {
       // A synchronous kernel (the engine patch's runSync) reports through shared memory while
-      // its caller waits, as does the wake-up for one: no reply will come, and none needs to keep
-      // the process alive.
-      // Nor does a module sent ahead of such kernels.
+      // its caller waits, as does the wake-up for one or a module sent ahead of one: no reply will
+      // come, and none needs to keep the process alive.
       const m = message as { control?: unknown; type?: unknown } | null;
       const awaited = m?.control === undefined && m?.type !== "module";
       if (awaited && this.#awaitingReplies++ === 0) this.#worker.ref();
